@@ -1,0 +1,1 @@
+"""Partner-format adapters (one subpackage per partner format)."""

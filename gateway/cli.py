@@ -1,0 +1,224 @@
+"""The ``cxg`` command: run the gateway, manage its keys and database, validate identifiers,
+and call a gateway as a partner would."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from cryptography.hazmat.primitives import serialization
+
+from gateway.config import Settings
+from gateway.errors import GatewayError, InvalidIdentifier
+from gateway.identifiers import CHECK_DIGIT_MISMATCH, validate
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+keys_app = typer.Typer(no_args_is_help=True, help="The gateway's signing keys.")
+id_app = typer.Typer(no_args_is_help=True, help="Company identifiers.")
+db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
+partners_app = typer.Typer(no_args_is_help=True, help="Registered partner institutions.")
+client_app = typer.Typer(no_args_is_help=True, help="Call a gateway as a partner would.")
+for sub, name in ((keys_app, "keys"), (id_app, "id"), (db_app, "db"), (partners_app, "partners"), (client_app, "client")):
+    app.add_typer(sub, name=name)
+
+Alg = Annotated[str, typer.Option(help="EdDSA (Ed25519, default) or ES256 (P-256).")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def serve() -> None:
+    """Serve gRPC and REST (settings from CXG_* environment variables)."""
+    from gateway.transport.serve import Gateway
+
+    settings = Settings.from_env()
+    try:
+        gateway = Gateway(settings)
+    except GatewayError as exc:
+        raise _fail(f"cannot start: {exc}") from exc
+    typer.echo(f"cxg: gRPC on {settings.host}:{gateway.grpc_port}, REST on http://{settings.host}:{gateway.rest_port}")
+    gateway.run()
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after seeding.")] = True,
+) -> None:
+    """Set up a development gateway (SQLite, generated keys, demo partners and companies) and serve it."""
+    from gateway import demo as demo_data
+    from gateway.signing import KeyRing
+    from gateway.transport.serve import Gateway
+
+    settings = Settings.from_env()
+    KeyRing.init(settings.gateway_keys_dir)
+    partner_keys = demo_data.ensure_partners(settings)
+    gateway = Gateway(settings)
+    first_ids = demo_data.seed(gateway.exchange, partner_keys)
+    rest = f"http://{settings.host}:{gateway.rest_port}"
+    grpc_target = f"{settings.host}:{gateway.grpc_port}"
+    scheme, value = first_ids[0].split()
+    typer.echo(
+        f"""
+cxg demo gateway: {len(first_ids)} companies from {len(partner_keys)} partners ({", ".join(partner_keys)})
+  database: {settings.database_url}    keys: {settings.keys_dir}/
+
+Fetch a profile over REST (signed JWS + decoded profile), and the keys to verify it:
+  curl -s '{rest}/v1/profiles:lookup?scheme={scheme}&value={value}'
+  curl -s {rest}/.well-known/jwks.json
+Over gRPC (our client; or grpcurl with server reflection):
+  .venv/bin/cxg client get {scheme} {value} --grpc {grpc_target}
+  grpcurl -plaintext -d '{{"id": {{"scheme": "{scheme}", "value": "{value}"}}}}' {grpc_target} cxg.v1.ProfileService/GetProfile
+Fetch over REST and verify the signature against the published JWKS:
+  .venv/bin/cxg client get {scheme} {value} --rest {rest}
+Other demo companies: {"; ".join(first_ids[1:])}
+API documentation: {rest}/docs
+"""
+    )
+    if serve_after:
+        gateway.run()
+    else:
+        gateway.stop()
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+@keys_app.command("init")
+def keys_init(alg: Alg = "EdDSA") -> None:
+    """Create the gateway's signing key if there is none; print its key id."""
+    from gateway.signing import KeyRing
+
+    ring = KeyRing.init(Settings.from_env().gateway_keys_dir, alg)
+    typer.echo(f"active signing key {ring.active.kid} ({ring.active.alg})")
+
+
+@keys_app.command("rotate")
+def keys_rotate(alg: Alg = "EdDSA") -> None:
+    """Add a new signing key and make it active; older keys stay published in the JWKS."""
+    from gateway.signing import KeyRing
+
+    ring = KeyRing.rotate(Settings.from_env().gateway_keys_dir, alg)
+    typer.echo(f"active signing key {ring.active.kid} ({ring.active.alg}); {len(ring.keys)} keys published")
+
+
+@keys_app.command("jwks")
+def keys_jwks() -> None:
+    """Print the public JWK Set served at /.well-known/jwks.json."""
+    from gateway.signing import KeyRing
+
+    try:
+        ring = KeyRing.from_dir(Settings.from_env().gateway_keys_dir)
+    except GatewayError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(json.dumps(ring.jwks(), indent=2))
+
+
+# -- identifiers -----------------------------------------------------------------------------
+
+
+@id_app.command("validate")
+def id_validate(
+    scheme: str,
+    value: str,
+    accept_check_mismatch: Annotated[
+        bool, typer.Option(help="Accept a value whose only fault is its check digit (legacy codes).")
+    ] = False,
+) -> None:
+    """Print the normalized identifier and exit 0 when valid; print the reason and exit 1 when not."""
+    accept = frozenset({CHECK_DIGIT_MISMATCH}) if accept_check_mismatch else frozenset()
+    try:
+        result = validate(scheme, value, accept=accept)
+    except InvalidIdentifier as exc:
+        raise _fail(f"invalid {exc.scheme} ({exc.rule}): {exc.message}") from exc
+    flags = f"  [flagged: {', '.join(sorted(result.flags))}]" if result.flags else ""
+    typer.echo(f"{result.scheme} {result.value}{flags}")
+
+
+# -- database --------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to CXG_DATABASE_URL."""
+    from gateway.storage import Database
+
+    settings = Settings.from_env()
+    db = Database.from_url(settings.database_url)
+    db.upgrade()
+    db.dispose()
+    typer.echo(f"database at newest schema: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+# -- partners --------------------------------------------------------------------------------
+
+
+@partners_app.command("list")
+def partners_list() -> None:
+    """List partners registered under keys/partners/."""
+    from gateway.trust import PartnerRegistry
+
+    try:
+        registry = PartnerRegistry.from_dir(Settings.from_env().partners_dir)
+    except GatewayError as exc:
+        raise _fail(str(exc)) from exc
+    for partner in registry:
+        kids = ", ".join(f"{k.kid} ({k.alg})" for k in partner.keys)
+        typer.echo(f"{partner.id}\t{partner.country}\t{','.join(sorted(partner.roles))}\t{partner.status}\t{kids}")
+
+
+# -- client ----------------------------------------------------------------------------------
+
+Grpc = Annotated[str | None, typer.Option("--grpc", help="gRPC target host:port.")]
+Rest = Annotated[str | None, typer.Option("--rest", help="REST base URL, e.g. http://127.0.0.1:8080.")]
+
+
+@client_app.command("get")
+def client_get(scheme: str, value: str, grpc: Grpc = None, rest: Rest = None) -> None:
+    """Fetch a profile by identifier and print it. Over REST the JWS is verified against the
+    gateway's published JWKS first."""
+    from gateway import client
+
+    if (grpc is None) == (rest is None):
+        raise _fail("give exactly one of --grpc or --rest")
+    try:
+        profile = client.get_grpc(grpc, scheme, value) if grpc else client.get_verified_rest(str(rest), scheme, value)
+    except client.ClientError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(json.dumps(profile, ensure_ascii=False, indent=2))
+
+
+@client_app.command("publish")
+def client_publish(
+    profile: Annotated[Path, typer.Argument(help="CreditProfile as proto3 JSON.")],
+    key: Annotated[Path, typer.Option(help="The partner's private key (PEM).")],
+    grpc: Grpc = None,
+    rest: Rest = None,
+) -> None:
+    """Sign a profile with a partner key and publish it; print the gateway's receipt."""
+    from gateway import client
+    from gateway.signing import SigningKey
+
+    if (grpc is None) == (rest is None):
+        raise _fail("give exactly one of --grpc or --rest")
+    private = serialization.load_pem_private_key(key.read_bytes(), None)
+    signer = SigningKey.from_private_key(private)  # type: ignore[arg-type]
+    jws = signer.sign_jws(profile.read_bytes(), {"typ": "cxg-profile+jws"})
+    try:
+        receipt = client.publish_grpc(grpc, jws) if grpc else client.publish_rest(str(rest), jws)
+    except client.ClientError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(json.dumps(receipt, indent=2))
+
+
+def main() -> None:  # pragma: no cover - console entry for `python -m gateway.cli`
+    app(prog_name="cxg")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Gateway settings, read once from the environment (``Settings.from_env()``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///cxg.db"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a gateway process is configured with. Defaults give a zero-set-up development gateway."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    keys_dir: Path = Path("keys")
+    gateway_id: str = "cxg.qingdao.dev"
+    host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    rest_port: int = 8080
+    # Requests larger than this are refused whole (REST 413, gRPC RESOURCE_EXHAUSTED).
+    max_request_bytes: int = MIB
+    # Legacy identifiers accepted despite a failing check digit, as "SCHEME:VALUE".
+    accepted_legacy_ids: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def gateway_keys_dir(self) -> Path:
+        return self.keys_dir / "gateway"
+
+    @property
+    def partners_dir(self) -> Path:
+        return self.keys_dir / "partners"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        legacy = env.get("CXG_ACCEPTED_LEGACY_IDS", "")
+        return cls(
+            database_url=env.get("CXG_DATABASE_URL", DEFAULT_DATABASE_URL),
+            keys_dir=Path(env.get("CXG_KEYS_DIR", "keys")),
+            gateway_id=env.get("CXG_GATEWAY_ID", cls.gateway_id),
+            host=env.get("CXG_HOST", cls.host),
+            grpc_port=int(env.get("CXG_GRPC_PORT", cls.grpc_port)),
+            rest_port=int(env.get("CXG_REST_PORT", cls.rest_port)),
+            max_request_bytes=int(env.get("CXG_MAX_REQUEST_BYTES", cls.max_request_bytes)),
+            accepted_legacy_ids=frozenset(x.strip().upper() for x in legacy.split(",") if x.strip()),
+        )

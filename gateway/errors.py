@@ -1,0 +1,87 @@
+"""The gateway's one exception tree.
+
+Every error a caller can see is a ``GatewayError``; transports map each subclass once
+(``gateway.transport.errors``) to a gRPC status and an RFC 9457 problem type::
+
+    GatewayError
+    ├── InvalidArgument          a field breaks a rule (names the field)
+    │   └── InvalidIdentifier    an identifier fails its scheme's format or check digit
+    ├── PayloadTooLarge          the request body is over the configured limit
+    ├── Unauthenticated          no valid signature / credential
+    ├── PermissionDenied         the caller is known but not allowed to do this
+    ├── NotFound                 no such resource (or not visible to the caller)
+    ├── Conflict                 the request contradicts stored state (e.g. a replayed publish)
+    └── Unavailable              a dependency (database, keys) is not usable
+
+``field`` is a path into the request as the caller sent it: a JSON pointer for JSON bodies
+(``/subject/ids/0/value``), a proto field path for gRPC (``subject.ids[0].value``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    """Root of every error the gateway reports to a caller."""
+
+    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class InvalidArgument(GatewayError):
+    """A request field is malformed or breaks a validation rule."""
+
+
+class InvalidIdentifier(InvalidArgument):
+    """An identifier fails its scheme's rules; ``rule`` names the rule broken."""
+
+    def __init__(
+        self, message: str, *, scheme: str, rule: str, field: str | None = None
+    ) -> None:
+        super().__init__(message, field=field, scheme=scheme, rule=rule)
+        self.scheme = scheme
+        self.rule = rule
+
+
+class PayloadTooLarge(GatewayError):
+    """The request is larger than the configured limit."""
+
+
+class Unauthenticated(GatewayError):
+    """The request's signature or credential could not be verified."""
+
+
+class PermissionDenied(GatewayError):
+    """The caller is authenticated but not allowed to perform the operation."""
+
+
+class NotFound(GatewayError):
+    """The resource does not exist (or is not visible to the caller)."""
+
+
+class Conflict(GatewayError):
+    """The request contradicts what is already stored."""
+
+
+class Unavailable(GatewayError):
+    """A dependency the gateway needs (database, signing keys) is not usable."""
+
+
+__all__ = [
+    "Conflict",
+    "GatewayError",
+    "InvalidArgument",
+    "InvalidIdentifier",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "Unauthenticated",
+    "Unavailable",
+]

@@ -1,0 +1,166 @@
+"""The canonical credit profile: strict parsing, validation, and the exact bytes that are signed.
+
+Field paths in errors are JSON pointers into the profile's proto3 JSON (lowerCamelCase names),
+e.g. ``/subject/ids/0/value``: the same document on both transports, since a published profile
+always travels as the JSON payload of a JWS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from gateway.errors import InvalidArgument, InvalidIdentifier
+from gateway.identifiers import CHECK_DIGIT_MISMATCH, is_country, validate
+from gateway.schema.cxg.v1.profile_pb2 import CreditProfile, LocalizedText
+
+__all__ = [
+    "CreditProfile",
+    "canonical_json",
+    "legal_names",
+    "parse_profile_json",
+    "validate_profile",
+]
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+# Decides whether an identifier that fails only its check digit is an accepted legacy code.
+AcceptLegacy = Callable[[str, str], bool]
+
+
+def parse_profile_json(payload: bytes, *, field: str = "jws.payload") -> CreditProfile:
+    """Parse proto3 JSON strictly: one JSON object, no duplicate keys, no unknown fields."""
+    try:
+        document = json.loads(payload, object_pairs_hook=_refuse_duplicate_keys)
+    except (UnicodeDecodeError, json.JSONDecodeError, _DuplicateKey) as exc:
+        raise InvalidArgument(f"profile payload is not valid JSON: {exc}", field=field) from exc
+    if not isinstance(document, dict):
+        raise InvalidArgument("profile payload must be a JSON object", field=field)
+    profile = CreditProfile()
+    try:
+        json_format.ParseDict(document, profile)
+    except json_format.ParseError as exc:
+        raise InvalidArgument(f"profile payload does not match cxg.v1.CreditProfile: {exc}", field=field) from exc
+    return profile
+
+
+def canonical_json(message: Message) -> bytes:
+    """The proto3 JSON bytes the gateway signs and serves: compact, UTF-8, field-number order."""
+    document = json_format.MessageToDict(message)
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def validate_profile(profile: CreditProfile, *, accept_legacy: AcceptLegacy = lambda s, v: False) -> None:
+    """Check required fields and every identifier, code and date; normalize identifiers in place.
+
+    Raises InvalidArgument (or InvalidIdentifier) naming the first field that breaks a rule.
+    """
+    if not profile.HasField("subject"):
+        raise InvalidArgument("subject is required", field="/subject")
+    subject = profile.subject
+    if not subject.ids:
+        raise InvalidArgument("at least one identifier is required", field="/subject/ids")
+    seen: set[tuple[str, str]] = set()
+    for i, entity_id in enumerate(subject.ids):
+        scheme, value = _identifier(entity_id.scheme, entity_id.value, f"/subject/ids/{i}", accept_legacy)
+        if (scheme, value) in seen:
+            raise InvalidArgument(f"identifier {scheme}:{value} is listed twice", field=f"/subject/ids/{i}")
+        seen.add((scheme, value))
+        entity_id.scheme, entity_id.value = scheme, value
+    if not any(legal_names(subject.legal_name)):
+        raise InvalidArgument("a legal name in at least one language is required", field="/subject/legalName")
+    _country(subject.country, "/subject/country", required=True)
+    _country(subject.address.country, "/subject/address/country")
+    _date(subject.registration_date, "/subject/registrationDate")
+    for i, rating in enumerate(profile.ratings):
+        at = f"/ratings/{i}"
+        if not rating.scheme.strip():
+            raise InvalidArgument("rating scheme is required", field=f"{at}/scheme")
+        if not rating.grade.strip():
+            raise InvalidArgument("rating grade is required", field=f"{at}/grade")
+        _date(rating.as_of_date, f"{at}/asOfDate")
+        _date(rating.valid_from_date, f"{at}/validFromDate")
+        _date(rating.valid_until_date, f"{at}/validUntilDate")
+    if profile.HasField("common_grade"):
+        raise InvalidArgument("commonGrade is computed by the gateway and must be empty", field="/commonGrade")
+    for i, aeo in enumerate(profile.aeo):
+        at = f"/aeo/{i}"
+        _country(aeo.program_country, f"{at}/programCountry", required=True)
+        _, number = _identifier("AEO", aeo.authorisation_number, f"{at}/authorisationNumber", accept_legacy)
+        if not number.startswith(aeo.program_country):
+            raise InvalidArgument(
+                f"authorisation number {number} is not from programme country {aeo.program_country}",
+                field=f"{at}/authorisationNumber",
+            )
+        aeo.authorisation_number = number
+        _date(aeo.authorised_date, f"{at}/authorisedDate")
+        _date(aeo.valid_until_date, f"{at}/validUntilDate")
+    for i, record in enumerate(profile.public_records):
+        at = f"/publicRecords/{i}"
+        if record.kind == 0:
+            raise InvalidArgument("public record kind is required", field=f"{at}/kind")
+        _date(record.decision_date, f"{at}/decisionDate", required=True)
+        _date(record.disclosure_until_date, f"{at}/disclosureUntilDate")
+
+
+def legal_names(text: LocalizedText) -> Iterator[str]:
+    """The non-empty names of a LocalizedText, in any language."""
+    return (name for name in (text.zh, text.en, text.ru, text.local) if name.strip())
+
+
+def _identifier(scheme: str, value: str, at: str, accept_legacy: AcceptLegacy) -> tuple[str, str]:
+    try:
+        result = validate(scheme, value, field=f"{at}/value")
+    except InvalidIdentifier as exc:
+        if exc.rule == "unknown_scheme":
+            raise InvalidIdentifier(exc.message, scheme=exc.scheme, rule=exc.rule, field=f"{at}/scheme") from exc
+        if exc.rule != "check_digit":
+            raise
+        # A code legally issued with a failing check character is accepted only when the
+        # operator has listed it (DOMAIN.md: early USCC pilot codes).
+        result = validate(scheme, value, accept=frozenset({CHECK_DIGIT_MISMATCH}), field=f"{at}/value")
+        if not accept_legacy(result.scheme, result.value):
+            raise
+    return result.scheme, result.value
+
+
+def _country(code: str, at: str, *, required: bool = False) -> None:
+    if not code:
+        if required:
+            raise InvalidArgument("an ISO 3166-1 alpha-2 country code is required", field=at)
+        return
+    if not is_country(code):
+        raise InvalidArgument(f"{code!r} is not an ISO 3166-1 alpha-2 country code", field=at)
+
+
+def _date(text: str, at: str, *, required: bool = False) -> None:
+    if not text:
+        if required:
+            raise InvalidArgument("an ISO 8601 date (YYYY-MM-DD) is required", field=at)
+        return
+    try:
+        if not _DATE.match(text):
+            raise ValueError
+        date.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument(f"{text!r} is not an ISO 8601 date (YYYY-MM-DD)", field=at) from None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two parsers may keep different copies of a duplicated key: a signed document must be unambiguous.
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _DuplicateKey(f"duplicate key {key!r}")
+        document[key] = value
+    return document

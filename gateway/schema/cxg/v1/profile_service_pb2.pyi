@@ -1,0 +1,117 @@
+import datetime
+
+from gateway.schema.cxg.v1 import profile_pb2 as _profile_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetProfileRequest(_message.Message):
+    __slots__ = ("name", "id", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    id: _profile_pb2.EntityId
+    version: int
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[_Union[_profile_pb2.EntityId, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
+
+class SignedProfile(_message.Message):
+    __slots__ = ("jws", "profile")
+    JWS_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    jws: str
+    profile: _profile_pb2.CreditProfile
+    def __init__(self, jws: _Optional[str] = ..., profile: _Optional[_Union[_profile_pb2.CreditProfile, _Mapping]] = ...) -> None: ...
+
+class PublishProfileRequest(_message.Message):
+    __slots__ = ("jws",)
+    JWS_FIELD_NUMBER: _ClassVar[int]
+    jws: str
+    def __init__(self, jws: _Optional[str] = ...) -> None: ...
+
+class PublishReceipt(_message.Message):
+    __slots__ = ("profile_name", "version", "payload_sha256", "request_sha256", "published_at", "publisher", "receipt_jws")
+    PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_SHA256_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHER_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_JWS_FIELD_NUMBER: _ClassVar[int]
+    profile_name: str
+    version: int
+    payload_sha256: str
+    request_sha256: str
+    published_at: _timestamp_pb2.Timestamp
+    publisher: str
+    receipt_jws: str
+    def __init__(self, profile_name: _Optional[str] = ..., version: _Optional[int] = ..., payload_sha256: _Optional[str] = ..., request_sha256: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., publisher: _Optional[str] = ..., receipt_jws: _Optional[str] = ...) -> None: ...
+
+class ListProfileVersionsRequest(_message.Message):
+    __slots__ = ("name", "page_size", "page_token")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    page_size: int
+    page_token: str
+    def __init__(self, name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ProfileVersion(_message.Message):
+    __slots__ = ("version", "payload_sha256", "published_at", "publisher")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHER_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    payload_sha256: str
+    published_at: _timestamp_pb2.Timestamp
+    publisher: str
+    def __init__(self, version: _Optional[int] = ..., payload_sha256: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., publisher: _Optional[str] = ...) -> None: ...
+
+class ListProfileVersionsResponse(_message.Message):
+    __slots__ = ("versions", "next_page_token")
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[ProfileVersion]
+    next_page_token: str
+    def __init__(self, versions: _Optional[_Iterable[_Union[ProfileVersion, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class SearchProfilesRequest(_message.Message):
+    __slots__ = ("name_prefix", "country", "page_size", "page_token")
+    NAME_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    name_prefix: str
+    country: str
+    page_size: int
+    page_token: str
+    def __init__(self, name_prefix: _Optional[str] = ..., country: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ProfileSummary(_message.Message):
+    __slots__ = ("name", "version", "ids", "legal_name", "country")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_NAME_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: int
+    ids: _containers.RepeatedCompositeFieldContainer[_profile_pb2.EntityId]
+    legal_name: _profile_pb2.LocalizedText
+    country: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., ids: _Optional[_Iterable[_Union[_profile_pb2.EntityId, _Mapping]]] = ..., legal_name: _Optional[_Union[_profile_pb2.LocalizedText, _Mapping]] = ..., country: _Optional[str] = ...) -> None: ...
+
+class SearchProfilesResponse(_message.Message):
+    __slots__ = ("results", "next_page_token")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ProfileSummary]
+    next_page_token: str
+    def __init__(self, results: _Optional[_Iterable[_Union[ProfileSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

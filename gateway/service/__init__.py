@@ -1,0 +1,5 @@
+"""Use cases over the domain packages; the only layer transports call."""
+
+from gateway.service.profiles import ProfileExchange, SignedVersion
+
+__all__ = ["ProfileExchange", "SignedVersion"]

@@ -1,0 +1,256 @@
+"""Profile exchange use cases: get, publish, list versions, search.
+
+Both transports build the same request messages (proto/cxg/v1) and call this one core. A served
+profile is signed once, at publication; every later read serves those stored bytes, and each
+version's wire encodings are kept in a bounded cache since a version never changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from gateway.config import Settings
+from gateway.errors import InvalidArgument, NotFound, PermissionDenied
+from gateway.identifiers import normalize_scheme, validate
+from gateway.profiles import canonical_json, legal_names, parse_profile_json, validate_profile
+from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
+from gateway.schema.cxg.v1.profile_service_pb2 import (
+    GetProfileRequest,
+    ListProfileVersionsRequest,
+    ListProfileVersionsResponse,
+    ProfileSummary,
+    ProfileVersion,
+    PublishProfileRequest,
+    PublishReceipt,
+    SearchProfilesRequest,
+    SearchProfilesResponse,
+    SignedProfile,
+)
+from gateway.signing import KeyRing
+from gateway.storage import Database, NewVersion, ProfileStore, Rendered, StoredVersion, VersionRef
+from gateway.trust import PUBLISHER_ROLES, PartnerRegistry
+
+PROFILE_TYP = "cxg-profile+jws"
+RECEIPT_TYP = "cxg-receipt+jws"
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+_NAME = re.compile(r"^profiles/([0-9a-f]{32})$")
+
+
+class SignedVersion:
+    """One stored profile version with its two wire encodings of ``cxg.v1.SignedProfile``."""
+
+    __slots__ = ("as_json", "as_protobuf", "jws", "profile_id", "profile_pb", "version")
+
+    def __init__(self, stored: StoredVersion) -> None:
+        self.profile_id = stored.profile_id
+        self.version = stored.version
+        self.jws = stored.jws
+        self.profile_pb = stored.profile_pb
+        payload = base64.urlsafe_b64decode(stored.jws.split(".")[1] + "==")
+        # proto3 JSON of SignedProfile with the profile embedded as the exact signed bytes.
+        self.as_json = b'{"jws":"' + stored.jws.encode("ascii") + b'","profile":' + payload + b"}"
+        self.as_protobuf = SignedProfile(
+            jws=stored.jws, profile=CreditProfile.FromString(stored.profile_pb)
+        ).SerializeToString()
+
+
+class ProfileExchange:
+    def __init__(
+        self,
+        store: ProfileStore,
+        keyring: KeyRing,
+        partners: PartnerRegistry,
+        *,
+        gateway_id: str,
+        accepted_legacy_ids: frozenset[str] = frozenset(),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        cache_size: int = 8192,
+    ) -> None:
+        self._store = store
+        self._keyring = keyring
+        self._partners = partners
+        self._gateway_id = gateway_id
+        self._accepted_legacy_ids = accepted_legacy_ids
+        self._clock = clock
+        self._signed: Callable[[int], SignedVersion] = lru_cache(maxsize=cache_size)(
+            lambda row_id: SignedVersion(self._store.load(row_id))
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, db: Database) -> ProfileExchange:
+        return cls(
+            ProfileStore(db),
+            KeyRing.from_dir(settings.gateway_keys_dir),
+            PartnerRegistry.from_dir(settings.partners_dir),
+            gateway_id=settings.gateway_id,
+            accepted_legacy_ids=settings.accepted_legacy_ids,
+        )
+
+    @property
+    def keyring(self) -> KeyRing:
+        return self._keyring
+
+    # -- GetProfile ----------------------------------------------------------------------------
+
+    def get_profile(self, request: GetProfileRequest) -> SignedVersion:
+        if request.version < 0:
+            raise InvalidArgument("version must be 0 (latest) or a positive version number", field="version")
+        target = request.WhichOneof("target")
+        ref: VersionRef | None
+        if target == "name":
+            ref = self._store.find(_profile_id(request.name), request.version)
+        elif target == "id":
+            scheme = normalize_scheme(request.id.scheme) if request.id.scheme else ""
+            if not scheme:
+                raise InvalidArgument("id.scheme is required", field="id.scheme")
+            valid = validate(scheme, request.id.value, field="id.value")
+            ref = self._store.find_by_identifier(valid.scheme, valid.value, request.version)
+        else:
+            raise InvalidArgument("set either name or id", field="name")
+        if ref is None:
+            raise NotFound("no such profile" + (f" version {request.version}" if request.version else ""))
+        return self._signed(ref.row_id)
+
+    # -- PublishProfile ------------------------------------------------------------------------
+
+    def publish_profile(self, request: PublishProfileRequest) -> PublishReceipt:
+        if not request.jws:
+            raise InvalidArgument("jws is required", field="jws")
+        verified = self._partners.verify(request.jws)
+        partner = verified.partner
+        if not partner.roles & PUBLISHER_ROLES:
+            raise PermissionDenied(f"partner {partner.id!r} has no role that may publish profiles")
+        profile = parse_profile_json(verified.payload)
+        validate_profile(profile, accept_legacy=lambda s, v: f"{s}:{v}" in self._accepted_legacy_ids)
+        stated = profile.provenance.source_institution
+        if stated and stated != partner.id:
+            raise InvalidArgument(
+                f"source institution {stated!r} is not the signing partner {partner.id!r}",
+                field="/provenance/sourceInstitution",
+            )
+        now = self._clock()
+        request_sha256 = hashlib.sha256(request.jws.encode("utf-8", "replace")).hexdigest()
+        profile.provenance.source_institution = partner.id
+        if not profile.HasField("valid_from"):
+            profile.valid_from.FromDatetime(now)
+
+        def render(profile_id: str, version: int) -> Rendered:
+            profile.name, profile.version = f"profiles/{profile_id}", version
+            payload = canonical_json(profile)
+            jws = self._keyring.active.sign_jws(
+                payload, {"typ": PROFILE_TYP, "iat": int(now.timestamp()), "iss": self._gateway_id}
+            )
+            return Rendered(jws, hashlib.sha256(payload).hexdigest(), profile.SerializeToString())
+
+        stored = self._store.append(
+            NewVersion(
+                identifiers=[(i.scheme, i.value) for i in profile.subject.ids],
+                country=profile.subject.country,
+                names=list(legal_names(profile.subject.legal_name)),
+                publisher=partner.id,
+                request_sha256=request_sha256,
+                source_jws=request.jws,
+                published_at=now,
+                render=render,
+            )
+        )
+        receipt = PublishReceipt(
+            profile_name=f"profiles/{stored.profile_id}",
+            version=stored.version,
+            payload_sha256=stored.payload_sha256,
+            request_sha256=request_sha256,
+            publisher=partner.id,
+        )
+        receipt.published_at.FromDatetime(now)
+        receipt.receipt_jws = self._keyring.active.sign_jws(
+            canonical_json(receipt), {"typ": RECEIPT_TYP, "iat": int(now.timestamp()), "iss": self._gateway_id}
+        )
+        return receipt
+
+    # -- ListProfileVersions -------------------------------------------------------------------
+
+    def list_versions(self, request: ListProfileVersionsRequest) -> ListProfileVersionsResponse:
+        profile_id = _profile_id(request.name)
+        size = _page_size(request.page_size)
+        below = int(_decode_token(request.page_token, "v")) if request.page_token else None
+        rows = self._store.list_versions(profile_id, below=below, limit=size + 1)
+        if not rows and below is None and not self._store.profile_exists(profile_id):
+            raise NotFound("no such profile")
+        response = ListProfileVersionsResponse()
+        for row in rows[:size]:
+            entry = ProfileVersion(version=row.version, payload_sha256=row.payload_sha256, publisher=row.publisher)
+            entry.published_at.FromDatetime(row.published_at)
+            response.versions.append(entry)
+        if len(rows) > size:
+            response.next_page_token = _encode_token("v", str(rows[size - 1].version))
+        return response
+
+    # -- SearchProfiles ------------------------------------------------------------------------
+
+    def search_profiles(self, request: SearchProfilesRequest) -> SearchProfilesResponse:
+        prefix = request.name_prefix.strip()
+        country = request.country.strip().upper()
+        if not prefix and not country:
+            raise InvalidArgument("give name_prefix, country or both", field="name_prefix")
+        if len(prefix) > 200:
+            raise InvalidArgument("name_prefix is longer than 200 characters", field="name_prefix")
+        if country and not re.fullmatch(r"[A-Z]{2}", country):
+            raise InvalidArgument(f"{request.country!r} is not an ISO 3166-1 alpha-2 code", field="country")
+        size = _page_size(request.page_size)
+        after = _decode_token(request.page_token, "p") if request.page_token else ""
+        refs = self._store.search(name_prefix=prefix, country=country, after=after, limit=size + 1)
+        response = SearchProfilesResponse()
+        for ref in refs[:size]:
+            subject = CreditProfile.FromString(self._signed(ref.row_id).profile_pb).subject
+            response.results.append(
+                ProfileSummary(
+                    name=f"profiles/{ref.profile_id}",
+                    version=ref.version,
+                    ids=subject.ids,
+                    legal_name=subject.legal_name,
+                    country=subject.country,
+                )
+            )
+        if len(refs) > size:
+            response.next_page_token = _encode_token("p", refs[size - 1].profile_id)
+        return response
+
+    def jwks(self) -> dict[str, Any]:
+        return self._keyring.jwks()
+
+
+def _profile_id(name: str) -> str:
+    match = _NAME.match(name)
+    if not match:
+        raise InvalidArgument("name must be 'profiles/' followed by 32 lower-case hex digits", field="name")
+    return match.group(1)
+
+
+def _page_size(size: int) -> int:
+    if size < 0 or size > MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size must be between 0 and {MAX_PAGE_SIZE}", field="page_size")
+    return size or DEFAULT_PAGE_SIZE
+
+
+def _encode_token(kind: str, value: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode("ascii")
+
+
+def _decode_token(token: str, kind: str) -> str:
+    try:
+        found, _, value = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeError, ValueError):
+        found, value = "", ""
+    valid = {"v": lambda v: v.isdigit() and 0 < int(v) < 2**31, "p": lambda v: re.fullmatch(r"[0-9a-f]{32}", v)}
+    if found != kind or not valid[kind](value):
+        raise InvalidArgument("page_token is not one this gateway issued for this request", field="page_token")
+    return value

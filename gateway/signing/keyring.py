@@ -1,0 +1,136 @@
+"""The gateway's own signing keys, kept as files under ``keys/gateway/``.
+
+Layout::
+
+    keys/gateway/keyring.json    {"active": KID, "keys": [{"kid", "alg", "created"}]}
+    keys/gateway/KID.pem         PKCS#8 private key, mode 0600 (never committed)
+
+Every key ever used stays in the keyring and in the published JWKS, so profiles signed before
+a rotation still verify. Only the active key signs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from gateway.errors import Unavailable
+from gateway.signing._jwk import (
+    SUPPORTED_ALGORITHMS,
+    PrivateKey,
+    algorithm_of,
+    public_jwk,
+    thumbprint,
+)
+
+_KEYRING = "keyring.json"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A private key with its JWS algorithm and RFC 7638 key id."""
+
+    kid: str
+    alg: str
+    private_key: PrivateKey
+
+    @classmethod
+    def generate(cls, alg: str = "EdDSA") -> SigningKey:
+        if alg not in SUPPORTED_ALGORITHMS:
+            raise ValueError(f"unsupported algorithm {alg!r}; choose one of {SUPPORTED_ALGORITHMS}")
+        key: PrivateKey = (
+            ed25519.Ed25519PrivateKey.generate()
+            if alg == "EdDSA"
+            else ec.generate_private_key(ec.SECP256R1())
+        )
+        return cls.from_private_key(key)
+
+    @classmethod
+    def from_private_key(cls, key: PrivateKey) -> SigningKey:
+        return cls(kid=thumbprint(public_jwk(key.public_key())), alg=algorithm_of(key), private_key=key)
+
+    def public_jwk(self) -> dict[str, str]:
+        """The public JWK as published: key members plus kid, alg and use."""
+        return {**public_jwk(self.private_key.public_key()), "kid": self.kid, "alg": self.alg, "use": "sig"}
+
+    def sign_jws(self, payload: bytes, headers: dict[str, Any]) -> str:
+        """A JWS compact serialization of exactly ``payload``, with alg and kid set from this key."""
+        return jwt.api_jws.encode(
+            payload, self.private_key, algorithm=self.alg, headers={**headers, "kid": self.kid}
+        )
+
+    def private_pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """The gateway's keys: one active signer, all of them published."""
+
+    active: SigningKey
+    keys: tuple[SigningKey, ...]
+
+    @classmethod
+    def from_dir(cls, directory: Path) -> KeyRing:
+        index_path = directory / _KEYRING
+        try:
+            index = json.loads(index_path.read_text())
+            keys = tuple(_load_key(directory, entry) for entry in index["keys"])
+            active = next(k for k in keys if k.kid == index["active"])
+        except FileNotFoundError as exc:
+            raise Unavailable(f"no gateway signing key in {directory}; run `cxg keys init`") from exc
+        except (KeyError, StopIteration, ValueError) as exc:
+            raise Unavailable(f"gateway keyring {index_path} is unusable: {exc}") from exc
+        return cls(active=active, keys=keys)
+
+    @classmethod
+    def init(cls, directory: Path, alg: str = "EdDSA") -> KeyRing:
+        """Load the keyring, creating it with one new key if there is none."""
+        if (directory / _KEYRING).exists():
+            return cls.from_dir(directory)
+        return cls.rotate(directory, alg)
+
+    @classmethod
+    def rotate(cls, directory: Path, alg: str = "EdDSA") -> KeyRing:
+        """Add a new key and make it the active signer; older keys stay published."""
+        directory.mkdir(parents=True, exist_ok=True)
+        index_path = directory / _KEYRING
+        index = json.loads(index_path.read_text()) if index_path.exists() else {"keys": []}
+        key = SigningKey.generate(alg)
+        pem_path = directory / f"{key.kid}.pem"
+        fd = os.open(pem_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as pem:
+            pem.write(key.private_pem())
+        index["keys"].append(
+            {"kid": key.kid, "alg": key.alg, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+        )
+        index["active"] = key.kid
+        tmp = index_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(index, indent=2) + "\n")
+        tmp.replace(index_path)  # atomic: a crash leaves the old or the new keyring, never half
+        return cls.from_dir(directory)
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        return {"keys": [k.public_jwk() for k in self.keys]}
+
+
+def _load_key(directory: Path, entry: dict[str, str]) -> SigningKey:
+    private = serialization.load_pem_private_key((directory / f"{entry['kid']}.pem").read_bytes(), None)
+    if not isinstance(private, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError(f"key {entry['kid']} is not Ed25519 or P-256")
+    key = SigningKey.from_private_key(private)
+    if key.kid != entry["kid"] or key.alg != entry["alg"]:
+        raise ValueError(f"key file {entry['kid']}.pem does not match its keyring entry")
+    return key

@@ -1,0 +1,96 @@
+"""Engines and migrations: a SQLite file by default, PostgreSQL through a database URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.errors import Unavailable
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalize_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain ``postgresql://`` URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Database:
+    """One engine for writes and one view of it for reads, sharing a connection pool."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        # On PostgreSQL a read in autocommit costs one round trip instead of three (BEGIN, SELECT, ROLLBACK).
+        self.reader = engine if self.is_sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        url = normalize_url(url)
+        if url.startswith("sqlite"):
+            engine = create_engine(url, pool_size=32, max_overflow=32, connect_args={"check_same_thread": False})
+            _configure_sqlite(engine)
+        else:
+            engine = create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+        return cls(engine)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE) so
+        concurrent writers queue instead of failing when they upgrade from a read."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn = conn.execution_options(cxg_begin="BEGIN IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration."""
+        with self.engine.begin() as conn:
+            config = alembic_config(self.engine.url.render_as_string(hide_password=False))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def ping(self) -> None:
+        try:
+            with self.reader.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise Unavailable(f"database is not reachable: {exc.__class__.__name__}") from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see "begin" below).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives power loss
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get("cxg_begin", "BEGIN"))

@@ -1,0 +1,80 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` create exactly this;
+a test compares the two."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
+_RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("country", String(2), nullable=False, index=True),
+    Column("latest_version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every identifier any version of a profile was published with resolves to that profile.
+profile_identifiers = Table(
+    "profile_identifiers",
+    metadata,
+    Column("scheme", String(16), primary_key=True),
+    Column("value", String(64), primary_key=True),
+    Column("profile_id", ForeignKey("profiles.id"), nullable=False, index=True),
+)
+
+# Case-folded legal names of the latest version, for prefix search.
+profile_names = Table(
+    "profile_names",
+    metadata,
+    Column("profile_id", ForeignKey("profiles.id"), primary_key=True),
+    Column("name_folded", String(512), primary_key=True),
+    Index(
+        "ix_profile_names_name_folded",
+        "name_folded",
+        postgresql_ops={"name_folded": "text_pattern_ops"},  # LIKE 'prefix%' can use the index
+    ),
+)
+
+# Append-only: one row per published version, never updated.
+profile_versions = Table(
+    "profile_versions",
+    metadata,
+    Column("id", _RowId, primary_key=True, autoincrement=True),
+    Column("profile_id", ForeignKey("profiles.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("publisher", String(64), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("payload_sha256", String(64), nullable=False),
+    # SHA-256 of the partner's JWS: a second arrival of the same JWS is a replay.
+    Column("request_sha256", String(64), nullable=False, unique=True),
+    Column("jws", Text, nullable=False),
+    Column("profile_pb", LargeBinary, nullable=False),
+    Column("source_jws", Text, nullable=False),
+    UniqueConstraint("profile_id", "version", name="uq_profile_versions_profile_id_version"),
+)

@@ -1,0 +1,301 @@
+"""REST transport (FastAPI): the ProfileService operations with proto3 JSON bodies.
+
+Request and response bodies are the cxg.v1 messages in proto3 JSON, parsed and written by
+protobuf itself, so REST and gRPC cannot drift apart; the OpenAPI document takes its schemas
+from the same descriptors. Reads call the service directly on the event loop (a lookup is tens
+of microseconds; a thread hop would cost more); publishes, which verify a signature and wait for
+a durable commit, run in the thread pool.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway import __version__
+from gateway.errors import GatewayError, InvalidArgument, PayloadTooLarge
+from gateway.profiles import canonical_json
+from gateway.schema.cxg.v1 import profile_service_pb2 as pb
+from gateway.service import ProfileExchange
+from gateway.storage import Database
+from gateway.transport.errors import PROBLEM_JSON, problem
+from gateway.transport.rest._schemas import component_schemas, ref
+from gateway.transport.rest.deps import Db, Exchange
+
+JOSE = "application/jose"
+
+
+def create_app(exchange: ProfileExchange, db: Database, *, max_request_bytes: int) -> FastAPI:
+    app = FastAPI(
+        title="Credit Exchange Gateway",
+        version=__version__,
+        description="Signed, standardized company credit profiles between China and SCO partner institutions. "
+        "Every operation is also served over gRPC (cxg.v1.ProfileService) with the same field names.",
+    )
+    app.state.exchange = exchange
+    app.state.db = db
+    app.add_middleware(_BodyLimit, max_bytes=max_request_bytes)
+    _install_error_handlers(app)
+    app.include_router(_routes())
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+ProfileIdPath = Annotated[
+    str, Path(pattern="^[0-9a-f]{32}$", description="Profile id: the last segment of profiles/{profile_id}.")
+]
+VersionQuery = Annotated[int, Query(ge=0, le=2**31 - 1, description="Version; 0 means the latest.")]
+PageSize = Annotated[int, Query(ge=0, le=100, description="At most this many items; 0 means 20.")]
+PageToken = Annotated[str, Query(max_length=200, description="next_page_token of the previous page.")]
+
+
+def _routes() -> APIRouter:
+    router = APIRouter()
+
+    @router.get(
+        "/v1/profiles:lookup",
+        operation_id="LookupProfile",
+        summary="Get a profile by any identifier of its subject",
+        responses=_responses(pb.SignedProfile, 400, 404, signed=True),
+    )
+    async def lookup_profile(
+        request: Request,
+        exchange: Exchange,
+        scheme: Annotated[str, Query(min_length=1, max_length=16, description="Identifier scheme, e.g. CN_USCC.")],
+        value: Annotated[str, Query(min_length=1, max_length=64, description="Identifier value.")],
+        version: VersionQuery = 0,
+    ) -> Response:
+        target = pb.GetProfileRequest(id={"scheme": scheme, "value": value}, version=version)
+        return _signed_response(request, exchange.get_profile(target))
+
+    @router.get(
+        "/v1/profiles:search",
+        operation_id="SearchProfiles",
+        summary="Find profiles by legal-name prefix and/or country",
+        responses=_responses(pb.SearchProfilesResponse, 400),
+    )
+    async def search_profiles(
+        exchange: Exchange,
+        name_prefix: Annotated[str, Query(max_length=200, description="Prefix of the legal name.")] = "",
+        country: Annotated[str, Query(max_length=2, description="ISO 3166-1 alpha-2 country.")] = "",
+        page_size: PageSize = 0,
+        page_token: PageToken = "",
+    ) -> Response:
+        request = pb.SearchProfilesRequest(
+            name_prefix=name_prefix, country=country, page_size=page_size, page_token=page_token
+        )
+        return _message_response(exchange.search_profiles(request))
+
+    @router.post(
+        "/v1/profiles:publish",
+        operation_id="PublishProfile",
+        summary="Publish a new profile version signed by a registered partner",
+        responses=_responses(pb.PublishReceipt, 400, 401, 403, 409, 413),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ref(pb.PublishProfileRequest.DESCRIPTOR)}},
+            }
+        },
+    )
+    async def publish_profile(request: Request, exchange: Exchange) -> Response:
+        body = await request.body()
+        publish = _parse_body(body, pb.PublishProfileRequest())
+        return _message_response(await run_in_threadpool(exchange.publish_profile, publish))
+
+    @router.get(
+        "/v1/profiles/{profile_id}",
+        operation_id="GetProfile",
+        summary="Get a profile (latest or a given version), signed by the gateway",
+        responses=_responses(pb.SignedProfile, 400, 404, signed=True),
+    )
+    async def get_profile(
+        request: Request, exchange: Exchange, profile_id: ProfileIdPath, version: VersionQuery = 0
+    ) -> Response:
+        target = pb.GetProfileRequest(name=f"profiles/{profile_id}", version=version)
+        return _signed_response(request, exchange.get_profile(target))
+
+    @router.get(
+        "/v1/profiles/{profile_id}/versions",
+        operation_id="ListProfileVersions",
+        summary="List the versions of a profile, newest first",
+        responses=_responses(pb.ListProfileVersionsResponse, 400, 404),
+    )
+    async def list_versions(
+        exchange: Exchange, profile_id: ProfileIdPath, page_size: PageSize = 0, page_token: PageToken = ""
+    ) -> Response:
+        request = pb.ListProfileVersionsRequest(
+            name=f"profiles/{profile_id}", page_size=page_size, page_token=page_token
+        )
+        return _message_response(exchange.list_versions(request))
+
+    @router.get(
+        "/.well-known/jwks.json",
+        operation_id="GetJwks",
+        summary="The gateway's public signing keys (RFC 7517 JWK Set)",
+        responses={200: {"content": {"application/json": {"schema": _JWKS_SCHEMA}}}},
+    )
+    async def jwks(exchange: Exchange) -> Response:
+        return JSONResponse(exchange.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    @router.get(
+        "/healthz",
+        operation_id="Health",
+        summary="Ready when the database answers and a signing key is loaded",
+        responses={
+            200: {"content": {"application/json": {"schema": _HEALTH_SCHEMA}}},
+            **_responses(None, 503),
+        },
+    )
+    async def healthz(exchange: Exchange, db: Db) -> Response:
+        await run_in_threadpool(db.ping)
+        return JSONResponse({"status": "ok", "signingKey": exchange.keyring.active.kid})
+
+    return router
+
+
+def _signed_response(request: Request, signed: Any) -> Response:
+    # A JOSE client may ask for the bare JWS; everyone else gets cxg.v1.SignedProfile as JSON.
+    if JOSE in request.headers.get("accept", ""):
+        return Response(signed.jws, media_type=JOSE)
+    return Response(signed.as_json, media_type="application/json")
+
+
+def _message_response(message: Message) -> Response:
+    return Response(canonical_json(message), media_type="application/json")
+
+
+def _parse_body(body: bytes, message: Message) -> Message:
+    try:
+        return json_format.Parse(body, message)
+    except (json_format.ParseError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(
+            f"body is not {message.DESCRIPTOR.full_name} in proto3 JSON: {exc}", field="body"
+        ) from exc
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def gateway_error(_: Request, exc: GatewayError) -> Response:
+        return _problem_response(*problem(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"][1:]) or str(first["loc"][0])
+        return _problem_response(*problem(InvalidArgument(first["msg"], field=field)))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> Response:
+        body = {"type": f"urn:cxg:problem:http-{exc.status_code}", "title": str(exc.detail), "status": exc.status_code}
+        return _problem_response(exc.status_code, body, headers=exc.headers)
+
+
+def _problem_response(status: int, body: dict[str, Any], headers: Any = None) -> Response:
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+class _BodyLimit:
+    """Refuse request bodies over the limit before they reach a handler (413 problem)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLarge(f"request body is larger than {self.max_bytes} bytes", field="body")
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _problem_response(*problem(too_large))(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise too_large  # handled by the GatewayError handler inside the app
+            return message
+
+        await self.app(scope, counted, send)
+
+
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details; `field` names the offending field.",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "field": {"type": "string"},
+    },
+}
+_JWKS_SCHEMA = {
+    "type": "object",
+    "required": ["keys"],
+    "properties": {"keys": {"type": "array", "items": {"type": "object", "required": ["kty", "kid", "alg"]}}},
+}
+_HEALTH_SCHEMA = {
+    "type": "object",
+    "required": ["status", "signingKey"],
+    "properties": {"status": {"type": "string", "enum": ["ok"]}, "signingKey": {"type": "string"}},
+}
+_STATUS_TEXT = {
+    400: "Invalid argument or identifier",
+    401: "Signature or key not accepted",
+    403: "Partner not allowed",
+    404: "Not found",
+    409: "Conflicts with stored state (e.g. replayed publication)",
+    413: "Request body too large",
+    503: "Database or keys unavailable",
+}
+
+
+def _responses(message: Any, *errors: int, signed: bool = False) -> dict[int | str, Any]:
+    responses: dict[int | str, Any] = {}
+    if message is not None:
+        content: dict[str, Any] = {"application/json": {"schema": ref(message.DESCRIPTOR)}}
+        if signed:
+            content[JOSE] = {"schema": {"type": "string", "description": "The JWS compact serialization alone."}}
+        responses[200] = {"description": "OK", "content": content}
+    for status in errors:
+        responses[status] = {"description": _STATUS_TEXT[status], "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}}
+    return responses
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(
+            component_schemas(
+                pb.SignedProfile.DESCRIPTOR,
+                pb.PublishProfileRequest.DESCRIPTOR,
+                pb.PublishReceipt.DESCRIPTOR,
+                pb.ListProfileVersionsResponse.DESCRIPTOR,
+                pb.SearchProfilesResponse.DESCRIPTOR,
+            )
+        )
+        # FastAPI's own validation-error schemas describe 422s this app never sends.
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        for path in document["paths"].values():
+            for operation in path.values():
+                operation["responses"].pop("422", None)
+        app.openapi_schema = document
+    return app.openapi_schema

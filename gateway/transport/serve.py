@@ -1,0 +1,90 @@
+"""A gateway process: gRPC and REST served together over one service core."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import uvicorn
+
+from gateway.config import Settings
+from gateway.service import ProfileExchange
+from gateway.storage import Database
+from gateway.transport.grpc_server import create_server
+from gateway.transport.rest import create_app
+
+
+class Gateway:
+    """Builds every part from settings and binds both ports (0 picks a free one)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database.from_url(settings.database_url)
+        self.db.upgrade()
+        self.exchange = ProfileExchange.from_settings(settings, self.db)
+        self.grpc_server, self._health = create_server(self.exchange, max_request_bytes=settings.max_request_bytes)
+        self.grpc_port = self.grpc_server.add_insecure_port(_address(settings.host, settings.grpc_port))
+        self._rest_socket = _bind(settings.host, settings.rest_port)
+        self.rest_port: int = self._rest_socket.getsockname()[1]
+        app = create_app(self.exchange, self.db, max_request_bytes=settings.max_request_bytes)
+        self._uvicorn = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                loop="uvloop",
+                http="httptools",
+                lifespan="off",
+                access_log=False,
+                log_level="warning",
+                timeout_graceful_shutdown=5,
+            )
+        )
+        self._thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        """Serve until SIGINT/SIGTERM (uvicorn handles them in the main thread)."""
+        self.grpc_server.start()
+        try:
+            self._uvicorn.run(sockets=[self._rest_socket])
+        finally:
+            self._shutdown()
+
+    def start(self) -> Gateway:
+        """Serve in background threads (tests, benchmarks); stop() ends it."""
+        self.grpc_server.start()
+        self._thread = threading.Thread(
+            target=self._uvicorn.run, kwargs={"sockets": [self._rest_socket]}, name="cxg-rest", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._uvicorn.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("REST server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._uvicorn.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        self._health.enter_graceful_shutdown()
+        self.grpc_server.stop(grace=2).wait()
+        self._rest_socket.close()
+        self.db.dispose()
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
