@@ -24,6 +24,7 @@ __all__ = [
     "CreditProfile",
     "canonical_json",
     "legal_names",
+    "parse_json_message",
     "parse_profile_json",
     "validate_profile",
 ]
@@ -35,19 +36,24 @@ AcceptLegacy = Callable[[str, str], bool]
 
 
 def parse_profile_json(payload: bytes, *, field: str = "jws.payload") -> CreditProfile:
-    """Parse proto3 JSON strictly: one JSON object, no duplicate keys, no unknown fields."""
+    """Parse a CreditProfile from proto3 JSON strictly (see ``parse_json_message``)."""
+    profile = CreditProfile()
+    parse_json_message(payload, profile, field=field)
+    return profile
+
+
+def parse_json_message(payload: bytes, message: Message, *, field: str) -> None:
+    """Fill ``message`` from proto3 JSON: one JSON object, no duplicate keys, no unknown fields."""
     try:
         document = json.loads(payload, object_pairs_hook=_refuse_duplicate_keys)
     except (UnicodeDecodeError, json.JSONDecodeError, _DuplicateKey) as exc:
-        raise InvalidArgument(f"profile payload is not valid JSON: {exc}", field=field) from exc
+        raise InvalidArgument(f"not valid JSON: {exc}", field=field) from exc
     if not isinstance(document, dict):
-        raise InvalidArgument("profile payload must be a JSON object", field=field)
-    profile = CreditProfile()
+        raise InvalidArgument("must be a JSON object", field=field)
     try:
-        json_format.ParseDict(document, profile)
+        json_format.ParseDict(document, message)
     except json_format.ParseError as exc:
-        raise InvalidArgument(f"profile payload does not match cxg.v1.CreditProfile: {exc}", field=field) from exc
-    return profile
+        raise InvalidArgument(f"does not match {message.DESCRIPTOR.full_name}: {exc}", field=field) from exc
 
 
 def canonical_json(message: Message) -> bytes:

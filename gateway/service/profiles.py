@@ -153,7 +153,7 @@ class ProfileExchange:
 
         stored = self._store.append(
             NewVersion(
-                identifiers=[(i.scheme, i.value) for i in profile.subject.ids],
+                identifiers=_lookup_keys(profile),
                 country=profile.subject.country,
                 names=list(legal_names(profile.subject.legal_name)),
                 publisher=partner.id,
@@ -226,6 +226,13 @@ class ProfileExchange:
 
     def jwks(self) -> dict[str, Any]:
         return self._keyring.jwks()
+
+
+def _lookup_keys(profile: CreditProfile) -> list[tuple[str, str]]:
+    """What finds a profile: its subject's identifiers and its AEO authorisation numbers."""
+    keys = [(i.scheme, i.value) for i in profile.subject.ids]
+    keys += [("AEO", a.authorisation_number) for a in profile.aeo if ("AEO", a.authorisation_number) not in keys]
+    return keys
 
 
 def _profile_id(name: str) -> str:

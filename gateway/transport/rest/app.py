@@ -16,14 +16,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from google.protobuf import json_format
 from google.protobuf.message import Message
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__
 from gateway.errors import GatewayError, InvalidArgument, PayloadTooLarge
-from gateway.profiles import canonical_json
+from gateway.profiles import canonical_json, parse_json_message
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.service import ProfileExchange
 from gateway.storage import Database
@@ -109,7 +108,8 @@ def _routes() -> APIRouter:
     )
     async def publish_profile(request: Request, exchange: Exchange) -> Response:
         body = await request.body()
-        publish = _parse_body(body, pb.PublishProfileRequest())
+        publish = pb.PublishProfileRequest()
+        parse_json_message(body, publish, field="body")
         return _message_response(await run_in_threadpool(exchange.publish_profile, publish))
 
     @router.get(
@@ -172,15 +172,6 @@ def _signed_response(request: Request, signed: Any) -> Response:
 
 def _message_response(message: Message) -> Response:
     return Response(canonical_json(message), media_type="application/json")
-
-
-def _parse_body(body: bytes, message: Message) -> Message:
-    try:
-        return json_format.Parse(body, message)
-    except (json_format.ParseError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(
-            f"body is not {message.DESCRIPTOR.full_name} in proto3 JSON: {exc}", field="body"
-        ) from exc
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -1,0 +1,175 @@
+"""Python load generators for bench_get_profile.py, run in their own process.
+
+    python bench/_load.py grpc 127.0.0.1:PORT --request-hex HEX --expect-size N [options]
+    python bench/_load.py rest URL --expect-size N [options]
+
+Keeps --concurrency requests in flight (one grpc.aio channel, or one httpx.AsyncClient with as
+many connections) for --warmup seconds, then measures for --duration seconds or until
+--max-requests responses, whichever comes first. It prints ``measure-start`` and
+``measure-end`` as the measured window opens and closes (the caller reads the server's CPU time
+at those moments), then one JSON line with the results.
+
+Throughput counts the responses that arrived inside the window; latencies are those of the
+requests both sent and answered inside it. A response with the wrong status or size counts as
+an error; one that took longer than --timeout as a timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+# What one request returns: an error description, "timeout", or None when the response is right.
+Call = Callable[[], Awaitable[str | None]]
+
+
+class Window:
+    def __init__(self, max_requests: int) -> None:
+        self.start = math.inf
+        self.end = math.inf
+        self.stopping = False
+        self.max_requests = max_requests
+        self.completed = 0
+        self.errors = 0
+        self.timeouts = 0
+        self.first_error: str | None = None
+        self.latencies: list[float] = []
+        self.full = asyncio.Event()
+
+
+async def _worker(call: Call, window: Window) -> None:
+    while not window.stopping:
+        sent = time.perf_counter()
+        outcome = await call()
+        done = time.perf_counter()
+        if not window.start <= done <= window.end:
+            continue
+        if outcome is None:
+            window.completed += 1
+            if sent >= window.start:
+                window.latencies.append(done - sent)
+            if window.completed >= window.max_requests:
+                window.full.set()
+        elif outcome == "timeout":
+            window.timeouts += 1
+        else:
+            window.errors += 1
+            window.first_error = window.first_error or outcome
+
+
+async def _clock(window: Window, warmup: float, duration: float) -> float:
+    await asyncio.sleep(warmup)
+    window.start = time.perf_counter()
+    cpu0 = time.process_time()
+    print("measure-start", flush=True)
+    try:
+        await asyncio.wait_for(window.full.wait(), duration)
+    except TimeoutError:
+        pass
+    window.end = time.perf_counter()
+    cpu = time.process_time() - cpu0
+    print("measure-end", flush=True)
+    window.stopping = True
+    return cpu
+
+
+async def drive(call: Call, args: argparse.Namespace) -> dict[str, Any]:
+    window = Window(args.max_requests)
+    clock = asyncio.ensure_future(_clock(window, args.warmup, args.duration))
+    workers = [asyncio.ensure_future(_worker(call, window)) for _ in range(args.concurrency)]
+    client_cpu = await clock
+    # Requests still in flight finish (bounded by --timeout) but are not counted.
+    await asyncio.wait(workers, timeout=args.timeout + 1)
+    for task in workers:
+        task.cancel()
+    elapsed = window.end - window.start
+    lat = sorted(window.latencies)
+    return {
+        "requests": window.completed,
+        "errors": window.errors,
+        "timeouts": window.timeouts,
+        "first_error": window.first_error,
+        "elapsed_s": elapsed,
+        "rps": window.completed / elapsed if elapsed > 0 else 0.0,
+        "p50_ms": _percentile(lat, 0.50) * 1e3,
+        "p99_ms": _percentile(lat, 0.99) * 1e3,
+        "client_cpu_s": client_cpu,
+    }
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile; NaN without samples."""
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+async def run_grpc(args: argparse.Namespace) -> dict[str, Any]:
+    import grpc
+
+    request = bytes.fromhex(args.request_hex)
+    async with grpc.aio.insecure_channel(args.target) as channel:
+        await asyncio.wait_for(channel.channel_ready(), 10)
+        # No (de)serializers: the client sends and receives bytes, so it spends nothing on protobuf.
+        method = channel.unary_unary(args.method)
+
+        async def call() -> str | None:
+            try:
+                response = await method(request, timeout=args.timeout)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    return "timeout"
+                return f"{exc.code().name}: {exc.details()}"
+            if len(response) != args.expect_size:
+                return f"response is {len(response)} bytes, expected {args.expect_size}"
+            return None
+
+        return await drive(call, args)
+
+
+async def run_rest(args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=args.timeout) as client:
+
+        async def call() -> str | None:
+            try:
+                response = await client.get(args.target)
+            except httpx.TimeoutException:
+                return "timeout"
+            except httpx.HTTPError as exc:
+                return f"{type(exc).__name__}: {exc}"
+            if response.status_code != 200:
+                return f"HTTP {response.status_code}"
+            if len(response.content) != args.expect_size:
+                return f"response is {len(response.content)} bytes, expected {args.expect_size}"
+            return None
+
+        return await drive(call, args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", choices=["grpc", "rest"])
+    parser.add_argument("target", help="host:port for grpc, a URL for rest")
+    parser.add_argument("--expect-size", type=int, required=True, help="response size in bytes")
+    parser.add_argument("--request-hex", default="", help="grpc: the serialized request")
+    parser.add_argument("--method", default="/cxg.v1.ProfileService/GetProfile", help="grpc: method path")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--max-requests", type=int, default=1_000_000)
+    parser.add_argument("--timeout", type=float, default=10.0, help="per request, seconds")
+    args = parser.parse_args()
+    result = asyncio.run(run_grpc(args) if args.kind == "grpc" else run_rest(args))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""ISO 3166-1 alpha-2 country codes: the officially assigned set, as data.
+
+249 codes, as published by the ISO 3166 Maintenance Agency (cross-checked against the Debian
+``iso-codes`` and IANA tz ``iso3166.tab`` tables). Reserved codes (EU, UK, XI, XK, EL, ...) are
+deliberately absent: callers that need one must add it on purpose, not by accident.
+"""
+
+from __future__ import annotations
+
+# One line per first letter so that a reviewer can diff an update against the ISO list.
+_ASSIGNED = (
+    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ "
+    "BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ "
+    "CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ "
+    "DE DJ DK DM DO DZ "
+    "EC EE EG EH ER ES ET "
+    "FI FJ FK FM FO FR "
+    "GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY "
+    "HK HM HN HR HT HU "
+    "ID IE IL IM IN IO IQ IR IS IT "
+    "JE JM JO JP "
+    "KE KG KH KI KM KN KP KR KW KY KZ "
+    "LA LB LC LI LK LR LS LT LU LV LY "
+    "MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ "
+    "NA NC NE NF NG NI NL NO NP NR NU NZ "
+    "OM "
+    "PA PE PF PG PH PK PL PM PN PR PS PT PW PY "
+    "QA "
+    "RE RO RS RU RW "
+    "SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ "
+    "TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ "
+    "UA UG UM US UY UZ "
+    "VA VC VE VG VI VN VU "
+    "WF WS "
+    "YE YT "
+    "ZA ZM ZW"
+)
+
+COUNTRIES: frozenset[str] = frozenset(_ASSIGNED.split())
+
+
+def is_country(code: str) -> bool:
+    """True if ``code`` is an assigned ISO 3166-1 alpha-2 code, exactly as written (upper case)."""
+    return isinstance(code, str) and code in COUNTRIES

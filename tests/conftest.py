@@ -1,0 +1,79 @@
+"""Shared fixtures: a database per test (SQLite file, or PostgreSQL when CXG_TEST_POSTGRES_URL
+is set), generated keys and partners, and a real gateway serving gRPC and REST on 127.0.0.1."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from gateway.config import Settings
+from gateway.signing import KeyRing
+from gateway.storage import Database, normalize_url
+from gateway.transport.serve import Gateway
+from tests.support import TestPartner, make_partners, write_partners
+
+POSTGRES_URL = os.environ.get("CXG_TEST_POSTGRES_URL")
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(normalize_url(url))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgres",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(POSTGRES_URL is None, reason="CXG_TEST_POSTGRES_URL is not set"),
+            ],
+        ),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test runs once on a SQLite file and once on PostgreSQL (when available)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cxg.db'}"
+    assert POSTGRES_URL is not None
+    _reset_postgres(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def partners() -> dict[str, TestPartner]:
+    return make_partners()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, partners: dict[str, TestPartner]) -> Settings:
+    keys_dir = tmp_path / "keys"
+    KeyRing.init(keys_dir / "gateway")
+    write_partners(keys_dir / "partners", partners)
+    return dataclasses.replace(
+        Settings(), database_url=database_url, keys_dir=keys_dir, grpc_port=0, rest_port=0
+    )
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database.from_url(settings.database_url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def gateway(settings: Settings) -> Iterator[Gateway]:
+    running = Gateway(settings).start()
+    yield running
+    running.stop()
