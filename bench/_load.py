@@ -135,7 +135,9 @@ async def run_grpc(args: argparse.Namespace) -> dict[str, Any]:
 async def run_rest(args: argparse.Namespace) -> dict[str, Any]:
     import httpx
 
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    limits = httpx.Limits(
+        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+    )
     async with httpx.AsyncClient(limits=limits, timeout=args.timeout) as client:
 
         async def call() -> str | None:
@@ -155,12 +157,16 @@ async def run_rest(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("kind", choices=["grpc", "rest"])
     parser.add_argument("target", help="host:port for grpc, a URL for rest")
     parser.add_argument("--expect-size", type=int, required=True, help="response size in bytes")
     parser.add_argument("--request-hex", default="", help="grpc: the serialized request")
-    parser.add_argument("--method", default="/cxg.v1.ProfileService/GetProfile", help="grpc: method path")
+    parser.add_argument(
+        "--method", default="/cxg.v1.ProfileService/GetProfile", help="grpc: method path"
+    )
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=8.0)

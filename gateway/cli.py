@@ -52,22 +52,30 @@ def demo(
 ) -> None:
     """Set up a development gateway (SQLite, generated keys, demo partners and companies) and serve it."""
     from gateway import demo as demo_data
+    from gateway.service import ProfileExchange
     from gateway.signing import KeyRing
+    from gateway.storage import Database
     from gateway.transport.serve import Gateway
 
     settings = Settings.from_env()
     KeyRing.init(settings.gateway_keys_dir)
     partner_keys = demo_data.ensure_partners(settings)
+    db = Database.from_url(settings.database_url)
+    db.upgrade()
+    first_ids = demo_data.seed(ProfileExchange.from_settings(settings, db), partner_keys)
+    db.dispose()
+    typer.echo(
+        f"cxg demo: {len(first_ids)} companies from {len(partner_keys)} partners ({', '.join(partner_keys)})\n"
+        f"  database: {settings.database_url}    keys: {settings.keys_dir}/"
+    )
+    if not serve_after:
+        return
     gateway = Gateway(settings)
-    first_ids = demo_data.seed(gateway.exchange, partner_keys)
     rest = f"http://{settings.host}:{gateway.rest_port}"
     grpc_target = f"{settings.host}:{gateway.grpc_port}"
     scheme, value = first_ids[0].split()
     typer.echo(
         f"""
-cxg demo gateway: {len(first_ids)} companies from {len(partner_keys)} partners ({", ".join(partner_keys)})
-  database: {settings.database_url}    keys: {settings.keys_dir}/
-
 Fetch a profile over REST (signed JWS + decoded profile), and the keys to verify it:
   curl -s '{rest}/v1/profiles:lookup?scheme={scheme}&value={value}'
   curl -s {rest}/.well-known/jwks.json
@@ -77,13 +85,10 @@ Over gRPC (our client; or grpcurl with server reflection):
 Fetch over REST and verify the signature against the published JWKS:
   .venv/bin/cxg client get {scheme} {value} --rest {rest}
 Other demo companies: {"; ".join(first_ids[1:])}
-API documentation: {rest}/docs
+API documentation: {rest}/docs    Stop with Ctrl-C.
 """
     )
-    if serve_after:
-        gateway.run()
-    else:
-        gateway.stop()
+    gateway.run()
 
 
 # -- keys ------------------------------------------------------------------------------------

@@ -112,3 +112,18 @@ def joserfc_registry(algorithms: list[str]) -> Any:
         header_registry={"iat": HeaderParameter("Issued at", "int"), "iss": HeaderParameter("Issuer", "str")},
         algorithms=algorithms,
     )
+
+
+def make_kz_bins(count: int) -> list[str]:
+    """Valid, distinct Kazakh BINs (legal entity, head office) for bulk test data."""
+    from gateway.identifiers._schemes import kz_bin_check_digit
+
+    bins = []
+    serial = 10000
+    while len(bins) < count:
+        first11 = f"210140{serial:05d}"
+        check = kz_bin_check_digit(first11)
+        if check is not None:
+            bins.append(first11 + check)
+        serial += 1
+    return bins

@@ -199,8 +199,6 @@ class ProfileExchange:
     def search_profiles(self, request: SearchProfilesRequest) -> SearchProfilesResponse:
         prefix = request.name_prefix.strip()
         country = request.country.strip().upper()
-        if not prefix and not country:
-            raise InvalidArgument("give name_prefix, country or both", field="name_prefix")
         if len(prefix) > 200:
             raise InvalidArgument("name_prefix is longer than 200 characters", field="name_prefix")
         if country and not re.fullmatch(r"[A-Z]{2}", country):

@@ -168,8 +168,9 @@ class ProfileStore:
             return bool(conn.execute(select(exists().where(profiles.c.id == profile_id))).scalar())
 
     def search(self, *, name_prefix: str, country: str, after: str, limit: int) -> list[VersionRef]:
-        """Latest versions of profiles whose folded legal name starts with ``name_prefix`` and/or
-        whose country is ``country``, ordered by profile id, after the id ``after``."""
+        """Latest versions of profiles whose folded legal name starts with ``name_prefix`` and
+        whose country is ``country`` (an empty criterion matches all), ordered by profile id,
+        after the id ``after``."""
         query = (
             select(profile_versions.c.id, profile_versions.c.profile_id, profile_versions.c.version)
             .select_from(

@@ -154,7 +154,7 @@ def _protected_header(token: str, field: str) -> dict[str, Any]:
     try:
         header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"JWS protected header is not base64url JSON: {exc}", field=f"{field}.header") from exc
+        raise Unauthenticated(f"JWS protected header is not base64url JSON: {exc}", field=f"{field}.header") from exc
     if not isinstance(header, dict):
-        raise InvalidArgument("JWS protected header is not a JSON object", field=f"{field}.header")
+        raise Unauthenticated("JWS protected header is not a JSON object", field=f"{field}.header")
     return header

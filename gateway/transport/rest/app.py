@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__
 from gateway.errors import GatewayError, InvalidArgument, PayloadTooLarge
+from gateway.identifiers import SCHEMES
 from gateway.profiles import canonical_json, parse_json_message
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.service import ProfileExchange
@@ -69,7 +70,15 @@ def _routes() -> APIRouter:
     async def lookup_profile(
         request: Request,
         exchange: Exchange,
-        scheme: Annotated[str, Query(min_length=1, max_length=16, description="Identifier scheme, e.g. CN_USCC.")],
+        scheme: Annotated[
+            str,
+            Query(
+                min_length=1,
+                max_length=16,
+                description="Identifier scheme (case-insensitive), e.g. CN_USCC.",
+                json_schema_extra={"enum": sorted(SCHEMES)},
+            ),
+        ],
         value: Annotated[str, Query(min_length=1, max_length=64, description="Identifier value.")],
         version: VersionQuery = 0,
     ) -> Response:
@@ -85,7 +94,7 @@ def _routes() -> APIRouter:
     async def search_profiles(
         exchange: Exchange,
         name_prefix: Annotated[str, Query(max_length=200, description="Prefix of the legal name.")] = "",
-        country: Annotated[str, Query(max_length=2, description="ISO 3166-1 alpha-2 country.")] = "",
+        country: Annotated[str, Query(pattern="^([A-Za-z]{2})?$", description="ISO 3166-1 alpha-2 country.")] = "",
         page_size: PageSize = 0,
         page_token: PageToken = "",
     ) -> Response:
@@ -282,6 +291,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 pb.SearchProfilesResponse.DESCRIPTOR,
             )
         )
+        # What a JSON Schema can say beyond the proto field types.
+        jws = {"minLength": 5, "pattern": r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$"}
+        request_schema = schemas["cxg.v1.PublishProfileRequest"]
+        request_schema["required"] = ["jws"]
+        request_schema["properties"]["jws"].update(jws)
         # FastAPI's own validation-error schemas describe 422s this app never sends.
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)

@@ -1,0 +1,152 @@
+"""Storage on SQLite and PostgreSQL: migrations match the tables, versions are append-only and
+contiguous under concurrent publishers, lookups by any identifier, search that treats input as data."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+
+from gateway.config import Settings
+from gateway.errors import Conflict, InvalidArgument, NotFound
+from gateway.schema.cxg.v1 import profile_service_pb2 as pb
+from gateway.service import ProfileExchange
+from gateway.storage import Database
+from gateway.storage.tables import metadata, profile_versions
+from tests.support import KZ_BIN, TestPartner, make_kz_bins, profile, with_subject
+
+Partners = dict[str, TestPartner]
+
+
+@pytest.fixture
+def exchange(settings: Settings, db: Database) -> ProfileExchange:
+    return ProfileExchange.from_settings(settings, db)
+
+
+def publish(exchange: ProfileExchange, partner: TestPartner, document: dict) -> pb.PublishReceipt:  # type: ignore[type-arg]
+    return exchange.publish_profile(pb.PublishProfileRequest(jws=partner.sign(document)))
+
+
+def kz_company(bin_: str, name: str, **extra: object) -> dict:  # type: ignore[type-arg]
+    return profile(
+        subject={"ids": [{"scheme": "KZ_BIN", "value": bin_}], "legalName": {"en": name}, "country": "KZ"},
+        aeo=[],
+        **extra,
+    )
+
+
+def test_migrations_create_exactly_the_tables(db: Database) -> None:
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_upgrade_is_idempotent(db: Database) -> None:
+    db.upgrade()  # a second run of every migration must be a no-op
+    with db.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(profile_versions)).scalar_one() == 0
+
+
+def test_concurrent_publishes_of_one_company_get_contiguous_versions(exchange: ProfileExchange, partners: Partners) -> None:
+    bank = partners["kz-bank"]
+    documents = [kz_company(KZ_BIN, "Stepnoy Karavan", ratings=[{"scheme": "SP_LT", "grade": g}]) for g in ("BB", "BB+", "BBB-", "BBB", "BBB+", "A-", "A", "A+")]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        receipts = list(pool.map(lambda d: publish(exchange, bank, d), documents))
+    assert len({r.profile_name for r in receipts}) == 1  # the first-publication race found one profile
+    assert sorted(r.version for r in receipts) == list(range(1, 9))
+    latest = exchange.get_profile(pb.GetProfileRequest(id={"scheme": "KZ_BIN", "value": KZ_BIN}))
+    assert latest.version == 8
+
+
+def test_replay_under_concurrency_stores_once(exchange: ProfileExchange, partners: Partners) -> None:
+    jws = partners["kz-bank"].sign(kz_company(KZ_BIN, "Stepnoy Karavan"))
+
+    def attempt(_: int) -> str:
+        try:
+            exchange.publish_profile(pb.PublishProfileRequest(jws=jws))
+            return "stored"
+        except Conflict:
+            return "replay"
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = sorted(pool.map(attempt, range(6)))
+    assert outcomes == ["replay"] * 5 + ["stored"]
+
+
+def test_get_a_missing_version_or_profile(exchange: ProfileExchange, partners: Partners) -> None:
+    receipt = publish(exchange, partners["kz-bank"], kz_company(KZ_BIN, "Stepnoy Karavan"))
+    with pytest.raises(NotFound):
+        exchange.get_profile(pb.GetProfileRequest(name=receipt.profile_name, version=2))
+    with pytest.raises(NotFound):
+        exchange.get_profile(pb.GetProfileRequest(name="profiles/" + "0" * 32))
+    with pytest.raises(InvalidArgument) as bad:
+        exchange.get_profile(pb.GetProfileRequest(name="profiles/../../etc"))
+    assert bad.value.field == "name"
+    with pytest.raises(NotFound):
+        exchange.list_versions(pb.ListProfileVersionsRequest(name="profiles/" + "0" * 32))
+
+
+def test_versions_page_through_history(exchange: ProfileExchange, partners: Partners) -> None:
+    bank = partners["kz-bank"]
+    for grade in ("B", "BB", "BBB", "A", "AA"):
+        receipt = publish(exchange, bank, kz_company(KZ_BIN, "Stepnoy Karavan", ratings=[{"scheme": "SP_LT", "grade": grade}]))
+    seen, token = [], ""
+    while True:
+        page = exchange.list_versions(pb.ListProfileVersionsRequest(name=receipt.profile_name, page_size=2, page_token=token))
+        seen += [v.version for v in page.versions]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == [5, 4, 3, 2, 1]
+    with pytest.raises(InvalidArgument) as bad:
+        exchange.list_versions(pb.ListProfileVersionsRequest(name=receipt.profile_name, page_token="forged"))
+    assert bad.value.field == "page_token"
+
+
+def test_search_by_prefix_country_and_pages(exchange: ProfileExchange, partners: Partners) -> None:
+    bank = partners["kz-bank"]
+    bins = make_kz_bins(5)
+    for i, bin_ in enumerate(bins):
+        publish(exchange, bank, kz_company(bin_, f"Altyn Trade {i}"))
+    publish(exchange, partners["cn-customs"], profile())
+    names, token = [], ""
+    while True:
+        page = exchange.search_profiles(pb.SearchProfilesRequest(name_prefix="altyn", country="KZ", page_size=2, page_token=token))
+        names += [r.legal_name.en for r in page.results]
+        token = page.next_page_token
+        if not token:
+            break
+    assert sorted(names) == [f"Altyn Trade {i}" for i in range(5)]
+    chinese = exchange.search_profiles(pb.SearchProfilesRequest(name_prefix="青岛海通"))
+    assert [r.country for r in chinese.results] == ["CN"]
+    assert len(exchange.search_profiles(pb.SearchProfilesRequest(country="KZ")).results) == 5
+
+
+@pytest.mark.parametrize("prefix", ["%", "_", "Altyn%", "' OR '1'='1", "\\", "altyn_"])
+def test_search_input_is_data_not_a_pattern(exchange: ProfileExchange, partners: Partners, prefix: str) -> None:
+    publish(exchange, partners["kz-bank"], kz_company(KZ_BIN, "Altyn Trade"))
+    assert list(exchange.search_profiles(pb.SearchProfilesRequest(name_prefix=prefix)).results) == []
+
+
+def test_search_without_criteria_lists_every_profile(exchange: ProfileExchange, partners: Partners) -> None:
+    publish(exchange, partners["kz-bank"], kz_company(KZ_BIN, "Altyn Trade"))
+    publish(exchange, partners["cn-customs"], profile())
+    listed = exchange.search_profiles(pb.SearchProfilesRequest()).results
+    assert sorted(r.country for r in listed) == ["CN", "KZ"]
+    assert listed[0].name < listed[1].name
+
+
+def test_accepted_legacy_identifier(settings: Settings, db: Database, partners: Partners) -> None:
+    import dataclasses
+
+    legacy = "91350100M0001TGQXM"  # pilot-era code whose check character fails (DOMAIN.md)
+    document = with_subject(ids=[{"scheme": "CN_USCC", "value": legacy}])
+    strict = ProfileExchange.from_settings(settings, db)
+    with pytest.raises(InvalidArgument) as refused:
+        publish(strict, partners["cn-customs"], document)
+    assert refused.value.field == "/subject/ids/0/value"
+    lenient = ProfileExchange.from_settings(dataclasses.replace(settings, accepted_legacy_ids=frozenset({f"CN_USCC:{legacy}"})), db)
+    assert publish(lenient, partners["cn-customs"], document).version == 1
