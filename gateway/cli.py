@@ -4,7 +4,6 @@ and call a gateway as a partner would."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +20,13 @@ id_app = typer.Typer(no_args_is_help=True, help="Company identifiers.")
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 partners_app = typer.Typer(no_args_is_help=True, help="Registered partner institutions.")
 client_app = typer.Typer(no_args_is_help=True, help="Call a gateway as a partner would.")
-for sub, name in ((keys_app, "keys"), (id_app, "id"), (db_app, "db"), (partners_app, "partners"), (client_app, "client")):
+for sub, name in (
+    (keys_app, "keys"),
+    (id_app, "id"),
+    (db_app, "db"),
+    (partners_app, "partners"),
+    (client_app, "client"),
+):
     app.add_typer(sub, name=name)
 
 Alg = Annotated[str, typer.Option(help="EdDSA (Ed25519, default) or ES256 (P-256).")]
@@ -42,13 +47,17 @@ def serve() -> None:
         gateway = Gateway(settings)
     except GatewayError as exc:
         raise _fail(f"cannot start: {exc}") from exc
-    typer.echo(f"cxg: gRPC on {settings.host}:{gateway.grpc_port}, REST on http://{settings.host}:{gateway.rest_port}")
+    typer.echo(
+        f"cxg: gRPC on {settings.host}:{gateway.grpc_port}, REST on http://{settings.host}:{gateway.rest_port}"
+    )
     gateway.run()
 
 
 @app.command()
 def demo(
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after seeding.")] = True,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve after seeding.")
+    ] = True,
 ) -> None:
     """Set up a development gateway (SQLite, generated keys, demo partners and companies) and serve it."""
     from gateway import demo as demo_data
@@ -109,7 +118,9 @@ def keys_rotate(alg: Alg = "EdDSA") -> None:
     from gateway.signing import KeyRing
 
     ring = KeyRing.rotate(Settings.from_env().gateway_keys_dir, alg)
-    typer.echo(f"active signing key {ring.active.kid} ({ring.active.alg}); {len(ring.keys)} keys published")
+    typer.echo(
+        f"active signing key {ring.active.kid} ({ring.active.alg}); {len(ring.keys)} keys published"
+    )
 
 
 @keys_app.command("jwks")
@@ -132,7 +143,8 @@ def id_validate(
     scheme: str,
     value: str,
     accept_check_mismatch: Annotated[
-        bool, typer.Option(help="Accept a value whose only fault is its check digit (legacy codes).")
+        bool,
+        typer.Option(help="Accept a value whose only fault is its check digit (legacy codes)."),
     ] = False,
 ) -> None:
     """Print the normalized identifier and exit 0 when valid; print the reason and exit 1 when not."""
@@ -174,13 +186,17 @@ def partners_list() -> None:
         raise _fail(str(exc)) from exc
     for partner in registry:
         kids = ", ".join(f"{k.kid} ({k.alg})" for k in partner.keys)
-        typer.echo(f"{partner.id}\t{partner.country}\t{','.join(sorted(partner.roles))}\t{partner.status}\t{kids}")
+        typer.echo(
+            f"{partner.id}\t{partner.country}\t{','.join(sorted(partner.roles))}\t{partner.status}\t{kids}"
+        )
 
 
 # -- client ----------------------------------------------------------------------------------
 
 Grpc = Annotated[str | None, typer.Option("--grpc", help="gRPC target host:port.")]
-Rest = Annotated[str | None, typer.Option("--rest", help="REST base URL, e.g. http://127.0.0.1:8080.")]
+Rest = Annotated[
+    str | None, typer.Option("--rest", help="REST base URL, e.g. http://127.0.0.1:8080.")
+]
 
 
 @client_app.command("get")
@@ -192,7 +208,11 @@ def client_get(scheme: str, value: str, grpc: Grpc = None, rest: Rest = None) ->
     if (grpc is None) == (rest is None):
         raise _fail("give exactly one of --grpc or --rest")
     try:
-        profile = client.get_grpc(grpc, scheme, value) if grpc else client.get_verified_rest(str(rest), scheme, value)
+        profile = (
+            client.get_grpc(grpc, scheme, value)
+            if grpc
+            else client.get_verified_rest(str(rest), scheme, value)
+        )
     except client.ClientError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps(profile, ensure_ascii=False, indent=2))
@@ -221,9 +241,5 @@ def client_publish(
     typer.echo(json.dumps(receipt, indent=2))
 
 
-def main() -> None:  # pragma: no cover - console entry for `python -m gateway.cli`
+if __name__ == "__main__":  # `python -m gateway.cli`, as the tests run it
     app(prog_name="cxg")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

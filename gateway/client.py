@@ -28,7 +28,9 @@ def get_grpc(target: str, scheme: str, value: str) -> dict[str, Any]:
     with grpc.insecure_channel(target) as channel:
         stub = pb_grpc.ProfileServiceStub(channel)
         try:
-            signed = stub.GetProfile(pb.GetProfileRequest(id={"scheme": scheme, "value": value}), timeout=10)
+            signed = stub.GetProfile(
+                pb.GetProfileRequest(id={"scheme": scheme, "value": value}), timeout=10
+            )
         except grpc.RpcError as exc:
             raise ClientError(f"{exc.code().name}: {exc.details()}") from exc
     return json_format.MessageToDict(signed)
@@ -63,7 +65,10 @@ def publish_grpc(target: str, jws: str) -> dict[str, Any]:
 
 
 def publish_rest(base_url: str, jws: str) -> dict[str, Any]:
-    return _call(f"{base_url}/v1/profiles:publish", json.dumps({"jws": jws}).encode())
+    receipt: dict[str, Any] = _call(
+        f"{base_url}/v1/profiles:publish", json.dumps({"jws": jws}).encode()
+    )
+    return receipt
 
 
 def _call(url: str, body: bytes | None = None) -> Any:

@@ -46,5 +46,7 @@ class Settings:
             grpc_port=int(env.get("CXG_GRPC_PORT", cls.grpc_port)),
             rest_port=int(env.get("CXG_REST_PORT", cls.rest_port)),
             max_request_bytes=int(env.get("CXG_MAX_REQUEST_BYTES", cls.max_request_bytes)),
-            accepted_legacy_ids=frozenset(x.strip().upper() for x in legacy.split(",") if x.strip()),
+            accepted_legacy_ids=frozenset(
+                x.strip().upper() for x in legacy.split(",") if x.strip()
+            ),
         )

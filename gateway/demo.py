@@ -8,6 +8,7 @@ by the gateway like any other. All companies are fictional; their identifiers ar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -23,9 +24,19 @@ from gateway.service import ProfileExchange
 from gateway.signing import SigningKey
 
 PARTNERS: tuple[dict[str, Any], ...] = (
-    {"id": "demo-ru-credit-bureau", "name": "Demo Russian Credit Bureau", "country": "RU", "roles": ["credit_bureau"]},
+    {
+        "id": "demo-ru-credit-bureau",
+        "name": "Demo Russian Credit Bureau",
+        "country": "RU",
+        "roles": ["credit_bureau"],
+    },
     {"id": "demo-kz-bank", "name": "Demo Kazakh Bank", "country": "KZ", "roles": ["bank"]},
-    {"id": "demo-cn-qingdao-customs", "name": "Demo Qingdao Customs", "country": "CN", "roles": ["customs"]},
+    {
+        "id": "demo-cn-qingdao-customs",
+        "name": "Demo Qingdao Customs",
+        "country": "CN",
+        "roles": ["customs"],
+    },
 )
 
 # (publishing partner, profile in proto3 JSON)
@@ -45,12 +56,24 @@ COMPANIES: tuple[tuple[str, dict[str, Any]], ...] = (
                     "ru": "Циндао Хайтун Интернэшнл Трейд Ко., Лтд.",
                 },
                 "country": "CN",
-                "address": {"country": "CN", "region": "山东省", "locality": "青岛市", "street": "黄岛区长江中路 88 号"},
+                "address": {
+                    "country": "CN",
+                    "region": "山东省",
+                    "locality": "青岛市",
+                    "street": "黄岛区长江中路 88 号",
+                },
                 "legalForm": "有限责任公司",
                 "status": "ENTITY_STATUS_ACTIVE",
                 "registrationDate": "2016-03-18",
             },
-            "ratings": [{"scheme": "CN_TAX", "grade": "A", "asOfDate": "2026-04-30", "issuer": "国家税务总局青岛市税务局"}],
+            "ratings": [
+                {
+                    "scheme": "CN_TAX",
+                    "grade": "A",
+                    "asOfDate": "2026-04-30",
+                    "issuer": "国家税务总局青岛市税务局",
+                }
+            ],
             "aeo": [
                 {
                     "programCountry": "CN",
@@ -68,7 +91,10 @@ COMPANIES: tuple[tuple[str, dict[str, Any]], ...] = (
         {
             "subject": {
                 "ids": [{"scheme": "CN_USCC", "value": "91370211MA3D8KLN40"}],
-                "legalName": {"zh": "青岛蓝海冷链物流有限公司", "en": "Qingdao Blue Sea Cold Chain Logistics Co., Ltd."},
+                "legalName": {
+                    "zh": "青岛蓝海冷链物流有限公司",
+                    "en": "Qingdao Blue Sea Cold Chain Logistics Co., Ltd.",
+                },
                 "country": "CN",
                 "legalForm": "有限责任公司",
                 "status": "ENTITY_STATUS_ACTIVE",
@@ -76,7 +102,10 @@ COMPANIES: tuple[tuple[str, dict[str, Any]], ...] = (
             "publicRecords": [
                 {
                     "kind": "PUBLIC_RECORD_KIND_PENALTY",
-                    "authority": {"zh": "青岛市市场监督管理局", "en": "Qingdao Administration for Market Regulation"},
+                    "authority": {
+                        "zh": "青岛市市场监督管理局",
+                        "en": "Qingdao Administration for Market Regulation",
+                    },
                     "decisionNumber": "青市监处罚〔2025〕118号",
                     "decisionDate": "2025-06-12",
                     "summary": {"en": "Late filing of annual report; fine paid."},
@@ -101,7 +130,14 @@ COMPANIES: tuple[tuple[str, dict[str, Any]], ...] = (
                 "status": "ENTITY_STATUS_ACTIVE",
                 "registrationDate": "2002-11-05",
             },
-            "ratings": [{"scheme": "RU_BUREAU_DEMO", "grade": "B+", "asOfDate": "2026-10-01", "issuer": "demo-ru-credit-bureau"}],
+            "ratings": [
+                {
+                    "scheme": "RU_BUREAU_DEMO",
+                    "grade": "B+",
+                    "asOfDate": "2026-10-01",
+                    "issuer": "demo-ru-credit-bureau",
+                }
+            ],
             "provenance": {"sourceRecordId": "RU-CR-000917"},
         },
     ),
@@ -110,12 +146,24 @@ COMPANIES: tuple[tuple[str, dict[str, Any]], ...] = (
         {
             "subject": {
                 "ids": [{"scheme": "KZ_BIN", "value": "180440001235"}],
-                "legalName": {"ru": "ТОО «Степной Караван»", "en": "Stepnoy Karavan LLP", "local": "«Дала Керуені» ЖШС", "localLang": "kk"},
+                "legalName": {
+                    "ru": "ТОО «Степной Караван»",
+                    "en": "Stepnoy Karavan LLP",
+                    "local": "«Дала Керуені» ЖШС",
+                    "localLang": "kk",
+                },
                 "country": "KZ",
                 "legalForm": "ТОО",
                 "status": "ENTITY_STATUS_ACTIVE",
             },
-            "ratings": [{"scheme": "SP_LT", "grade": "BB", "asOfDate": "2026-07-15", "issuer": "S&P Global Ratings"}],
+            "ratings": [
+                {
+                    "scheme": "SP_LT",
+                    "grade": "BB",
+                    "asOfDate": "2026-07-15",
+                    "issuer": "S&P Global Ratings",
+                }
+            ],
             "provenance": {"sourceRecordId": "KZB-55120"},
         },
     ),
@@ -151,7 +199,9 @@ def ensure_partners(settings: Settings) -> dict[str, SigningKey]:
             key = SigningKey.generate("EdDSA")
             _write_private(pem_path, key.private_pem())
         record = {**partner, "status": "active", "jwks": {"keys": [key.public_jwk()]}}
-        (settings.partners_dir / f"{partner['id']}.json").write_text(json.dumps(record, indent=2) + "\n")
+        (settings.partners_dir / f"{partner['id']}.json").write_text(
+            json.dumps(record, indent=2) + "\n"
+        )
         keys[partner["id"]] = key
     return keys
 
@@ -166,10 +216,8 @@ def seed(exchange: ProfileExchange, keys: dict[str, SigningKey]) -> list[str]:
             continue
         payload = json.dumps(profile, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         jws = keys[partner_id].sign_jws(payload, {"typ": "cxg-profile+jws"})
-        try:
+        with contextlib.suppress(Conflict):  # published by a concurrent run
             exchange.publish_profile(PublishProfileRequest(jws=jws))
-        except Conflict:
-            pass  # published by a concurrent run
     return first_ids
 
 

@@ -42,9 +42,7 @@ class InvalidArgument(GatewayError):
 class InvalidIdentifier(InvalidArgument):
     """An identifier fails its scheme's rules; ``rule`` names the rule broken."""
 
-    def __init__(
-        self, message: str, *, scheme: str, rule: str, field: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, scheme: str, rule: str, field: str | None = None) -> None:
         super().__init__(message, field=field, scheme=scheme, rule=rule)
         self.scheme = scheme
         self.rule = rule

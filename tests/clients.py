@@ -53,7 +53,9 @@ class RestClient:
     def publish(self, jws: str) -> Outcome:
         return self._outcome(self.http.post("/v1/profiles:publish", json={"jws": jws}))
 
-    def get(self, *, name: str = "", scheme: str = "", value: str = "", version: int = 0) -> Outcome:
+    def get(
+        self, *, name: str = "", scheme: str = "", value: str = "", version: int = 0
+    ) -> Outcome:
         if name:
             params = {"version": version} if version else {}
             return self._outcome(self.http.get(f"/v1/{name}", params=params))
@@ -88,7 +90,9 @@ class GrpcClient:
     def publish(self, jws: str) -> Outcome:
         return self._call(self.stub.PublishProfile, pb.PublishProfileRequest(jws=jws))
 
-    def get(self, *, name: str = "", scheme: str = "", value: str = "", version: int = 0) -> Outcome:
+    def get(
+        self, *, name: str = "", scheme: str = "", value: str = "", version: int = 0
+    ) -> Outcome:
         if name:
             request = pb.GetProfileRequest(name=name, version=version)
         else:
@@ -96,7 +100,9 @@ class GrpcClient:
         return self._call(self.stub.GetProfile, request)
 
     def list_versions(self, name: str, page_size: int = 0, page_token: str = "") -> Outcome:
-        request = pb.ListProfileVersionsRequest(name=name, page_size=page_size, page_token=page_token)
+        request = pb.ListProfileVersionsRequest(
+            name=name, page_size=page_size, page_token=page_token
+        )
         return self._call(self.stub.ListProfileVersions, request)
 
     def search(self, **params: Any) -> Outcome:
@@ -118,4 +124,3 @@ def grpc_outcome(exc: grpc.RpcError) -> Outcome:
             detail.Unpack(bad)
             outcome.field = bad.field_violations[0].field
     return outcome
-

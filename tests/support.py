@@ -39,7 +39,11 @@ class TestPartner:
         }
 
     def sign(self, profile: dict[str, Any] | bytes, **headers: Any) -> str:
-        payload = profile if isinstance(profile, bytes) else json.dumps(profile, ensure_ascii=False).encode()
+        payload = (
+            profile
+            if isinstance(profile, bytes)
+            else json.dumps(profile, ensure_ascii=False).encode()
+        )
         return self.key.sign_jws(payload, {"typ": "cxg-profile+jws", **headers})
 
 
@@ -49,7 +53,9 @@ def make_partners() -> dict[str, TestPartner]:
         TestPartner("kz-bank", "KZ", ("bank",), SigningKey.generate("ES256")),
         TestPartner("cn-customs", "CN", ("customs",), SigningKey.generate("EdDSA")),
         TestPartner("sme-portal", "CN", ("sme_portal",), SigningKey.generate("EdDSA")),
-        TestPartner("suspended-bank", "BY", ("bank",), SigningKey.generate("EdDSA"), status="suspended"),
+        TestPartner(
+            "suspended-bank", "BY", ("bank",), SigningKey.generate("EdDSA"), status="suspended"
+        ),
     ]
     return {p.id: p for p in partners}
 
@@ -65,7 +71,10 @@ def profile(**overrides: Any) -> dict[str, Any]:
     document: dict[str, Any] = {
         "subject": {
             "ids": [{"scheme": "CN_USCC", "value": USCC}, {"scheme": "LEI", "value": LEI}],
-            "legalName": {"zh": "青岛海通国际贸易有限公司", "en": "Qingdao Haitong International Trade Co., Ltd."},
+            "legalName": {
+                "zh": "青岛海通国际贸易有限公司",
+                "en": "Qingdao Haitong International Trade Co., Ltd.",
+            },
             "country": "CN",
             "status": "ENTITY_STATUS_ACTIVE",
         },
@@ -109,7 +118,10 @@ def joserfc_registry(algorithms: list[str]) -> Any:
     from joserfc.registry import HeaderParameter
 
     return JWSRegistry(
-        header_registry={"iat": HeaderParameter("Issued at", "int"), "iss": HeaderParameter("Issuer", "str")},
+        header_registry={
+            "iat": HeaderParameter("Issued at", "int"),
+            "iss": HeaderParameter("Issuer", "str"),
+        },
         algorithms=algorithms,
     )
 

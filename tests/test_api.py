@@ -26,7 +26,9 @@ def client(request: pytest.FixtureRequest, gateway: Gateway) -> Iterator[RestCli
 
 @pytest.fixture
 def published(gateway: Gateway, partners: dict[str, TestPartner]) -> pb.PublishReceipt:
-    return gateway.exchange.publish_profile(pb.PublishProfileRequest(jws=partners["cn-customs"].sign(profile())))
+    return gateway.exchange.publish_profile(
+        pb.PublishProfileRequest(jws=partners["cn-customs"].sign(profile()))
+    )
 
 
 def test_same_answer_on_both_transports(gateway: Gateway, published: pb.PublishReceipt) -> None:
@@ -42,14 +44,27 @@ def test_same_answer_on_both_transports(gateway: Gateway, published: pb.PublishR
     ("query", "status", "problem", "field"),
     [
         ({"scheme": "CN_USCC", "value": USCC_2}, (404, "NOT_FOUND"), "not-found", None),
-        ({"scheme": "CN_USCC", "value": USCC[:-1] + "5"}, (400, "INVALID_ARGUMENT"), "invalid-identifier", "id.value"),
+        (
+            {"scheme": "CN_USCC", "value": USCC[:-1] + "5"},
+            (400, "INVALID_ARGUMENT"),
+            "invalid-identifier",
+            "id.value",
+        ),
         ({"scheme": "XX_ID", "value": "1"}, (400, "INVALID_ARGUMENT"), "invalid-identifier", None),
         ({"name": "profiles/" + "a" * 32}, (404, "NOT_FOUND"), "not-found", None),
         ({"name": "profiles/" + "a" * 32, "version": 3}, (404, "NOT_FOUND"), "not-found", None),
     ],
-    ids=["unknown-company", "bad-check-digit", "unknown-scheme", "unknown-profile", "unknown-version"],
+    ids=[
+        "unknown-company",
+        "bad-check-digit",
+        "unknown-scheme",
+        "unknown-profile",
+        "unknown-version",
+    ],
 )
-def test_failed_lookups(client: RestClient | GrpcClient, query: dict, status: tuple, problem: str, field: str | None) -> None:  # type: ignore[type-arg]
+def test_failed_lookups(
+    client: RestClient | GrpcClient, query: dict, status: tuple, problem: str, field: str | None
+) -> None:  # type: ignore[type-arg]
     outcome = client.get(**query)
     assert outcome.status == status[0 if client.name == "rest" else 1]
     assert outcome.problem == problem
@@ -57,7 +72,9 @@ def test_failed_lookups(client: RestClient | GrpcClient, query: dict, status: tu
         assert outcome.field == field
 
 
-def test_search_over_both_transports(client: RestClient | GrpcClient, published: pb.PublishReceipt) -> None:
+def test_search_over_both_transports(
+    client: RestClient | GrpcClient, published: pb.PublishReceipt
+) -> None:
     results = client.search(name_prefix="Qingdao Hai").body["results"]
     assert [r["name"] for r in results] == [published.profile_name]
     assert results[0]["ids"][0] == {"scheme": "CN_USCC", "value": USCC}
@@ -75,7 +92,9 @@ def test_search_over_both_transports(client: RestClient | GrpcClient, published:
         ("/v1/profiles/" + "a" * 32 + "?version=-1", "version"),
     ],
 )
-def test_rest_query_validation_is_a_problem_naming_the_field(gateway: Gateway, path: str, field: str) -> None:
+def test_rest_query_validation_is_a_problem_naming_the_field(
+    gateway: Gateway, path: str, field: str
+) -> None:
     response = httpx.get(f"http://127.0.0.1:{gateway.rest_port}{path}")
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
@@ -85,7 +104,10 @@ def test_rest_query_validation_is_a_problem_naming_the_field(gateway: Gateway, p
 def test_rest_unknown_route_and_method_are_problems(gateway: Gateway) -> None:
     base = f"http://127.0.0.1:{gateway.rest_port}"
     missing = httpx.get(f"{base}/v1/nothing")
-    assert (missing.status_code, missing.headers["content-type"]) == (404, "application/problem+json")
+    assert (missing.status_code, missing.headers["content-type"]) == (
+        404,
+        "application/problem+json",
+    )
     wrong = httpx.delete(f"{base}/v1/profiles:publish")
     assert wrong.status_code == 405 and wrong.json()["status"] == 405
 
@@ -103,7 +125,9 @@ def test_healthz_reports_a_dead_database(gateway: Gateway) -> None:
     dbapi = gateway.db.engine.dialect.loaded_dbapi
 
     def refuse() -> None:
-        raise dbapi.OperationalError("connection refused")  # what the driver raises when the server is gone
+        raise dbapi.OperationalError(
+            "connection refused"
+        )  # what the driver raises when the server is gone
 
     gateway.db.engine.dispose()
     gateway.db.engine.pool._creator = refuse  # type: ignore[attr-defined]
@@ -129,9 +153,14 @@ def test_openapi_documents_real_schemas(gateway: Gateway) -> None:
     document = httpx.get(f"http://127.0.0.1:{gateway.rest_port}/openapi.json").json()
     schemas = document["components"]["schemas"]
     profile_schema = schemas["cxg.v1.CreditProfile"]
-    assert profile_schema["properties"]["subject"] == {"$ref": "#/components/schemas/cxg.v1.Subject", "description": "The company. Required."}
+    assert profile_schema["properties"]["subject"] == {
+        "$ref": "#/components/schemas/cxg.v1.Subject",
+        "description": "The company. Required.",
+    }
     assert "proto3 JSON" in schemas["cxg.v1.SignedProfile"]["properties"]["jws"]["description"]
     publish = document["paths"]["/v1/profiles:publish"]["post"]
-    assert publish["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("PublishProfileRequest")
+    assert publish["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "PublishProfileRequest"
+    )
     assert {"400", "401", "409", "413"} <= set(publish["responses"])
     assert "422" not in str(document["paths"])

@@ -69,19 +69,35 @@ def test_keys_init_rotate_and_jwks(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert runner.invoke(app, ["keys", "init"]).output.split()[3] == first
     runner.invoke(app, ["keys", "rotate", "--alg", "ES256"])
     jwks = json.loads(runner.invoke(app, ["keys", "jwks"]).output)
-    assert [k["alg"] for k in jwks["keys"]] == ["EdDSA", "ES256"] and jwks["keys"][0]["kid"] == first
+    assert [k["alg"] for k in jwks["keys"]] == ["EdDSA", "ES256"] and jwks["keys"][0][
+        "kid"
+    ] == first
 
 
 def test_demo_seeds_and_the_printed_client_command_works(tmp_path: Path) -> None:
-    env = {**os.environ, "CXG_KEYS_DIR": str(tmp_path / "keys"), "CXG_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db"}
+    env = {
+        **os.environ,
+        "CXG_KEYS_DIR": str(tmp_path / "keys"),
+        "CXG_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db",
+    }
     cxg = [sys.executable, "-m", "gateway.cli"]
-    seeded = subprocess.run([*cxg, "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=120)
+    seeded = subprocess.run(
+        [*cxg, "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert seeded.returncode == 0, seeded.stderr
     assert "5 companies from 3 partners" in seeded.stdout
-    again = subprocess.run([*cxg, "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [*cxg, "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert again.returncode == 0  # re-running the demo neither duplicates nor fails
-    listed = subprocess.run([*cxg, "partners", "list"], env=env, capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(
+        [*cxg, "partners", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert sorted(line.split("\t")[0] for line in listed.stdout.splitlines()) == [
-        "demo-cn-qingdao-customs", "demo-kz-bank", "demo-ru-credit-bureau"
+        "demo-cn-qingdao-customs",
+        "demo-kz-bank",
+        "demo-ru-credit-bureau",
     ]
-    assert not any((tmp_path / "keys" / "partners").glob("*.pem"))  # only public keys in the registry
+    assert not any(
+        (tmp_path / "keys" / "partners").glob("*.pem")
+    )  # only public keys in the registry

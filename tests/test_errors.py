@@ -26,11 +26,15 @@ def test_every_error_class_is_mapped_once() -> None:
 
 
 def test_errors_module_exports_exactly_the_tree() -> None:
-    assert sorted(errors.__all__) == sorted(c.__name__ for c in {errors.GatewayError} | _subclasses(errors.GatewayError))
+    assert sorted(errors.__all__) == sorted(
+        c.__name__ for c in {errors.GatewayError} | _subclasses(errors.GatewayError)
+    )
 
 
 def test_problem_document_and_grpc_status_carry_the_field() -> None:
-    exc = errors.InvalidIdentifier("bad check digit", scheme="LEI", rule="check_digit", field="/subject/ids/0/value")
+    exc = errors.InvalidIdentifier(
+        "bad check digit", scheme="LEI", rule="check_digit", field="/subject/ids/0/value"
+    )
     status, body = problem(exc)
     assert status == 400
     assert body == {
@@ -44,7 +48,9 @@ def test_problem_document_and_grpc_status_carry_the_field() -> None:
     }
     converted = grpc_status(exc)
     assert converted.code == grpc.StatusCode.INVALID_ARGUMENT
-    details = rpc_status.status_pb2.Status.FromString(dict(converted.trailing_metadata)["grpc-status-details-bin"])
+    details = rpc_status.status_pb2.Status.FromString(
+        dict(converted.trailing_metadata)["grpc-status-details-bin"]
+    )
     bad_request = error_details_pb2.BadRequest()
     assert details.details[1].Unpack(bad_request)
     assert bad_request.field_violations[0].field == "/subject/ids/0/value"
@@ -53,10 +59,38 @@ def test_problem_document_and_grpc_status_carry_the_field() -> None:
 @pytest.mark.parametrize(
     ("module", "names"),
     [
-        ("gateway.identifiers", {"CHECK_DIGIT_MISMATCH", "COUNTRIES", "SCHEMES", "Scheme", "Validated", "is_country", "make_sco_id", "normalize_scheme", "register", "validate"}),
-        ("gateway.signing", {"SUPPORTED_ALGORITHMS", "KeyRing", "SigningKey", "public_jwk", "thumbprint"}),
+        (
+            "gateway.identifiers",
+            {
+                "CHECK_DIGIT_MISMATCH",
+                "COUNTRIES",
+                "SCHEMES",
+                "Scheme",
+                "Validated",
+                "is_country",
+                "make_sco_id",
+                "normalize_scheme",
+                "register",
+                "validate",
+            },
+        ),
+        (
+            "gateway.signing",
+            {"SUPPORTED_ALGORITHMS", "KeyRing", "SigningKey", "public_jwk", "thumbprint"},
+        ),
         ("gateway.service", {"ProfileExchange", "SignedVersion"}),
-        ("gateway.storage", {"Database", "NewVersion", "ProfileStore", "Rendered", "StoredVersion", "VersionRef", "normalize_url"}),
+        (
+            "gateway.storage",
+            {
+                "Database",
+                "NewVersion",
+                "ProfileStore",
+                "Rendered",
+                "StoredVersion",
+                "VersionRef",
+                "normalize_url",
+            },
+        ),
     ],
 )
 def test_public_surface_changes_only_on_purpose(module: str, names: set[str]) -> None:

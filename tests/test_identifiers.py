@@ -247,27 +247,65 @@ def test_every_check_digit_scheme_has_valid_and_check_digit_cases() -> None:
 CYR = unicodedata.lookup  # CYR("CYRILLIC CAPITAL LETTER EM") reads better than a look-alike literal
 
 NORMALIZED = [
-    ("full-width digits and letter", "CN_USCC", "\uff19\uff11\uff11\uff11\uff10\uff10\uff10\uff10"
-     "\uff16\uff10\uff10\uff10\uff13\uff17\uff13\uff14\uff11\uff2c", "91110000600037341L"),
+    (
+        "full-width digits and letter",
+        "CN_USCC",
+        "\uff19\uff11\uff11\uff11\uff10\uff10\uff10\uff10"
+        "\uff16\uff10\uff10\uff10\uff13\uff17\uff13\uff14\uff11\uff2c",
+        "91110000600037341L",
+    ),
     ("spaces and hyphens", "CN_USCC", "9111 0000-6000 3734-1L", "91110000600037341L"),
-    ("unicode dashes and minus", "CN_USCC", "9111\u20130000\u20146000\u22123734\uff0d1L",
-     "91110000600037341L"),
+    (
+        "unicode dashes and minus",
+        "CN_USCC",
+        "9111\u20130000\u20146000\u22123734\uff0d1L",
+        "91110000600037341L",
+    ),
     ("dots and ideographic stop", "CN_USCC", "9111.0000\u30026000.37341L", "91110000600037341L"),
-    ("ideographic space, nbsp, tab, newline", "CN_USCC", "\t9111\u30000000\u00a0600037341L\n",
-     "91110000600037341L"),
+    (
+        "ideographic space, nbsp, tab, newline",
+        "CN_USCC",
+        "\t9111\u30000000\u00a0600037341L\n",
+        "91110000600037341L",
+    ),
     ("zero-width space and bom", "LEI", "\ufeff213800\u200bKUD8LAJWSQ9D15", "213800KUD8LAJWSQ9D15"),
     ("lowercase", "CN_USCC", "91440300ma5elpb95w", "91440300MA5ELPB95W"),
-    ("full-width lowercase", "LEI", "213800\uff4b\uff55\uff44\uff18LAJWSQ9D15",
-     "213800KUD8LAJWSQ9D15"),
-    ("cyrillic capitals in USCC", "CN_USCC",
-     "91440300" + CYR("CYRILLIC CAPITAL LETTER EM") + CYR("CYRILLIC CAPITAL LETTER A") + "5"
-     + CYR("CYRILLIC CAPITAL LETTER IE") + "L" + CYR("CYRILLIC CAPITAL LETTER ER")
-     + CYR("CYRILLIC CAPITAL LETTER VE") + "95W", "91440300MA5ELPB95W"),
-    ("cyrillic lowercase in LEI", "LEI",
-     "213800" + CYR("CYRILLIC SMALL LETTER KA") + "ud8l" + CYR("CYRILLIC SMALL LETTER A")
-     + "jwsq9d15", "213800KUD8LAJWSQ9D15"),
-    ("cyrillic in BY_UNP", "BY_UNP",
-     CYR("CYRILLIC CAPITAL LETTER EM") + CYR("CYRILLIC SMALL LETTER A") + "1953684", "MA1953684"),
+    (
+        "full-width lowercase",
+        "LEI",
+        "213800\uff4b\uff55\uff44\uff18LAJWSQ9D15",
+        "213800KUD8LAJWSQ9D15",
+    ),
+    (
+        "cyrillic capitals in USCC",
+        "CN_USCC",
+        "91440300"
+        + CYR("CYRILLIC CAPITAL LETTER EM")
+        + CYR("CYRILLIC CAPITAL LETTER A")
+        + "5"
+        + CYR("CYRILLIC CAPITAL LETTER IE")
+        + "L"
+        + CYR("CYRILLIC CAPITAL LETTER ER")
+        + CYR("CYRILLIC CAPITAL LETTER VE")
+        + "95W",
+        "91440300MA5ELPB95W",
+    ),
+    (
+        "cyrillic lowercase in LEI",
+        "LEI",
+        "213800"
+        + CYR("CYRILLIC SMALL LETTER KA")
+        + "ud8l"
+        + CYR("CYRILLIC SMALL LETTER A")
+        + "jwsq9d15",
+        "213800KUD8LAJWSQ9D15",
+    ),
+    (
+        "cyrillic in BY_UNP",
+        "BY_UNP",
+        CYR("CYRILLIC CAPITAL LETTER EM") + CYR("CYRILLIC SMALL LETTER A") + "1953684",
+        "MA1953684",
+    ),
     ("hyphenated PK_NTN", "PK_NTN", "1234567-8", "12345678"),
     ("spaced AEO", "AEO", "sg 1234 5678 9012", "SG123456789012"),
 ]
@@ -426,8 +464,14 @@ def test_register_rejects_non_schemes(thing: object) -> None:
         {"flaggable": frozenset({"no_such_flag"})},
         {"flaggable": frozenset({CHECK_DIGIT_MISMATCH})},  # no check digit to flag
     ],
-    ids=["lowercase-name", "space-in-name", "empty-name", "format-only-check", "unknown-flag",
-         "flag-without-check-digit"],
+    ids=[
+        "lowercase-name",
+        "space-in-name",
+        "empty-name",
+        "format-only-check",
+        "unknown-flag",
+        "flag-without-check-digit",
+    ],
 )
 def test_scheme_refuses_inconsistent_definitions(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="scheme"):

@@ -16,7 +16,14 @@ from tests.support import USCC, profile
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 dates = st.dates().map(lambda d: d.isoformat())
-localized = st.builds(p.LocalizedText, zh=text, en=text, ru=text, local=text, local_lang=st.sampled_from(["", "kk", "uz-Latn"]))
+localized = st.builds(
+    p.LocalizedText,
+    zh=text,
+    en=text,
+    ru=text,
+    local=text,
+    local_lang=st.sampled_from(["", "kk", "uz-Latn"]),
+)
 entity_ids = st.builds(p.EntityId, scheme=st.sampled_from(["CN_USCC", "LEI", "KZ_BIN"]), value=text)
 ratings = st.builds(p.Rating, scheme=text, grade=text, as_of_date=dates, issuer=text)
 aeo = st.builds(
@@ -57,17 +64,24 @@ profiles = st.builds(
 def test_canonical_json_round_trips(message: p.CreditProfile) -> None:
     encoded = canonical_json(message)
     assert parse_profile_json(encoded) == message
-    assert canonical_json(parse_profile_json(encoded)) == encoded  # signing the same message gives the same bytes
+    assert (
+        canonical_json(parse_profile_json(encoded)) == encoded
+    )  # signing the same message gives the same bytes
 
 
 def test_canonical_json_is_compact_utf8_with_proto_json_names() -> None:
     message = p.CreditProfile(version=3, subject=p.Subject(legal_name=p.LocalizedText(zh="青岛")))
-    assert canonical_json(message) == '{"version":"3","subject":{"legalName":{"zh":"青岛"}}}'.encode()
+    assert (
+        canonical_json(message) == '{"version":"3","subject":{"legalName":{"zh":"青岛"}}}'.encode()
+    )
 
 
 def test_validation_normalizes_identifiers_in_place() -> None:
     message = parse_profile_json(json.dumps(profile()).encode())
-    message.subject.ids[0].scheme, message.subject.ids[0].value = "cn_uscc", f"{USCC[:9].lower()} {USCC[9:]}"
+    message.subject.ids[0].scheme, message.subject.ids[0].value = (
+        "cn_uscc",
+        f"{USCC[:9].lower()} {USCC[9:]}",
+    )
     validate_profile(message)
     assert (message.subject.ids[0].scheme, message.subject.ids[0].value) == ("CN_USCC", USCC)
 

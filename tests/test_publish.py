@@ -17,7 +17,7 @@ from gateway.signing import SigningKey
 from gateway.storage import Database
 from gateway.storage.tables import profile_identifiers, profile_versions, profiles
 from gateway.transport.serve import Gateway
-from tests.clients import GrpcClient, Outcome, RestClient
+from tests.clients import GrpcClient, RestClient
 from tests.support import (
     USCC,
     TestPartner,
@@ -48,11 +48,17 @@ def row_counts(gateway: Gateway) -> tuple[int, int, int]:
         )
 
 
-def test_publish_then_get_by_every_identifier(client: RestClient | GrpcClient, partners: Partners) -> None:
+def test_publish_then_get_by_every_identifier(
+    client: RestClient | GrpcClient, partners: Partners
+) -> None:
     receipt = client.publish(partners["cn-customs"].sign(profile())).body
     assert receipt["version"] == "1" and receipt["publisher"] == "cn-customs"
     assert receipt["profileName"].startswith("profiles/")
-    for scheme, value in (("CN_USCC", USCC), ("lei", "300300c5rz2qh1kx1m86"), ("AEO", "CN3702960123")):
+    for scheme, value in (
+        ("CN_USCC", USCC),
+        ("lei", "300300c5rz2qh1kx1m86"),
+        ("AEO", "CN3702960123"),
+    ):
         signed = client.get(scheme=scheme, value=value).body
         payload = jws_payload(signed["jws"])
         assert hashlib.sha256(payload).hexdigest() == receipt["payloadSha256"]
@@ -64,7 +70,9 @@ def test_publish_then_get_by_every_identifier(client: RestClient | GrpcClient, p
 def test_new_versions_keep_history(client: RestClient | GrpcClient, partners: Partners) -> None:
     customs = partners["cn-customs"]
     first = client.publish(customs.sign(profile())).body
-    second = client.publish(customs.sign(profile(ratings=[{"scheme": "CN_TAX", "grade": "B"}]))).body
+    second = client.publish(
+        customs.sign(profile(ratings=[{"scheme": "CN_TAX", "grade": "B"}]))
+    ).body
     assert (first["version"], second["version"]) == ("1", "2")
     assert first["profileName"] == second["profileName"]
     latest = client.get(scheme="CN_USCC", value=USCC).body["profile"]
@@ -78,13 +86,21 @@ def test_new_versions_keep_history(client: RestClient | GrpcClient, partners: Pa
 
 # RFC 9864 deprecates "EdDSA" for the fully specified "Ed25519"; PyJWT signs only "EdDSA" so far.
 @pytest.mark.filterwarnings("ignore:EdDSA is deprecated via RFC 9864")
-def test_receipt_is_signed_by_the_gateway(client: RestClient | GrpcClient, partners: Partners, gateway: Gateway) -> None:
+def test_receipt_is_signed_by_the_gateway(
+    client: RestClient | GrpcClient, partners: Partners, gateway: Gateway
+) -> None:
     from joserfc import jws
     from joserfc.jwk import KeySet
 
-    receipt = client.publish(partners["ru-bureau"].sign(with_subject(ids=[{"scheme": "RU_INN", "value": "7708123450"}], country="RU"))).body
+    receipt = client.publish(
+        partners["ru-bureau"].sign(
+            with_subject(ids=[{"scheme": "RU_INN", "value": "7708123450"}], country="RU")
+        )
+    ).body
     keys = KeySet.import_key_set(gateway.exchange.jwks())
-    verified = jws.deserialize_compact(receipt["receiptJws"], keys, registry=joserfc_registry(["EdDSA", "ES256"]))
+    verified = jws.deserialize_compact(
+        receipt["receiptJws"], keys, registry=joserfc_registry(["EdDSA", "ES256"])
+    )
     signed = json.loads(verified.payload)
     assert {k: signed[k] for k in ("profileName", "version", "payloadSha256", "publisher")} == {
         k: receipt[k] for k in ("profileName", "version", "payloadSha256", "publisher")
@@ -96,7 +112,9 @@ def _hs256_with_public_key(p: Partners) -> str:
     # Algorithm confusion: HMAC keyed with the partner's *public* key, which an attacker knows.
     partner = p["ru-bureau"]
     header = {"alg": "HS256", "kid": partner.key.kid, "typ": "cxg-profile+jws"}
-    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(profile()).encode())}"
+    signing_input = (
+        f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(profile()).encode())}"
+    )
     secret = json.dumps(partner.key.public_jwk()).encode()
     signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64url(signature)}"
@@ -120,7 +138,9 @@ def _signed_by_other_partner_key(p: Partners) -> str:
 
     payload = json.dumps(profile()).encode()
     headers = {"kid": p["ru-bureau"].key.kid, "typ": "cxg-profile+jws"}
-    return jwt.api_jws.encode(payload, p["cn-customs"].key.private_key, algorithm="EdDSA", headers=headers)
+    return jwt.api_jws.encode(
+        payload, p["cn-customs"].key.private_key, algorithm="EdDSA", headers=headers
+    )
 
 
 def _del(document: dict[str, Any], *path: str) -> dict[str, Any]:
@@ -137,40 +157,212 @@ BAD_PUBLISHES: list[tuple[str, Callable[[Partners], str], str, str | None]] = [
     ("forged-signature", _forged_signature, "unauthenticated", "jws"),
     ("tampered-payload", _tampered_payload, "unauthenticated", "jws"),
     ("signature-from-another-key", _signed_by_other_partner_key, "unauthenticated", "jws"),
-    ("unknown-kid", lambda p: TestPartner("x", "CN", ("bank",), SigningKey.generate()).sign(profile()), "unauthenticated", "jws.header.kid"),
-    ("no-kid", lambda p: unsigned_jws({"alg": "EdDSA"}, b"{}", b"x"), "unauthenticated", "jws.header.kid"),
-    ("alg-none", lambda p: unsigned_jws({"alg": "none", "kid": p["ru-bureau"].key.kid}, json.dumps(profile()).encode()), "unauthenticated", "jws.header.alg"),
+    (
+        "unknown-kid",
+        lambda p: TestPartner("x", "CN", ("bank",), SigningKey.generate()).sign(profile()),
+        "unauthenticated",
+        "jws.header.kid",
+    ),
+    (
+        "no-kid",
+        lambda p: unsigned_jws({"alg": "EdDSA"}, b"{}", b"x"),
+        "unauthenticated",
+        "jws.header.kid",
+    ),
+    (
+        "alg-none",
+        lambda p: unsigned_jws(
+            {"alg": "none", "kid": p["ru-bureau"].key.kid}, json.dumps(profile()).encode()
+        ),
+        "unauthenticated",
+        "jws.header.alg",
+    ),
     ("alg-hs256-confusion", _hs256_with_public_key, "unauthenticated", "jws.header.alg"),
-    ("alg-es256-on-eddsa-key", lambda p: unsigned_jws({"alg": "ES256", "kid": p["ru-bureau"].key.kid}, b"{}", b"x" * 64), "unauthenticated", "jws.header.alg"),
-    ("crit-header", lambda p: p["ru-bureau"].sign(profile(), crit=["exp"], exp=1), "unauthenticated", "jws.header.crit"),
+    (
+        "alg-es256-on-eddsa-key",
+        lambda p: unsigned_jws({"alg": "ES256", "kid": p["ru-bureau"].key.kid}, b"{}", b"x" * 64),
+        "unauthenticated",
+        "jws.header.alg",
+    ),
+    (
+        "crit-header",
+        lambda p: p["ru-bureau"].sign(profile(), crit=["exp"], exp=1),
+        "unauthenticated",
+        "jws.header.crit",
+    ),
     ("suspended-partner", lambda p: p["suspended-bank"].sign(profile()), "permission-denied", None),
-    ("partner-role-may-not-publish", lambda p: p["sme-portal"].sign(profile()), "permission-denied", None),
-    ("malformed-json-payload", lambda p: p["ru-bureau"].sign(b'{"subject": {'), "invalid-argument", "jws.payload"),
-    ("payload-not-an-object", lambda p: p["ru-bureau"].sign(b"[1, 2]"), "invalid-argument", "jws.payload"),
-    ("payload-not-utf8", lambda p: p["ru-bureau"].sign(b"\xff\xfe{}"), "invalid-argument", "jws.payload"),
-    ("duplicate-json-key", lambda p: p["ru-bureau"].sign(b'{"subject": {}, "subject": {}}'), "invalid-argument", "jws.payload"),
-    ("unknown-field", lambda p: p["ru-bureau"].sign(profile(creditScore=900)), "invalid-argument", "jws.payload"),
-    ("wrong-type", lambda p: p["ru-bureau"].sign(with_subject(country=86)), "invalid-argument", "jws.payload"),
-    ("missing-subject", lambda p: p["ru-bureau"].sign(_del(profile(), "subject")), "invalid-argument", "/subject"),
-    ("missing-ids", lambda p: p["ru-bureau"].sign(with_subject(ids=[])), "invalid-argument", "/subject/ids"),
-    ("missing-legal-name", lambda p: p["ru-bureau"].sign(_del(profile(), "subject", "legalName")), "invalid-argument", "/subject/legalName"),
-    ("missing-country", lambda p: p["ru-bureau"].sign(_del(profile(), "subject", "country")), "invalid-argument", "/subject/country"),
-    ("bad-country", lambda p: p["ru-bureau"].sign(with_subject(country="XX")), "invalid-argument", "/subject/country"),
-    ("bad-uscc-check-digit", lambda p: p["ru-bureau"].sign(with_subject(ids=[{"scheme": "CN_USCC", "value": USCC[:-1] + "5"}])), "invalid-identifier", "/subject/ids/0/value"),
-    ("bad-lei", lambda p: p["ru-bureau"].sign(with_subject(ids=[{"scheme": "CN_USCC", "value": USCC}, {"scheme": "LEI", "value": "300300C5RZ2QH1KX1M87"}])), "invalid-identifier", "/subject/ids/1/value"),
-    ("unknown-scheme", lambda p: p["ru-bureau"].sign(with_subject(ids=[{"scheme": "US_EIN", "value": "12-3456789"}])), "invalid-identifier", "/subject/ids/0/scheme"),
-    ("identifier-injection", lambda p: p["ru-bureau"].sign(with_subject(ids=[{"scheme": "CN_USCC", "value": "' OR 1=1 --"}])), "invalid-identifier", "/subject/ids/0/value"),
-    ("duplicate-identifier", lambda p: p["ru-bureau"].sign(with_subject(ids=[{"scheme": "CN_USCC", "value": USCC}, {"scheme": "cn_uscc", "value": USCC.lower()}])), "invalid-argument", "/subject/ids/1"),
-    ("bad-date", lambda p: p["ru-bureau"].sign(profile(ratings=[{"scheme": "CN_TAX", "grade": "A", "asOfDate": "2026-02-30"}])), "invalid-argument", "/ratings/0/asOfDate"),
-    ("rating-without-grade", lambda p: p["ru-bureau"].sign(profile(ratings=[{"scheme": "CN_TAX"}])), "invalid-argument", "/ratings/0/grade"),
-    ("aeo-number-of-other-country", lambda p: p["ru-bureau"].sign(profile(aeo=[{"programCountry": "RU", "authorisationNumber": "CN3702960123"}])), "invalid-argument", "/aeo/0/authorisationNumber"),
-    ("common-grade-set-by-publisher", lambda p: p["ru-bureau"].sign(profile(commonGrade={"bucket": "AAA", "ordinal": 99})), "invalid-argument", "/commonGrade"),
-    ("public-record-without-date", lambda p: p["ru-bureau"].sign(profile(publicRecords=[{"kind": "PUBLIC_RECORD_KIND_PENALTY"}])), "invalid-argument", "/publicRecords/0/decisionDate"),
-    ("provenance-names-another-institution", lambda p: p["ru-bureau"].sign(profile(provenance={"sourceInstitution": "kz-bank"})), "invalid-argument", "/provenance/sourceInstitution"),
+    (
+        "partner-role-may-not-publish",
+        lambda p: p["sme-portal"].sign(profile()),
+        "permission-denied",
+        None,
+    ),
+    (
+        "malformed-json-payload",
+        lambda p: p["ru-bureau"].sign(b'{"subject": {'),
+        "invalid-argument",
+        "jws.payload",
+    ),
+    (
+        "payload-not-an-object",
+        lambda p: p["ru-bureau"].sign(b"[1, 2]"),
+        "invalid-argument",
+        "jws.payload",
+    ),
+    (
+        "payload-not-utf8",
+        lambda p: p["ru-bureau"].sign(b"\xff\xfe{}"),
+        "invalid-argument",
+        "jws.payload",
+    ),
+    (
+        "duplicate-json-key",
+        lambda p: p["ru-bureau"].sign(b'{"subject": {}, "subject": {}}'),
+        "invalid-argument",
+        "jws.payload",
+    ),
+    (
+        "unknown-field",
+        lambda p: p["ru-bureau"].sign(profile(creditScore=900)),
+        "invalid-argument",
+        "jws.payload",
+    ),
+    (
+        "wrong-type",
+        lambda p: p["ru-bureau"].sign(with_subject(country=86)),
+        "invalid-argument",
+        "jws.payload",
+    ),
+    (
+        "missing-subject",
+        lambda p: p["ru-bureau"].sign(_del(profile(), "subject")),
+        "invalid-argument",
+        "/subject",
+    ),
+    (
+        "missing-ids",
+        lambda p: p["ru-bureau"].sign(with_subject(ids=[])),
+        "invalid-argument",
+        "/subject/ids",
+    ),
+    (
+        "missing-legal-name",
+        lambda p: p["ru-bureau"].sign(_del(profile(), "subject", "legalName")),
+        "invalid-argument",
+        "/subject/legalName",
+    ),
+    (
+        "missing-country",
+        lambda p: p["ru-bureau"].sign(_del(profile(), "subject", "country")),
+        "invalid-argument",
+        "/subject/country",
+    ),
+    (
+        "bad-country",
+        lambda p: p["ru-bureau"].sign(with_subject(country="XX")),
+        "invalid-argument",
+        "/subject/country",
+    ),
+    (
+        "bad-uscc-check-digit",
+        lambda p: p["ru-bureau"].sign(
+            with_subject(ids=[{"scheme": "CN_USCC", "value": USCC[:-1] + "5"}])
+        ),
+        "invalid-identifier",
+        "/subject/ids/0/value",
+    ),
+    (
+        "bad-lei",
+        lambda p: p["ru-bureau"].sign(
+            with_subject(
+                ids=[
+                    {"scheme": "CN_USCC", "value": USCC},
+                    {"scheme": "LEI", "value": "300300C5RZ2QH1KX1M87"},
+                ]
+            )
+        ),
+        "invalid-identifier",
+        "/subject/ids/1/value",
+    ),
+    (
+        "unknown-scheme",
+        lambda p: p["ru-bureau"].sign(
+            with_subject(ids=[{"scheme": "US_EIN", "value": "12-3456789"}])
+        ),
+        "invalid-identifier",
+        "/subject/ids/0/scheme",
+    ),
+    (
+        "identifier-injection",
+        lambda p: p["ru-bureau"].sign(
+            with_subject(ids=[{"scheme": "CN_USCC", "value": "' OR 1=1 --"}])
+        ),
+        "invalid-identifier",
+        "/subject/ids/0/value",
+    ),
+    (
+        "duplicate-identifier",
+        lambda p: p["ru-bureau"].sign(
+            with_subject(
+                ids=[
+                    {"scheme": "CN_USCC", "value": USCC},
+                    {"scheme": "cn_uscc", "value": USCC.lower()},
+                ]
+            )
+        ),
+        "invalid-argument",
+        "/subject/ids/1",
+    ),
+    (
+        "bad-date",
+        lambda p: p["ru-bureau"].sign(
+            profile(ratings=[{"scheme": "CN_TAX", "grade": "A", "asOfDate": "2026-02-30"}])
+        ),
+        "invalid-argument",
+        "/ratings/0/asOfDate",
+    ),
+    (
+        "rating-without-grade",
+        lambda p: p["ru-bureau"].sign(profile(ratings=[{"scheme": "CN_TAX"}])),
+        "invalid-argument",
+        "/ratings/0/grade",
+    ),
+    (
+        "aeo-number-of-other-country",
+        lambda p: p["ru-bureau"].sign(
+            profile(aeo=[{"programCountry": "RU", "authorisationNumber": "CN3702960123"}])
+        ),
+        "invalid-argument",
+        "/aeo/0/authorisationNumber",
+    ),
+    (
+        "common-grade-set-by-publisher",
+        lambda p: p["ru-bureau"].sign(profile(commonGrade={"bucket": "AAA", "ordinal": 99})),
+        "invalid-argument",
+        "/commonGrade",
+    ),
+    (
+        "public-record-without-date",
+        lambda p: p["ru-bureau"].sign(
+            profile(publicRecords=[{"kind": "PUBLIC_RECORD_KIND_PENALTY"}])
+        ),
+        "invalid-argument",
+        "/publicRecords/0/decisionDate",
+    ),
+    (
+        "provenance-names-another-institution",
+        lambda p: p["ru-bureau"].sign(profile(provenance={"sourceInstitution": "kz-bank"})),
+        "invalid-argument",
+        "/provenance/sourceInstitution",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("factory", "problem", "field"), [c[1:] for c in BAD_PUBLISHES], ids=[c[0] for c in BAD_PUBLISHES])
+@pytest.mark.parametrize(
+    ("factory", "problem", "field"),
+    [c[1:] for c in BAD_PUBLISHES],
+    ids=[c[0] for c in BAD_PUBLISHES],
+)
 def test_bad_publish_is_refused_and_stores_nothing(
     client: RestClient | GrpcClient,
     gateway: Gateway,
@@ -186,7 +378,9 @@ def test_bad_publish_is_refused_and_stores_nothing(
     assert row_counts(gateway) == before == (0, 0, 0)
 
 
-def test_replayed_publish_is_refused_and_stores_nothing(client: RestClient | GrpcClient, gateway: Gateway, partners: Partners) -> None:
+def test_replayed_publish_is_refused_and_stores_nothing(
+    client: RestClient | GrpcClient, gateway: Gateway, partners: Partners
+) -> None:
     jws = partners["kz-bank"].sign(profile())
     first = client.publish(jws).body
     after_first = row_counts(gateway)
@@ -196,7 +390,9 @@ def test_replayed_publish_is_refused_and_stores_nothing(client: RestClient | Grp
     assert row_counts(gateway) == after_first
 
 
-def test_identifiers_of_two_profiles_in_one_publish_conflict(client: RestClient | GrpcClient, gateway: Gateway, partners: Partners) -> None:
+def test_identifiers_of_two_profiles_in_one_publish_conflict(
+    client: RestClient | GrpcClient, gateway: Gateway, partners: Partners
+) -> None:
     bureau = partners["ru-bureau"]
     uscc, lei = profile()["subject"]["ids"]
     client.publish(bureau.sign(with_subject(ids=[uscc]) | {"aeo": []}))
@@ -210,12 +406,16 @@ def test_identifiers_of_two_profiles_in_one_publish_conflict(client: RestClient 
 def test_rest_oversize_body_is_413_and_stores_nothing(gateway: Gateway, partners: Partners) -> None:
     client = RestClient(gateway)
     big = profile(ratings=[{"scheme": "CN_TAX", "grade": "A", "issuer": "x" * 1024}] * 1100)
-    response = client.http.post("/v1/profiles:publish", json={"jws": partners["ru-bureau"].sign(big)})
+    response = client.http.post(
+        "/v1/profiles:publish", json={"jws": partners["ru-bureau"].sign(big)}
+    )
     assert response.status_code == 413
     assert response.json()["type"] == "urn:cxg:problem:payload-too-large"
     # Without Content-Length (chunked), the limit still holds.
     chunks = iter([b'{"jws": "', b"a" * (1024 * 1024), b'"}'])
-    chunked = client.http.post("/v1/profiles:publish", content=chunks, headers={"content-type": "application/json"})
+    chunked = client.http.post(
+        "/v1/profiles:publish", content=chunks, headers={"content-type": "application/json"}
+    )
     assert chunked.status_code == 413
     assert row_counts(gateway) == (0, 0, 0)
     client.close()
@@ -231,12 +431,22 @@ def test_grpc_oversize_message_is_resource_exhausted(gateway: Gateway, partners:
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b'{"jws": 5}', b'{"jws": "a", "extra": 1}', b"[]", "{\"jws\": \"\u00e9\"}".encode("latin-1")],
+    [
+        b"{not json",
+        b'{"jws": 5}',
+        b'{"jws": "a", "extra": 1}',
+        b"[]",
+        '{"jws": "\u00e9"}'.encode("latin-1"),
+    ],
     ids=["malformed", "wrong-type", "unknown-field", "array", "not-utf8"],
 )
 def test_rest_malformed_body_names_the_body(gateway: Gateway, body: bytes) -> None:
     client = RestClient(gateway)
-    outcome = client._outcome(client.http.post("/v1/profiles:publish", content=body, headers={"content-type": "application/json"}))
+    outcome = client._outcome(
+        client.http.post(
+            "/v1/profiles:publish", content=body, headers={"content-type": "application/json"}
+        )
+    )
     assert (outcome.status, outcome.problem, outcome.field) == (400, "invalid-argument", "body")
     client.close()
 

@@ -21,5 +21,7 @@ def test_generated_code_is_up_to_date(tmp_path: Path) -> None:
         for p in committed.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
-    stale = sorted(str(name) for name in fresh.keys() | current.keys() if fresh.get(name) != current.get(name))
+    stale = sorted(
+        str(name) for name in fresh.keys() | current.keys() if fresh.get(name) != current.get(name)
+    )
     assert not stale, f"gateway/schema is stale; run `python proto/generate.py` ({stale})"

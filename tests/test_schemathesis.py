@@ -17,8 +17,12 @@ from gateway.transport.serve import Gateway
 from tests.support import TestPartner, profile
 
 
-def test_rest_api_passes_schemathesis(gateway: Gateway, partners: dict[str, TestPartner], tmp_path: Path) -> None:
-    gateway.exchange.publish_profile(PublishProfileRequest(jws=partners["cn-customs"].sign(profile())))
+def test_rest_api_passes_schemathesis(
+    gateway: Gateway, partners: dict[str, TestPartner], tmp_path: Path
+) -> None:
+    gateway.exchange.publish_profile(
+        PublishProfileRequest(jws=partners["cn-customs"].sign(profile()))
+    )
     schemathesis = Path(sys.executable).with_name("schemathesis")
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     result = subprocess.run(
@@ -26,12 +30,18 @@ def test_rest_api_passes_schemathesis(gateway: Gateway, partners: dict[str, Test
             str(schemathesis),
             "run",
             f"http://127.0.0.1:{gateway.rest_port}/openapi.json",
-            "--checks", "all",
-            "--exclude-checks", "positive_data_acceptance",
-            "--max-examples", "40",
-            "--workers", "1",
-            "--request-timeout", "10",
-            "--seed", "20261127",
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
+            "--max-examples",
+            "40",
+            "--workers",
+            "1",
+            "--request-timeout",
+            "10",
+            "--seed",
+            "20261127",
         ],
         capture_output=True,
         text=True,

@@ -21,17 +21,25 @@ pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated via RFC 9864
 
 
 def _fetch(gateway: Gateway, partners: dict[str, TestPartner]) -> tuple[str, str, bytes]:
-    gateway.exchange.publish_profile(PublishProfileRequest(jws=partners["cn-customs"].sign(profile())))
+    gateway.exchange.publish_profile(
+        PublishProfileRequest(jws=partners["cn-customs"].sign(profile()))
+    )
     base = f"http://127.0.0.1:{gateway.rest_port}"
     jwks = httpx.get(f"{base}/.well-known/jwks.json").text
     signed = httpx.get(f"{base}/v1/profiles:lookup", params={"scheme": "CN_USCC", "value": USCC})
-    bare = httpx.get(f"{base}/v1/profiles:lookup", params={"scheme": "CN_USCC", "value": USCC}, headers={"Accept": "application/jose"})
+    bare = httpx.get(
+        f"{base}/v1/profiles:lookup",
+        params={"scheme": "CN_USCC", "value": USCC},
+        headers={"Accept": "application/jose"},
+    )
     assert bare.headers["content-type"] == "application/jose"
     assert bare.text == signed.json()["jws"]
     return jwks, bare.text, signed.content
 
 
-def test_jwcrypto_verifies_a_served_profile_with_the_jwks_only(gateway: Gateway, partners: dict[str, TestPartner]) -> None:
+def test_jwcrypto_verifies_a_served_profile_with_the_jwks_only(
+    gateway: Gateway, partners: dict[str, TestPartner]
+) -> None:
     jwks, compact, _ = _fetch(gateway, partners)
     keyset = jc_jwk.JWKSet.from_json(jwks)
     token = jc_jws.JWS()
@@ -60,7 +68,9 @@ def test_joserfc_verifies_a_served_profile_and_the_payload_is_the_profile_json(
     keys = KeySet.import_key_set(json.loads(jwks))
     verified = jws.deserialize_compact(compact, keys, registry=joserfc_registry(["EdDSA", "ES256"]))
     assert verified.payload == jws_payload(compact)
-    parsed = parse_profile_json(verified.payload)  # strict proto3 JSON parse as cxg.v1.CreditProfile
+    parsed = parse_profile_json(
+        verified.payload
+    )  # strict proto3 JSON parse as cxg.v1.CreditProfile
     assert parsed.subject.ids[0].value == USCC and parsed.version == 1
     # The REST body embeds the very bytes that were signed.
     assert verified.payload in body

@@ -32,7 +32,11 @@ def publish(exchange: ProfileExchange, partner: TestPartner, document: dict) -> 
 
 def kz_company(bin_: str, name: str, **extra: object) -> dict:  # type: ignore[type-arg]
     return profile(
-        subject={"ids": [{"scheme": "KZ_BIN", "value": bin_}], "legalName": {"en": name}, "country": "KZ"},
+        subject={
+            "ids": [{"scheme": "KZ_BIN", "value": bin_}],
+            "legalName": {"en": name},
+            "country": "KZ",
+        },
         aeo=[],
         **extra,
     )
@@ -50,18 +54,27 @@ def test_upgrade_is_idempotent(db: Database) -> None:
         assert conn.execute(select(func.count()).select_from(profile_versions)).scalar_one() == 0
 
 
-def test_concurrent_publishes_of_one_company_get_contiguous_versions(exchange: ProfileExchange, partners: Partners) -> None:
+def test_concurrent_publishes_of_one_company_get_contiguous_versions(
+    exchange: ProfileExchange, partners: Partners
+) -> None:
     bank = partners["kz-bank"]
-    documents = [kz_company(KZ_BIN, "Stepnoy Karavan", ratings=[{"scheme": "SP_LT", "grade": g}]) for g in ("BB", "BB+", "BBB-", "BBB", "BBB+", "A-", "A", "A+")]
+    documents = [
+        kz_company(KZ_BIN, "Stepnoy Karavan", ratings=[{"scheme": "SP_LT", "grade": g}])
+        for g in ("BB", "BB+", "BBB-", "BBB", "BBB+", "A-", "A", "A+")
+    ]
     with ThreadPoolExecutor(max_workers=8) as pool:
         receipts = list(pool.map(lambda d: publish(exchange, bank, d), documents))
-    assert len({r.profile_name for r in receipts}) == 1  # the first-publication race found one profile
+    assert (
+        len({r.profile_name for r in receipts}) == 1
+    )  # the first-publication race found one profile
     assert sorted(r.version for r in receipts) == list(range(1, 9))
     latest = exchange.get_profile(pb.GetProfileRequest(id={"scheme": "KZ_BIN", "value": KZ_BIN}))
     assert latest.version == 8
 
 
-def test_replay_under_concurrency_stores_once(exchange: ProfileExchange, partners: Partners) -> None:
+def test_replay_under_concurrency_stores_once(
+    exchange: ProfileExchange, partners: Partners
+) -> None:
     jws = partners["kz-bank"].sign(kz_company(KZ_BIN, "Stepnoy Karavan"))
 
     def attempt(_: int) -> str:
@@ -92,17 +105,25 @@ def test_get_a_missing_version_or_profile(exchange: ProfileExchange, partners: P
 def test_versions_page_through_history(exchange: ProfileExchange, partners: Partners) -> None:
     bank = partners["kz-bank"]
     for grade in ("B", "BB", "BBB", "A", "AA"):
-        receipt = publish(exchange, bank, kz_company(KZ_BIN, "Stepnoy Karavan", ratings=[{"scheme": "SP_LT", "grade": grade}]))
+        receipt = publish(
+            exchange,
+            bank,
+            kz_company(KZ_BIN, "Stepnoy Karavan", ratings=[{"scheme": "SP_LT", "grade": grade}]),
+        )
     seen, token = [], ""
     while True:
-        page = exchange.list_versions(pb.ListProfileVersionsRequest(name=receipt.profile_name, page_size=2, page_token=token))
+        page = exchange.list_versions(
+            pb.ListProfileVersionsRequest(name=receipt.profile_name, page_size=2, page_token=token)
+        )
         seen += [v.version for v in page.versions]
         token = page.next_page_token
         if not token:
             break
     assert seen == [5, 4, 3, 2, 1]
     with pytest.raises(InvalidArgument) as bad:
-        exchange.list_versions(pb.ListProfileVersionsRequest(name=receipt.profile_name, page_token="forged"))
+        exchange.list_versions(
+            pb.ListProfileVersionsRequest(name=receipt.profile_name, page_token="forged")
+        )
     assert bad.value.field == "page_token"
 
 
@@ -114,7 +135,11 @@ def test_search_by_prefix_country_and_pages(exchange: ProfileExchange, partners:
     publish(exchange, partners["cn-customs"], profile())
     names, token = [], ""
     while True:
-        page = exchange.search_profiles(pb.SearchProfilesRequest(name_prefix="altyn", country="KZ", page_size=2, page_token=token))
+        page = exchange.search_profiles(
+            pb.SearchProfilesRequest(
+                name_prefix="altyn", country="KZ", page_size=2, page_token=token
+            )
+        )
         names += [r.legal_name.en for r in page.results]
         token = page.next_page_token
         if not token:
@@ -126,12 +151,18 @@ def test_search_by_prefix_country_and_pages(exchange: ProfileExchange, partners:
 
 
 @pytest.mark.parametrize("prefix", ["%", "_", "Altyn%", "' OR '1'='1", "\\", "altyn_"])
-def test_search_input_is_data_not_a_pattern(exchange: ProfileExchange, partners: Partners, prefix: str) -> None:
+def test_search_input_is_data_not_a_pattern(
+    exchange: ProfileExchange, partners: Partners, prefix: str
+) -> None:
     publish(exchange, partners["kz-bank"], kz_company(KZ_BIN, "Altyn Trade"))
-    assert list(exchange.search_profiles(pb.SearchProfilesRequest(name_prefix=prefix)).results) == []
+    assert (
+        list(exchange.search_profiles(pb.SearchProfilesRequest(name_prefix=prefix)).results) == []
+    )
 
 
-def test_search_without_criteria_lists_every_profile(exchange: ProfileExchange, partners: Partners) -> None:
+def test_search_without_criteria_lists_every_profile(
+    exchange: ProfileExchange, partners: Partners
+) -> None:
     publish(exchange, partners["kz-bank"], kz_company(KZ_BIN, "Altyn Trade"))
     publish(exchange, partners["cn-customs"], profile())
     listed = exchange.search_profiles(pb.SearchProfilesRequest()).results
@@ -148,5 +179,7 @@ def test_accepted_legacy_identifier(settings: Settings, db: Database, partners: 
     with pytest.raises(InvalidArgument) as refused:
         publish(strict, partners["cn-customs"], document)
     assert refused.value.field == "/subject/ids/0/value"
-    lenient = ProfileExchange.from_settings(dataclasses.replace(settings, accepted_legacy_ids=frozenset({f"CN_USCC:{legacy}"})), db)
+    lenient = ProfileExchange.from_settings(
+        dataclasses.replace(settings, accepted_legacy_ids=frozenset({f"CN_USCC:{legacy}"})), db
+    )
     assert publish(lenient, partners["cn-customs"], document).version == 1

@@ -53,7 +53,9 @@ def parse_json_message(payload: bytes, message: Message, *, field: str) -> None:
     try:
         json_format.ParseDict(document, message)
     except json_format.ParseError as exc:
-        raise InvalidArgument(f"does not match {message.DESCRIPTOR.full_name}: {exc}", field=field) from exc
+        raise InvalidArgument(
+            f"does not match {message.DESCRIPTOR.full_name}: {exc}", field=field
+        ) from exc
 
 
 def canonical_json(message: Message) -> bytes:
@@ -62,7 +64,9 @@ def canonical_json(message: Message) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def validate_profile(profile: CreditProfile, *, accept_legacy: AcceptLegacy = lambda s, v: False) -> None:
+def validate_profile(
+    profile: CreditProfile, *, accept_legacy: AcceptLegacy = lambda s, v: False
+) -> None:
     """Check required fields and every identifier, code and date; normalize identifiers in place.
 
     Raises InvalidArgument (or InvalidIdentifier) naming the first field that breaks a rule.
@@ -74,13 +78,19 @@ def validate_profile(profile: CreditProfile, *, accept_legacy: AcceptLegacy = la
         raise InvalidArgument("at least one identifier is required", field="/subject/ids")
     seen: set[tuple[str, str]] = set()
     for i, entity_id in enumerate(subject.ids):
-        scheme, value = _identifier(entity_id.scheme, entity_id.value, f"/subject/ids/{i}", accept_legacy)
+        scheme, value = _identifier(
+            entity_id.scheme, entity_id.value, f"/subject/ids/{i}", accept_legacy
+        )
         if (scheme, value) in seen:
-            raise InvalidArgument(f"identifier {scheme}:{value} is listed twice", field=f"/subject/ids/{i}")
+            raise InvalidArgument(
+                f"identifier {scheme}:{value} is listed twice", field=f"/subject/ids/{i}"
+            )
         seen.add((scheme, value))
         entity_id.scheme, entity_id.value = scheme, value
     if not any(legal_names(subject.legal_name)):
-        raise InvalidArgument("a legal name in at least one language is required", field="/subject/legalName")
+        raise InvalidArgument(
+            "a legal name in at least one language is required", field="/subject/legalName"
+        )
     _country(subject.country, "/subject/country", required=True)
     _country(subject.address.country, "/subject/address/country")
     _date(subject.registration_date, "/subject/registrationDate")
@@ -94,11 +104,15 @@ def validate_profile(profile: CreditProfile, *, accept_legacy: AcceptLegacy = la
         _date(rating.valid_from_date, f"{at}/validFromDate")
         _date(rating.valid_until_date, f"{at}/validUntilDate")
     if profile.HasField("common_grade"):
-        raise InvalidArgument("commonGrade is computed by the gateway and must be empty", field="/commonGrade")
+        raise InvalidArgument(
+            "commonGrade is computed by the gateway and must be empty", field="/commonGrade"
+        )
     for i, aeo in enumerate(profile.aeo):
         at = f"/aeo/{i}"
         _country(aeo.program_country, f"{at}/programCountry", required=True)
-        _, number = _identifier("AEO", aeo.authorisation_number, f"{at}/authorisationNumber", accept_legacy)
+        _, number = _identifier(
+            "AEO", aeo.authorisation_number, f"{at}/authorisationNumber", accept_legacy
+        )
         if not number.startswith(aeo.program_country):
             raise InvalidArgument(
                 f"authorisation number {number} is not from programme country {aeo.program_country}",
@@ -125,12 +139,16 @@ def _identifier(scheme: str, value: str, at: str, accept_legacy: AcceptLegacy) -
         result = validate(scheme, value, field=f"{at}/value")
     except InvalidIdentifier as exc:
         if exc.rule == "unknown_scheme":
-            raise InvalidIdentifier(exc.message, scheme=exc.scheme, rule=exc.rule, field=f"{at}/scheme") from exc
+            raise InvalidIdentifier(
+                exc.message, scheme=exc.scheme, rule=exc.rule, field=f"{at}/scheme"
+            ) from exc
         if exc.rule != "check_digit":
             raise
         # A code legally issued with a failing check character is accepted only when the
         # operator has listed it (DOMAIN.md: early USCC pilot codes).
-        result = validate(scheme, value, accept=frozenset({CHECK_DIGIT_MISMATCH}), field=f"{at}/value")
+        result = validate(
+            scheme, value, accept=frozenset({CHECK_DIGIT_MISMATCH}), field=f"{at}/value"
+        )
         if not accept_legacy(result.scheme, result.value):
             raise
     return result.scheme, result.value

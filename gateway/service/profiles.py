@@ -12,7 +12,6 @@ import binascii
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -103,7 +102,9 @@ class ProfileExchange:
 
     def get_profile(self, request: GetProfileRequest) -> SignedVersion:
         if request.version < 0:
-            raise InvalidArgument("version must be 0 (latest) or a positive version number", field="version")
+            raise InvalidArgument(
+                "version must be 0 (latest) or a positive version number", field="version"
+            )
         target = request.WhichOneof("target")
         ref: VersionRef | None
         if target == "name":
@@ -117,7 +118,9 @@ class ProfileExchange:
         else:
             raise InvalidArgument("set either name or id", field="name")
         if ref is None:
-            raise NotFound("no such profile" + (f" version {request.version}" if request.version else ""))
+            raise NotFound(
+                "no such profile" + (f" version {request.version}" if request.version else "")
+            )
         return self._signed(ref.row_id)
 
     # -- PublishProfile ------------------------------------------------------------------------
@@ -130,7 +133,9 @@ class ProfileExchange:
         if not partner.roles & PUBLISHER_ROLES:
             raise PermissionDenied(f"partner {partner.id!r} has no role that may publish profiles")
         profile = parse_profile_json(verified.payload)
-        validate_profile(profile, accept_legacy=lambda s, v: f"{s}:{v}" in self._accepted_legacy_ids)
+        validate_profile(
+            profile, accept_legacy=lambda s, v: f"{s}:{v}" in self._accepted_legacy_ids
+        )
         stated = profile.provenance.source_institution
         if stated and stated != partner.id:
             raise InvalidArgument(
@@ -172,7 +177,8 @@ class ProfileExchange:
         )
         receipt.published_at.FromDatetime(now)
         receipt.receipt_jws = self._keyring.active.sign_jws(
-            canonical_json(receipt), {"typ": RECEIPT_TYP, "iat": int(now.timestamp()), "iss": self._gateway_id}
+            canonical_json(receipt),
+            {"typ": RECEIPT_TYP, "iat": int(now.timestamp()), "iss": self._gateway_id},
         )
         return receipt
 
@@ -187,7 +193,9 @@ class ProfileExchange:
             raise NotFound("no such profile")
         response = ListProfileVersionsResponse()
         for row in rows[:size]:
-            entry = ProfileVersion(version=row.version, payload_sha256=row.payload_sha256, publisher=row.publisher)
+            entry = ProfileVersion(
+                version=row.version, payload_sha256=row.payload_sha256, publisher=row.publisher
+            )
             entry.published_at.FromDatetime(row.published_at)
             response.versions.append(entry)
         if len(rows) > size:
@@ -202,7 +210,9 @@ class ProfileExchange:
         if len(prefix) > 200:
             raise InvalidArgument("name_prefix is longer than 200 characters", field="name_prefix")
         if country and not re.fullmatch(r"[A-Z]{2}", country):
-            raise InvalidArgument(f"{request.country!r} is not an ISO 3166-1 alpha-2 code", field="country")
+            raise InvalidArgument(
+                f"{request.country!r} is not an ISO 3166-1 alpha-2 code", field="country"
+            )
         size = _page_size(request.page_size)
         after = _decode_token(request.page_token, "p") if request.page_token else ""
         refs = self._store.search(name_prefix=prefix, country=country, after=after, limit=size + 1)
@@ -229,14 +239,20 @@ class ProfileExchange:
 def _lookup_keys(profile: CreditProfile) -> list[tuple[str, str]]:
     """What finds a profile: its subject's identifiers and its AEO authorisation numbers."""
     keys = [(i.scheme, i.value) for i in profile.subject.ids]
-    keys += [("AEO", a.authorisation_number) for a in profile.aeo if ("AEO", a.authorisation_number) not in keys]
+    keys += [
+        ("AEO", a.authorisation_number)
+        for a in profile.aeo
+        if ("AEO", a.authorisation_number) not in keys
+    ]
     return keys
 
 
 def _profile_id(name: str) -> str:
     match = _NAME.match(name)
     if not match:
-        raise InvalidArgument("name must be 'profiles/' followed by 32 lower-case hex digits", field="name")
+        raise InvalidArgument(
+            "name must be 'profiles/' followed by 32 lower-case hex digits", field="name"
+        )
     return match.group(1)
 
 
@@ -252,10 +268,17 @@ def _encode_token(kind: str, value: str) -> str:
 
 def _decode_token(token: str, kind: str) -> str:
     try:
-        found, _, value = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8").partition(":")
+        found, _, value = (
+            base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8").partition(":")
+        )
     except (binascii.Error, UnicodeError, ValueError):
         found, value = "", ""
-    valid = {"v": lambda v: v.isdigit() and 0 < int(v) < 2**31, "p": lambda v: re.fullmatch(r"[0-9a-f]{32}", v)}
-    if found != kind or not valid[kind](value):
-        raise InvalidArgument("page_token is not one this gateway issued for this request", field="page_token")
+    well_formed = {
+        "v": value.isdigit() and 0 < int(value or 0) < 2**31,
+        "p": re.fullmatch(r"[0-9a-f]{32}", value) is not None,
+    }
+    if found != kind or not well_formed[kind]:
+        raise InvalidArgument(
+            "page_token is not one this gateway issued for this request", field="page_token"
+        )
     return value

@@ -3,4 +3,4 @@
 from gateway.signing._jwk import SUPPORTED_ALGORITHMS, public_jwk, thumbprint
 from gateway.signing.keyring import KeyRing, SigningKey
 
-__all__ = ["KeyRing", "SUPPORTED_ALGORITHMS", "SigningKey", "public_jwk", "thumbprint"]
+__all__ = ["SUPPORTED_ALGORITHMS", "KeyRing", "SigningKey", "public_jwk", "thumbprint"]

@@ -55,11 +55,18 @@ class SigningKey:
 
     @classmethod
     def from_private_key(cls, key: PrivateKey) -> SigningKey:
-        return cls(kid=thumbprint(public_jwk(key.public_key())), alg=algorithm_of(key), private_key=key)
+        return cls(
+            kid=thumbprint(public_jwk(key.public_key())), alg=algorithm_of(key), private_key=key
+        )
 
     def public_jwk(self) -> dict[str, str]:
         """The public JWK as published: key members plus kid, alg and use."""
-        return {**public_jwk(self.private_key.public_key()), "kid": self.kid, "alg": self.alg, "use": "sig"}
+        return {
+            **public_jwk(self.private_key.public_key()),
+            "kid": self.kid,
+            "alg": self.alg,
+            "use": "sig",
+        }
 
     def sign_jws(self, payload: bytes, headers: dict[str, Any]) -> str:
         """A JWS compact serialization of exactly ``payload``, with alg and kid set from this key."""
@@ -90,7 +97,9 @@ class KeyRing:
             keys = tuple(_load_key(directory, entry) for entry in index["keys"])
             active = next(k for k in keys if k.kid == index["active"])
         except FileNotFoundError as exc:
-            raise Unavailable(f"no gateway signing key in {directory}; run `cxg keys init`") from exc
+            raise Unavailable(
+                f"no gateway signing key in {directory}; run `cxg keys init`"
+            ) from exc
         except (KeyError, StopIteration, ValueError) as exc:
             raise Unavailable(f"gateway keyring {index_path} is unusable: {exc}") from exc
         return cls(active=active, keys=keys)
@@ -114,7 +123,11 @@ class KeyRing:
         with os.fdopen(fd, "wb") as pem:
             pem.write(key.private_pem())
         index["keys"].append(
-            {"kid": key.kid, "alg": key.alg, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+            {
+                "kid": key.kid,
+                "alg": key.alg,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
         )
         index["active"] = key.kid
         tmp = index_path.with_suffix(".tmp")
@@ -127,7 +140,9 @@ class KeyRing:
 
 
 def _load_key(directory: Path, entry: dict[str, str]) -> SigningKey:
-    private = serialization.load_pem_private_key((directory / f"{entry['kid']}.pem").read_bytes(), None)
+    private = serialization.load_pem_private_key(
+        (directory / f"{entry['kid']}.pem").read_bytes(), None
+    )
     if not isinstance(private, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
         raise ValueError(f"key {entry['kid']} is not Ed25519 or P-256")
     key = SigningKey.from_private_key(private)

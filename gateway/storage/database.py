@@ -32,13 +32,17 @@ class Database:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         # On PostgreSQL a read in autocommit costs one round trip instead of three (BEGIN, SELECT, ROLLBACK).
-        self.reader = engine if self.is_sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.reader = (
+            engine if self.is_sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @classmethod
     def from_url(cls, url: str) -> Database:
         url = normalize_url(url)
         if url.startswith("sqlite"):
-            engine = create_engine(url, pool_size=32, max_overflow=32, connect_args={"check_same_thread": False})
+            engine = create_engine(
+                url, pool_size=32, max_overflow=32, connect_args={"check_same_thread": False}
+            )
             _configure_sqlite(engine)
         else:
             engine = create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)

@@ -10,11 +10,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Row,
     Select,
     and_,
     bindparam,
@@ -109,7 +109,9 @@ _latest_of_profile = (
     .where(profiles.c.id == bindparam("profile_id"))
 )
 
-_given_version = select(profile_versions.c.id, profile_versions.c.profile_id, profile_versions.c.version).where(
+_given_version = select(
+    profile_versions.c.id, profile_versions.c.profile_id, profile_versions.c.version
+).where(
     profile_versions.c.profile_id == bindparam("profile_id"),
     profile_versions.c.version == bindparam("version"),
 )
@@ -145,22 +147,30 @@ class ProfileStore:
 
     def load(self, row_id: int) -> StoredVersion:
         with self._db.reader.connect() as conn:
-            row = conn.execute(select(*_stored_columns).where(profile_versions.c.id == row_id)).one()
+            row = conn.execute(
+                select(*_stored_columns).where(profile_versions.c.id == row_id)
+            ).one()
         return _stored(row)
 
     def load_many(self, row_ids: Sequence[int]) -> list[StoredVersion]:
         with self._db.reader.connect() as conn:
-            rows = conn.execute(select(*_stored_columns).where(profile_versions.c.id.in_(row_ids))).all()
+            rows = conn.execute(
+                select(*_stored_columns).where(profile_versions.c.id.in_(row_ids))
+            ).all()
         by_id = {row.id: _stored(row) for row in rows}
         return [by_id[i] for i in row_ids]
 
-    def list_versions(self, profile_id: str, *, below: int | None, limit: int) -> list[StoredVersion]:
+    def list_versions(
+        self, profile_id: str, *, below: int | None, limit: int
+    ) -> list[StoredVersion]:
         """Versions newest first, those numbered below ``below`` when it is given."""
         query = select(*_stored_columns).where(profile_versions.c.profile_id == profile_id)
         if below is not None:
             query = query.where(profile_versions.c.version < below)
         with self._db.reader.connect() as conn:
-            rows = conn.execute(query.order_by(profile_versions.c.version.desc()).limit(limit)).all()
+            rows = conn.execute(
+                query.order_by(profile_versions.c.version.desc()).limit(limit)
+            ).all()
         return [_stored(row) for row in rows]
 
     def profile_exists(self, profile_id: str) -> bool:
@@ -197,7 +207,7 @@ class ProfileStore:
                 )
             )
         with self._db.reader.connect() as conn:
-            return [VersionRef(*row) for row in conn.execute(query)]
+            return [VersionRef(row.id, row.profile_id, row.version) for row in conn.execute(query)]
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -239,7 +249,9 @@ class ProfileStore:
         }
         if len(owners) > 1:
             clashes = ", ".join(f"{s}:{v} -> profiles/{p}" for p, (s, v) in sorted(owners.items()))
-            raise Conflict(f"the identifiers belong to different profiles ({clashes})", field="/subject/ids")
+            raise Conflict(
+                f"the identifiers belong to different profiles ({clashes})", field="/subject/ids"
+            )
         if owners:
             (profile_id,) = owners
             locked = select(profiles.c.latest_version).where(profiles.c.id == profile_id)
@@ -247,26 +259,39 @@ class ProfileStore:
                 locked = locked.with_for_update()  # serializes publishers of one profile
             version = conn.execute(locked).scalar_one() + 1
             conn.execute(
-                update(profiles).where(profiles.c.id == profile_id).values(latest_version=version, country=new.country)
+                update(profiles)
+                .where(profiles.c.id == profile_id)
+                .values(latest_version=version, country=new.country)
             )
             conn.execute(delete(profile_names).where(profile_names.c.profile_id == profile_id))
         else:
             profile_id, version = uuid.uuid4().hex, 1
             conn.execute(
                 insert(profiles).values(
-                    id=profile_id, country=new.country, latest_version=1, created_at=new.published_at
+                    id=profile_id,
+                    country=new.country,
+                    latest_version=1,
+                    created_at=new.published_at,
                 )
             )
         known = {
             (row.scheme, row.value)
-            for row in conn.execute(select(profile_identifiers).where(profile_identifiers.c.profile_id == profile_id))
+            for row in conn.execute(
+                select(profile_identifiers).where(profile_identifiers.c.profile_id == profile_id)
+            )
         }
-        fresh = [{"scheme": s, "value": v, "profile_id": profile_id} for s, v in new.identifiers if (s, v) not in known]
+        fresh = [
+            {"scheme": s, "value": v, "profile_id": profile_id}
+            for s, v in new.identifiers
+            if (s, v) not in known
+        ]
         if fresh:
             conn.execute(insert(profile_identifiers), fresh)
         names = sorted({n.casefold()[:512] for n in new.names})
         if names:
-            conn.execute(insert(profile_names), [{"profile_id": profile_id, "name_folded": n} for n in names])
+            conn.execute(
+                insert(profile_names), [{"profile_id": profile_id, "name_folded": n} for n in names]
+            )
         rendered = new.render(profile_id, version)
         row_id = conn.execute(
             insert(profile_versions)
@@ -294,19 +319,24 @@ class ProfileStore:
             profile_pb=rendered.profile_pb,
         )
 
-    def _ref(self, query: Select[tuple[int, str, int]], params: dict[str, object]) -> VersionRef | None:
+    def _ref(
+        self, query: Select[tuple[int, str, int]], params: dict[str, object]
+    ) -> VersionRef | None:
         with self._db.reader.connect() as conn:
             row = conn.execute(query, params).first()
-        return VersionRef(*row) if row is not None else None
+        return VersionRef(row.id, row.profile_id, row.version) if row is not None else None
 
 
 def _identifier_in(identifiers: Sequence[tuple[str, str]]) -> ColumnElement[bool]:
     return or_(
-        *(and_(profile_identifiers.c.scheme == s, profile_identifiers.c.value == v) for s, v in identifiers)
+        *(
+            and_(profile_identifiers.c.scheme == s, profile_identifiers.c.value == v)
+            for s, v in identifiers
+        )
     )
 
 
-def _stored(row: Row[tuple[object, ...]]) -> StoredVersion:
+def _stored(row: Any) -> StoredVersion:
     published_at = row.published_at
     if published_at.tzinfo is None:  # SQLite returns naive datetimes; everything stored is UTC
         published_at = published_at.replace(tzinfo=UTC)

@@ -30,14 +30,26 @@ class Mapping:
 
 # Most specific class first: lookup walks the exception's MRO.
 TABLE: dict[type[errors.GatewayError], Mapping] = {
-    errors.InvalidIdentifier: Mapping(grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid-identifier", "Invalid identifier"),
-    errors.InvalidArgument: Mapping(grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid-argument", "Invalid argument"),
-    errors.PayloadTooLarge: Mapping(grpc.StatusCode.RESOURCE_EXHAUSTED, 413, "payload-too-large", "Payload too large"),
-    errors.Unauthenticated: Mapping(grpc.StatusCode.UNAUTHENTICATED, 401, "unauthenticated", "Unauthenticated"),
-    errors.PermissionDenied: Mapping(grpc.StatusCode.PERMISSION_DENIED, 403, "permission-denied", "Permission denied"),
+    errors.InvalidIdentifier: Mapping(
+        grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid-identifier", "Invalid identifier"
+    ),
+    errors.InvalidArgument: Mapping(
+        grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid-argument", "Invalid argument"
+    ),
+    errors.PayloadTooLarge: Mapping(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, 413, "payload-too-large", "Payload too large"
+    ),
+    errors.Unauthenticated: Mapping(
+        grpc.StatusCode.UNAUTHENTICATED, 401, "unauthenticated", "Unauthenticated"
+    ),
+    errors.PermissionDenied: Mapping(
+        grpc.StatusCode.PERMISSION_DENIED, 403, "permission-denied", "Permission denied"
+    ),
     errors.NotFound: Mapping(grpc.StatusCode.NOT_FOUND, 404, "not-found", "Not found"),
     errors.Conflict: Mapping(grpc.StatusCode.ALREADY_EXISTS, 409, "conflict", "Conflict"),
-    errors.Unavailable: Mapping(grpc.StatusCode.UNAVAILABLE, 503, "unavailable", "Service unavailable"),
+    errors.Unavailable: Mapping(
+        grpc.StatusCode.UNAVAILABLE, 503, "unavailable", "Service unavailable"
+    ),
     errors.GatewayError: Mapping(grpc.StatusCode.INTERNAL, 500, "internal", "Internal error"),
 }
 
@@ -45,7 +57,7 @@ TABLE: dict[type[errors.GatewayError], Mapping] = {
 def mapping_for(exc: errors.GatewayError) -> Mapping:
     for cls in type(exc).__mro__:
         if cls in TABLE:
-            return TABLE[cls]  # type: ignore[index]
+            return TABLE[cls]
     raise AssertionError("GatewayError itself is in the table")
 
 
@@ -75,7 +87,9 @@ def grpc_status(exc: errors.GatewayError) -> grpc.Status:
     )
     details = [info]
     if exc.field:
-        violation = error_details_pb2.BadRequest.FieldViolation(field=exc.field, description=exc.message)
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=exc.field, description=exc.message
+        )
         details.append(error_details_pb2.BadRequest(field_violations=[violation]))
     for detail in details:
         packed = any_pb2.Any()

@@ -50,9 +50,13 @@ def profile_service_handler(exchange: ProfileExchange) -> grpc.GenericRpcHandler
     return grpc.method_handlers_generic_handler(
         SERVICE_NAME,
         {
-            "GetProfile": _unary(pb.GetProfileRequest, exchange.get_profile, lambda signed: signed.as_protobuf),
+            "GetProfile": _unary(
+                pb.GetProfileRequest, exchange.get_profile, lambda signed: signed.as_protobuf
+            ),
             "PublishProfile": _unary(pb.PublishProfileRequest, exchange.publish_profile, serialize),
-            "ListProfileVersions": _unary(pb.ListProfileVersionsRequest, exchange.list_versions, serialize),
+            "ListProfileVersions": _unary(
+                pb.ListProfileVersionsRequest, exchange.list_versions, serialize
+            ),
             "SearchProfiles": _unary(pb.SearchProfilesRequest, exchange.search_profiles, serialize),
         },
     )

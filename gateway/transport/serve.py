@@ -23,8 +23,12 @@ class Gateway:
         self.db = Database.from_url(settings.database_url)
         self.db.upgrade()
         self.exchange = ProfileExchange.from_settings(settings, self.db)
-        self.grpc_server, self._health = create_server(self.exchange, max_request_bytes=settings.max_request_bytes)
-        self.grpc_port = self.grpc_server.add_insecure_port(_address(settings.host, settings.grpc_port))
+        self.grpc_server, self._health = create_server(
+            self.exchange, max_request_bytes=settings.max_request_bytes
+        )
+        self.grpc_port = self.grpc_server.add_insecure_port(
+            _address(settings.host, settings.grpc_port)
+        )
         self._rest_socket = _bind(settings.host, settings.rest_port)
         self.rest_port: int = self._rest_socket.getsockname()[1]
         app = create_app(self.exchange, self.db, max_request_bytes=settings.max_request_bytes)
@@ -53,7 +57,10 @@ class Gateway:
         """Serve in background threads (tests, benchmarks); stop() ends it."""
         self.grpc_server.start()
         self._thread = threading.Thread(
-            target=self._uvicorn.run, kwargs={"sockets": [self._rest_socket]}, name="cxg-rest", daemon=True
+            target=self._uvicorn.run,
+            kwargs={"sockets": [self._rest_socket]},
+            name="cxg-rest",
+            daemon=True,
         )
         self._thread.start()
         deadline = time.monotonic() + 10

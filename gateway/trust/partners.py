@@ -126,7 +126,9 @@ class PartnerRegistry:
             raise Unauthenticated("JWS header has no kid", field=f"{field}.header.kid")
         found = self._keys.get(kid)
         if found is None:
-            raise Unauthenticated(f"no registered partner key has kid {kid!r}", field=f"{field}.header.kid")
+            raise Unauthenticated(
+                f"no registered partner key has kid {kid!r}", field=f"{field}.header.kid"
+            )
         partner, key = found
         if header.get("alg") != key.alg:
             raise Unauthenticated(
@@ -134,7 +136,9 @@ class PartnerRegistry:
                 field=f"{field}.header.alg",
             )
         if header.get("crit") is not None:
-            raise Unauthenticated("JWS crit header parameters are not supported", field=f"{field}.header.crit")
+            raise Unauthenticated(
+                "JWS crit header parameters are not supported", field=f"{field}.header.crit"
+            )
         try:
             decoded = jwt.api_jws.decode_complete(token, key.jwk.key, algorithms=[key.alg])
         except jwt.InvalidSignatureError as exc:
@@ -150,11 +154,15 @@ def _protected_header(token: str, field: str) -> dict[str, Any]:
     """The decoded protected header of a compact JWS, read before any key is chosen."""
     parts = token.split(".")
     if len(parts) != 3:
-        raise InvalidArgument("not a JWS compact serialization (three base64url parts)", field=field)
+        raise InvalidArgument(
+            "not a JWS compact serialization (three base64url parts)", field=field
+        )
     try:
         header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise Unauthenticated(f"JWS protected header is not base64url JSON: {exc}", field=f"{field}.header") from exc
+        raise Unauthenticated(
+            f"JWS protected header is not base64url JSON: {exc}", field=f"{field}.header"
+        ) from exc
     if not isinstance(header, dict):
         raise Unauthenticated("JWS protected header is not a JSON object", field=f"{field}.header")
     return header

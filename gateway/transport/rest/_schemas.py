@@ -13,6 +13,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
 
 from gateway.schema.cxg.v1 import profile_service_pb2
 
@@ -33,14 +34,15 @@ _INT32 = {
 }
 
 
-def ref(message: Descriptor) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{message.full_name}"}
+def ref(message: type[Message] | Descriptor) -> dict[str, str]:
+    descriptor = message if isinstance(message, Descriptor) else message.DESCRIPTOR
+    return {"$ref": f"#/components/schemas/{descriptor.full_name}"}
 
 
-def component_schemas(*roots: Descriptor) -> dict[str, dict[str, Any]]:
+def component_schemas(*roots: type[Message]) -> dict[str, dict[str, Any]]:
     """Schemas for the given messages and every message they contain."""
     schemas: dict[str, dict[str, Any]] = {}
-    pending = list(roots)
+    pending: list[Any] = [root.DESCRIPTOR for root in roots]
     while pending:
         message = pending.pop()
         if message.full_name in schemas:
@@ -51,7 +53,10 @@ def component_schemas(*roots: Descriptor) -> dict[str, dict[str, Any]]:
             if doc := _comments().get(f"{message.full_name}.{field.name}"):
                 schema = {**schema, "description": doc}
             properties[field.json_name] = schema
-            if field.message_type is not None and field.message_type.full_name != "google.protobuf.Timestamp":
+            if (
+                field.message_type is not None
+                and field.message_type.full_name != "google.protobuf.Timestamp"
+            ):
                 pending.append(field.message_type)
         schemas[message.full_name] = {
             "type": "object",
@@ -62,14 +67,12 @@ def component_schemas(*roots: Descriptor) -> dict[str, dict[str, Any]]:
     return schemas
 
 
-def _field_schema(field: FieldDescriptor) -> dict[str, Any]:
+def _field_schema(field: Any) -> dict[str, Any]:
     schema = _scalar_schema(field)
-    is_repeated = getattr(field, "is_repeated", None)
-    repeated = is_repeated if isinstance(is_repeated, bool) else field.label == FieldDescriptor.LABEL_REPEATED
-    return {"type": "array", "items": schema} if repeated else schema
+    return {"type": "array", "items": schema} if field.is_repeated else schema
 
 
-def _scalar_schema(field: FieldDescriptor) -> dict[str, Any]:
+def _scalar_schema(field: Any) -> dict[str, Any]:
     kind = field.type
     if kind == FieldDescriptor.TYPE_MESSAGE:
         if field.message_type.full_name == "google.protobuf.Timestamp":

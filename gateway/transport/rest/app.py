@@ -51,11 +51,17 @@ def create_app(exchange: ProfileExchange, db: Database, *, max_request_bytes: in
 
 
 ProfileIdPath = Annotated[
-    str, Path(pattern="^[0-9a-f]{32}$", description="Profile id: the last segment of profiles/{profile_id}.")
+    str,
+    Path(
+        pattern="^[0-9a-f]{32}$",
+        description="Profile id: the last segment of profiles/{profile_id}.",
+    ),
 ]
 VersionQuery = Annotated[int, Query(ge=0, le=2**31 - 1, description="Version; 0 means the latest.")]
 PageSize = Annotated[int, Query(ge=0, le=100, description="At most this many items; 0 means 20.")]
-PageToken = Annotated[str, Query(max_length=200, description="next_page_token of the previous page.")]
+PageToken = Annotated[
+    str, Query(max_length=200, description="next_page_token of the previous page.")
+]
 
 
 def _routes() -> APIRouter:
@@ -93,8 +99,12 @@ def _routes() -> APIRouter:
     )
     async def search_profiles(
         exchange: Exchange,
-        name_prefix: Annotated[str, Query(max_length=200, description="Prefix of the legal name.")] = "",
-        country: Annotated[str, Query(pattern="^([A-Za-z]{2})?$", description="ISO 3166-1 alpha-2 country.")] = "",
+        name_prefix: Annotated[
+            str, Query(max_length=200, description="Prefix of the legal name.")
+        ] = "",
+        country: Annotated[
+            str, Query(pattern="^([A-Za-z]{2})?$", description="ISO 3166-1 alpha-2 country.")
+        ] = "",
         page_size: PageSize = 0,
         page_token: PageToken = "",
     ) -> Response:
@@ -111,7 +121,7 @@ def _routes() -> APIRouter:
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": ref(pb.PublishProfileRequest.DESCRIPTOR)}},
+                "content": {"application/json": {"schema": ref(pb.PublishProfileRequest)}},
             }
         },
     )
@@ -140,7 +150,10 @@ def _routes() -> APIRouter:
         responses=_responses(pb.ListProfileVersionsResponse, 400, 404),
     )
     async def list_versions(
-        exchange: Exchange, profile_id: ProfileIdPath, page_size: PageSize = 0, page_token: PageToken = ""
+        exchange: Exchange,
+        profile_id: ProfileIdPath,
+        page_size: PageSize = 0,
+        page_token: PageToken = "",
     ) -> Response:
         request = pb.ListProfileVersionsRequest(
             name=f"profiles/{profile_id}", page_size=page_size, page_token=page_token
@@ -196,7 +209,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
-        body = {"type": f"urn:cxg:problem:http-{exc.status_code}", "title": str(exc.detail), "status": exc.status_code}
+        body = {
+            "type": f"urn:cxg:problem:http-{exc.status_code}",
+            "title": str(exc.detail),
+            "status": exc.status_code,
+        }
         return _problem_response(exc.status_code, body, headers=exc.headers)
 
 
@@ -215,7 +232,9 @@ class _BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = PayloadTooLarge(f"request body is larger than {self.max_bytes} bytes", field="body")
+        too_large = PayloadTooLarge(
+            f"request body is larger than {self.max_bytes} bytes", field="body"
+        )
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await _problem_response(*problem(too_large))(scope, receive, send)
@@ -248,7 +267,9 @@ _PROBLEM_SCHEMA = {
 _JWKS_SCHEMA = {
     "type": "object",
     "required": ["keys"],
-    "properties": {"keys": {"type": "array", "items": {"type": "object", "required": ["kty", "kid", "alg"]}}},
+    "properties": {
+        "keys": {"type": "array", "items": {"type": "object", "required": ["kty", "kid", "alg"]}}
+    },
 }
 _HEALTH_SCHEMA = {
     "type": "object",
@@ -269,26 +290,33 @@ _STATUS_TEXT = {
 def _responses(message: Any, *errors: int, signed: bool = False) -> dict[int | str, Any]:
     responses: dict[int | str, Any] = {}
     if message is not None:
-        content: dict[str, Any] = {"application/json": {"schema": ref(message.DESCRIPTOR)}}
+        content: dict[str, Any] = {"application/json": {"schema": ref(message)}}
         if signed:
-            content[JOSE] = {"schema": {"type": "string", "description": "The JWS compact serialization alone."}}
+            content[JOSE] = {
+                "schema": {"type": "string", "description": "The JWS compact serialization alone."}
+            }
         responses[200] = {"description": "OK", "content": content}
     for status in errors:
-        responses[status] = {"description": _STATUS_TEXT[status], "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}}
+        responses[status] = {
+            "description": _STATUS_TEXT[status],
+            "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}},
+        }
     return responses
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
-        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        document = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(
             component_schemas(
-                pb.SignedProfile.DESCRIPTOR,
-                pb.PublishProfileRequest.DESCRIPTOR,
-                pb.PublishReceipt.DESCRIPTOR,
-                pb.ListProfileVersionsResponse.DESCRIPTOR,
-                pb.SearchProfilesResponse.DESCRIPTOR,
+                pb.SignedProfile,
+                pb.PublishProfileRequest,
+                pb.PublishReceipt,
+                pb.ListProfileVersionsResponse,
+                pb.SearchProfilesResponse,
             )
         )
         # What a JSON Schema can say beyond the proto field types.
