@@ -20,7 +20,7 @@ from tests.support import TestPartner, make_partners, write_partners
 POSTGRES_URL = os.environ.get("CXG_TEST_POSTGRES_URL")
 
 
-def _reset_postgres(url: str) -> None:
+def reset_postgres(url: str) -> None:
     engine = create_engine(normalize_url(url))
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -45,7 +45,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'cxg.db'}"
     assert POSTGRES_URL is not None
-    _reset_postgres(POSTGRES_URL)
+    reset_postgres(POSTGRES_URL)
     return POSTGRES_URL
 
 

@@ -127,6 +127,8 @@ _stored_columns = (
     profile_versions.c.profile_pb,
 )
 
+_stored_by_id = select(*_stored_columns).where(profile_versions.c.id == bindparam("row_id"))
+
 
 class ProfileStore:
     def __init__(self, db: Database) -> None:
@@ -146,19 +148,8 @@ class ProfileStore:
         return self._ref(_latest_of_profile, {"profile_id": profile_id})
 
     def load(self, row_id: int) -> StoredVersion:
-        with self._db.reader.connect() as conn:
-            row = conn.execute(
-                select(*_stored_columns).where(profile_versions.c.id == row_id)
-            ).one()
+        (row,) = self._db.read(_stored_by_id, {"row_id": row_id})
         return _stored(row)
-
-    def load_many(self, row_ids: Sequence[int]) -> list[StoredVersion]:
-        with self._db.reader.connect() as conn:
-            rows = conn.execute(
-                select(*_stored_columns).where(profile_versions.c.id.in_(row_ids))
-            ).all()
-        by_id = {row.id: _stored(row) for row in rows}
-        return [by_id[i] for i in row_ids]
 
     def list_versions(
         self, profile_id: str, *, below: int | None, limit: int
@@ -167,15 +158,11 @@ class ProfileStore:
         query = select(*_stored_columns).where(profile_versions.c.profile_id == profile_id)
         if below is not None:
             query = query.where(profile_versions.c.version < below)
-        with self._db.reader.connect() as conn:
-            rows = conn.execute(
-                query.order_by(profile_versions.c.version.desc()).limit(limit)
-            ).all()
+        rows = self._db.read(query.order_by(profile_versions.c.version.desc()).limit(limit))
         return [_stored(row) for row in rows]
 
     def profile_exists(self, profile_id: str) -> bool:
-        with self._db.reader.connect() as conn:
-            return bool(conn.execute(select(exists().where(profiles.c.id == profile_id))).scalar())
+        return bool(self._db.read(select(exists().where(profiles.c.id == profile_id)))[0][0])
 
     def search(self, *, name_prefix: str, country: str, after: str, limit: int) -> list[VersionRef]:
         """Latest versions of profiles whose folded legal name starts with ``name_prefix`` and
@@ -206,8 +193,7 @@ class ProfileStore:
                     profile_names.c.name_folded.like(pattern, escape="\\"),
                 )
             )
-        with self._db.reader.connect() as conn:
-            return [VersionRef(row.id, row.profile_id, row.version) for row in conn.execute(query)]
+        return [VersionRef(row.id, row.profile_id, row.version) for row in self._db.read(query)]
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -322,9 +308,8 @@ class ProfileStore:
     def _ref(
         self, query: Select[tuple[int, str, int]], params: dict[str, object]
     ) -> VersionRef | None:
-        with self._db.reader.connect() as conn:
-            row = conn.execute(query, params).first()
-        return VersionRef(row.id, row.profile_id, row.version) if row is not None else None
+        rows = self._db.read(query, params)
+        return VersionRef(rows[0].id, rows[0].profile_id, rows[0].version) if rows else None
 
 
 def _identifier_in(identifiers: Sequence[tuple[str, str]]) -> ColumnElement[bool]:
