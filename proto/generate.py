@@ -28,7 +28,8 @@ _IMPORT = re.compile(r"^from cxg\.(\S+) import", re.MULTILINE)
 def generate(out: Path) -> list[Path]:
     sources = sorted(p.relative_to(PROTO_DIR).as_posix() for p in PROTO_DIR.rglob("*.proto"))
     out.mkdir(parents=True, exist_ok=True)
-    include = Path(protoc.__file__).parent / "_proto"  # google/protobuf/*.proto shipped with grpcio-tools
+    # google/protobuf/*.proto as shipped with grpcio-tools
+    include = Path(protoc.__file__).parent / "_proto"
     code = protoc.main(
         [
             "protoc",
