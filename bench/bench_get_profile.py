@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_get_profile.py            # 3 rounds, 2 s warm-up + 8 s per run
     .venv/bin/python bench/bench_get_profile.py --quick    # 1 round, 1 s + 2 s: a smoke run
+    (bench/README.md explains the set-up and every column)
 
 Seeds the demo into a temporary SQLite database, then starts three servers, each in its own
 process on 127.0.0.1: the gateway (``cxg serve``, gRPC and REST in one process), a bare grpcio
@@ -16,6 +17,7 @@ non-zero only when something failed (a server did not start, a response was wron
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -52,12 +54,18 @@ REQUEST_TIMEOUT = 10.0
 # Beyond warm-up plus duration, how long a load generator may take before it is killed.
 LOAD_GRACE = 60.0
 WRK_INSTALL_HINT = "install it with `apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk`"
+PYTHON_CLIENT_WARNING = (
+    "WARNING: a Python client is the bottleneck as soon as its CPU nears 100% of a core (it",
+    "shares the CPUs with the server); REST figures then understate the server and are not",
+    f"comparable with wrk runs. For reference figures, {WRK_INSTALL_HINT}.",
+)
 
 _BASELINE_LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
 _GATEWAY_LISTENING = re.compile(rb"gRPC on 127\.0\.0\.1:(\d+), REST on http://127\.0\.0\.1:(\d+)")
 
 # Every child runs through this launcher: it asks Linux to SIGTERM the child should this process
-# die without cleaning up (PR_SET_PDEATHSIG survives exec), then execs the real command.
+# die without cleaning up (PR_SET_PDEATHSIG survives exec), pins it to the CPUs given (or "-"
+# for no pinning), then execs the real command.
 _LAUNCHER = """\
 import ctypes, os, signal, sys
 try:
@@ -66,7 +74,9 @@ except (OSError, AttributeError):
     pass
 if os.getppid() != int(sys.argv[1]):
     sys.exit("bench: parent exited before the child started")
-os.execvp(sys.argv[2], sys.argv[2:])
+if sys.argv[2] != "-":
+    os.sched_setaffinity(0, {int(cpu) for cpu in sys.argv[2].split(",")})
+os.execvp(sys.argv[3], sys.argv[3:])
 """
 
 
@@ -79,11 +89,22 @@ class BenchError(Exception):
 
 class Children:
     """Every process this run starts, each in its own session (Ctrl-C reaches only us) with its
-    output in ``workdir/NAME.log``; ``close()`` ends whatever is still running."""
+    output in ``workdir/NAME.log``; ``close()`` ends whatever is still running.
 
-    def __init__(self, workdir: Path) -> None:
+    With ``pin``, servers run on the first usable CPU and load generators on the others."""
+
+    def __init__(self, workdir: Path, *, pin: bool = False) -> None:
         self.workdir = workdir
         self._running: list[subprocess.Popen[bytes]] = []
+        self._cpus = {"server": "-", "client": "-"}
+        if pin:
+            usable = sorted(os.sched_getaffinity(0))
+            if len(usable) < 2:
+                raise BenchError("--pin needs at least two usable CPUs")
+            self._cpus = {"server": str(usable[0]), "client": ",".join(map(str, usable[1:]))}
+
+    def cpus(self, role: str) -> str:
+        return self._cpus[role]
 
     def log(self, name: str) -> Path:
         return self.workdir / f"{name}.log"
@@ -95,10 +116,13 @@ class Children:
         *,
         env: dict[str, str] | None = None,
         pipe_stdout: bool = False,
+        role: str | None = None,
     ) -> subprocess.Popen[bytes]:
+        """Start ``argv``; ``role`` ("server" or "client") decides its CPUs when pinning."""
+        cpus = self._cpus[role] if role else "-"
         with self.log(name).open("ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *argv],
+                [sys.executable, "-c", _LAUNCHER, str(os.getpid()), cpus, *argv],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if pipe_stdout else log,
                 stderr=log,
@@ -148,14 +172,36 @@ def wait_for_log(
     raise BenchError(f"{name} did not start within {START_TIMEOUT:.0f} s:\n{children.tail(name)}")
 
 
-def proc_cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time of a process, all threads (Linux /proc); None elsewhere."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+@dataclass(frozen=True)
+class Counters:
+    """A process's CPU time (user + system) and context switches, summed over its threads."""
+
+    cpu_s: float
+    switches: int
+
+    @classmethod
+    def read(cls, pid: int) -> Counters | None:
+        """From Linux /proc; None elsewhere or once the process is gone."""
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            switches = 0
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                with contextlib.suppress(OSError):  # a thread that just ended
+                    for line in (task / "status").read_text().splitlines():
+                        if line.startswith(
+                            ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+                        ):
+                            switches += int(line.split()[1])
+        except OSError:
+            return None
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return cls((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), switches)
+
+    @staticmethod
+    def delta(before: Counters | None, after: Counters | None) -> Counters | None:
+        if before is None or after is None:
+            return None
+        return Counters(after.cpu_s - before.cpu_s, after.switches - before.switches)
 
 
 # -- servers -------------------------------------------------------------------------------------
@@ -205,7 +251,7 @@ def gateway_env(workdir: Path) -> dict[str, str]:
 
 
 def seed_demo(workdir: Path, env: dict[str, str]) -> None:
-    # `cxg demo` binds both ports even with --no-serve, hence port 0 in the environment.
+    # Port 0 in the environment: older `cxg demo --no-serve` bound both ports while seeding.
     done = subprocess.run(
         [cxg_executable(), "demo", "--no-serve"],
         env=env,
@@ -215,14 +261,15 @@ def seed_demo(workdir: Path, env: dict[str, str]) -> None:
     )
     if done.returncode != 0:
         raise BenchError(
-            f"cxg demo --no-serve failed ({done.returncode}):\n{done.stderr.decode(errors='replace')}"
+            f"cxg demo --no-serve failed ({done.returncode}):\n"
+            + done.stderr.decode(errors="replace")
         )
 
 
 def start_gateway(
     children: Children, env: dict[str, str]
 ) -> tuple[subprocess.Popen[bytes], int, int]:
-    proc = children.start("gateway", [cxg_executable(), "serve"], env=env)
+    proc = children.start("gateway", [cxg_executable(), "serve"], env=env, role="server")
     match = wait_for_log(children, "gateway", proc, _GATEWAY_LISTENING)
     grpc_port, rest_port = int(match.group(1)), int(match.group(2))
     deadline = time.monotonic() + START_TIMEOUT
@@ -241,7 +288,8 @@ def start_gateway(
 
 def start_baseline(children: Children, kind: str, size: int) -> tuple[subprocess.Popen[bytes], int]:
     name = f"baseline-{kind}"
-    proc = children.start(name, [sys.executable, str(BENCH_DIR / "_baselines.py"), kind, str(size)])
+    argv = [sys.executable, str(BENCH_DIR / "_baselines.py"), kind, str(size)]
+    proc = children.start(name, argv, role="server")
     return proc, int(wait_for_log(children, name, proc, _BASELINE_LISTENING).group(1))
 
 
@@ -299,7 +347,7 @@ def probe_gateway(grpc_port: int, rest_port: int, by: str) -> Probe:
 @dataclass(frozen=True)
 class Run:
     transport: str
-    server: str
+    label: str
     rps: float
     p50_ms: float
     p99_ms: float
@@ -307,19 +355,27 @@ class Run:
     errors: int
     timeouts: int
     elapsed_s: float
-    server_cpu_s: float | None
+    server: Counters | None  # over the measured window
     client_cpu_s: float | None
     first_error: str | None = None
 
     @property
     def server_cpu_us_per_request(self) -> float:
-        if self.server_cpu_s is None or not self.requests:
+        if self.server is None or not self.requests:
             return math.nan
-        return self.server_cpu_s / self.requests * 1e6
+        return self.server.cpu_s / self.requests * 1e6
+
+    @property
+    def server_switches_per_request(self) -> float:
+        if self.server is None or not self.requests:
+            return math.nan
+        return self.server.switches / self.requests
 
     def cpu_share(self, seconds: float | None) -> float:
         """CPU seconds over the window, as a fraction of one core."""
-        return seconds / self.elapsed_s if seconds is not None and self.elapsed_s > 0 else math.nan
+        if seconds is None or self.elapsed_s <= 0:
+            return math.nan
+        return seconds / self.elapsed_s
 
 
 @dataclass(frozen=True)
@@ -357,17 +413,17 @@ def load_python(
     if kind == "grpc":
         argv += ["--request-hex", probe.grpc_request.hex()]
     name = f"load-{kind}"
-    proc = children.start(name, argv, pipe_stdout=True)
+    proc = children.start(name, argv, pipe_stdout=True, role="client")
     killer = threading.Timer(load.warmup + load.duration + LOAD_GRACE, proc.kill)
     killer.start()
-    marks: dict[str, float | None] = {}
+    marks: dict[str, Counters | None] = {}
     result: dict[str, Any] | None = None
     try:
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = raw.decode().strip()
             if line in ("measure-start", "measure-end"):
-                marks[line] = proc_cpu_seconds(target.pid)
+                marks[line] = Counters.read(target.pid)
             elif line.startswith("{"):
                 result = json.loads(line)
         proc.wait()
@@ -376,12 +432,12 @@ def load_python(
         children.stop(proc)
     if proc.returncode != 0 or result is None:
         raise BenchError(
-            f"load generator failed ({proc.returncode}) against {target.label}:\n{children.tail(name)}"
+            f"load generator failed ({proc.returncode}) against {target.label}:\n"
+            + children.tail(name)
         )
-    start, end = marks.get("measure-start"), marks.get("measure-end")
     return Run(
         transport=transport,
-        server=target.label,
+        label=target.label,
         rps=result["rps"],
         p50_ms=result["p50_ms"],
         p99_ms=result["p99_ms"],
@@ -389,7 +445,7 @@ def load_python(
         errors=result["errors"],
         timeouts=result["timeouts"],
         elapsed_s=result["elapsed_s"],
-        server_cpu_s=end - start if start is not None and end is not None else None,
+        server=Counters.delta(marks.get("measure-start"), marks.get("measure-end")),
         client_cpu_s=result["client_cpu_s"],
         first_error=result["first_error"],
     )
@@ -412,22 +468,22 @@ def load_wrk(children: Children, target: Target, load: LoadSettings) -> Run:
         f"--timeout={REQUEST_TIMEOUT:.0f}s",
     ]
     if load.warmup:
-        warm = children.start("wrk", [*common, f"-d{load.warmup}s", target.rest_url])
+        warm_argv = [*common, f"-d{load.warmup}s", target.rest_url]
+        warm = children.start("wrk", warm_argv, role="client")
         try:
             warm.wait(load.warmup + LOAD_GRACE)
         finally:
             children.stop(warm)
     # wrk is the only child reaped between these two readings, so RUSAGE_CHILDREN is its CPU time.
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_before = proc_cpu_seconds(target.pid)
-    proc = children.start(
-        "wrk", [*common, f"-d{load.duration}s", "--latency", target.rest_url], pipe_stdout=True
-    )
+    server_before = Counters.read(target.pid)
+    argv = [*common, f"-d{load.duration}s", "--latency", target.rest_url]
+    proc = children.start("wrk", argv, pipe_stdout=True, role="client")
     try:
         out, _ = proc.communicate(timeout=load.duration + LOAD_GRACE)
     finally:
         children.stop(proc)
-    server_after = proc_cpu_seconds(target.pid)
+    server_after = Counters.read(target.pid)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     text = out.decode(errors="replace")
     with children.log("wrk").open("a") as log:
@@ -439,7 +495,8 @@ def load_wrk(children: Children, target: Target, load: LoadSettings) -> Run:
     }
     if proc.returncode != 0 or total is None or rps is None or set(percentiles) != {50, 99}:
         raise BenchError(
-            f"wrk failed ({proc.returncode}) against {target.label}:\n{text}\n{children.tail('wrk')}"
+            f"wrk failed ({proc.returncode}) against {target.label}:\n{text}\n"
+            + children.tail("wrk")
         )
     non_2xx = _WRK_NON_2XX.search(text)
     socket_errors = _WRK_SOCKET.search(text)
@@ -450,7 +507,7 @@ def load_wrk(children: Children, target: Target, load: LoadSettings) -> Run:
         errors += connect + read + write
     return Run(
         transport="REST",
-        server=target.label,
+        label=target.label,
         rps=float(rps.group(1)),
         p50_ms=percentiles[50],
         p99_ms=percentiles[99],
@@ -458,9 +515,7 @@ def load_wrk(children: Children, target: Target, load: LoadSettings) -> Run:
         errors=errors,
         timeouts=timeouts,
         elapsed_s=float(total.group(2)) * _TO_MS[total.group(3)] / 1e3,
-        server_cpu_s=server_after - server_before
-        if server_before is not None and server_after is not None
-        else None,
+        server=Counters.delta(server_before, server_after),
         client_cpu_s=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
         first_error=f"{errors} non-2xx or socket errors (see wrk.log)" if errors else None,
     )
@@ -485,28 +540,19 @@ def profile_gateway(
     probe: Probe,
     load: LoadSettings,
 ) -> tuple[Run, Path]:
-    """One more gateway run with py-spy sampling the thread that holds the GIL (--gil: a Python
-    server is bounded by it), written as collapsed stacks; the samples include the warm-up."""
+    """One more gateway run with py-spy sampling the thread that holds the GIL, written as
+    collapsed stacks. The samples include the warm-up."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
         raise BenchError("py-spy is not installed: `.venv/bin/pip install py-spy`")
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / f"gateway-{transport.lower()}.txt"
     name = f"py-spy-{transport.lower()}"
-    # Started here rather than after the warm-up: children must be started by the main thread
-    # (PR_SET_PDEATHSIG fires when the starting thread ends). Stops a second before the load does.
+    # Started now rather than after the warm-up because only the main thread may start children
+    # (PR_SET_PDEATHSIG fires when the starting thread ends). Ends a second before the load.
     seconds = max(1, load.warmup + load.duration - 1)
-    argv = [
-        py_spy,
-        "record",
-        "--pid",
-        str(gateway.pid),
-        "--duration",
-        str(seconds),
-        "--rate",
-        "100",
-    ]
-    argv += ["--gil", "--format", "raw", "--output", str(output)]
+    argv = [py_spy, "record", "--pid", str(gateway.pid), "--duration", str(seconds)]
+    argv += ["--rate", "100", "--gil", "--format", "raw", "--output", str(output)]
     spy = children.start(name, argv)
     try:
         run = measure(children, transport, gateway, probe, load)
@@ -522,8 +568,10 @@ _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
 def summarize_stacks(path: Path, top: int) -> list[str]:
-    """The functions with most samples, inclusive (anywhere on the stack) and self (innermost
-    Python frame, so time in C called from it counts there), and self time by package."""
+    """Self time (innermost Python frame, so C code called from it counts there) by package and
+    by function, and inclusive time (anywhere on the stack) by function, from collapsed stacks.
+    Frames on 90% of the stacks or more (thread bootstrap, the CLI, the server loop, middleware
+    every request passes) are left out of the inclusive list: they say nothing."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     by_package: Counter[str] = Counter()
@@ -545,13 +593,10 @@ def summarize_stacks(path: Path, top: int) -> list[str]:
         by_package[_package(file)] += samples
     if not total:
         return ["    (no samples)"]
+    telling = Counter({key: n for key, n in inclusive.items() if n < 0.9 * total})
     lines = [f"    {total} samples with the GIL held"]
-    for title, counter in (
-        ("self, by package", by_package),
-        ("self", own),
-        ("inclusive", inclusive),
-    ):
-        lines.append(f"    top {top} {title}:")
+    for title, counter in (("self, by package", by_package), ("self", own), ("inclusive", telling)):
+        lines.append(f"    top {top}, {title}:")
         lines += [f"      {n / total:6.1%}  {key}" for key, n in counter.most_common(top)]
     return lines
 
@@ -568,48 +613,50 @@ def _package(file: str) -> str:
 # -- report --------------------------------------------------------------------------------------
 
 
-def _fmt(value: float, spec: str) -> str:
-    return "n/a" if value is None or math.isnan(value) else format(value, spec)
+def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
+    return "n/a" if value is None or math.isnan(value) else format(value, spec) + suffix
 
 
 def print_header(
-    args: argparse.Namespace, load: LoadSettings, probe: Probe, pids: dict[str, int]
+    args: argparse.Namespace,
+    load: LoadSettings,
+    probe: Probe,
+    pids: dict[str, int],
+    children: Children,
 ) -> None:
-    versions = ", ".join(
-        f"{dist} {_version(dist)}"
-        for dist in ("grpcio", "fastapi", "starlette", "uvicorn", "uvloop", "httptools")
-    )
+    dists = ("grpcio", "protobuf", "fastapi", "starlette", "uvicorn", "uvloop", "httptools")
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    python = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"command:     {shlex.join([sys.executable, *sys.argv])}")
-    print(
-        f"python:      {platform.python_implementation()} {platform.python_version()} ({sys.executable})"
-    )
-    print(
-        f"cpus:        {os.cpu_count()} (usable by this process: {affinity}); {platform.platform()}"
-    )
-    print(f"packages:    {versions}")
+    print(f"python:      {python} ({sys.executable})")
+    print(f"cpus:        {os.cpu_count()} (usable here: {affinity}); {platform.platform()}")
+    print(f"packages:    {', '.join(f'{d} {_version(d)}' for d in dists)}")
     if load.wrk is not None:
         print(f"REST client: {_wrk_version(load.wrk)}, {load.wrk_threads} threads")
     else:
-        print(
-            "REST client: httpx.AsyncClient (Python) -- WARNING: the client, not the server, is the bottleneck;"
-        )
-        print(
-            f"             REST figures are far below what the servers can do. For real ones, {WRK_INSTALL_HINT}."
-        )
-    print("gRPC client: grpc.aio, one channel, bytes in and out (no protobuf work on the client)")
+        print("REST client: the Python fallback (bench/_load.py: asyncio streams, keep-alive)")
+        for line in PYTHON_CLIENT_WARNING:
+            print(f"             {line}")
+    print("gRPC client: grpc.aio, one channel, bytes in and out (no protobuf work in the client)")
     print(
-        f"load:        {load.concurrency} requests in flight; {load.warmup} s warm-up + {load.duration} s measured"
-        f" (at most {load.max_requests:,} requests) per run; {args.rounds} round(s)"
+        f"load:        {load.concurrency} in flight; {load.warmup} s warm-up + {load.duration} s"
+        f" measured per run (Python clients: at most {load.max_requests:,} requests);"
+        f" {args.rounds} round(s)"
     )
     print(
-        f"request:     GetProfile by {args.by} for {DEMO_SCHEME} {DEMO_VALUE} ({probe.profile_name})"
+        f"request:     GetProfile by {args.by}, {DEMO_SCHEME} {DEMO_VALUE} ({probe.profile_name})"
     )
+    print(f"             REST: GET {probe.rest_path}")
     print(
-        f"responses:   gRPC SignedProfile {probe.grpc_size} bytes serialized; REST body {probe.rest_size} bytes"
-        f" (GET {probe.rest_path}); the baselines answer the same sizes"
+        f"responses:   gRPC SignedProfile {probe.grpc_size} bytes serialized, REST body"
+        f" {probe.rest_size} bytes; the baselines answer exactly as many"
     )
     print("processes:   " + ", ".join(f"{name} pid {pid}" for name, pid in pids.items()))
+    if args.pin:
+        server, client = children.cpus("server"), children.cpus("client")
+        print(f"pinned:      servers to CPU {server}, load generators to CPU {client}")
+    else:
+        print("pinned:      no (--pin puts servers and load generators on separate CPUs)")
     print()
 
 
@@ -630,69 +677,86 @@ def print_run(round_no: int, run: Run) -> None:
     problems = f"  errors {run.errors}" if run.errors else ""
     problems += f"  timeouts {run.timeouts}" if run.timeouts else ""
     print(
-        f"  round {round_no}  {run.transport:<4}  {run.server:<36} {run.rps:>9,.0f} req/s"
-        f"  p50 {_fmt(run.p50_ms, '.2f'):>7} ms  p99 {_fmt(run.p99_ms, '.2f'):>7} ms"
-        f"  server {_fmt(run.server_cpu_us_per_request, '.0f'):>5} us CPU/req{problems}",
+        f"  round {round_no}  {run.transport:<4}  {run.label:<36} {run.rps:>7,.0f} req/s"
+        f"  p50 {_fmt(run.p50_ms, '.2f'):>6} ms  p99 {_fmt(run.p99_ms, '.2f'):>7} ms"
+        f"  server {_fmt(run.server_cpu_us_per_request, '.0f'):>4} us CPU/req{problems}",
         flush=True,
     )
 
 
+_COLUMNS = (
+    ("transport", "<9"),
+    ("server", "<36"),
+    ("req/s", ">7"),
+    ("p50 ms", ">7"),
+    ("p99 ms", ">7"),
+    ("srv CPU/req", ">11"),
+    ("srv cs/req", ">10"),
+    ("srv CPU", ">7"),
+    ("client CPU", ">10"),
+    ("errors", ">6"),
+)
+
+
 def print_summary(runs: list[Run], rounds: int, rest_client_is_python: bool) -> None:
-    header = (
-        f"{'transport':<9}  {'server':<36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
-        f" {'srv CPU/req':>11} {'srv CPU':>8} {'client CPU':>10} {'errors':>7}"
-    )
+    header = " ".join(format(title, spec) for title, spec in _COLUMNS)
     print()
-    print(f"Medians of {rounds} round(s); CPU is per cent of one core over the measured window.")
+    print(f"Medians of {rounds} round(s). srv = server process over the measured window: CPU time")
+    print("and context switches per request, CPU busy as a share of one core; client likewise.")
     print(header)
     print("-" * len(header))
-    medians: dict[tuple[str, str], float] = {}
+    medians: dict[tuple[str, bool], float] = {}
     for transport in ("gRPC", "REST"):
-        for label in _labels(runs, transport):
-            group = [r for r in runs if r.transport == transport and r.server == label]
+        for label in dict.fromkeys(r.label for r in runs if r.transport == transport):
+            group = [r for r in runs if r.transport == transport and r.label == label]
             rps = statistics.median(r.rps for r in group)
-            medians[transport, "gateway" if label.startswith("gateway") else "baseline"] = rps
-            p50 = statistics.median(r.p50_ms for r in group)
-            p99 = statistics.median(r.p99_ms for r in group)
-            cpu_req = _median_or_nan(r.server_cpu_us_per_request for r in group)
-            srv = _median_or_nan(r.cpu_share(r.server_cpu_s) for r in group)
-            cli = _median_or_nan(r.cpu_share(r.client_cpu_s) for r in group)
-            errors = sum(r.errors for r in group)
+            medians[transport, label.startswith("gateway")] = rps
+            cells = (
+                transport,
+                label,
+                f"{rps:,.0f}",
+                _fmt(_median(r.p50_ms for r in group), ".2f"),
+                _fmt(_median(r.p99_ms for r in group), ".2f"),
+                _fmt(_median(r.server_cpu_us_per_request for r in group), ".0f", " us"),
+                _fmt(_median(r.server_switches_per_request for r in group), ".1f"),
+                _fmt(
+                    _median(r.cpu_share(r.server.cpu_s if r.server else None) for r in group), ".0%"
+                ),
+                _fmt(_median(r.cpu_share(r.client_cpu_s) for r in group), ".0%"),
+                str(sum(r.errors for r in group)),
+            )
             print(
-                f"{transport:<9}  {label:<36} {rps:>9,.0f} {_fmt(p50, '.2f'):>8} {_fmt(p99, '.2f'):>8}"
-                f" {_fmt(cpu_req, '.0f') + ' us':>11} {_fmt(srv * 100, '.0f') + '%':>8}"
-                f" {_fmt(cli * 100, '.0f') + '%':>10} {errors:>7}"
+                " ".join(
+                    format(cell, spec) for cell, (_, spec) in zip(cells, _COLUMNS, strict=True)
+                )
             )
     print()
     ratios = []
     for transport in ("gRPC", "REST"):
-        base, gate = medians.get((transport, "baseline")), medians.get((transport, "gateway"))
-        if base and gate is not None:
-            ratios.append(f"{transport} {gate / base:.2f}")
-    print("throughput ratio gateway/baseline: " + ",  ".join(ratios))
+        if not medians.get((transport, False)) or (transport, True) not in medians:
+            continue
+        ratio = f"{transport} {medians[transport, True] / medians[transport, False]:.2f}"
+        # Runs alternate baseline, gateway: each pair is one round's ratio, a view of the noise.
+        pairs = [r for r in runs if r.transport == transport]
+        per_round = [g.rps / b.rps for b, g in zip(pairs[::2], pairs[1::2], strict=True) if b.rps]
+        if len(per_round) > 1:
+            ratio += f" (rounds {min(per_round):.2f} to {max(per_round):.2f})"
+        ratios.append(ratio)
+    print("throughput ratio gateway/baseline, of the medians: " + ",  ".join(ratios))
     print()
     print("Notes:")
+    print("  - The REST baseline returns a prebuilt Response object, a harder baseline than an")
+    print("    endpoint returning a pydantic model (PERFORMANCE.md: ~9,700 against ~6,500 req/s).")
     print(
-        "  - The REST baseline returns a prebuilt Response object: a harder baseline than an endpoint returning"
+        "  - Load generators and servers share this machine's CPUs. Where a baseline's client CPU"
     )
-    print(
-        "    a pydantic model (PERFORMANCE.md: ~9,700 vs ~6,500 req/s), so the REST ratio is a conservative one."
-    )
-    print(
-        "  - Client and servers share this machine's CPUs. Where the baseline's client CPU is near 100%, the load"
-    )
-    print("    generator limits the baseline, and the gateway/baseline ratio is an upper bound.")
+    print("    is near 100%, the client limits the baseline and the ratio flatters the gateway.")
     if rest_client_is_python:
-        print(
-            f"  - WARNING: REST load came from a Python client, which is the bottleneck; {WRK_INSTALL_HINT}."
-        )
+        print("  - WARNING: REST load came from the Python fallback client, not wrk. It can be the")
+        print("    bottleneck (see its client CPU) and its figures are not comparable with wrk's.")
 
 
-def _labels(runs: list[Run], transport: str) -> list[str]:
-    return list(dict.fromkeys(r.server for r in runs if r.transport == transport))
-
-
-def _median_or_nan(values: Iterable[float]) -> float:
+def _median(values: Iterable[float]) -> float:
     present = [v for v in values if not math.isnan(v)]
     return statistics.median(present) if present else math.nan
 
@@ -742,10 +806,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--py-spy",
         type=Path,
         metavar="DIR",
-        help="afterwards, profile the gateway under the same load with py-spy (collapsed stacks into DIR)",
+        help="afterwards, profile the gateway under load with py-spy (collapsed stacks into DIR)",
     )
     parser.add_argument(
         "--py-spy-top", type=int, default=15, help="functions listed per py-spy summary"
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the servers to the first usable CPU and the load generators to the others",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary directory (database, logs)"
@@ -771,24 +840,23 @@ def resolve_wrk(choice: str) -> str | None:
     if wrk is None:
         if choice == "wrk":
             raise BenchError(f"wrk is not on PATH: {WRK_INSTALL_HINT}")
-        print(
-            "WARNING: wrk is not on PATH, so REST load comes from a Python client (httpx), which is the"
-        )
-        print(
-            f"         bottleneck: REST figures will be far below the servers' capacity. {WRK_INSTALL_HINT}."
-        )
+        print("WARNING: wrk is not on PATH, so REST load comes from a Python client instead.")
+        for line in PYTHON_CLIENT_WARNING:
+            print(f"         {line}")
         print()
     return wrk
 
 
 @contextmanager
 def _terminate_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP unwind like Ctrl-C, so every child is stopped on the way out."""
+    """SIGINT, SIGTERM and SIGHUP unwind as KeyboardInterrupt, so every child is stopped on the
+    way out (SIGINT too: a shell starts background jobs with it ignored)."""
 
     def interrupt(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, interrupt) for s in signals}
     try:
         yield
     finally:
@@ -806,7 +874,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
         wrk_threads=args.wrk_threads,
     )
     transports = {"both": ["gRPC", "REST"], "grpc": ["gRPC"], "rest": ["REST"]}[args.transports]
-    children = Children(workdir)
+    children = Children(workdir, pin=args.pin)
     try:
         env = gateway_env(workdir)
         seed_demo(workdir, env)
@@ -849,6 +917,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
                 "gRPC baseline": grpc_base_proc.pid,
                 "REST baseline": rest_base_proc.pid,
             },
+            children,
         )
         runs: list[Run] = []
         for round_no in range(1, args.rounds + 1):
@@ -863,22 +932,21 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
 
         if args.py_spy is not None:
             print()
-            print(
-                f"py-spy: one more gateway run per transport, sampling the GIL holder at 100 Hz ({args.py_spy}/)"
-            )
+            print("py-spy: one more gateway run per transport, the GIL holder sampled at 100 Hz.")
+            print("Only Python code holding the GIL shows: thread hand-offs, gRPC's C core and the")
+            print("kernel do not (the srv CPU/req and cs/req columns above count them).")
             for transport in transports:
                 run, stacks = profile_gateway(
                     children, args.py_spy, transport, gateway, probe, load
                 )
-                print(
-                    f"  {transport}: {run.rps:,.0f} req/s while sampled (py-spy slows the process); {stacks}"
-                )
+                print(f"  {transport}: {run.rps:,.0f} req/s while sampled; stacks in {stacks}")
                 print("\n".join(summarize_stacks(stacks, args.py_spy_top)))
 
         failed = [r for r in runs if r.errors]
         for run in failed:
             print(
-                f"ERROR: {run.transport} {run.server}: {run.errors} failed requests, first: {run.first_error}"
+                f"ERROR: {run.transport} {run.label}: {run.errors} failed requests,"
+                f" first: {run.first_error}"
             )
         return 1 if failed else 0
     finally:

@@ -21,6 +21,8 @@ class Settings:
     host: str = "127.0.0.1"
     grpc_port: int = 50051
     rest_port: int = 8080
+    # Few gRPC threads: with many, every GIL release wakes another thread (bench/README.md).
+    grpc_workers: int = 8
     # Requests larger than this are refused whole (REST 413, gRPC RESOURCE_EXHAUSTED).
     max_request_bytes: int = MIB
     # Legacy identifiers accepted despite a failing check digit, as "SCHEME:VALUE".
@@ -45,6 +47,7 @@ class Settings:
             host=env.get("CXG_HOST", cls.host),
             grpc_port=int(env.get("CXG_GRPC_PORT", cls.grpc_port)),
             rest_port=int(env.get("CXG_REST_PORT", cls.rest_port)),
+            grpc_workers=int(env.get("CXG_GRPC_WORKERS", cls.grpc_workers)),
             max_request_bytes=int(env.get("CXG_MAX_REQUEST_BYTES", cls.max_request_bytes)),
             accepted_legacy_ids=frozenset(
                 x.strip().upper() for x in legacy.split(",") if x.strip()

@@ -110,11 +110,8 @@ class ProfileExchange:
         if target == "name":
             ref = self._store.find(_profile_id(request.name), request.version)
         elif target == "id":
-            scheme = normalize_scheme(request.id.scheme) if request.id.scheme else ""
-            if not scheme:
-                raise InvalidArgument("id.scheme is required", field="id.scheme")
-            valid = validate(scheme, request.id.value, field="id.value")
-            ref = self._store.find_by_identifier(valid.scheme, valid.value, request.version)
+            scheme, value = _lookup_key(request.id.scheme, request.id.value)
+            ref = self._store.find_by_identifier(scheme, value, request.version)
         else:
             raise InvalidArgument("set either name or id", field="name")
         if ref is None:
@@ -234,6 +231,15 @@ class ProfileExchange:
 
     def jwks(self) -> dict[str, Any]:
         return self._keyring.jwks()
+
+
+@lru_cache(maxsize=65536)
+def _lookup_key(scheme: str, value: str) -> tuple[str, str]:
+    """The normalized identifier a lookup asks for; cached, as the same few are asked for often."""
+    if not scheme:
+        raise InvalidArgument("id.scheme is required", field="id.scheme")
+    valid = validate(normalize_scheme(scheme), value, field="id.value")
+    return valid.scheme, valid.value
 
 
 def _lookup_keys(profile: CreditProfile) -> list[tuple[str, str]]:

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Select,
     and_,
     bindparam,
     delete,
@@ -133,6 +132,9 @@ _stored_by_id = select(*_stored_columns).where(profile_versions.c.id == bindpara
 class ProfileStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._by_identifier = db.prepare(_by_identifier)
+        self._latest_of_profile = db.prepare(_latest_of_profile)
+        self._given_version = db.prepare(_given_version)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -140,12 +142,12 @@ class ProfileStore:
         if version:
             ref = self.find_by_identifier(scheme, value)
             return ref and self.find(ref.profile_id, version)
-        return self._ref(_by_identifier, {"scheme": scheme, "value": value})
+        return _first_ref(self._by_identifier({"scheme": scheme, "value": value}))
 
     def find(self, profile_id: str, version: int = 0) -> VersionRef | None:
         if version:
-            return self._ref(_given_version, {"profile_id": profile_id, "version": version})
-        return self._ref(_latest_of_profile, {"profile_id": profile_id})
+            return _first_ref(self._given_version({"profile_id": profile_id, "version": version}))
+        return _first_ref(self._latest_of_profile({"profile_id": profile_id}))
 
     def load(self, row_id: int) -> StoredVersion:
         (row,) = self._db.read(_stored_by_id, {"row_id": row_id})
@@ -305,11 +307,9 @@ class ProfileStore:
             profile_pb=rendered.profile_pb,
         )
 
-    def _ref(
-        self, query: Select[tuple[int, str, int]], params: dict[str, object]
-    ) -> VersionRef | None:
-        rows = self._db.read(query, params)
-        return VersionRef(rows[0].id, rows[0].profile_id, rows[0].version) if rows else None
+
+def _first_ref(rows: list[tuple[Any, ...]]) -> VersionRef | None:
+    return VersionRef(*rows[0]) if rows else None
 
 
 def _identifier_in(identifiers: Sequence[tuple[str, str]]) -> ColumnElement[bool]:

@@ -63,7 +63,7 @@ def profile_service_handler(exchange: ProfileExchange) -> grpc.GenericRpcHandler
 
 
 def create_server(
-    exchange: ProfileExchange, *, max_request_bytes: int, max_workers: int = 32
+    exchange: ProfileExchange, *, max_request_bytes: int, max_workers: int
 ) -> tuple[grpc.Server, health.HealthServicer]:
     """A gRPC server with every gateway service registered; the caller binds and starts it."""
     server = grpc.server(

@@ -24,7 +24,9 @@ class Gateway:
         self.db.upgrade()
         self.exchange = ProfileExchange.from_settings(settings, self.db)
         self.grpc_server, self._health = create_server(
-            self.exchange, max_request_bytes=settings.max_request_bytes
+            self.exchange,
+            max_request_bytes=settings.max_request_bytes,
+            max_workers=settings.grpc_workers,
         )
         self.grpc_port = self.grpc_server.add_insecure_port(
             _address(settings.host, settings.grpc_port)

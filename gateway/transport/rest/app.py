@@ -9,6 +9,7 @@ a durable commit, run in the thread pool.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
@@ -17,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from google.protobuf.message import Message
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -50,6 +52,37 @@ def create_app(exchange: ProfileExchange, db: Database, *, max_request_bytes: in
     return app
 
 
+_MAX_VERSION = 2**31 - 1
+_PROFILE_ID = re.compile("[0-9a-f]{32}")
+_PROFILE_ID_PARAM = {
+    "name": "profile_id",
+    "in": "path",
+    "required": True,
+    "description": "Profile id: the last segment of profiles/{profile_id}.",
+    "schema": {"type": "string", "pattern": f"^{_PROFILE_ID.pattern}$"},
+}
+_SCHEME_PARAM = {
+    "name": "scheme",
+    "in": "query",
+    "required": True,
+    "description": "Identifier scheme (case-insensitive), e.g. CN_USCC.",
+    "schema": {"type": "string", "enum": sorted(SCHEMES)},
+}
+_VALUE_PARAM = {
+    "name": "value",
+    "in": "query",
+    "required": True,
+    "description": "Identifier value; spaces, hyphens and case are normalized.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+}
+_VERSION_PARAM = {
+    "name": "version",
+    "in": "query",
+    "required": False,
+    "description": "Version; 0 means the latest.",
+    "schema": {"type": "integer", "minimum": 0, "maximum": _MAX_VERSION, "default": 0},
+}
+
 ProfileIdPath = Annotated[
     str,
     Path(
@@ -57,7 +90,6 @@ ProfileIdPath = Annotated[
         description="Profile id: the last segment of profiles/{profile_id}.",
     ),
 ]
-VersionQuery = Annotated[int, Query(ge=0, le=2**31 - 1, description="Version; 0 means the latest.")]
 PageSize = Annotated[int, Query(ge=0, le=100, description="At most this many items; 0 means 20.")]
 PageToken = Annotated[
     str, Query(max_length=200, description="next_page_token of the previous page.")
@@ -67,29 +99,22 @@ PageToken = Annotated[
 def _routes() -> APIRouter:
     router = APIRouter()
 
+    # The two GetProfile routes are the hot path: they read their few parameters by hand, since
+    # FastAPI's parameter machinery costs more per request than the lookup itself (bench/README.md).
     @router.get(
         "/v1/profiles:lookup",
         operation_id="LookupProfile",
         summary="Get a profile by any identifier of its subject",
         responses=_responses(pb.SignedProfile, 400, 404, signed=True),
+        openapi_extra={"parameters": [_SCHEME_PARAM, _VALUE_PARAM, _VERSION_PARAM]},
     )
-    async def lookup_profile(
-        request: Request,
-        exchange: Exchange,
-        scheme: Annotated[
-            str,
-            Query(
-                min_length=1,
-                max_length=16,
-                description="Identifier scheme (case-insensitive), e.g. CN_USCC.",
-                json_schema_extra={"enum": sorted(SCHEMES)},
-            ),
-        ],
-        value: Annotated[str, Query(min_length=1, max_length=64, description="Identifier value.")],
-        version: VersionQuery = 0,
-    ) -> Response:
-        target = pb.GetProfileRequest(id={"scheme": scheme, "value": value}, version=version)
-        return _signed_response(request, exchange.get_profile(target))
+    async def lookup_profile(request: Request) -> Response:
+        query = request.query_params
+        target = pb.GetProfileRequest(
+            id={"scheme": _text(query, "scheme", 16), "value": _text(query, "value", 64)},
+            version=_version(query),
+        )
+        return _signed_response(request, request.app.state.exchange.get_profile(target))
 
     @router.get(
         "/v1/profiles:search",
@@ -136,12 +161,16 @@ def _routes() -> APIRouter:
         operation_id="GetProfile",
         summary="Get a profile (latest or a given version), signed by the gateway",
         responses=_responses(pb.SignedProfile, 400, 404, signed=True),
+        openapi_extra={"parameters": [_PROFILE_ID_PARAM, _VERSION_PARAM]},
     )
-    async def get_profile(
-        request: Request, exchange: Exchange, profile_id: ProfileIdPath, version: VersionQuery = 0
-    ) -> Response:
-        target = pb.GetProfileRequest(name=f"profiles/{profile_id}", version=version)
-        return _signed_response(request, exchange.get_profile(target))
+    async def get_profile(request: Request) -> Response:
+        profile_id = request.path_params["profile_id"]
+        if not _PROFILE_ID.fullmatch(profile_id):
+            raise InvalidArgument("profile_id must be 32 lower-case hex digits", field="profile_id")
+        target = pb.GetProfileRequest(
+            name=f"profiles/{profile_id}", version=_version(request.query_params)
+        )
+        return _signed_response(request, request.app.state.exchange.get_profile(target))
 
     @router.get(
         "/v1/profiles/{profile_id}/versions",
@@ -192,6 +221,22 @@ def _signed_response(request: Request, signed: Any) -> Response:
     return Response(signed.as_json, media_type="application/json")
 
 
+def _text(query: QueryParams, name: str, max_length: int) -> str:
+    value = query.get(name, "")
+    if not value or len(value) > max_length:
+        raise InvalidArgument(f"{name} is required, at most {max_length} characters", field=name)
+    return value
+
+
+def _version(query: QueryParams) -> int:
+    text = query.get("version", "0")
+    if not text.isdigit() or int(text) > _MAX_VERSION:
+        raise InvalidArgument(
+            f"version must be an integer from 0 to {_MAX_VERSION}", field="version"
+        )
+    return int(text)
+
+
 def _message_response(message: Message) -> Response:
     return Response(canonical_json(message), media_type="application/json")
 
@@ -232,12 +277,12 @@ class _BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = PayloadTooLarge(
-            f"request body is larger than {self.max_bytes} bytes", field="body"
-        )
+        if scope["method"] in ("GET", "HEAD"):  # no route reads a GET body; don't tax the hot path
+            await self.app(scope, receive, send)
+            return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _problem_response(*problem(too_large))(scope, receive, send)
+            await _problem_response(*problem(self._too_large()))(scope, receive, send)
             return
         seen = 0
 
@@ -246,10 +291,13 @@ class _BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise too_large  # handled by the GatewayError handler inside the app
+                raise self._too_large()  # handled by the GatewayError handler inside the app
             return message
 
         await self.app(scope, counted, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"request body is larger than {self.max_bytes} bytes", field="body")
 
 
 _PROBLEM_SCHEMA = {

@@ -10,12 +10,13 @@ from gateway.service import ProfileExchange
 from gateway.storage import Database
 
 
-def _exchange(request: Request) -> ProfileExchange:
+# Async on purpose: FastAPI runs a plain-def dependency in a worker thread on every request.
+async def _exchange(request: Request) -> ProfileExchange:
     exchange: ProfileExchange = request.app.state.exchange
     return exchange
 
 
-def _database(request: Request) -> Database:
+async def _database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
