@@ -164,3 +164,20 @@ def test_openapi_documents_real_schemas(gateway: Gateway) -> None:
     )
     assert {"400", "401", "409", "413"} <= set(publish["responses"])
     assert "422" not in str(document["paths"])
+
+
+def test_a_bug_is_an_internal_error_that_leaks_nothing(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("secret table name")
+
+    monkeypatch.setattr(gateway.exchange._store, "find", broken)  # under both transports
+    rest = httpx.get(f"http://127.0.0.1:{gateway.rest_port}/v1/profiles/{'a' * 32}")
+    assert rest.status_code == 500 and rest.headers["content-type"] == "application/problem+json"
+    assert "secret" not in rest.text and rest.json()["reference"] in rest.json()["detail"]
+    client = GrpcClient(gateway)
+    outcome = client.get(name="profiles/" + "a" * 32)
+    client.close()
+    assert outcome.status == "INTERNAL" and "secret" not in outcome.detail
+    assert "secret table name" in caplog.text  # the operator still sees it in the log

@@ -6,6 +6,8 @@ GatewayError subclass has a row here.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,7 @@ from gateway import errors
 
 PROBLEM_JSON = "application/problem+json"
 _PROBLEM_BASE = "urn:cxg:problem:"
+_log = logging.getLogger("cxg.transport")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,13 @@ TABLE: dict[type[errors.GatewayError], Mapping] = {
     ),
     errors.GatewayError: Mapping(grpc.StatusCode.INTERNAL, 500, "internal", "Internal error"),
 }
+
+
+def unexpected(exc: BaseException) -> errors.GatewayError:
+    """A bug or an unmapped failure: logged in full here, reported to the caller without internals."""
+    reference = uuid.uuid4().hex[:12]
+    _log.error("unexpected error, reference %s", reference, exc_info=exc)
+    return errors.GatewayError(f"internal error; reference {reference}", reference=reference)
 
 
 def mapping_for(exc: errors.GatewayError) -> Mapping:

@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from gateway.errors import GatewayError, InvalidArgument
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.service import ProfileExchange
-from gateway.transport.errors import grpc_status
+from gateway.transport.errors import grpc_status, unexpected
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ProfileService"].full_name
 
@@ -41,6 +41,9 @@ def _unary(
         except GatewayError as exc:
             context.abort_with_status(grpc_status(exc))
             raise  # abort_with_status raises; this line only satisfies the type checker
+        except Exception as exc:
+            context.abort_with_status(grpc_status(unexpected(exc)))
+            raise
 
     return grpc.unary_unary_rpc_method_handler(handle)
 

@@ -29,7 +29,7 @@ from gateway.profiles import canonical_json, parse_json_message
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.service import ProfileExchange
 from gateway.storage import Database
-from gateway.transport.errors import PROBLEM_JSON, problem
+from gateway.transport.errors import PROBLEM_JSON, problem, unexpected
 from gateway.transport.rest._schemas import component_schemas, ref
 from gateway.transport.rest.deps import Db, Exchange
 
@@ -245,6 +245,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def gateway_error(_: Request, exc: GatewayError) -> Response:
         return _problem_response(*problem(exc))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_: Request, exc: Exception) -> Response:
+        return _problem_response(*problem(unexpected(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> Response:
