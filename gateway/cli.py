@@ -4,8 +4,10 @@ and call a gateway as a partner would."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from cryptography.hazmat.primitives import serialization
@@ -13,6 +15,9 @@ from cryptography.hazmat.primitives import serialization
 from gateway.config import Settings
 from gateway.errors import GatewayError, InvalidIdentifier
 from gateway.identifiers import CHECK_DIGIT_MISMATCH, validate
+
+if TYPE_CHECKING:
+    from gateway.service import PartnerAdmin
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 keys_app = typer.Typer(no_args_is_help=True, help="The gateway's signing keys.")
@@ -29,6 +34,7 @@ for sub, name in (
 ):
     app.add_typer(sub, name=name)
 
+T = TypeVar("T")
 Alg = Annotated[str, typer.Option(help="EdDSA (Ed25519, default) or ES256 (P-256).")]
 
 
@@ -61,7 +67,7 @@ def demo(
 ) -> None:
     """Set up a development gateway (SQLite, generated keys, demo partners and companies) and serve it."""
     from gateway import demo as demo_data
-    from gateway.service import ProfileExchange
+    from gateway.service import PartnerAdmin, ProfileExchange
     from gateway.signing import KeyRing
     from gateway.storage import Database
     from gateway.transport.serve import Gateway
@@ -71,6 +77,7 @@ def demo(
     partner_keys = demo_data.ensure_partners(settings)
     db = Database.from_url(settings.database_url)
     db.upgrade()
+    PartnerAdmin(db).import_files(settings.partners_dir)
     first_ids = demo_data.seed(ProfileExchange.from_settings(settings, db), partner_keys)
     db.dispose()
     typer.echo(
@@ -175,20 +182,128 @@ def db_upgrade() -> None:
 # -- partners --------------------------------------------------------------------------------
 
 
-@partners_app.command("list")
-def partners_list() -> None:
-    """List partners registered under keys/partners/."""
-    from gateway.trust import PartnerRegistry
+def _partner_admin() -> PartnerAdmin:
+    from gateway.service import PartnerAdmin
+    from gateway.storage import Database
 
+    db = Database.from_url(Settings.from_env().database_url)
+    db.upgrade()
+    return PartnerAdmin(db)
+
+
+def _read_jwk(path: Path) -> dict[str, Any]:
+    document = json.loads(path.read_text())
+    keys = document.get("keys", [document])  # a JWK Set with one key, or a bare JWK
+    if len(keys) != 1:
+        raise _fail(f"{path} must hold exactly one public JWK")
+    jwk: dict[str, Any] = keys[0]
+    return jwk
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run an operator action; a GatewayError becomes its message on stderr and exit status 1."""
     try:
-        registry = PartnerRegistry.from_dir(Settings.from_env().partners_dir)
+        return action()
     except GatewayError as exc:
         raise _fail(str(exc)) from exc
-    for partner in registry:
-        kids = ", ".join(f"{k.kid} ({k.alg})" for k in partner.keys)
+
+
+@partners_app.command("list")
+def partners_list() -> None:
+    """List registered partners: id, country, roles, status."""
+    for partner in _partner_admin().store.all():
         typer.echo(
-            f"{partner.id}\t{partner.country}\t{','.join(sorted(partner.roles))}\t{partner.status}\t{kids}"
+            f"{partner.id}\t{partner.country}\t{','.join(sorted(partner.roles))}\t{partner.status}"
         )
+
+
+@partners_app.command("show")
+def partners_show(partner_id: str) -> None:
+    """Show a partner and its keys with their validity and status."""
+    partner, keys = _run(lambda: _partner_admin().show(partner_id))
+    typer.echo(
+        f"{partner.id}  {partner.name}  {partner.country}  roles={','.join(sorted(partner.roles))}  {partner.status}"
+    )
+    for key in keys:
+        window = f"{key.not_before.isoformat() if key.not_before else '-'} .. {key.not_after.isoformat() if key.not_after else '-'}"
+        typer.echo(f"  key {key.kid}  {key.alg}  {key.status}  valid {window}")
+
+
+@partners_app.command("add")
+def partners_add(
+    partner_id: Annotated[str, typer.Argument(help="Partner id: lower-case letters, digits, '-'.")],
+    name: Annotated[str, typer.Option(help="Legal name of the institution.")],
+    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 country.")],
+    role: Annotated[list[str], typer.Option(help="A role; repeat for several.")],
+    jwk: Annotated[
+        Path,
+        typer.Option(help="The partner's public key: a JWK or a JWK Set with one key, with alg."),
+    ],
+) -> None:
+    """Register a partner institution with its first key."""
+    from gateway.trust import Partner
+
+    try:
+        partner = Partner(id=partner_id, name=name, country=country.upper(), roles=frozenset(role))
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    _run(lambda: _partner_admin().register(partner, [_read_jwk(jwk)]))
+    typer.echo(f"registered {partner_id}")
+
+
+@partners_app.command("add-key")
+def partners_add_key(
+    partner_id: str,
+    jwk: Annotated[Path, typer.Option(help="The new public key (JWK with alg).")],
+    not_before: Annotated[
+        datetime | None, typer.Option(help="First instant the key is valid (UTC).")
+    ] = None,
+    not_after: Annotated[
+        datetime | None, typer.Option(help="Instant the key stops being valid (UTC).")
+    ] = None,
+) -> None:
+    """Add a key: the old and new keys overlap until the old one is retired (rotation without downtime)."""
+    window = {"not_before": _as_utc(not_before), "not_after": _as_utc(not_after)}
+    key = _run(lambda: _partner_admin().add_key(partner_id, _read_jwk(jwk), **window))
+    typer.echo(f"added key {key.kid} to {partner_id}")
+
+
+@partners_app.command("retire-key")
+def partners_retire_key(kid: str) -> None:
+    """Retire a key: it stops verifying at once."""
+    _run(lambda: _partner_admin().retire_key(kid))
+    typer.echo(f"retired key {kid}")
+
+
+@partners_app.command("suspend")
+def partners_suspend(partner_id: str) -> None:
+    """Suspend a partner: its signatures are refused at once."""
+    _run(lambda: _partner_admin().suspend(partner_id))
+    typer.echo(f"suspended {partner_id}")
+
+
+@partners_app.command("reinstate")
+def partners_reinstate(partner_id: str) -> None:
+    """Make a suspended partner active again."""
+    _run(lambda: _partner_admin().reinstate(partner_id))
+    typer.echo(f"reinstated {partner_id}")
+
+
+@partners_app.command("import")
+def partners_import(
+    directory: Annotated[
+        Path, typer.Argument(help="Folder of partner files (the file form).")
+    ] = Path("keys/partners"),
+) -> None:
+    """Register partners from their files; adds what is missing, changes nothing else."""
+    report = _run(lambda: _partner_admin().import_files(directory))
+    typer.echo(
+        f"imported {report.partners_added} partners and {report.keys_added} keys from {directory}"
+    )
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 # -- client ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from gateway.config import Settings
+from gateway.service import PartnerAdmin
 from gateway.signing import KeyRing
 from gateway.storage import Database, normalize_url
 from gateway.transport.serve import Gateway
@@ -68,12 +69,15 @@ def settings(tmp_path: Path, database_url: str, partners: dict[str, TestPartner]
 def db(settings: Settings) -> Iterator[Database]:
     database = Database.from_url(settings.database_url)
     database.upgrade()
+    PartnerAdmin(database).import_files(settings.partners_dir)
     yield database
     database.dispose()
 
 
 @pytest.fixture
 def gateway(settings: Settings) -> Iterator[Gateway]:
-    running = Gateway(settings).start()
+    running = Gateway(settings)
+    PartnerAdmin(running.db).import_files(settings.partners_dir)
+    running.start()
     yield running
     running.stop()

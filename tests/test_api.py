@@ -129,7 +129,7 @@ def test_healthz_reports_a_dead_database(gateway: Gateway) -> None:
             "connection refused"
         )  # what the driver raises when the server is gone
 
-    gateway.db.engine.dispose()
+    gateway.db.dispose()  # closes the held readers too
     gateway.db.engine.pool._creator = refuse  # type: ignore[attr-defined]
     response = httpx.get(f"http://127.0.0.1:{gateway.rest_port}/healthz")
     assert response.status_code == 503

@@ -78,7 +78,21 @@ def test_problem_document_and_grpc_status_carry_the_field() -> None:
             "gateway.signing",
             {"SUPPORTED_ALGORITHMS", "KeyRing", "SigningKey", "public_jwk", "thumbprint"},
         ),
-        ("gateway.service", {"ProfileExchange", "SignedVersion"}),
+        ("gateway.service", {"ImportReport", "PartnerAdmin", "ProfileExchange", "SignedVersion"}),
+        (
+            "gateway.trust",
+            {
+                "PARTNER_STATUSES",
+                "PUBLISHER_ROLES",
+                "ROLES",
+                "Partner",
+                "PartnerDirectory",
+                "PartnerKey",
+                "PartnerRegistry",
+                "VerifiedJws",
+                "parse_partner_file",
+            },
+        ),
         (
             "gateway.storage",
             {

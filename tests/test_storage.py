@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from gateway.config import Settings
 from gateway.errors import Conflict, InvalidArgument, NotFound
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
-from gateway.service import ProfileExchange
+from gateway.service import PartnerAdmin, ProfileExchange
 from gateway.storage import Database
 from gateway.storage.tables import metadata, profile_versions
 from tests.conftest import POSTGRES_URL, reset_postgres
@@ -197,6 +197,7 @@ def test_reads_survive_the_server_dropping_connections(
     reset_postgres(POSTGRES_URL)
     db = Database.from_url(POSTGRES_URL)
     db.upgrade()
+    PartnerAdmin(db).import_files(settings.partners_dir)
     exchange = ProfileExchange.from_settings(settings, db)
     publish(exchange, partners["kz-bank"], kz_company(KZ_BIN, "Altyn Trade"))
     request = pb.GetProfileRequest(id={"scheme": "KZ_BIN", "value": KZ_BIN})

@@ -35,6 +35,7 @@ from gateway.schema.cxg.v1.profile_service_pb2 import (
 )
 from gateway.signing import KeyRing
 from gateway.storage import Database, NewVersion, ProfileStore, Rendered, StoredVersion, VersionRef
+from gateway.storage.partners import PartnerStore
 from gateway.trust import PUBLISHER_ROLES, PartnerRegistry
 
 PROFILE_TYP = "cxg-profile+jws"
@@ -89,7 +90,7 @@ class ProfileExchange:
         return cls(
             ProfileStore(db),
             KeyRing.from_dir(settings.gateway_keys_dir),
-            PartnerRegistry.from_dir(settings.partners_dir),
+            PartnerRegistry(PartnerStore(db)),
             gateway_id=settings.gateway_id,
             accepted_legacy_ids=settings.accepted_legacy_ids,
         )

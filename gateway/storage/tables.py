@@ -4,6 +4,7 @@ a test compares the two."""
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     DateTime,
@@ -77,4 +78,32 @@ profile_versions = Table(
     Column("profile_pb", LargeBinary, nullable=False),
     Column("source_jws", Text, nullable=False),
     UniqueConstraint("profile_id", "version", name="uq_profile_versions_profile_id_version"),
+)
+
+# The partner registry: institutions, their public keys and their mTLS client certificates.
+partners = Table(
+    "partners",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("purposes", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+partner_keys = Table(
+    "partner_keys",
+    metadata,
+    Column("kid", String(128), primary_key=True),
+    Column("partner_id", ForeignKey("partners.id"), nullable=False, index=True),
+    Column("alg", String(16), nullable=False),
+    Column("jwk", JSON, nullable=False),
+    Column("not_before", DateTime(timezone=True)),
+    Column("not_after", DateTime(timezone=True)),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("retired_at", DateTime(timezone=True)),
 )

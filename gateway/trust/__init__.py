@@ -1,12 +1,25 @@
-"""Who the gateway trusts: partner institutions and their registered keys."""
+"""Who the gateway trusts: partner institutions, their registered keys, and what they sign."""
 
 from gateway.trust.partners import (
+    PARTNER_STATUSES,
     PUBLISHER_ROLES,
     ROLES,
     Partner,
+    PartnerDirectory,
     PartnerKey,
     PartnerRegistry,
     VerifiedJws,
+    parse_partner_file,
 )
 
-__all__ = ["PUBLISHER_ROLES", "ROLES", "Partner", "PartnerKey", "PartnerRegistry", "VerifiedJws"]
+__all__ = [
+    "PARTNER_STATUSES",
+    "PUBLISHER_ROLES",
+    "ROLES",
+    "Partner",
+    "PartnerDirectory",
+    "PartnerKey",
+    "PartnerRegistry",
+    "VerifiedJws",
+    "parse_partner_file",
+]

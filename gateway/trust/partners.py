@@ -1,40 +1,43 @@
-"""The partner registry (file form) and verification of what partners sign.
+"""Partner institutions, their registered keys, and verification of what partners sign.
 
-One JSON file per partner institution under ``keys/partners/``::
+The registry itself lives in the database (``gateway.storage.partners``); this module holds the
+model, the rules a key must meet to be used, and signature verification against a
+``PartnerDirectory``. Each key is registered for exactly one algorithm (its JWK ``alg``); a
+token's own ``alg`` header never chooses how it is verified. A suspended partner or a retired
+key stops working at the next request: nothing here is cached.
+
+The file form (one JSON file per partner, as ``cxg demo`` writes and ``cxg partners import``
+reads) is::
 
     {"id": "ru-credit-bureau", "name": "...", "country": "RU", "roles": ["credit_bureau"],
      "status": "active", "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "...",
                                              "alg": "EdDSA", "kid": "..."}]}}
-
-Each key is registered for exactly one algorithm (its JWK ``alg``); a token's own ``alg``
-header never chooses how it is verified.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import jwt
 
-from gateway.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
+from gateway.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from gateway.identifiers import is_country
 from gateway.signing._jwk import SUPPORTED_ALGORITHMS, thumbprint
 
 ROLES = frozenset({"credit_bureau", "bank", "customs", "sme_portal", "issuer", "operator"})
 # Roles whose data the gateway accepts as profile publications.
 PUBLISHER_ROLES = frozenset({"credit_bureau", "bank", "customs"})
-
-
-@dataclass(frozen=True)
-class PartnerKey:
-    kid: str
-    alg: str
-    jwk: jwt.PyJWK
+PARTNER_STATUSES = ("active", "suspended")
+_PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+# Key ids are data, never paths or SQL; refusing other characters early gives a clear error.
+_KID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "oth"})
 
 
 @dataclass(frozen=True)
@@ -43,38 +46,99 @@ class Partner:
     name: str
     country: str
     roles: frozenset[str]
-    status: str
-    keys: tuple[PartnerKey, ...]
+    status: str = "active"
+    purposes: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if not _PARTNER_ID.fullmatch(self.id):
+            raise ValueError(
+                f"partner id {self.id!r} must be 2-63 lower-case letters, digits or '-'"
+            )
+        if unknown := self.roles - ROLES:
+            raise ValueError(f"unknown roles {sorted(unknown)}; known: {sorted(ROLES)}")
+        if not self.roles:
+            raise ValueError("a partner needs at least one role")
+        if not is_country(self.country):
+            raise ValueError(f"country {self.country!r} is not an ISO 3166-1 alpha-2 code")
+        if self.status not in PARTNER_STATUSES:
+            raise ValueError(f"status must be one of {PARTNER_STATUSES}")
+        if not self.name.strip():
+            raise ValueError("a partner needs a name")
 
     @property
     def active(self) -> bool:
         return self.status == "active"
 
+
+@dataclass(frozen=True)
+class PartnerKey:
+    """A partner's public key, registered for one algorithm and a validity window."""
+
+    kid: str
+    partner_id: str
+    alg: str
+    jwk: Mapping[str, Any]
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    status: str = "active"
+
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Partner:
-        roles = frozenset(data["roles"])
-        if unknown := roles - ROLES:
-            raise ValueError(f"unknown roles {sorted(unknown)}")
-        if not is_country(data["country"]):
-            raise ValueError(f"country {data['country']!r} is not an ISO 3166-1 alpha-2 code")
-        if data.get("status", "active") not in ("active", "suspended"):
-            raise ValueError("status must be 'active' or 'suspended'")
-        return cls(
-            id=data["id"],
-            name=data["name"],
-            country=data["country"],
-            roles=roles,
-            status=data.get("status", "active"),
-            keys=tuple(_partner_key(jwk) for jwk in data["jwks"]["keys"]),
-        )
+    def from_jwk(
+        cls,
+        partner_id: str,
+        jwk: Mapping[str, Any],
+        *,
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
+    ) -> PartnerKey:
+        """Validate a public JWK for registration: one supported alg, no private members."""
+        if private := _PRIVATE_MEMBERS & set(jwk):
+            raise ValueError(
+                f"the JWK holds private members {sorted(private)}: register the public key only"
+            )
+        alg = jwk.get("alg")
+        if alg not in SUPPORTED_ALGORITHMS:
+            raise ValueError(f"JWK alg must be one of {SUPPORTED_ALGORITHMS}, got {alg!r}")
+        try:
+            jwt.PyJWK(dict(jwk), algorithm=alg)
+        except jwt.PyJWKError as exc:
+            raise ValueError(f"JWK is not a usable {alg} key: {exc}") from exc
+        kid = jwk.get("kid") or thumbprint(dict(jwk))
+        if not _KID.fullmatch(kid):
+            raise ValueError(f"kid {kid!r} must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+        if not_before and not_after and not_after <= not_before:
+            raise ValueError("not_after must be later than not_before")
+        public = {k: v for k, v in jwk.items() if k not in ("use", "key_ops")} | {"kid": kid}
+        return cls(kid, partner_id, alg, public, not_before, not_after)
+
+    def refusal_at(self, now: datetime) -> str | None:
+        """Why this key cannot be used at ``now``, or None when it can."""
+        if self.status != "active":
+            return f"key {self.kid!r} is {self.status}"
+        if self.not_before and now < self.not_before:
+            return f"key {self.kid!r} is not valid before {self.not_before.isoformat()}"
+        if self.not_after and now >= self.not_after:
+            return f"key {self.kid!r} expired at {self.not_after.isoformat()}"
+        return None
 
 
-def _partner_key(jwk: dict[str, Any]) -> PartnerKey:
-    alg = jwk.get("alg")
-    if alg not in SUPPORTED_ALGORITHMS:
-        raise ValueError(f"key alg must be one of {SUPPORTED_ALGORITHMS}, got {alg!r}")
-    parsed = jwt.PyJWK(jwk, algorithm=alg)
-    return PartnerKey(kid=jwk.get("kid") or thumbprint(jwk), alg=alg, jwk=parsed)
+def parse_partner_file(data: Mapping[str, Any]) -> tuple[Partner, list[PartnerKey]]:
+    """A partner and its keys from the file form; ValueError or KeyError when malformed."""
+    partner = Partner(
+        id=data["id"],
+        name=data["name"],
+        country=data["country"],
+        roles=frozenset(data["roles"]),
+        status=data.get("status", "active"),
+        purposes=frozenset(data.get("purposes", ())),
+    )
+    return partner, [PartnerKey.from_jwk(partner.id, jwk) for jwk in data["jwks"]["keys"]]
+
+
+class PartnerDirectory(Protocol):
+    """Where the registry finds a key and its owner (the database, in the gateway)."""
+
+    def key(self, kid: str) -> tuple[Partner, PartnerKey] | None: ...
 
 
 @dataclass(frozen=True)
@@ -88,35 +152,16 @@ class VerifiedJws:
 
 
 class PartnerRegistry:
-    """Registered partner institutions and their keys, indexed by key id."""
+    """Verifies partner signatures against the keys registered in a directory."""
 
-    def __init__(self, partners: Iterable[Partner]) -> None:
-        self._partners: dict[str, Partner] = {}
-        self._keys: dict[str, tuple[Partner, PartnerKey]] = {}
-        for partner in partners:
-            if partner.id in self._partners:
-                raise ValueError(f"duplicate partner id {partner.id!r}")
-            self._partners[partner.id] = partner
-            for key in partner.keys:
-                if key.kid in self._keys:
-                    raise ValueError(f"key id {key.kid!r} is registered twice")
-                self._keys[key.kid] = (partner, key)
-
-    @classmethod
-    def from_dir(cls, directory: Path) -> PartnerRegistry:
-        partners = []
-        for path in sorted(directory.glob("*.json")):
-            try:
-                partners.append(Partner.from_dict(json.loads(path.read_text())))
-            except (ValueError, KeyError, TypeError, jwt.PyJWKError) as exc:
-                raise Unavailable(f"partner file {path} is invalid: {exc}") from exc
-        return cls(partners)
-
-    def __iter__(self) -> Any:
-        return iter(self._partners.values())
-
-    def get(self, partner_id: str) -> Partner | None:
-        return self._partners.get(partner_id)
+    def __init__(
+        self,
+        directory: PartnerDirectory,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._directory = directory
+        self._clock = clock
 
     def verify(self, token: str, *, field: str = "jws") -> VerifiedJws:
         """Verify a partner's compact JWS; the registered key alone decides the algorithm."""
@@ -124,7 +169,11 @@ class PartnerRegistry:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise Unauthenticated("JWS header has no kid", field=f"{field}.header.kid")
-        found = self._keys.get(kid)
+        if not _KID.fullmatch(kid):
+            raise Unauthenticated(
+                "JWS kid has characters no registered key id has", field=f"{field}.header.kid"
+            )
+        found = self._directory.key(kid)
         if found is None:
             raise Unauthenticated(
                 f"no registered partner key has kid {kid!r}", field=f"{field}.header.kid"
@@ -139,8 +188,11 @@ class PartnerRegistry:
             raise Unauthenticated(
                 "JWS crit header parameters are not supported", field=f"{field}.header.crit"
             )
+        if refusal := key.refusal_at(self._clock()):
+            raise Unauthenticated(refusal, field=f"{field}.header.kid")
         try:
-            decoded = jwt.api_jws.decode_complete(token, key.jwk.key, algorithms=[key.alg])
+            verifier = jwt.PyJWK(dict(key.jwk), algorithm=key.alg)
+            decoded = jwt.api_jws.decode_complete(token, verifier.key, algorithms=[key.alg])
         except jwt.InvalidSignatureError as exc:
             raise Unauthenticated("JWS signature does not verify", field=field) from exc
         except jwt.PyJWTError as exc:

@@ -1,0 +1,356 @@
+"""Verification of OAuth 2.0 DPoP proofs (RFC 9449): the rules of section 4.3, and ``ath``.
+
+A DPoP proof is a compact JWS whose protected header carries the public key it is signed
+with; the proof shows that whoever sends the request holds the matching private key. This
+module only checks a proof against the request it came with (method, URL, access token,
+time) and against a replay store supplied by the caller; reading the ``DPoP`` header and
+keeping the ``jti`` store are the transport's and storage's business.
+
+Server-provided nonces (RFC 9449 section 8) are not handled here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+
+from gateway.errors import InvalidArgument, Unauthenticated
+from gateway.signing._jwk import SUPPORTED_ALGORITHMS, b64url, thumbprint
+
+# A proof is a few hundred bytes; the cap bounds the work an unauthenticated caller can ask for.
+MAX_PROOF_LENGTH = 8 * 1024
+MAX_JTI_LENGTH = 256
+DPOP_TYP = "dpop+jwt"
+
+# The one key type each accepted algorithm may be used with: (kty, crv, coordinate members).
+_KEY_TYPES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "EdDSA": ("OKP", "Ed25519", ("x",)),
+    "ES256": ("EC", "P-256", ("x", "y")),
+}
+# Ed25519 public keys and P-256 coordinates are both 32 bytes.
+_COORDINATE_BYTES = 32
+# Private or symmetric JWK members (RFC 7518 sections 6.2.2, 6.3.2, 6.4; RFC 8037 section 2):
+# a proof that ships its private key proves nothing about who holds it.
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+# The signature may be empty only so that alg "none" is refused by name, not as bad syntax.
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+_PERCENT_ENCODED = re.compile(r"%([0-9A-Fa-f]{2})")
+
+__all__ = ["DPOP_TYP", "MAX_PROOF_LENGTH", "DpopProof", "dpop_ath", "verify_dpop_proof"]
+
+
+@dataclass(frozen=True)
+class DpopProof:
+    """A DPoP proof that passed every check of RFC 9449 section 4.3."""
+
+    jkt: str  # RFC 7638 SHA-256 thumbprint (base64url) of the proof's public JWK
+    jti: str
+    htm: str
+    htu: str
+    iat: int
+
+
+def dpop_ath(access_token: str) -> str:
+    """The ``ath`` claim for an access token: base64url(SHA-256(ASCII token)), unpadded."""
+    try:
+        raw = access_token.encode("ascii")
+    except UnicodeEncodeError as exc:
+        # RFC 6750 b64token syntax is ASCII; hashing some other encoding would never match.
+        raise InvalidArgument("access token is not ASCII", field="access_token") from exc
+    return b64url(hashlib.sha256(raw).digest())
+
+
+def verify_dpop_proof(
+    proof: str,
+    *,
+    method: str,
+    url: str,
+    now: float,
+    remember_jti: Callable[[str, float], bool],
+    access_token: str | None = None,
+    expected_jkt: str | None = None,
+    max_age: int = 60,
+    max_future_skew: int = 10,
+) -> DpopProof:
+    """Verify a DPoP proof for the request ``method url`` received at ``now`` (Unix seconds).
+
+    ``remember_jti(key, expires_at)`` must atomically store ``key`` until ``expires_at`` and
+    return True, or return False if ``key`` is already stored. When ``access_token`` is given
+    the proof must carry its ``ath``; ``expected_jkt`` is the ``cnf.jkt`` the token is bound
+    to. Every refusal is an ``Unauthenticated`` whose ``field`` names the part of the proof.
+    """
+    if max_age < 0 or max_future_skew < 0:
+        raise ValueError("max_age and max_future_skew must not be negative")
+
+    header = _protected_header(proof)
+    alg = _check_header(header)
+    jwk = _public_jwk(header, alg)
+    claims = _verified_claims(proof, jwk, alg)
+    jkt = thumbprint(jwk)
+
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not 1 <= len(jti) <= MAX_JTI_LENGTH:
+        raise Unauthenticated(
+            f"claim jti must be a string of 1 to {MAX_JTI_LENGTH} characters",
+            field="DPoP.claims.jti",
+        )
+
+    htm = claims.get("htm")
+    if not isinstance(htm, str):
+        raise Unauthenticated("claim htm is missing or not a string", field="DPoP.claims.htm")
+    # HTTP methods are case-sensitive (RFC 9110 section 9.1): "get" is not "GET".
+    if htm != method:
+        raise Unauthenticated(
+            f"claim htm {htm!r} is not the request method {method!r}", field="DPoP.claims.htm"
+        )
+
+    htu = _checked_htu(claims.get("htu"), url)
+    iat = _checked_iat(claims.get("iat"), now, max_age, max_future_skew)
+    if access_token is not None:
+        _check_ath(claims.get("ath"), access_token)
+
+    if expected_jkt is not None and jkt != expected_jkt:
+        raise Unauthenticated(
+            "the proof's key is not the key the access token is bound to (cnf.jkt)",
+            field="DPoP.header.jwk",
+        )
+
+    # Last, so that only proofs which passed every other check take room in the store. The key
+    # is scoped by thumbprint (base64url, no ':'), so one client cannot burn another's jti; a
+    # proof is refused as too old after iat + max_age anyway, so the entry need not outlive it.
+    if not remember_jti(f"{jkt}:{jti}", iat + max_age):
+        raise Unauthenticated(
+            "replayed proof: this jti was already used with this key", field="DPoP.claims.jti"
+        )
+    return DpopProof(jkt=jkt, jti=jti, htm=htm, htu=htu, iat=iat)
+
+
+def _checked_htu(htu: object, url: str) -> str:
+    if not isinstance(htu, str):
+        raise Unauthenticated("claim htu is missing or not a string", field="DPoP.claims.htu")
+    try:
+        request_target = _normalized_target(url)
+    except ValueError as exc:
+        # The URL is built from the request (its Host header), so this is a bad request,
+        # not a bad proof.
+        raise InvalidArgument(f"request URL cannot be compared: {exc}", field="url") from exc
+    try:
+        proof_target = _normalized_target(htu)
+    except ValueError as exc:
+        raise Unauthenticated(
+            f"claim htu is not an absolute http(s) URI: {exc}", field="DPoP.claims.htu"
+        ) from exc
+    if proof_target != request_target:
+        raise Unauthenticated(
+            f"claim htu {htu!r} is not the request URI {url!r} (query and fragment ignored)",
+            field="DPoP.claims.htu",
+        )
+    return htu
+
+
+def _checked_iat(iat: object, now: float, max_age: int, max_future_skew: int) -> int:
+    # bool is an int in Python; a JSON true is not a time.
+    if not isinstance(iat, int) or isinstance(iat, bool):
+        raise Unauthenticated("claim iat is missing or not an integer", field="DPoP.claims.iat")
+    if iat > now + max_future_skew:
+        raise Unauthenticated(
+            f"claim iat is more than {max_future_skew} s in the future", field="DPoP.claims.iat"
+        )
+    if iat < now - max_age:
+        raise Unauthenticated(
+            f"claim iat is more than {max_age} s in the past: the proof is too old",
+            field="DPoP.claims.iat",
+        )
+    return iat
+
+
+def _check_ath(ath: object, access_token: str) -> None:
+    if ath is None:
+        raise Unauthenticated(
+            "claim ath is missing but the request carries an access token",
+            field="DPoP.claims.ath",
+        )
+    if ath != dpop_ath(access_token):
+        raise Unauthenticated(
+            "claim ath is not the hash of the access token", field="DPoP.claims.ath"
+        )
+
+
+def _protected_header(proof: object) -> dict[str, Any]:
+    """The protected header of a compact JWS, read before any key is trusted."""
+    if not isinstance(proof, str):
+        raise Unauthenticated("proof is not a string", field="DPoP")
+    if len(proof) > MAX_PROOF_LENGTH:
+        raise Unauthenticated(f"proof is longer than {MAX_PROOF_LENGTH} characters", field="DPoP")
+    # fullmatch also refuses several proofs joined by ',' (repeated DPoP header fields)
+    # and the JWS JSON serialization: exactly one compact JWS is allowed.
+    if not _COMPACT_JWS.fullmatch(proof):
+        raise Unauthenticated(
+            "proof is not exactly one compact JWS (three base64url parts)", field="DPoP"
+        )
+    try:
+        return _json_object(_b64url_decode(proof.split(".")[0]))
+    except ValueError as exc:
+        raise Unauthenticated(
+            f"protected header is not a base64url JSON object: {exc}", field="DPoP.header"
+        ) from exc
+
+
+def _check_header(header: dict[str, Any]) -> str:
+    """The proof's algorithm, once typ, alg and crit are acceptable."""
+    typ = header.get("typ")
+    if typ != DPOP_TYP:
+        raise Unauthenticated(
+            f"header typ must be {DPOP_TYP!r}, got {typ!r}", field="DPoP.header.typ"
+        )
+    alg = header.get("alg")
+    # none and the HMAC algorithms would "verify" with a key anyone can read from the header.
+    if alg not in SUPPORTED_ALGORITHMS:
+        raise Unauthenticated(
+            f"header alg {alg!r} is not allowed; use one of {SUPPORTED_ALGORITHMS}",
+            field="DPoP.header.alg",
+        )
+    if "crit" in header:
+        raise Unauthenticated("header crit parameters are not supported", field="DPoP.header.crit")
+    return str(alg)
+
+
+def _public_jwk(header: dict[str, Any], alg: str) -> dict[str, Any]:
+    """The header's ``jwk``, checked to be a public key of the one type ``alg`` is used with."""
+    jwk = header.get("jwk")
+    if not isinstance(jwk, dict):
+        raise Unauthenticated("header jwk is missing or not an object", field="DPoP.header.jwk")
+    if private := sorted(_PRIVATE_MEMBERS & jwk.keys()):
+        raise Unauthenticated(
+            f"header jwk is not a public key: it has private members {private}",
+            field="DPoP.header.jwk",
+        )
+    kty, crv, coordinates = _KEY_TYPES[alg]
+    if jwk.get("kty") != kty or jwk.get("crv") != crv:
+        raise Unauthenticated(
+            f"header jwk ({jwk.get('kty')!r}, {jwk.get('crv')!r}) does not match alg {alg!r},"
+            f" which needs kty {kty!r} with crv {crv!r}",
+            field="DPoP.header.jwk",
+        )
+    if "alg" in jwk and jwk["alg"] != alg:
+        raise Unauthenticated(
+            f"header jwk is for alg {jwk['alg']!r}, not {alg!r}", field="DPoP.header.jwk"
+        )
+    if "use" in jwk and jwk["use"] != "sig":
+        raise Unauthenticated(
+            f"header jwk use {jwk['use']!r} is not 'sig'", field="DPoP.header.jwk"
+        )
+    for member in coordinates:
+        value = jwk.get(member)
+        # Canonical encoding only, so that one key has one thumbprint (and one jkt).
+        try:
+            ok = isinstance(value, str) and len(_b64url_decode(value)) == _COORDINATE_BYTES
+        except ValueError:
+            ok = False
+        if not ok:
+            raise Unauthenticated(
+                f"header jwk member {member!r} is not {_COORDINATE_BYTES} base64url bytes",
+                field="DPoP.header.jwk",
+            )
+    return jwk
+
+
+def _verified_claims(proof: str, jwk: dict[str, Any], alg: str) -> dict[str, Any]:
+    """The claims of a proof whose signature verifies with its own header jwk."""
+    try:
+        # The algorithm was chosen above from our own list; PyJWK binds the key to it.
+        key = jwt.PyJWK(jwk, algorithm=alg)
+    except jwt.PyJWKError as exc:
+        raise Unauthenticated(
+            f"header jwk is not a usable {alg} key: {exc}", field="DPoP.header.jwk"
+        ) from exc
+    try:
+        # api_jws checks only the signature: the claims (and their times) are checked here.
+        decoded = jwt.api_jws.decode_complete(proof, key, algorithms=[alg])
+    except jwt.InvalidSignatureError as exc:
+        raise Unauthenticated(
+            "signature does not verify with the header jwk", field="DPoP"
+        ) from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated(f"proof rejected: {exc}", field="DPoP") from exc
+    try:
+        return _json_object(decoded["payload"])
+    except ValueError as exc:
+        raise Unauthenticated(f"payload is not a JSON object: {exc}", field="DPoP.claims") from exc
+
+
+def _normalized_target(uri: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, path) after RFC 3986 syntax- and scheme-based normalization, as
+    RFC 9449 section 4.3 recommends; query and fragment are not part of the comparison."""
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValueError(f"scheme {parts.scheme!r} is not http or https")
+    if "@" in parts.netloc:
+        # RFC 9110 section 4.2.4: userinfo in http(s) URIs is deprecated and a phishing aid.
+        raise ValueError("userinfo is not allowed")
+    host = parts.hostname  # lower-cased by urlsplit
+    if not host:
+        raise ValueError("no host")
+    port = parts.port  # ValueError when not a number in 0..65535
+    path = _normalized_path(parts.path)
+    return scheme, host, _DEFAULT_PORTS[scheme] if port is None else port, path
+
+
+def _normalized_path(path: str) -> str:
+    def percent(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else f"%{match.group(1).upper()}"
+
+    path = _PERCENT_ENCODED.sub(percent, path)
+    # RFC 3986 section 5.2.4, on whole segments (the path here is absolute or empty).
+    segments: list[str] = []
+    for segment in path.split("/")[1:]:
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment != ".":
+            segments.append(segment)
+    trailing = path.endswith(("/.", "/.."))
+    return "/" + "/".join(segments) + ("/" if trailing and segments else "")
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # RFC 7515 section 5.2: a verifier may refuse duplicate names; two readers of the
+        # same header (this module and PyJWT) must not see different values.
+        result = dict(pairs)
+        if len(result) != len(pairs):
+            raise ValueError("duplicate member name")
+        return result
+
+    try:
+        value = json.loads(data, object_pairs_hook=no_duplicates)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def _b64url_decode(segment: str) -> bytes:
+    """Strict unpadded base64url: a segment that does not re-encode to itself is refused."""
+    try:
+        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not base64url") from exc
+    if b64url(data) != segment:
+        raise ValueError("not canonical unpadded base64url")
+    return data
