@@ -107,3 +107,12 @@ partner_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("retired_at", DateTime(timezone=True)),
 )
+
+# One-time identifiers already seen (client assertion and DPoP proof jti), until they expire:
+# shared by every replica and kept across restarts, so a replay is caught anywhere.
+seen_jtis = Table(
+    "seen_jtis",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)

@@ -1,0 +1,200 @@
+"""Access tokens (FAPI 2.0 style): issued for a ``private_key_jwt`` client assertion, always
+sender-constrained, and checked on every request.
+
+A token is a JWT (RFC 9068, ``typ`` ``at+jwt``) signed by the gateway, bound either to a DPoP
+key (``cnf.jkt``, RFC 9449) or to the partner's mTLS client certificate (``cnf.x5t#S256``,
+RFC 8705); a token without a binding is never issued. It names the partner key the client
+authenticated with, so suspending the partner or retiring that key ends the token at once.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import jwt
+
+from gateway.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from gateway.signing import KeyRing
+from gateway.trust import Partner, PartnerDirectory, PartnerRegistry
+from gateway.trust.assertions import CLIENT_ASSERTION_TYPE, verify_client_assertion
+from gateway.trust.dpop import verify_dpop_proof
+
+ACCESS_TOKEN_TYP = "at+jwt"
+TOKEN_LIFETIME = 300
+GRANT_TYPE = "client_credentials"
+_MAX_TOKEN_LENGTH = 8 * 1024
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    token_type: str  # "DPoP" or "Bearer" (mTLS-bound)
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, established from a valid, correctly bound access token."""
+
+    partner: Partner
+    token_id: str
+
+
+class TokenService:
+    def __init__(
+        self,
+        keyring: KeyRing,
+        directory: PartnerDirectory,
+        remember_jti: Callable[[str, float], bool],
+        *,
+        gateway_id: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._keyring = keyring
+        self._directory = directory
+        self._registry = PartnerRegistry(directory)
+        self._remember = remember_jti
+        self._gateway_id = gateway_id
+        self._clock = clock
+
+    def issue(
+        self,
+        *,
+        grant_type: str,
+        client_assertion_type: str,
+        client_assertion: str,
+        method: str,
+        url: str,
+        dpop_proof: str | None = None,
+        client_cert_thumbprint: str | None = None,
+    ) -> IssuedToken:
+        if grant_type != GRANT_TYPE:
+            raise InvalidArgument(f"grant_type must be {GRANT_TYPE}", field="grant_type")
+        if client_assertion_type != CLIENT_ASSERTION_TYPE:
+            raise InvalidArgument(
+                f"client_assertion_type must be {CLIENT_ASSERTION_TYPE}",
+                field="client_assertion_type",
+            )
+        now = self._clock()
+        client = verify_client_assertion(
+            client_assertion,
+            registry=self._registry,
+            audience=self._gateway_id,
+            now=now,
+            remember_jti=self._remember,
+        )
+        if dpop_proof is not None:
+            proof = verify_dpop_proof(
+                dpop_proof, method=method, url=url, now=now, remember_jti=self._remember
+            )
+            cnf, token_type = {"jkt": proof.jkt}, "DPoP"
+        elif client_cert_thumbprint is not None:
+            cnf, token_type = {"x5t#S256": client_cert_thumbprint}, "Bearer"
+        else:
+            raise Unauthenticated(
+                "a token must be sender-constrained: send a DPoP proof or use a registered client certificate",
+                field="DPoP",
+            )
+        claims = {
+            "iss": self._gateway_id,
+            "sub": client.partner.id,
+            "aud": self._gateway_id,
+            "client_id": client.partner.id,
+            "iat": int(now),
+            "exp": int(now) + TOKEN_LIFETIME,
+            "jti": uuid.uuid4().hex,
+            "cxg_kid": client.kid,
+            "cnf": cnf,
+        }
+        signer = self._keyring.active
+        token = jwt.encode(
+            claims,
+            signer.private_key,
+            algorithm=signer.alg,
+            headers={"typ": ACCESS_TOKEN_TYP, "kid": signer.kid},
+        )
+        return IssuedToken(token, token_type, TOKEN_LIFETIME)
+
+    def authenticate(
+        self,
+        *,
+        authorization: str | None,
+        method: str,
+        url: str,
+        dpop_proof: str | None = None,
+        client_cert_thumbprint: str | None = None,
+    ) -> Caller:
+        """The caller behind an ``Authorization`` header, after every check of its binding."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if not token or scheme not in ("DPoP", "Bearer") or len(token) > _MAX_TOKEN_LENGTH:
+            raise Unauthenticated(
+                "send an access token as 'Authorization: DPoP <token>'", field="authorization"
+            )
+        claims = self._verified_claims(token)
+        binding = claims.get("cnf")
+        if not isinstance(binding, dict) or not binding:
+            raise Unauthenticated("the token is not sender-constrained", field="authorization")
+        now = self._clock()
+        if "jkt" in binding:
+            if scheme != "DPoP":
+                raise Unauthenticated(
+                    "a DPoP-bound token must be sent with the DPoP scheme", field="authorization"
+                )
+            if dpop_proof is None:
+                raise Unauthenticated(
+                    "a DPoP-bound token needs a DPoP proof with each request", field="DPoP"
+                )
+            verify_dpop_proof(
+                dpop_proof,
+                method=method,
+                url=url,
+                now=now,
+                remember_jti=self._remember,
+                access_token=token,
+                expected_jkt=binding["jkt"],
+            )
+        elif binding.get("x5t#S256") != client_cert_thumbprint or client_cert_thumbprint is None:
+            raise Unauthenticated(
+                "the token is bound to another client certificate than this connection's",
+                field="authorization",
+            )
+        found = self._directory.key(str(claims.get("cxg_kid")))
+        if found is None or found[0].id != claims["sub"]:
+            raise Unauthenticated(
+                "the key this token was issued for is no longer registered", field="authorization"
+            )
+        partner, key = found
+        if refusal := key.refusal_at(datetime.fromtimestamp(now, UTC)):
+            raise Unauthenticated(f"token no longer valid: {refusal}", field="authorization")
+        if not partner.active:
+            raise PermissionDenied(f"partner {partner.id!r} is {partner.status}")
+        return Caller(partner=partner, token_id=str(claims["jti"]))
+
+    def _verified_claims(self, token: str) -> dict[str, object]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"not an access token: {exc}", field="authorization") from exc
+        if header.get("typ") != ACCESS_TOKEN_TYP:
+            raise Unauthenticated(f"token typ must be {ACCESS_TOKEN_TYP}", field="authorization")
+        key = next((k for k in self._keyring.keys if k.kid == header.get("kid")), None)
+        if key is None:
+            raise Unauthenticated("the token was not issued by this gateway", field="authorization")
+        try:
+            claims: dict[str, object] = jwt.decode(
+                token,
+                key.private_key.public_key(),
+                algorithms=[key.alg],  # the key's algorithm, never the token's
+                audience=self._gateway_id,
+                issuer=self._gateway_id,
+                options={"require": ["exp", "iat", "jti", "sub", "cnf"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("the access token has expired", field="authorization") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"access token rejected: {exc}", field="authorization") from exc
+        return claims

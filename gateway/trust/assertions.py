@@ -1,0 +1,87 @@
+"""Client authentication by ``private_key_jwt`` (RFC 7523 section 3, as FAPI 2.0 profiles it).
+
+A partner proves who it is with a short-lived JWT signed by one of its registered keys:
+``iss`` = ``sub`` = its partner id, ``aud`` = this gateway, ``exp`` at most five minutes ahead,
+and a ``jti`` never used before. The registered key alone decides the algorithm.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import Unauthenticated
+from gateway.trust.partners import Partner, PartnerRegistry
+
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+MAX_LIFETIME = 300  # seconds from now to exp
+MAX_FUTURE_SKEW = 10  # an iat further ahead than this is refused
+MAX_JTI_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class AuthenticatedClient:
+    partner: Partner
+    kid: str
+    jti: str
+    expires_at: int
+
+
+def verify_client_assertion(
+    assertion: str,
+    *,
+    registry: PartnerRegistry,
+    audience: str,
+    now: float,
+    remember_jti: Callable[[str, float], bool],
+) -> AuthenticatedClient:
+    """Check signature, claims and freshness; remember the jti last, so forgeries store nothing."""
+    field = "client_assertion"
+    verified = registry.verify(assertion, field=field)
+    claims = _claims(verified.payload, field)
+    partner = verified.partner
+    for name in ("iss", "sub"):
+        if claims.get(name) != partner.id:
+            raise Unauthenticated(
+                f"{name} must be the partner id of the signing key ({partner.id!r}), got {claims.get(name)!r}",
+                field=f"{field}.{name}",
+            )
+    audiences = claims.get("aud")
+    if audiences != audience and not (isinstance(audiences, list) and audience in audiences):
+        raise Unauthenticated(f"aud must name this gateway ({audience!r})", field=f"{field}.aud")
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or isinstance(exp, bool):
+        raise Unauthenticated("exp is required, an integer", field=f"{field}.exp")
+    if exp <= now:
+        raise Unauthenticated("the assertion has expired", field=f"{field}.exp")
+    if exp > now + MAX_LIFETIME:
+        raise Unauthenticated(f"exp is more than {MAX_LIFETIME} s ahead", field=f"{field}.exp")
+    iat = claims.get("iat")
+    if iat is not None and (
+        not isinstance(iat, int) or isinstance(iat, bool) or iat > now + MAX_FUTURE_SKEW
+    ):
+        raise Unauthenticated(
+            f"iat is more than {MAX_FUTURE_SKEW} s in the future", field=f"{field}.iat"
+        )
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
+        raise Unauthenticated(
+            f"jti is required, 1-{MAX_JTI_LENGTH} characters", field=f"{field}.jti"
+        )
+    if not remember_jti(f"assertion:{partner.id}:{jti}", exp):
+        raise Unauthenticated(
+            "this assertion was already used (replayed jti)", field=f"{field}.jti"
+        )
+    return AuthenticatedClient(partner=partner, kid=verified.kid, jti=jti, expires_at=exp)
+
+
+def _claims(payload: bytes, field: str) -> dict[str, Any]:
+    try:
+        claims = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unauthenticated(f"assertion claims are not JSON: {exc}", field=field) from exc
+    if not isinstance(claims, dict):
+        raise Unauthenticated("assertion claims must be a JSON object", field=field)
+    return claims

@@ -1,0 +1,351 @@
+"""Client assertions (RFC 7523) and sender-constrained access tokens (RFC 9449 DPoP, RFC 8705
+mTLS), driven by a partner client written with jwcrypto, an independent JOSE library."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from jwcrypto import jwk as jc_jwk
+from jwcrypto import jwt as jc_jwt
+
+from gateway.config import Settings
+from gateway.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from gateway.service import PartnerAdmin
+from gateway.service.tokens import TokenService
+from gateway.signing import KeyRing, SigningKey
+from gateway.storage import Database
+from gateway.storage.partners import PartnerStore
+from gateway.storage.replay import ReplayStore
+from gateway.trust.assertions import CLIENT_ASSERTION_TYPE
+from tests.support import TestPartner, b64url
+
+Partners = dict[str, TestPartner]
+TOKEN_URL = "http://127.0.0.1:8080/oauth2/token"
+API_URL = "http://127.0.0.1:8080/v1/profiles:lookup"
+
+
+def _jwk(key: SigningKey) -> jc_jwk.JWK:
+    return jc_jwk.JWK.from_pem(key.private_pem())
+
+
+def assertion(partner: TestPartner, *, key: SigningKey | None = None, **overrides: Any) -> str:
+    """A client assertion made with jwcrypto, as a partner's own software would make it."""
+    now = int(time.time())
+    claims = {
+        "iss": partner.id,
+        "sub": partner.id,
+        "aud": "cxg.qingdao.dev",
+        "iat": now,
+        "exp": now + 120,
+        "jti": uuid.uuid4().hex,
+    }
+    claims.update(overrides)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    signer = key or partner.key
+    token = jc_jwt.JWT(header={"alg": signer.alg, "kid": partner.key.kid}, claims=claims)
+    token.make_signed_token(_jwk(signer))
+    return str(token.serialize())
+
+
+class DpopClient:
+    """A DPoP key pair held by the partner's client (jwcrypto)."""
+
+    def __init__(self) -> None:
+        self.key = jc_jwk.JWK.generate(kty="EC", crv="P-256")
+
+    def proof(
+        self, method: str, url: str, access_token: str | None = None, **overrides: Any
+    ) -> str:
+        claims: dict[str, Any] = {
+            "jti": uuid.uuid4().hex,
+            "htm": method,
+            "htu": url,
+            "iat": int(time.time()),
+        }
+        if access_token:
+            claims["ath"] = b64url(hashlib.sha256(access_token.encode()).digest())
+        claims.update(overrides)
+        header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": json.loads(self.key.export_public())}
+        token = jc_jwt.JWT(header=header, claims=claims)
+        token.make_signed_token(self.key)
+        return str(token.serialize())
+
+
+@pytest.fixture
+def tokens(settings: Settings, db: Database) -> TokenService:
+    return TokenService(
+        KeyRing.from_dir(settings.gateway_keys_dir),
+        PartnerStore(db),
+        ReplayStore(db).remember,
+        gateway_id=settings.gateway_id,
+    )
+
+
+def issue(
+    tokens: TokenService,
+    client_assertion: str,
+    dpop: DpopClient | None = None,
+    thumbprint: str | None = None,
+) -> Any:
+    return tokens.issue(
+        grant_type="client_credentials",
+        client_assertion_type=CLIENT_ASSERTION_TYPE,
+        client_assertion=client_assertion,
+        method="POST",
+        url=TOKEN_URL,
+        dpop_proof=dpop.proof("POST", TOKEN_URL) if dpop else None,
+        client_cert_thumbprint=thumbprint,
+    )
+
+
+@pytest.mark.parametrize("partner_id", ["ru-bureau", "kz-bank"], ids=["EdDSA", "ES256"])
+def test_dpop_bound_token_authenticates_each_request(
+    tokens: TokenService, partners: Partners, partner_id: str
+) -> None:
+    dpop = DpopClient()
+    issued = issue(tokens, assertion(partners[partner_id]), dpop)
+    assert issued.token_type == "DPoP" and issued.expires_in == 300
+    caller = tokens.authenticate(
+        authorization=f"DPoP {issued.access_token}",
+        method="GET",
+        url=API_URL,
+        dpop_proof=dpop.proof("GET", API_URL, issued.access_token),
+    )
+    assert caller.partner.id == partner_id
+    claims = jc_jwt.JWT(
+        jwt=issued.access_token,
+        key=jc_jwk.JWKSet.from_json(json.dumps(tokens._keyring.jwks())),
+        expected_type="JWS",
+    ).claims
+    assert json.loads(claims)["cnf"]["jkt"] == dpop.key.thumbprint()
+
+
+def test_mtls_bound_token(tokens: TokenService, partners: Partners) -> None:
+    issued = issue(tokens, assertion(partners["cn-customs"]), thumbprint="cert-A")
+    assert issued.token_type == "Bearer"
+    assert (
+        tokens.authenticate(
+            authorization=f"Bearer {issued.access_token}",
+            method="GET",
+            url=API_URL,
+            client_cert_thumbprint="cert-A",
+        ).partner.id
+        == "cn-customs"
+    )
+    with pytest.raises(Unauthenticated, match="another client certificate"):
+        tokens.authenticate(
+            authorization=f"Bearer {issued.access_token}",
+            method="GET",
+            url=API_URL,
+            client_cert_thumbprint="cert-B",
+        )
+    with pytest.raises(Unauthenticated, match="another client certificate"):
+        tokens.authenticate(
+            authorization=f"Bearer {issued.access_token}", method="GET", url=API_URL
+        )
+
+
+def _hs256(partner: TestPartner) -> str:
+    header = b64url(json.dumps({"alg": "HS256", "kid": partner.key.kid}).encode())
+    now = int(time.time())
+    body = b64url(
+        json.dumps(
+            {
+                "iss": partner.id,
+                "sub": partner.id,
+                "aud": "cxg.qingdao.dev",
+                "exp": now + 60,
+                "jti": "x",
+            }
+        ).encode()
+    )
+    secret = json.dumps(partner.key.public_jwk()).encode()
+    return f"{header}.{body}.{b64url(hmac.new(secret, f'{header}.{body}'.encode(), hashlib.sha256).digest())}"
+
+
+BAD_ASSERTIONS = [
+    ("forged", lambda p: assertion(p["ru-bureau"], key=SigningKey.generate()), "client_assertion"),
+    (
+        "another-partners-key",
+        lambda p: assertion(p["ru-bureau"], key=p["cn-customs"].key),
+        "client_assertion",
+    ),
+    (
+        "expired",
+        lambda p: assertion(p["ru-bureau"], exp=int(time.time()) - 1),
+        "client_assertion.exp",
+    ),
+    (
+        "exp-too-far",
+        lambda p: assertion(p["ru-bureau"], exp=int(time.time()) + 600),
+        "client_assertion.exp",
+    ),
+    (
+        "iat-61s-ahead",
+        lambda p: assertion(p["ru-bureau"], iat=int(time.time()) + 61),
+        "client_assertion.iat",
+    ),
+    (
+        "aud-other-gateway",
+        lambda p: assertion(p["ru-bureau"], aud="cxg.almaty.example"),
+        "client_assertion.aud",
+    ),
+    ("iss-not-sub", lambda p: assertion(p["ru-bureau"], sub="kz-bank"), "client_assertion.sub"),
+    ("no-jti", lambda p: assertion(p["ru-bureau"], jti=None), "client_assertion.jti"),
+    (
+        "alg-none",
+        lambda p: (
+            f"{b64url(json.dumps({'alg': 'none', 'kid': p['ru-bureau'].key.kid}).encode())}.{b64url(b'{}')}."
+        ),
+        "client_assertion.header.alg",
+    ),
+    ("hs256-with-public-key", lambda p: _hs256(p["ru-bureau"]), "client_assertion.header.alg"),
+    (
+        "unknown-partner-kid",
+        lambda p: assertion(TestPartner("nobody", "CN", ("bank",), SigningKey.generate())),
+        "client_assertion.header.kid",
+    ),
+    (
+        "kid-path-traversal",
+        lambda p: (
+            f"{b64url(json.dumps({'alg': 'EdDSA', 'kid': '../../etc/passwd'}).encode())}.e30.AA"
+        ),
+        "client_assertion.header.kid",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "field"), [c[1:] for c in BAD_ASSERTIONS], ids=[c[0] for c in BAD_ASSERTIONS]
+)
+def test_bad_client_assertions_get_no_token(
+    tokens: TokenService, partners: Partners, make: Any, field: str
+) -> None:
+    with pytest.raises(Unauthenticated) as refused:
+        issue(tokens, make(partners), DpopClient())
+    assert refused.value.field == field, refused.value
+
+
+def test_replayed_assertion_is_refused(tokens: TokenService, partners: Partners) -> None:
+    once = assertion(partners["ru-bureau"])
+    issue(tokens, once, DpopClient())
+    with pytest.raises(Unauthenticated, match="replayed"):
+        issue(tokens, once, DpopClient())
+
+
+def test_token_requires_a_binding_and_the_right_grant(
+    tokens: TokenService, partners: Partners
+) -> None:
+    with pytest.raises(Unauthenticated, match="sender-constrained"):
+        issue(tokens, assertion(partners["ru-bureau"]))
+    with pytest.raises(InvalidArgument) as wrong:
+        tokens.issue(
+            grant_type="password",
+            client_assertion_type=CLIENT_ASSERTION_TYPE,
+            client_assertion="x",
+            method="POST",
+            url=TOKEN_URL,
+        )
+    assert wrong.value.field == "grant_type"
+
+
+def test_dpop_misuse_is_refused(tokens: TokenService, partners: Partners) -> None:
+    dpop = DpopClient()
+    token = issue(tokens, assertion(partners["ru-bureau"]), dpop).access_token
+
+    def call(**kwargs: Any) -> Any:
+        return tokens.authenticate(
+            **{"authorization": f"DPoP {token}", "method": "GET", "url": API_URL} | kwargs
+        )
+
+    with pytest.raises(Unauthenticated, match="needs a DPoP proof"):
+        call()
+    with pytest.raises(Unauthenticated, match="htm"):
+        call(dpop_proof=dpop.proof("POST", API_URL, token))
+    with pytest.raises(Unauthenticated, match="htu"):
+        call(dpop_proof=dpop.proof("GET", "http://127.0.0.1:8080/v1/profiles:search", token))
+    with pytest.raises(Unauthenticated):
+        call(dpop_proof=DpopClient().proof("GET", API_URL, token))  # another key than the token's
+    proof = dpop.proof("GET", API_URL, token)
+    call(dpop_proof=proof)
+    with pytest.raises(Unauthenticated, match="replay"):
+        call(dpop_proof=proof)
+    with pytest.raises(Unauthenticated, match="DPoP scheme"):
+        call(authorization=f"Bearer {token}", dpop_proof=dpop.proof("GET", API_URL, token))
+    with pytest.raises(Unauthenticated, match="Authorization"):
+        call(authorization=None)
+
+
+def test_expired_token(settings: Settings, db: Database, partners: Partners) -> None:
+    past = TokenService(
+        KeyRing.from_dir(settings.gateway_keys_dir),
+        PartnerStore(db),
+        ReplayStore(db).remember,
+        gateway_id=settings.gateway_id,
+        clock=lambda: time.time() - 400,
+    )
+    dpop = DpopClient()
+    then = int(time.time()) - 400
+    token = past.issue(
+        grant_type="client_credentials",
+        client_assertion_type=CLIENT_ASSERTION_TYPE,
+        client_assertion=assertion(partners["ru-bureau"], iat=then, exp=then + 100),
+        method="POST",
+        url=TOKEN_URL,
+        dpop_proof=dpop.proof("POST", TOKEN_URL, iat=then),
+    ).access_token
+    now = TokenService(
+        KeyRing.from_dir(settings.gateway_keys_dir),
+        PartnerStore(db),
+        ReplayStore(db).remember,
+        gateway_id=settings.gateway_id,
+    )
+    with pytest.raises(Unauthenticated, match="expired"):
+        now.authenticate(
+            authorization=f"DPoP {token}",
+            method="GET",
+            url=API_URL,
+            dpop_proof=dpop.proof("GET", API_URL, token),
+        )
+
+
+def test_suspension_and_retirement_end_live_tokens(
+    tokens: TokenService, db: Database, partners: Partners
+) -> None:
+    admin = PartnerAdmin(db)
+    dpop = DpopClient()
+    bank = partners["kz-bank"]
+    token = issue(tokens, assertion(bank), dpop).access_token
+
+    def call() -> Any:
+        return tokens.authenticate(
+            authorization=f"DPoP {token}",
+            method="GET",
+            url=API_URL,
+            dpop_proof=dpop.proof("GET", API_URL, token),
+        )
+
+    assert call().partner.id == bank.id
+    admin.suspend(bank.id)
+    with pytest.raises(PermissionDenied, match="suspended"):
+        call()
+    admin.reinstate(bank.id)
+    assert call().partner.id == bank.id
+    admin.retire_key(bank.key.kid)
+    with pytest.raises(Unauthenticated, match="retired"):
+        call()
+
+
+def test_replay_store_is_shared_and_expires(db: Database) -> None:
+    first, second = ReplayStore(db), ReplayStore(db)  # two replicas on one database
+    assert first.remember("k", time.time() + 60) is True
+    assert second.remember("k", time.time() + 60) is False
+    assert first.remember("old", time.time() - 1) is True
+    assert second.remember("old", time.time() + 60) is True  # an expired entry no longer blocks
+    assert first.purge() == 0
