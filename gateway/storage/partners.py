@@ -125,11 +125,6 @@ def _key_values(key: PartnerKey, now: datetime) -> dict[str, Any]:
     }
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    # SQLite returns naive datetimes; everything stored is UTC.
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
 def _partner(row: Any) -> Partner:
     return Partner(
         id=row.id,
@@ -147,7 +142,7 @@ def _key(row: Any) -> PartnerKey:
         partner_id=row.partner_id,
         alg=row.alg,
         jwk=row.jwk,
-        not_before=_utc(row.not_before),
-        not_after=_utc(row.not_after),
+        not_before=row.not_before,
+        not_after=row.not_after,
         status=row.status,
     )

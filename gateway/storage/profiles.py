@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -77,40 +77,30 @@ class NewVersion:
     render: Callable[[str, int], Rendered]
 
 
+# A version reference, and every profile joined to its latest version.
+_ref_columns = (profile_versions.c.id, profile_versions.c.profile_id, profile_versions.c.version)
+_with_latest = profiles.join(
+    profile_versions,
+    and_(
+        profile_versions.c.profile_id == profiles.c.id,
+        profile_versions.c.version == profiles.c.latest_version,
+    ),
+)
+
 _by_identifier = (
-    select(profile_versions.c.id, profile_versions.c.profile_id, profile_versions.c.version)
+    select(*_ref_columns)
     .select_from(
-        profile_identifiers.join(profiles, profiles.c.id == profile_identifiers.c.profile_id).join(
-            profile_versions,
-            and_(
-                profile_versions.c.profile_id == profiles.c.id,
-                profile_versions.c.version == profiles.c.latest_version,
-            ),
-        )
+        profile_identifiers.join(_with_latest, profiles.c.id == profile_identifiers.c.profile_id)
     )
     .where(
         profile_identifiers.c.scheme == bindparam("scheme"),
         profile_identifiers.c.value == bindparam("value"),
     )
 )
-
 _latest_of_profile = (
-    select(profile_versions.c.id, profile_versions.c.profile_id, profile_versions.c.version)
-    .select_from(
-        profiles.join(
-            profile_versions,
-            and_(
-                profile_versions.c.profile_id == profiles.c.id,
-                profile_versions.c.version == profiles.c.latest_version,
-            ),
-        )
-    )
-    .where(profiles.c.id == bindparam("profile_id"))
+    select(*_ref_columns).select_from(_with_latest).where(profiles.c.id == bindparam("profile_id"))
 )
-
-_given_version = select(
-    profile_versions.c.id, profile_versions.c.profile_id, profile_versions.c.version
-).where(
+_given_version = select(*_ref_columns).where(
     profile_versions.c.profile_id == bindparam("profile_id"),
     profile_versions.c.version == bindparam("version"),
 )
@@ -171,16 +161,8 @@ class ProfileStore:
         whose country is ``country`` (an empty criterion matches all), ordered by profile id,
         after the id ``after``."""
         query = (
-            select(profile_versions.c.id, profile_versions.c.profile_id, profile_versions.c.version)
-            .select_from(
-                profiles.join(
-                    profile_versions,
-                    and_(
-                        profile_versions.c.profile_id == profiles.c.id,
-                        profile_versions.c.version == profiles.c.latest_version,
-                    ),
-                )
-            )
+            select(*_ref_columns)
+            .select_from(_with_latest)
             .where(profiles.c.id > after)
             .order_by(profiles.c.id)
             .limit(limit)
@@ -322,15 +304,12 @@ def _identifier_in(identifiers: Sequence[tuple[str, str]]) -> ColumnElement[bool
 
 
 def _stored(row: Any) -> StoredVersion:
-    published_at = row.published_at
-    if published_at.tzinfo is None:  # SQLite returns naive datetimes; everything stored is UTC
-        published_at = published_at.replace(tzinfo=UTC)
     return StoredVersion(
         row_id=row.id,
         profile_id=row.profile_id,
         version=row.version,
         publisher=row.publisher,
-        published_at=published_at,
+        published_at=row.published_at,
         payload_sha256=row.payload_sha256,
         jws=row.jws,
         profile_pb=row.profile_pb,

@@ -3,6 +3,8 @@ a test compares the two."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -16,8 +18,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 
 metadata = MetaData(
     naming_convention={
@@ -28,6 +32,24 @@ metadata = MetaData(
     }
 )
 
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime: give the gateway timezone-aware times")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
 _RowId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -37,7 +59,7 @@ profiles = Table(
     Column("id", String(32), primary_key=True),
     Column("country", String(2), nullable=False, index=True),
     Column("latest_version", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 # Every identifier any version of a profile was published with resolves to that profile.
@@ -70,7 +92,7 @@ profile_versions = Table(
     Column("profile_id", ForeignKey("profiles.id"), nullable=False),
     Column("version", Integer, nullable=False),
     Column("publisher", String(64), nullable=False),
-    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", UtcDateTime(), nullable=False),
     Column("payload_sha256", String(64), nullable=False),
     # SHA-256 of the partner's JWS: a second arrival of the same JWS is a replay.
     Column("request_sha256", String(64), nullable=False, unique=True),
@@ -90,8 +112,8 @@ partners = Table(
     Column("roles", JSON, nullable=False),
     Column("purposes", JSON, nullable=False),
     Column("status", String(16), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 partner_keys = Table(
@@ -101,11 +123,11 @@ partner_keys = Table(
     Column("partner_id", ForeignKey("partners.id"), nullable=False, index=True),
     Column("alg", String(16), nullable=False),
     Column("jwk", JSON, nullable=False),
-    Column("not_before", DateTime(timezone=True)),
-    Column("not_after", DateTime(timezone=True)),
+    Column("not_before", UtcDateTime()),
+    Column("not_after", UtcDateTime()),
     Column("status", String(16), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("retired_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("retired_at", UtcDateTime()),
 )
 
 # One-time identifiers already seen (client assertion and DPoP proof jti), until they expire:
@@ -114,5 +136,5 @@ seen_jtis = Table(
     "seen_jtis",
     metadata,
     Column("key", String(400), primary_key=True),
-    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
 )
