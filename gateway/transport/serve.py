@@ -10,7 +10,10 @@ import uvicorn
 
 from gateway.config import Settings
 from gateway.service import ProfileExchange
+from gateway.service.tokens import TokenService
 from gateway.storage import Database
+from gateway.storage.partners import PartnerStore
+from gateway.storage.replay import ReplayStore
 from gateway.transport.grpc_server import create_server
 from gateway.transport.rest import create_app
 
@@ -33,7 +36,15 @@ class Gateway:
         )
         self._rest_socket = _bind(settings.host, settings.rest_port)
         self.rest_port: int = self._rest_socket.getsockname()[1]
-        app = create_app(self.exchange, self.db, max_request_bytes=settings.max_request_bytes)
+        self.tokens = TokenService(
+            self.exchange.keyring,
+            PartnerStore(self.db),
+            ReplayStore(self.db).remember,
+            gateway_id=settings.gateway_id,
+        )
+        app = create_app(
+            self.exchange, self.tokens, self.db, max_request_bytes=settings.max_request_bytes
+        )
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
                 app,

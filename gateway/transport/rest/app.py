@@ -28,15 +28,19 @@ from gateway.identifiers import SCHEMES
 from gateway.profiles import canonical_json, parse_json_message
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.service import ProfileExchange
+from gateway.service.tokens import TokenService
 from gateway.storage import Database
 from gateway.transport.errors import PROBLEM_JSON, problem, unexpected
+from gateway.transport.rest import oauth
 from gateway.transport.rest._schemas import component_schemas, ref
 from gateway.transport.rest.deps import Db, Exchange
 
 JOSE = "application/jose"
 
 
-def create_app(exchange: ProfileExchange, db: Database, *, max_request_bytes: int) -> FastAPI:
+def create_app(
+    exchange: ProfileExchange, tokens: TokenService, db: Database, *, max_request_bytes: int
+) -> FastAPI:
     app = FastAPI(
         title="Credit Exchange Gateway",
         version=__version__,
@@ -44,10 +48,12 @@ def create_app(exchange: ProfileExchange, db: Database, *, max_request_bytes: in
         "Every operation is also served over gRPC (cxg.v1.ProfileService) with the same field names.",
     )
     app.state.exchange = exchange
+    app.state.tokens = tokens
     app.state.db = db
     app.add_middleware(_BodyLimit, max_bytes=max_request_bytes)
     _install_error_handlers(app)
     app.include_router(_routes())
+    app.include_router(oauth.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -1,0 +1,138 @@
+"""The OAuth 2.0 token endpoint (client credentials with ``private_key_jwt``, RFC 7523; DPoP-bound
+tokens, RFC 9449). Errors follow RFC 6749 section 5.2, as OAuth client libraries expect."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from gateway.errors import GatewayError, InvalidArgument, PermissionDenied, Unauthenticated
+from gateway.service.tokens import TokenService
+
+_FORM = "application/x-www-form-urlencoded"
+_FIELDS = ("grant_type", "client_assertion_type", "client_assertion")
+# RFC 6749 section 5.2 error codes, by error class.
+_OAUTH_ERRORS: tuple[tuple[type[GatewayError], str, int], ...] = (
+    (Unauthenticated, "invalid_client", 401),
+    (PermissionDenied, "unauthorized_client", 400),
+    (InvalidArgument, "invalid_request", 400),
+)
+_TOKEN_SCHEMA = {
+    "type": "object",
+    "required": ["access_token", "token_type", "expires_in"],
+    "properties": {
+        "access_token": {
+            "type": "string",
+            "description": "JWT (typ at+jwt) signed by the gateway.",
+        },
+        "token_type": {"type": "string", "enum": ["DPoP", "Bearer"]},
+        "expires_in": {"type": "integer"},
+    },
+}
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string"},
+        "error_description": {"type": "string"},
+        "field": {"type": "string"},
+    },
+}
+
+router = APIRouter()
+
+
+@router.post(
+    "/oauth2/token",
+    operation_id="CreateToken",
+    summary="Exchange a private_key_jwt client assertion and a DPoP proof for an access token",
+    responses={
+        200: {
+            "description": "A sender-constrained access token",
+            "content": {"application/json": {"schema": _TOKEN_SCHEMA}},
+        },
+        400: {
+            "description": "Malformed request",
+            "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+        },
+        401: {
+            "description": "Client authentication failed",
+            "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+        },
+    },
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "DPoP",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "DPoP proof (RFC 9449) for this request.",
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                _FORM: {
+                    "schema": {
+                        "type": "object",
+                        "required": list(_FIELDS),
+                        "properties": {name: {"type": "string"} for name in _FIELDS},
+                    }
+                }
+            },
+        },
+    },
+)
+async def create_token(request: Request) -> Response:
+    tokens: TokenService = request.app.state.tokens
+    try:
+        form = _form(request.headers.get("content-type", ""), await request.body())
+        issued = await run_in_threadpool(
+            lambda: tokens.issue(
+                grant_type=form["grant_type"],
+                client_assertion_type=form["client_assertion_type"],
+                client_assertion=form["client_assertion"],
+                dpop_proof=request.headers.get("dpop"),
+                method=request.method,
+                url=str(request.url),
+            )
+        )
+    except GatewayError as exc:
+        return _oauth_error(exc)
+    body = {
+        "access_token": issued.access_token,
+        "token_type": issued.token_type,
+        "expires_in": issued.expires_in,
+    }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _form(content_type: str, body: bytes) -> dict[str, str]:
+    if content_type.split(";")[0].strip().lower() != _FORM:
+        raise InvalidArgument(f"the token request must be {_FORM}", field="content-type")
+    try:
+        fields = parse_qs(body.decode("ascii"), strict_parsing=bool(body), max_num_fields=16)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidArgument(f"the form cannot be parsed: {exc}", field="body") from exc
+    form: dict[str, str] = {}
+    for name in _FIELDS:
+        values = fields.get(name, [])
+        if len(values) != 1:
+            raise InvalidArgument(f"{name} must be given exactly once", field=name)
+        form[name] = values[0]
+    return form
+
+
+def _oauth_error(exc: GatewayError) -> Response:
+    code, status = next(
+        ((c, s) for cls, c, s in _OAUTH_ERRORS if isinstance(exc, cls)), ("server_error", 500)
+    )
+    body: dict[str, Any] = {"error": code, "error_description": exc.message}
+    if exc.field:
+        body["field"] = exc.field
+    return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
