@@ -25,12 +25,14 @@ id_app = typer.Typer(no_args_is_help=True, help="Company identifiers.")
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 partners_app = typer.Typer(no_args_is_help=True, help="Registered partner institutions.")
 client_app = typer.Typer(no_args_is_help=True, help="Call a gateway as a partner would.")
+pki_app = typer.Typer(no_args_is_help=True, help="Development CA and certificates for mutual TLS.")
 for sub, name in (
     (keys_app, "keys"),
     (id_app, "id"),
     (db_app, "db"),
     (partners_app, "partners"),
     (client_app, "client"),
+    (pki_app, "pki"),
 ):
     app.add_typer(sub, name=name)
 
@@ -304,6 +306,38 @@ def partners_import(
 
 def _as_utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+# -- pki -------------------------------------------------------------------------------------
+
+PkiDir = Annotated[Path, typer.Option("--dir", help="PKI folder (serve it with CXG_TLS_DIR).")]
+
+
+@pki_app.command("init")
+def pki_init(directory: PkiDir = Path("keys/pki")) -> None:
+    """Create the development CA (kept if present) and a server certificate for 127.0.0.1, ::1, localhost."""
+    from gateway.trust import pki
+
+    ca = _run(lambda: pki.init_ca(directory))
+    server = _run(lambda: pki.issue_server_certificate(directory))
+    typer.echo(f"CA {ca.cert_path} (x5t#S256 {ca.thumbprint})\nserver {server.cert_path}")
+    typer.echo(f"serve mutual TLS with: CXG_TLS_DIR={directory} .venv/bin/cxg serve")
+
+
+@pki_app.command("issue-partner")
+def pki_issue_partner(
+    partner_id: str,
+    directory: PkiDir = Path("keys/pki"),
+    replace: Annotated[bool, typer.Option(help="Replace an existing certificate.")] = False,
+) -> None:
+    """Issue a client certificate for a partner; prints its x5t#S256 thumbprint (RFC 8705)."""
+    from gateway.trust import pki
+
+    try:
+        issued = _run(lambda: pki.issue_partner_certificate(directory, partner_id, replace=replace))
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"{issued.cert_path}\t{issued.key_path}\tx5t#S256 {issued.thumbprint}")
 
 
 # -- client ----------------------------------------------------------------------------------

@@ -25,6 +25,9 @@ class Settings:
     grpc_workers: int = 8
     # Requests larger than this are refused whole (REST 413, gRPC RESOURCE_EXHAUSTED).
     max_request_bytes: int = MIB
+    # With a PKI folder (``cxg pki init``), both transports serve mutual TLS: a client certificate
+    # from that CA is required. None serves plaintext (development on 127.0.0.1).
+    tls_dir: Path | None = None
     # Legacy identifiers accepted despite a failing check digit, as "SCHEME:VALUE".
     accepted_legacy_ids: frozenset[str] = field(default_factory=frozenset)
 
@@ -49,6 +52,7 @@ class Settings:
             rest_port=int(env.get("CXG_REST_PORT", cls.rest_port)),
             grpc_workers=int(env.get("CXG_GRPC_WORKERS", cls.grpc_workers)),
             max_request_bytes=int(env.get("CXG_MAX_REQUEST_BYTES", cls.max_request_bytes)),
+            tls_dir=Path(env["CXG_TLS_DIR"]) if env.get("CXG_TLS_DIR") else None,
             accepted_legacy_ids=frozenset(
                 x.strip().upper() for x in legacy.split(",") if x.strip()
             ),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
+from typing import Any
 
+import grpc
 import uvicorn
 
 from gateway.config import Settings
@@ -16,6 +19,7 @@ from gateway.storage.partners import PartnerStore
 from gateway.storage.replay import ReplayStore
 from gateway.transport.grpc_server import create_server
 from gateway.transport.rest import create_app
+from gateway.trust.pki import ServerTlsFiles
 
 
 class Gateway:
@@ -23,6 +27,9 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        tls = (
+            ServerTlsFiles.in_dir(settings.tls_dir) if settings.tls_dir else None
+        )  # before any I/O
         self.db = Database.from_url(settings.database_url)
         self.db.upgrade()
         self.exchange = ProfileExchange.from_settings(settings, self.db)
@@ -31,9 +38,11 @@ class Gateway:
             max_request_bytes=settings.max_request_bytes,
             max_workers=settings.grpc_workers,
         )
-        self.grpc_port = self.grpc_server.add_insecure_port(
-            _address(settings.host, settings.grpc_port)
-        )
+        address = _address(settings.host, settings.grpc_port)
+        if tls is None:
+            self.grpc_port = self.grpc_server.add_insecure_port(address)
+        else:
+            self.grpc_port = self.grpc_server.add_secure_port(address, _grpc_mtls(tls))
         self._rest_socket = _bind(settings.host, settings.rest_port)
         self.rest_port: int = self._rest_socket.getsockname()[1]
         self.tokens = TokenService(
@@ -54,6 +63,7 @@ class Gateway:
                 access_log=False,
                 log_level="warning",
                 timeout_graceful_shutdown=5,
+                **(_rest_mtls(tls) if tls else {}),
             )
         )
         self._thread: threading.Thread | None = None
@@ -94,6 +104,23 @@ class Gateway:
         self.grpc_server.stop(grace=2).wait()
         self._rest_socket.close()
         self.db.dispose()
+
+
+def _grpc_mtls(files: ServerTlsFiles) -> grpc.ServerCredentials:
+    return grpc.ssl_server_credentials(
+        [(files.key.read_bytes(), files.cert.read_bytes())],
+        root_certificates=files.client_ca.read_bytes(),
+        require_client_auth=True,
+    )
+
+
+def _rest_mtls(files: ServerTlsFiles) -> dict[str, Any]:
+    return {
+        "ssl_certfile": str(files.cert),
+        "ssl_keyfile": str(files.key),
+        "ssl_ca_certs": str(files.client_ca),
+        "ssl_cert_reqs": ssl.CERT_REQUIRED,
+    }
 
 
 def _address(host: str, port: int) -> str:

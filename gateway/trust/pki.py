@@ -72,6 +72,23 @@ class IssuedCertificate:
     thumbprint: str  # x5t#S256: base64url(SHA-256(DER certificate)), no padding
 
 
+@dataclass(frozen=True)
+class ServerTlsFiles:
+    """What a gateway serving mutual TLS reads from a PKI folder."""
+
+    cert: Path
+    key: Path
+    client_ca: Path
+
+    @classmethod
+    def in_dir(cls, directory: Path) -> ServerTlsFiles:
+        files = cls(directory / _SERVER_CERT, directory / _SERVER_KEY, directory / _CA_CERT)
+        missing = [str(p) for p in (files.cert, files.key, files.client_ca) if not p.is_file()]
+        if missing:
+            raise Unavailable(f"TLS files missing: {', '.join(missing)}; run `cxg pki init`")
+        return files
+
+
 def certificate_thumbprint(cert: bytes | x509.Certificate) -> str:
     """RFC 8705 section 3.1 ``x5t#S256`` of one certificate given as PEM, DER or parsed.
 

@@ -1,0 +1,106 @@
+"""Mutual TLS on both transports of a real gateway, with certificates from `cxg pki`: a partner
+certificate from the gateway's CA gets through; no certificate, or one from another CA, does not."""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.config import Settings
+from gateway.schema.cxg.v1 import profile_service_pb2 as pb
+from gateway.schema.cxg.v1 import profile_service_pb2_grpc as pb_grpc
+from gateway.service import PartnerAdmin
+from gateway.transport.serve import Gateway
+
+
+def cxg(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture
+def pki_dirs(tmp_path: Path) -> tuple[Path, Path]:
+    ours, theirs = tmp_path / "pki", tmp_path / "other-pki"
+    cxg("pki", "init", "--dir", str(ours))
+    cxg("pki", "issue-partner", "kz-bank", "--dir", str(ours))
+    cxg("pki", "init", "--dir", str(theirs))
+    cxg("pki", "issue-partner", "kz-bank", "--dir", str(theirs))
+    return ours, theirs
+
+
+@pytest.fixture
+def mtls_gateway(settings: Settings, pki_dirs: tuple[Path, Path]) -> Iterator[Gateway]:
+    running = Gateway(dataclasses.replace(settings, tls_dir=pki_dirs[0]))
+    PartnerAdmin(running.db).import_files(settings.partners_dir)
+    running.start()
+    yield running
+    running.stop()
+
+
+def _grpc_get(gateway: Gateway, ca: Path, cert_dir: Path | None) -> grpc.StatusCode:
+    client = (
+        (
+            (cert_dir / "partners" / "kz-bank-key.pem").read_bytes(),
+            (cert_dir / "partners" / "kz-bank.pem").read_bytes(),
+        )
+        if cert_dir
+        else (None, None)
+    )
+    credentials = grpc.ssl_channel_credentials(ca.read_bytes(), *client)
+    with grpc.secure_channel(f"127.0.0.1:{gateway.grpc_port}", credentials) as channel:
+        try:
+            pb_grpc.ProfileServiceStub(channel).GetProfile(
+                pb.GetProfileRequest(name="profiles/" + "a" * 32), timeout=10
+            )
+        except grpc.RpcError as exc:
+            return exc.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+def test_grpc_requires_a_client_certificate_from_our_ca(
+    mtls_gateway: Gateway, pki_dirs: tuple[Path, Path]
+) -> None:
+    ours, theirs = pki_dirs
+    assert (
+        _grpc_get(mtls_gateway, ours / "ca.pem", ours) == grpc.StatusCode.NOT_FOUND
+    )  # reached the service
+    assert _grpc_get(mtls_gateway, ours / "ca.pem", None) == grpc.StatusCode.UNAVAILABLE
+    assert _grpc_get(mtls_gateway, ours / "ca.pem", theirs) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_rest_requires_a_client_certificate_from_our_ca(
+    mtls_gateway: Gateway, pki_dirs: tuple[Path, Path]
+) -> None:
+    ours, theirs = pki_dirs
+    url = f"https://127.0.0.1:{mtls_gateway.rest_port}/healthz"
+
+    def context(cert_dir: Path | None) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(ours / "ca.pem"))
+        if cert_dir:
+            ctx.load_cert_chain(
+                cert_dir / "partners" / "kz-bank.pem", cert_dir / "partners" / "kz-bank-key.pem"
+            )
+        return ctx
+
+    assert httpx.get(url, verify=context(ours)).json()["status"] == "ok"
+    for refused in (None, theirs):
+        with pytest.raises(httpx.TransportError):  # the TLS handshake fails
+            httpx.get(url, verify=context(refused))
+    with pytest.raises(httpx.TransportError):  # and plaintext is not served at all
+        httpx.get(url.replace("https", "http"), timeout=5)
+
+
+def test_missing_tls_files_stop_the_gateway_at_start(settings: Settings, tmp_path: Path) -> None:
+    from gateway.errors import Unavailable
+
+    with pytest.raises(Unavailable, match="cxg pki init"):
+        Gateway(dataclasses.replace(settings, tls_dir=tmp_path / "empty"))
