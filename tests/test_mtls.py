@@ -3,7 +3,9 @@ certificate from the gateway's CA gets through; no certificate, or one from anot
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,9 @@ from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.schema.cxg.v1 import profile_service_pb2_grpc as pb_grpc
 from gateway.service import PartnerAdmin
 from gateway.transport.serve import Gateway
+from gateway.trust.pki import certificate_thumbprint
+from tests.partner_client import assertion
+from tests.support import TestPartner
 
 
 def cxg(*args: str) -> str:
@@ -104,3 +109,32 @@ def test_missing_tls_files_stop_the_gateway_at_start(settings: Settings, tmp_pat
 
     with pytest.raises(Unavailable, match="cxg pki init"):
         Gateway(dataclasses.replace(settings, tls_dir=tmp_path / "empty"))
+
+
+def test_token_over_mtls_is_bound_to_the_client_certificate(
+    mtls_gateway: Gateway, pki_dirs: tuple[Path, Path], partners: dict[str, TestPartner]
+) -> None:
+    ours, _ = pki_dirs
+    ctx = ssl.create_default_context(cafile=str(ours / "ca.pem"))
+    ctx.load_cert_chain(ours / "partners" / "kz-bank.pem", ours / "partners" / "kz-bank-key.pem")
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion(partners["kz-bank"]),
+    }
+    response = httpx.post(
+        f"https://127.0.0.1:{mtls_gateway.rest_port}/oauth2/token", data=form, verify=ctx
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    claims = json.loads(base64.urlsafe_b64decode(body["access_token"].split(".")[1] + "=="))
+    expected = certificate_thumbprint((ours / "partners" / "kz-bank.pem").read_bytes())
+    assert claims["cnf"] == {"x5t#S256": expected}
+    caller = mtls_gateway.tokens.authenticate(
+        authorization=f"Bearer {body['access_token']}",
+        method="GET",
+        url="https://x/",
+        client_cert_thumbprint=expected,
+    )
+    assert caller.partner.id == "kz-bank"

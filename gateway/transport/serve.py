@@ -19,6 +19,7 @@ from gateway.storage.partners import PartnerStore
 from gateway.storage.replay import ReplayStore
 from gateway.transport.grpc_server import create_server
 from gateway.transport.rest import create_app
+from gateway.transport.rest._tls import TlsHttpToolsProtocol
 from gateway.trust.pki import ServerTlsFiles
 
 
@@ -58,7 +59,8 @@ class Gateway:
             uvicorn.Config(
                 app,
                 loop="uvloop",
-                http="httptools",
+                # httptools, plus the client certificate in the scope for mTLS-bound tokens
+                http=TlsHttpToolsProtocol,
                 lifespan="off",
                 access_log=False,
                 log_level="warning",

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse, Response
 
 from gateway.errors import GatewayError, InvalidArgument, PermissionDenied, Unauthenticated
 from gateway.service.tokens import TokenService
+from gateway.transport.rest._tls import client_certificate
+from gateway.trust.pki import certificate_thumbprint
 
 _FORM = "application/x-www-form-urlencoded"
 _FIELDS = ("grant_type", "client_assertion_type", "client_assertion")
@@ -98,6 +100,7 @@ async def create_token(request: Request) -> Response:
                 client_assertion_type=form["client_assertion_type"],
                 client_assertion=form["client_assertion"],
                 dpop_proof=request.headers.get("dpop"),
+                client_cert_thumbprint=_thumbprint(request),
                 method=request.method,
                 url=str(request.url),
             )
@@ -110,6 +113,11 @@ async def create_token(request: Request) -> Response:
         "expires_in": issued.expires_in,
     }
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _thumbprint(request: Request) -> str | None:
+    pem = client_certificate(request.scope)
+    return certificate_thumbprint(pem.encode("ascii")) if pem else None
 
 
 def _form(content_type: str, body: bytes) -> dict[str, str]:
