@@ -7,7 +7,7 @@ import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from gateway.signing import SigningKey
 
@@ -139,3 +139,10 @@ def make_kz_bins(count: int) -> list[str]:
             bins.append(first11 + check)
         serial += 1
     return bins
+
+
+def missing_tool(message: str, install: str) -> NoReturn:
+    """A test's outside tool is missing: fail (never skip, so a run cannot pass without it)."""
+    import pytest
+
+    pytest.fail(f"{message}; install {install}", pytrace=False)

@@ -33,15 +33,7 @@ class PartnerStore:
         if not rows:
             return None
         row = rows[0]
-        partner = Partner(
-            id=row.partner_id,
-            name=row.name,
-            country=row.country,
-            roles=frozenset(row.roles),
-            status=row.partner_status,
-            purposes=frozenset(row.purposes),
-        )
-        return partner, _key(row)
+        return _partner(row, partner_id=row.partner_id, status=row.partner_status), _key(row)
 
     def get(self, partner_id: str) -> Partner | None:
         rows = self._db.read(select(partners).where(partners.c.id == partner_id))
@@ -125,13 +117,15 @@ def _key_values(key: PartnerKey, now: datetime) -> dict[str, Any]:
     }
 
 
-def _partner(row: Any) -> Partner:
+def _partner(row: Any, *, partner_id: str | None = None, status: str | None = None) -> Partner:
+    """A partner from a ``partners`` row, or from a key row joined with its owner (whose id and
+    status columns are named differently there)."""
     return Partner(
-        id=row.id,
+        id=partner_id or row.id,
         name=row.name,
         country=row.country,
         roles=frozenset(row.roles),
-        status=row.status,
+        status=status or row.status,
         purposes=frozenset(row.purposes),
     )
 

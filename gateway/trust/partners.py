@@ -29,12 +29,12 @@ import jwt
 from gateway.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from gateway.identifiers import is_country
 from gateway.signing._jwk import SUPPORTED_ALGORITHMS, thumbprint
+from gateway.trust.pki import PARTNER_ID_PATTERN
 
 ROLES = frozenset({"credit_bureau", "bank", "customs", "sme_portal", "issuer", "operator"})
 # Roles whose data the gateway accepts as profile publications.
 PUBLISHER_ROLES = frozenset({"credit_bureau", "bank", "customs"})
 PARTNER_STATUSES = ("active", "suspended")
-_PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 # Key ids are data, never paths or SQL; refusing other characters early gives a clear error.
 _KID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "oth"})
@@ -50,7 +50,7 @@ class Partner:
     purposes: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
-        if not _PARTNER_ID.fullmatch(self.id):
+        if not PARTNER_ID_PATTERN.fullmatch(self.id):
             raise ValueError(
                 f"partner id {self.id!r} must be 2-63 lower-case letters, digits or '-'"
             )
