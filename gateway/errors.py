@@ -11,6 +11,7 @@ Every error a caller can see is a ``GatewayError``; transports map each subclass
     ├── PermissionDenied         the caller is known but not allowed to do this
     ├── NotFound                 no such resource (or not visible to the caller)
     ├── Conflict                 the request contradicts stored state (e.g. a replayed publish)
+    ├── QuotaExceeded            the caller's rate limit or daily quota is used up
     └── Unavailable              a dependency (database, keys) is not usable
 
 ``field`` is a path into the request as the caller sent it: a JSON pointer for JSON bodies
@@ -68,6 +69,14 @@ class Conflict(GatewayError):
     """The request contradicts what is already stored."""
 
 
+class QuotaExceeded(GatewayError):
+    """The caller's rate limit or daily quota is used up; ``retry_after`` is in whole seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
 class Unavailable(GatewayError):
     """A dependency the gateway needs (database, signing keys) is not usable."""
 
@@ -80,6 +89,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "QuotaExceeded",
     "Unauthenticated",
     "Unavailable",
 ]

@@ -6,17 +6,31 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import Conflict, NotFound
 from gateway.storage.database import Database
-from gateway.storage.tables import partner_keys, partners
-from gateway.trust.partners import Partner, PartnerKey
+from gateway.storage.tables import partner_certificates, partner_keys, partners
+from gateway.trust.partners import Partner, PartnerCertificate, PartnerKey, Quota
+
+_OWNER_COLUMNS = (
+    "name",
+    "country",
+    "roles",
+    "purposes",
+    "operations",
+    "requests_per_second",
+    "burst",
+    "daily_requests",
+)
 
 _key_with_owner = (
-    select(partner_keys, partners.c.name, partners.c.country, partners.c.roles, partners.c.purposes)
-    .add_columns(partners.c.status.label("partner_status"))
+    select(
+        partner_keys,
+        *(partners.c[name] for name in _OWNER_COLUMNS),
+        partners.c.status.label("partner_status"),
+    )
     .select_from(partner_keys.join(partners, partners.c.id == partner_keys.c.partner_id))
     .where(partner_keys.c.kid == bindparam("kid"))
 )
@@ -61,6 +75,8 @@ class PartnerStore:
                         country=partner.country,
                         roles=sorted(partner.roles),
                         purposes=sorted(partner.purposes),
+                        operations=sorted(partner.operations),
+                        **_quota_values(partner.quota),
                         status=partner.status,
                         created_at=now,
                         updated_at=now,
@@ -103,6 +119,74 @@ class PartnerStore:
         if not changed:
             raise NotFound(f"no key {kid!r}")
 
+    # -- mTLS client certificates ---------------------------------------------------------------
+
+    def certificate_owner(self, thumbprint: str) -> str | None:
+        """The partner a client certificate is registered for."""
+        rows = self._db.read(
+            select(partner_certificates.c.partner_id).where(
+                partner_certificates.c.thumbprint == thumbprint
+            )
+        )
+        return str(rows[0].partner_id) if rows else None
+
+    def certificates_of(self, partner_id: str) -> list[PartnerCertificate]:
+        query = (
+            select(partner_certificates)
+            .where(partner_certificates.c.partner_id == partner_id)
+            .order_by(partner_certificates.c.created_at)
+        )
+        return [
+            PartnerCertificate(row.thumbprint, row.partner_id, row.subject, row.not_after)
+            for row in self._db.read(query)
+        ]
+
+    def add_certificate(self, certificate: PartnerCertificate) -> None:
+        if self.get(certificate.partner_id) is None:
+            raise NotFound(f"no partner {certificate.partner_id!r}")
+        try:
+            with self._db.write() as conn:
+                conn.execute(
+                    insert(partner_certificates).values(
+                        thumbprint=certificate.thumbprint,
+                        partner_id=certificate.partner_id,
+                        subject=certificate.subject,
+                        not_after=certificate.not_after,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"certificate {certificate.thumbprint} is already registered") from exc
+
+    def remove_certificate(self, partner_id: str, thumbprint: str) -> None:
+        with self._db.write() as conn:
+            removed = conn.execute(
+                delete(partner_certificates).where(
+                    partner_certificates.c.partner_id == partner_id,
+                    partner_certificates.c.thumbprint == thumbprint,
+                )
+            ).rowcount
+        if not removed:
+            raise NotFound(f"partner {partner_id!r} has no certificate {thumbprint}")
+
+    def set_quota(self, partner_id: str, quota: Quota) -> None:
+        with self._db.write() as conn:
+            changed = conn.execute(
+                update(partners)
+                .where(partners.c.id == partner_id)
+                .values(**_quota_values(quota), updated_at=datetime.now(UTC))
+            ).rowcount
+        if not changed:
+            raise NotFound(f"no partner {partner_id!r}")
+
+
+def _quota_values(quota: Quota) -> dict[str, Any]:
+    return {
+        "requests_per_second": quota.requests_per_second,
+        "burst": quota.burst,
+        "daily_requests": quota.daily_requests,
+    }
+
 
 def _key_values(key: PartnerKey, now: datetime) -> dict[str, Any]:
     return {
@@ -127,6 +211,8 @@ def _partner(row: Any, *, partner_id: str | None = None, status: str | None = No
         roles=frozenset(row.roles),
         status=status or row.status,
         purposes=frozenset(row.purposes),
+        operations=frozenset(row.operations),
+        quota=Quota(row.requests_per_second, row.burst, row.daily_requests),
     )
 
 

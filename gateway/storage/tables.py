@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -114,6 +115,12 @@ partners = Table(
     Column("status", String(16), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # Operations allowed beyond what the roles decide: an empty list means all of the roles'.
+    Column("operations", JSON, nullable=False, server_default="[]"),
+    # Request limits; NULL means the gateway's default.
+    Column("requests_per_second", Float),
+    Column("burst", Integer),
+    Column("daily_requests", BigInteger),
 )
 
 partner_keys = Table(
@@ -137,4 +144,55 @@ seen_jtis = Table(
     metadata,
     Column("key", String(400), primary_key=True),
     Column("expires_at", UtcDateTime(), nullable=False, index=True),
+)
+
+# mTLS client certificates registered for a partner, by RFC 8705 x5t#S256 thumbprint.
+partner_certificates = Table(
+    "partner_certificates",
+    metadata,
+    Column("thumbprint", String(64), primary_key=True),
+    Column("partner_id", ForeignKey("partners.id"), nullable=False, index=True),
+    Column("subject", String(512), nullable=False),
+    Column("not_after", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# A company's consent, recorded by the SME portal acting for it: grantee may see the profile
+# for purpose until expires_at, unless revoked.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("profile_id", ForeignKey("profiles.id"), nullable=False),
+    Column("subject_scheme", String(16), nullable=False),
+    Column("subject_value", String(64), nullable=False),
+    Column("grantee", ForeignKey("partners.id"), nullable=False, index=True),
+    Column("purpose", String(64), nullable=False),
+    Column("granted_by", ForeignKey("partners.id"), nullable=False, index=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime()),
+)
+
+# Every refused request: who (when known), what, why. Append-only.
+refusals = Table(
+    "refusals",
+    metadata,
+    Column("id", _RowId, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("partner_id", String(64), index=True),
+    Column("operation", String(64), nullable=False),
+    Column("transport", String(8), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("field", String(256)),
+)
+
+# Requests counted against daily quotas, per partner and UTC day, summed over every replica.
+quota_usage = Table(
+    "quota_usage",
+    metadata,
+    Column("partner_id", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("requests", BigInteger, nullable=False),
 )

@@ -50,6 +50,9 @@ TABLE: dict[type[errors.GatewayError], Mapping] = {
     ),
     errors.NotFound: Mapping(grpc.StatusCode.NOT_FOUND, 404, "not-found", "Not found"),
     errors.Conflict: Mapping(grpc.StatusCode.ALREADY_EXISTS, 409, "conflict", "Conflict"),
+    errors.QuotaExceeded: Mapping(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "quota-exceeded", "Quota exceeded"
+    ),
     errors.Unavailable: Mapping(
         grpc.StatusCode.UNAVAILABLE, 503, "unavailable", "Service unavailable"
     ),
@@ -95,7 +98,11 @@ def grpc_status(exc: errors.GatewayError) -> grpc.Status:
         domain="cxg",
         metadata={k: str(v) for k, v in exc.details.items()},
     )
-    details = [info]
+    details: list[Any] = [info]
+    if isinstance(exc, errors.QuotaExceeded):
+        delay = error_details_pb2.RetryInfo()
+        delay.retry_delay.seconds = exc.retry_after
+        details.append(delay)
     if exc.field:
         violation = error_details_pb2.BadRequest.FieldViolation(
             field=exc.field, description=exc.message

@@ -5,9 +5,11 @@ from gateway.trust.partners import (
     PUBLISHER_ROLES,
     ROLES,
     Partner,
+    PartnerCertificate,
     PartnerDirectory,
     PartnerKey,
     PartnerRegistry,
+    Quota,
     VerifiedJws,
     parse_partner_file,
 )
@@ -17,9 +19,11 @@ __all__ = [
     "PUBLISHER_ROLES",
     "ROLES",
     "Partner",
+    "PartnerCertificate",
     "PartnerDirectory",
     "PartnerKey",
     "PartnerRegistry",
+    "Quota",
     "VerifiedJws",
     "parse_partner_file",
 ]

@@ -10,8 +10,12 @@ The file form (one JSON file per partner, as ``cxg demo`` writes and ``cxg partn
 reads) is::
 
     {"id": "ru-credit-bureau", "name": "...", "country": "RU", "roles": ["credit_bureau"],
-     "status": "active", "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "...",
-                                             "alg": "EdDSA", "kid": "..."}]}}
+     "status": "active", "purposes": [], "operations": [],
+     "quota": {"requests_per_second": 50, "burst": 100, "daily_requests": 100000},
+     "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "...",
+                        "alg": "EdDSA", "kid": "..."}]}}
+
+``purposes``, ``operations`` and ``quota`` are optional.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import jwt
+from cryptography import x509
 
 from gateway.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from gateway.identifiers import is_country
 from gateway.signing._jwk import SUPPORTED_ALGORITHMS, thumbprint
-from gateway.trust.pki import PARTNER_ID_PATTERN
+from gateway.trust.pki import PARTNER_ID_PATTERN, certificate_thumbprint
 
 ROLES = frozenset({"credit_bureau", "bank", "customs", "sme_portal", "issuer", "operator"})
 # Roles whose data the gateway accepts as profile publications.
@@ -41,13 +46,31 @@ _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "oth"})
 
 
 @dataclass(frozen=True)
+class Quota:
+    """A partner's request limits; None in a field means the gateway's default."""
+
+    requests_per_second: float | None = None
+    burst: int | None = None
+    daily_requests: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("requests_per_second", "burst", "daily_requests"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"quota {name} must be positive (or unset for the default)")
+
+
+@dataclass(frozen=True)
 class Partner:
     id: str
     name: str
     country: str
     roles: frozenset[str]
     status: str = "active"
+    # Narrowing of what the roles allow; empty means no narrowing.
     purposes: frozenset[str] = field(default_factory=frozenset)
+    operations: frozenset[str] = field(default_factory=frozenset)
+    quota: Quota = field(default_factory=Quota)
 
     def __post_init__(self) -> None:
         if not PARTNER_ID_PATTERN.fullmatch(self.id):
@@ -122,6 +145,30 @@ class PartnerKey:
         return None
 
 
+@dataclass(frozen=True)
+class PartnerCertificate:
+    """An mTLS client certificate registered for a partner, known by its RFC 8705 thumbprint."""
+
+    thumbprint: str
+    partner_id: str
+    subject: str
+    not_after: datetime
+
+    @classmethod
+    def from_pem(cls, partner_id: str, pem: bytes) -> PartnerCertificate:
+        """ValueError when ``pem`` is not exactly one certificate."""
+        try:
+            cert = x509.load_pem_x509_certificate(pem)
+        except ValueError as exc:
+            raise ValueError(f"not a PEM certificate: {exc}") from exc
+        return cls(
+            thumbprint=certificate_thumbprint(pem),
+            partner_id=partner_id,
+            subject=cert.subject.rfc4514_string(),
+            not_after=cert.not_valid_after_utc,
+        )
+
+
 def parse_partner_file(data: Mapping[str, Any]) -> tuple[Partner, list[PartnerKey]]:
     """A partner and its keys from the file form; ValueError or KeyError when malformed."""
     partner = Partner(
@@ -131,6 +178,8 @@ def parse_partner_file(data: Mapping[str, Any]) -> tuple[Partner, list[PartnerKe
         roles=frozenset(data["roles"]),
         status=data.get("status", "active"),
         purposes=frozenset(data.get("purposes", ())),
+        operations=frozenset(data.get("operations", ())),
+        quota=Quota(**data.get("quota", {})),
     )
     return partner, [PartnerKey.from_jwk(partner.id, jwk) for jwk in data["jwks"]["keys"]]
 

@@ -46,6 +46,15 @@ class RepairState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REPAIR_STATE_REQUESTED: _ClassVar[RepairState]
     REPAIR_STATE_REPAIRED: _ClassVar[RepairState]
     REPAIR_STATE_REFUSED: _ClassVar[RepairState]
+
+class AuthorityType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUTHORITY_TYPE_UNSPECIFIED: _ClassVar[AuthorityType]
+    AUTHORITY_TYPE_CUSTOMS: _ClassVar[AuthorityType]
+    AUTHORITY_TYPE_TAX: _ClassVar[AuthorityType]
+    AUTHORITY_TYPE_MARKET_REGULATION: _ClassVar[AuthorityType]
+    AUTHORITY_TYPE_COURT: _ClassVar[AuthorityType]
+    AUTHORITY_TYPE_OTHER: _ClassVar[AuthorityType]
 ENTITY_STATUS_UNSPECIFIED: EntityStatus
 ENTITY_STATUS_ACTIVE: EntityStatus
 ENTITY_STATUS_INACTIVE: EntityStatus
@@ -68,6 +77,12 @@ REPAIR_STATE_NONE: RepairState
 REPAIR_STATE_REQUESTED: RepairState
 REPAIR_STATE_REPAIRED: RepairState
 REPAIR_STATE_REFUSED: RepairState
+AUTHORITY_TYPE_UNSPECIFIED: AuthorityType
+AUTHORITY_TYPE_CUSTOMS: AuthorityType
+AUTHORITY_TYPE_TAX: AuthorityType
+AUTHORITY_TYPE_MARKET_REGULATION: AuthorityType
+AUTHORITY_TYPE_COURT: AuthorityType
+AUTHORITY_TYPE_OTHER: AuthorityType
 
 class EntityId(_message.Message):
     __slots__ = ("scheme", "value")
@@ -170,7 +185,7 @@ class AeoStatus(_message.Message):
     def __init__(self, program_country: _Optional[str] = ..., authorisation_number: _Optional[str] = ..., type: _Optional[str] = ..., status: _Optional[_Union[AeoState, str]] = ..., authorised_date: _Optional[str] = ..., valid_until_date: _Optional[str] = ...) -> None: ...
 
 class PublicRecord(_message.Message):
-    __slots__ = ("kind", "authority", "decision_number", "decision_date", "summary", "dispute_state", "repair_state", "disclosure_until_date")
+    __slots__ = ("kind", "authority", "decision_number", "decision_date", "summary", "dispute_state", "repair_state", "disclosure_until_date", "authority_type")
     KIND_FIELD_NUMBER: _ClassVar[int]
     AUTHORITY_FIELD_NUMBER: _ClassVar[int]
     DECISION_NUMBER_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +194,7 @@ class PublicRecord(_message.Message):
     DISPUTE_STATE_FIELD_NUMBER: _ClassVar[int]
     REPAIR_STATE_FIELD_NUMBER: _ClassVar[int]
     DISCLOSURE_UNTIL_DATE_FIELD_NUMBER: _ClassVar[int]
+    AUTHORITY_TYPE_FIELD_NUMBER: _ClassVar[int]
     kind: PublicRecordKind
     authority: LocalizedText
     decision_number: str
@@ -187,7 +203,8 @@ class PublicRecord(_message.Message):
     dispute_state: DisputeState
     repair_state: RepairState
     disclosure_until_date: str
-    def __init__(self, kind: _Optional[_Union[PublicRecordKind, str]] = ..., authority: _Optional[_Union[LocalizedText, _Mapping]] = ..., decision_number: _Optional[str] = ..., decision_date: _Optional[str] = ..., summary: _Optional[_Union[LocalizedText, _Mapping]] = ..., dispute_state: _Optional[_Union[DisputeState, str]] = ..., repair_state: _Optional[_Union[RepairState, str]] = ..., disclosure_until_date: _Optional[str] = ...) -> None: ...
+    authority_type: AuthorityType
+    def __init__(self, kind: _Optional[_Union[PublicRecordKind, str]] = ..., authority: _Optional[_Union[LocalizedText, _Mapping]] = ..., decision_number: _Optional[str] = ..., decision_date: _Optional[str] = ..., summary: _Optional[_Union[LocalizedText, _Mapping]] = ..., dispute_state: _Optional[_Union[DisputeState, str]] = ..., repair_state: _Optional[_Union[RepairState, str]] = ..., disclosure_until_date: _Optional[str] = ..., authority_type: _Optional[_Union[AuthorityType, str]] = ...) -> None: ...
 
 class Provenance(_message.Message):
     __slots__ = ("source_institution", "source_record_id", "retrieved_at")

@@ -11,14 +11,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetProfileRequest(_message.Message):
-    __slots__ = ("name", "id", "version")
+    __slots__ = ("name", "id", "version", "purpose", "consent")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
     name: str
     id: _profile_pb2.EntityId
     version: int
-    def __init__(self, name: _Optional[str] = ..., id: _Optional[_Union[_profile_pb2.EntityId, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
+    purpose: str
+    consent: str
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[_Union[_profile_pb2.EntityId, _Mapping]] = ..., version: _Optional[int] = ..., purpose: _Optional[str] = ..., consent: _Optional[str] = ...) -> None: ...
 
 class SignedProfile(_message.Message):
     __slots__ = ("jws", "profile")

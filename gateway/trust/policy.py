@@ -1,0 +1,189 @@
+"""Access policy: which roles may call which operation, and which fields each purpose may see.
+
+Default deny: an operation missing from ``OPERATIONS`` is refused to everyone, and a test fails
+when a gRPC method or REST route has no entry. Roles decide operations; the purpose a caller
+states decides the fields of a profile it sees (data minimization), and some purposes need the
+subject's consent as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gateway.errors import InvalidArgument, PermissionDenied
+from gateway.schema.cxg.v1.profile_pb2 import AuthorityType, CreditProfile
+from gateway.trust.partners import Partner
+
+# Roles that read profiles for their business.
+READERS = frozenset({"credit_bureau", "bank", "customs", "sme_portal", "issuer"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call an operation: partners with one of ``roles``; anyone when ``public``."""
+
+    roles: frozenset[str] = frozenset()
+    public: bool = False
+
+    def __post_init__(self) -> None:
+        if self.public == bool(self.roles):
+            raise ValueError("a rule is either public or names at least one role")
+
+
+_OPERATOR = Rule(frozenset({"operator"}))
+
+OPERATIONS: dict[str, Rule] = {
+    # ProfileService
+    "GetProfile": Rule(READERS),
+    "PublishProfile": Rule(frozenset({"credit_bureau", "bank", "customs"})),
+    "ListProfileVersions": Rule(READERS),
+    "SearchProfiles": Rule(READERS),
+    # ConsentService: portals record consents; grantees read the ones they received.
+    "GrantConsent": Rule(frozenset({"sme_portal"})),
+    "RevokeConsent": Rule(frozenset({"sme_portal"})),
+    "GetConsent": Rule(READERS),
+    "ListConsents": Rule(READERS),
+    # AdminService
+    "ListPartners": _OPERATOR,
+    "GetPartner": _OPERATOR,
+    "RegisterPartner": _OPERATOR,
+    "SuspendPartner": _OPERATOR,
+    "ReinstatePartner": _OPERATOR,
+    "AddPartnerKey": _OPERATOR,
+    "RetirePartnerKey": _OPERATOR,
+    "AddPartnerCertificate": _OPERATOR,
+    "RemovePartnerCertificate": _OPERATOR,
+    "SetPartnerQuota": _OPERATOR,
+    "ListRefusals": _OPERATOR,
+    # Public: the token endpoint authenticates its caller itself (client assertion); keys,
+    # health and the API description are for everyone.
+    "CreateToken": Rule(public=True),
+    "GetJwks": Rule(public=True),
+    "Health": Rule(public=True),
+    "GetApiDescription": Rule(public=True),
+}
+
+
+def rule_for(operation: str) -> Rule:
+    """The rule of an operation; an operation without one is refused (default deny)."""
+    rule = OPERATIONS.get(operation)
+    if rule is None:
+        raise PermissionDenied(f"operation {operation!r} has no access policy")
+    return rule
+
+
+def authorize(partner: Partner, operation: str) -> None:
+    """Refuse unless the partner's roles (and its own operation list, when it has one) allow
+    ``operation``."""
+    rule = rule_for(operation)
+    if rule.public:
+        return
+    if not partner.roles & rule.roles:
+        raise PermissionDenied(
+            f"partner {partner.id!r} (roles {', '.join(sorted(partner.roles))}) may not call {operation}"
+        )
+    if partner.operations and operation not in partner.operations:
+        raise PermissionDenied(f"partner {partner.id!r} is not registered for {operation}")
+
+
+# -- Purposes and views --------------------------------------------------------------------------
+
+FULL, CUSTOMS, SUMMARY = "full", "customs", "summary"
+
+
+@dataclass(frozen=True)
+class Purpose:
+    name: str
+    roles: frozenset[str]
+    view: str
+    needs_consent: bool
+    description: str
+
+
+PURPOSES: dict[str, Purpose] = {
+    p.name: p
+    for p in (
+        Purpose(
+            "trade_due_diligence",
+            READERS,
+            SUMMARY,
+            needs_consent=False,
+            description="Check a trading counterparty: identifiers, names, status, common grade, AEO.",
+        ),
+        Purpose(
+            "customs_clearance",
+            frozenset({"customs"}),
+            CUSTOMS,
+            needs_consent=False,
+            description="Customs control under an AEO arrangement: identifiers, address, AEO, customs records.",
+        ),
+        Purpose(
+            "credit_assessment",
+            frozenset({"bank", "credit_bureau"}),
+            FULL,
+            needs_consent=True,
+            description="Lending decision: the whole profile, with the subject's consent.",
+        ),
+        Purpose(
+            "credit_reporting",
+            frozenset({"credit_bureau"}),
+            FULL,
+            needs_consent=False,
+            description="Exchange between licensed credit bureaus: the whole profile.",
+        ),
+    )
+}
+
+
+def purpose_for(partner: Partner, name: str, *, field: str = "purpose") -> Purpose:
+    """The purpose a partner states, if its roles and its registration allow it."""
+    if not name:
+        raise InvalidArgument(f"state a purpose, one of {', '.join(PURPOSES)}", field=field)
+    purpose = PURPOSES.get(name)
+    if purpose is None:
+        raise InvalidArgument(
+            f"unknown purpose {name!r}; known: {', '.join(PURPOSES)}", field=field
+        )
+    if not partner.roles & purpose.roles or (partner.purposes and name not in partner.purposes):
+        raise PermissionDenied(f"partner {partner.id!r} may not ask for purpose {name!r}")
+    return purpose
+
+
+def minimize(profile: CreditProfile, view: str) -> CreditProfile:
+    """A copy of ``profile`` with only the fields ``view`` allows (FULL: the profile itself)."""
+    if view == FULL:
+        return profile
+    kept = CreditProfile(name=profile.name, version=profile.version)
+    kept.valid_from.CopyFrom(profile.valid_from)
+    if profile.HasField("valid_until"):
+        kept.valid_until.CopyFrom(profile.valid_until)
+    kept.aeo.extend(profile.aeo)
+    subject = kept.subject
+    subject.ids.extend(profile.subject.ids)
+    subject.legal_name.CopyFrom(profile.subject.legal_name)
+    subject.country = profile.subject.country
+    subject.legal_form = profile.subject.legal_form
+    subject.status = profile.subject.status
+    if view == CUSTOMS:
+        subject.address.CopyFrom(profile.subject.address)
+        subject.registration_date = profile.subject.registration_date
+        kept.public_records.extend(
+            r
+            for r in profile.public_records
+            if r.authority_type == AuthorityType.AUTHORITY_TYPE_CUSTOMS
+        )
+    elif view == SUMMARY:
+        if profile.HasField("common_grade"):
+            kept.common_grade.CopyFrom(profile.common_grade)
+    else:
+        raise ValueError(f"unknown view {view!r}")
+    return kept
+
+
+def operations_of(roles: Iterable[str]) -> list[str]:
+    """The non-public operations the given roles may call, sorted."""
+    wanted = frozenset(roles)
+    return sorted(
+        name for name, rule in OPERATIONS.items() if not rule.public and rule.roles & wanted
+    )
