@@ -18,6 +18,8 @@ from gateway.identifiers import CHECK_DIGIT_MISMATCH, validate
 
 if TYPE_CHECKING:
     from gateway.service import PartnerAdmin
+    from gateway.trust import Quota
+    from gateway.trust.pki import IssuedCertificate
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 keys_app = typer.Typer(no_args_is_help=True, help="The gateway's signing keys.")
@@ -72,6 +74,7 @@ def demo(
     from gateway.service import PartnerAdmin, ProfileExchange
     from gateway.signing import KeyRing
     from gateway.storage import Database
+    from gateway.storage.partners import PartnerStore
     from gateway.transport.serve import Gateway
 
     settings = Settings.from_env()
@@ -80,7 +83,10 @@ def demo(
     db = Database.from_url(settings.database_url)
     db.upgrade()
     PartnerAdmin(db).import_files(settings.partners_dir)
-    first_ids = demo_data.seed(ProfileExchange.from_settings(settings, db), partner_keys)
+    store = PartnerStore(db)
+    publishers = {p.id: p for p in store.all()}
+    exchange = ProfileExchange.from_settings(settings, db, store)
+    first_ids = demo_data.seed(exchange, partner_keys, publishers)
     db.dispose()
     typer.echo(
         f"cxg demo: {len(first_ids)} companies from {len(partner_keys)} partners ({', '.join(partner_keys)})\n"
@@ -94,14 +100,12 @@ def demo(
     scheme, value = first_ids[0].split()
     typer.echo(
         f"""
-Fetch a profile over REST (signed JWS + decoded profile), and the keys to verify it:
-  curl -s '{rest}/v1/profiles:lookup?scheme={scheme}&value={value}'
-  curl -s {rest}/.well-known/jwks.json
-Over gRPC (our client; or grpcurl with server reflection):
-  .venv/bin/cxg client get {scheme} {value} --grpc {grpc_target}
-  grpcurl -plaintext -d '{{"id": {{"scheme": "{scheme}", "value": "{value}"}}}}' {grpc_target} cxg.v1.ProfileService/GetProfile
-Fetch over REST and verify the signature against the published JWKS:
-  .venv/bin/cxg client get {scheme} {value} --rest {rest}
+Every call needs a partner's access token (DPoP-bound, from {rest}/oauth2/token); the demo
+partners' private keys are in {settings.keys_dir}/private/. Our partner client does it all:
+  .venv/bin/cxg client get {scheme} {value} --as demo-kz-bank --purpose trade_due_diligence
+  .venv/bin/cxg client get {scheme} {value} --as demo-ru-credit-bureau --purpose credit_reporting
+  .venv/bin/cxg client get {scheme} {value} --as demo-cn-qingdao-customs --purpose customs_clearance --grpc {grpc_target}
+Over REST the profile's JWS is verified against {rest}/.well-known/jwks.json.
 Other demo companies: {"; ".join(first_ids[1:])}
 API documentation: {rest}/docs    Stop with Ctrl-C.
 """
@@ -184,13 +188,18 @@ def db_upgrade() -> None:
 # -- partners --------------------------------------------------------------------------------
 
 
-def _partner_admin() -> PartnerAdmin:
+def _registry(action: Callable[[PartnerAdmin], T]) -> T:
+    """Run an operator action on the registry in CXG_DATABASE_URL (see ``_run`` for errors),
+    closing the database after it."""
     from gateway.service import PartnerAdmin
     from gateway.storage import Database
 
     db = Database.from_url(Settings.from_env().database_url)
-    db.upgrade()
-    return PartnerAdmin(db)
+    try:
+        db.upgrade()
+        return _run(lambda: action(PartnerAdmin(db)))
+    finally:
+        db.dispose()
 
 
 def _read_jwk(path: Path) -> dict[str, Any]:
@@ -213,7 +222,7 @@ def _run(action: Callable[[], T]) -> T:
 @partners_app.command("list")
 def partners_list() -> None:
     """List registered partners: id, country, roles, status."""
-    for partner in _partner_admin().store.all():
+    for partner in _registry(lambda admin: admin.store.all()):
         typer.echo(
             f"{partner.id}\t{partner.country}\t{','.join(sorted(partner.roles))}\t{partner.status}"
         )
@@ -221,14 +230,31 @@ def partners_list() -> None:
 
 @partners_app.command("show")
 def partners_show(partner_id: str) -> None:
-    """Show a partner and its keys with their validity and status."""
-    partner, keys = _run(lambda: _partner_admin().show(partner_id))
+    """Show a partner: its narrowing and quota, its keys and client certificates."""
+    record = _registry(lambda admin: admin.show(partner_id))
+    partner = record.partner
     typer.echo(
         f"{partner.id}  {partner.name}  {partner.country}  roles={','.join(sorted(partner.roles))}  {partner.status}"
     )
-    for key in keys:
+    typer.echo(f"  operations {','.join(sorted(partner.operations)) or '(all its roles allow)'}")
+    typer.echo(f"  purposes {','.join(sorted(partner.purposes)) or '(all its roles allow)'}")
+    typer.echo(f"  quota {_quota_text(partner.quota)}")
+    for key in record.keys:
         window = f"{key.not_before.isoformat() if key.not_before else '-'} .. {key.not_after.isoformat() if key.not_after else '-'}"
         typer.echo(f"  key {key.kid}  {key.alg}  {key.status}  valid {window}")
+    for cert in record.certificates:
+        typer.echo(
+            f"  cert {cert.thumbprint}  {cert.subject}  valid until {cert.not_after.isoformat()}"
+        )
+
+
+def _quota_text(quota: Quota) -> str:
+    limits = zip(
+        ("rps", "burst", "daily"),
+        (quota.requests_per_second, quota.burst, quota.daily_requests),
+        strict=True,
+    )
+    return "  ".join(f"{name}={'default' if v is None else f'{v:g}'}" for name, v in limits)
 
 
 @partners_app.command("add")
@@ -241,15 +267,34 @@ def partners_add(
         Path,
         typer.Option(help="The partner's public key: a JWK or a JWK Set with one key, with alg."),
     ],
+    purpose: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Allow only this purpose (repeat for several); default: all its roles allow."
+        ),
+    ] = None,
+    operation: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Allow only this operation (repeat for several); default: all its roles allow."
+        ),
+    ] = None,
 ) -> None:
     """Register a partner institution with its first key."""
     from gateway.trust import Partner
 
     try:
-        partner = Partner(id=partner_id, name=name, country=country.upper(), roles=frozenset(role))
+        partner = Partner(
+            id=partner_id,
+            name=name,
+            country=country.upper(),
+            roles=frozenset(role),
+            purposes=frozenset(purpose or ()),
+            operations=frozenset(operation or ()),
+        )
     except ValueError as exc:
         raise _fail(str(exc)) from exc
-    _run(lambda: _partner_admin().register(partner, [_read_jwk(jwk)]))
+    _registry(lambda admin: admin.register(partner, [_read_jwk(jwk)]))
     typer.echo(f"registered {partner_id}")
 
 
@@ -266,28 +311,28 @@ def partners_add_key(
 ) -> None:
     """Add a key: the old and new keys overlap until the old one is retired (rotation without downtime)."""
     window = {"not_before": _as_utc(not_before), "not_after": _as_utc(not_after)}
-    key = _run(lambda: _partner_admin().add_key(partner_id, _read_jwk(jwk), **window))
+    key = _registry(lambda admin: admin.add_key(partner_id, _read_jwk(jwk), **window))
     typer.echo(f"added key {key.kid} to {partner_id}")
 
 
 @partners_app.command("retire-key")
 def partners_retire_key(kid: str) -> None:
     """Retire a key: it stops verifying at once."""
-    _run(lambda: _partner_admin().retire_key(kid))
+    _registry(lambda admin: admin.retire_key(kid))
     typer.echo(f"retired key {kid}")
 
 
 @partners_app.command("suspend")
 def partners_suspend(partner_id: str) -> None:
     """Suspend a partner: its signatures are refused at once."""
-    _run(lambda: _partner_admin().suspend(partner_id))
+    _registry(lambda admin: admin.suspend(partner_id))
     typer.echo(f"suspended {partner_id}")
 
 
 @partners_app.command("reinstate")
 def partners_reinstate(partner_id: str) -> None:
     """Make a suspended partner active again."""
-    _run(lambda: _partner_admin().reinstate(partner_id))
+    _registry(lambda admin: admin.reinstate(partner_id))
     typer.echo(f"reinstated {partner_id}")
 
 
@@ -298,10 +343,55 @@ def partners_import(
     ] = Path("keys/partners"),
 ) -> None:
     """Register partners from their files; adds what is missing, changes nothing else."""
-    report = _run(lambda: _partner_admin().import_files(directory))
+    report = _registry(lambda admin: admin.import_files(directory))
     typer.echo(
-        f"imported {report.partners_added} partners and {report.keys_added} keys from {directory}"
+        f"imported {report.partners_added} partners, {report.keys_added} keys and"
+        f" {report.certificates_added} certificates from {directory}"
     )
+
+
+@partners_app.command("add-cert")
+def partners_add_cert(
+    partner_id: str,
+    pem_file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="The partner's client certificate (PEM)."),
+    ],
+) -> None:
+    """Register an mTLS client certificate for a partner; prints its x5t#S256 thumbprint."""
+    cert = _registry(lambda admin: admin.add_certificate(partner_id, pem_file.read_bytes()))
+    typer.echo(f"added certificate {cert.thumbprint} to {partner_id}")
+
+
+@partners_app.command("remove-cert")
+def partners_remove_cert(partner_id: str, thumbprint: str) -> None:
+    """Remove a client certificate: connections presenting it no longer identify the partner."""
+    _registry(lambda admin: admin.remove_certificate(partner_id, thumbprint))
+    typer.echo(f"removed certificate {thumbprint} from {partner_id}")
+
+
+@partners_app.command("set-quota")
+def partners_set_quota(
+    partner_id: str,
+    rps: Annotated[
+        float | None, typer.Option(help="Sustained requests per second; default if unset.")
+    ] = None,
+    burst: Annotated[
+        int | None, typer.Option(help="Requests allowed at once above the rate; default if unset.")
+    ] = None,
+    daily: Annotated[
+        int | None, typer.Option(help="Requests per UTC day; default if unset.")
+    ] = None,
+) -> None:
+    """Replace a partner's quota; a limit not given falls back to the gateway's default."""
+    from gateway.trust import Quota
+
+    try:
+        quota = Quota(requests_per_second=rps, burst=burst, daily_requests=daily)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    _registry(lambda admin: admin.set_quota(partner_id, quota))
+    typer.echo(f"quota of {partner_id}: {_quota_text(quota)}")
 
 
 def _as_utc(moment: datetime | None) -> datetime | None:
@@ -329,6 +419,13 @@ def pki_issue_partner(
     partner_id: str,
     directory: PkiDir = Path("keys/pki"),
     replace: Annotated[bool, typer.Option(help="Replace an existing certificate.")] = False,
+    register: Annotated[
+        bool,
+        typer.Option(
+            "--register/--no-register",
+            help="Register the certificate for the partner in CXG_DATABASE_URL.",
+        ),
+    ] = True,
 ) -> None:
     """Issue a client certificate for a partner; prints its x5t#S256 thumbprint (RFC 8705)."""
     from gateway.trust import pki
@@ -338,31 +435,86 @@ def pki_issue_partner(
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"{issued.cert_path}\t{issued.key_path}\tx5t#S256 {issued.thumbprint}")
+    if register:
+        _registry(lambda admin: _register_issued(admin, partner_id, issued, replaced=replace))
+
+
+def _register_issued(
+    admin: PartnerAdmin, partner_id: str, issued: IssuedCertificate, *, replaced: bool
+) -> None:
+    # Notes go to stderr: stdout stays the one tab-separated line scripts read.
+    if admin.store.get(partner_id) is None:
+        typer.echo(
+            f"note: {partner_id} is not a registered partner, so neither is the certificate;"
+            f" once it is: cxg partners add-cert {partner_id} {issued.cert_path}",
+            err=True,
+        )
+        return
+    admin.add_certificate(partner_id, issued.cert_path.read_bytes())
+    typer.echo(f"registered the certificate for {partner_id}", err=True)
+    if replaced:
+        typer.echo(
+            f"note: the certificate replaced stays registered; see cxg partners show {partner_id}"
+            f" and cxg partners remove-cert {partner_id} THUMBPRINT",
+            err=True,
+        )
 
 
 # -- client ----------------------------------------------------------------------------------
 
-Grpc = Annotated[str | None, typer.Option("--grpc", help="gRPC target host:port.")]
+Grpc = Annotated[
+    str | None, typer.Option("--grpc", help="Call over gRPC at this host:port (else REST).")
+]
 Rest = Annotated[
-    str | None, typer.Option("--rest", help="REST base URL, e.g. http://127.0.0.1:8080.")
+    str,
+    typer.Option(
+        "--rest", help="REST base URL; the access token always comes from its /oauth2/token."
+    ),
+]
+As = Annotated[str, typer.Option("--as", help="Call as this partner id.")]
+Key = Annotated[
+    Path | None,
+    typer.Option(help="The partner's private key (PEM); default keys/private/PARTNER.pem."),
 ]
 
 
-@client_app.command("get")
-def client_get(scheme: str, value: str, grpc: Grpc = None, rest: Rest = None) -> None:
-    """Fetch a profile by identifier and print it. Over REST the JWS is verified against the
-    gateway's published JWKS first."""
+def _partner_client(partner_id: str, key: Path | None, rest: str) -> Any:
     from gateway import client
+    from gateway.signing import SigningKey
 
-    if (grpc is None) == (rest is None):
-        raise _fail("give exactly one of --grpc or --rest")
+    settings = Settings.from_env()
+    path = key or settings.keys_dir / "private" / f"{partner_id}.pem"
+    try:
+        private = serialization.load_pem_private_key(path.read_bytes(), None)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot read the private key {path}: {exc}") from exc
+    signer = SigningKey.from_private_key(private)  # type: ignore[arg-type]
+    return client.PartnerClient(partner_id, signer, gateway_id=settings.gateway_id, rest_url=rest)
+
+
+@client_app.command("get")
+def client_get(
+    scheme: str,
+    value: str,
+    partner: As,
+    purpose: Annotated[str, typer.Option(help="Why you ask; decides the fields you get.")],
+    consent: Annotated[str, typer.Option(help="consents/ID, when the purpose needs it.")] = "",
+    key: Key = None,
+    rest: Rest = "http://127.0.0.1:8080",
+    grpc: Grpc = None,
+) -> None:
+    """Fetch a profile by identifier as a partner and print it. Over REST the JWS is verified
+    against the gateway's published JWKS first."""
+    from gateway.client import ClientError
+
+    caller = _partner_client(partner, key, rest)
     try:
         profile = (
-            client.get_grpc(grpc, scheme, value)
+            caller.get_grpc(grpc, scheme, value, purpose=purpose, consent=consent)
             if grpc
-            else client.get_verified_rest(str(rest), scheme, value)
+            else caller.get_verified_rest(scheme, value, purpose=purpose, consent=consent)
         )
-    except client.ClientError as exc:
+    except ClientError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps(profile, ensure_ascii=False, indent=2))
 
@@ -370,22 +522,19 @@ def client_get(scheme: str, value: str, grpc: Grpc = None, rest: Rest = None) ->
 @client_app.command("publish")
 def client_publish(
     profile: Annotated[Path, typer.Argument(help="CreditProfile as proto3 JSON.")],
-    key: Annotated[Path, typer.Option(help="The partner's private key (PEM).")],
+    partner: As,
+    key: Key = None,
+    rest: Rest = "http://127.0.0.1:8080",
     grpc: Grpc = None,
-    rest: Rest = None,
 ) -> None:
-    """Sign a profile with a partner key and publish it; print the gateway's receipt."""
-    from gateway import client
-    from gateway.signing import SigningKey
+    """Sign a profile with the partner's key and publish it; print the gateway's receipt."""
+    from gateway.client import ClientError
 
-    if (grpc is None) == (rest is None):
-        raise _fail("give exactly one of --grpc or --rest")
-    private = serialization.load_pem_private_key(key.read_bytes(), None)
-    signer = SigningKey.from_private_key(private)  # type: ignore[arg-type]
-    jws = signer.sign_jws(profile.read_bytes(), {"typ": "cxg-profile+jws"})
+    caller = _partner_client(partner, key, rest)
+    jws = caller.sign_profile(profile.read_bytes())
     try:
-        receipt = client.publish_grpc(grpc, jws) if grpc else client.publish_rest(str(rest), jws)
-    except client.ClientError as exc:
+        receipt = caller.publish_grpc(grpc, jws) if grpc else caller.publish_rest(jws)
+    except ClientError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps(receipt, indent=2))
 

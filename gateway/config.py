@@ -30,6 +30,9 @@ class Settings:
     tls_dir: Path | None = None
     # Legacy identifiers accepted despite a failing check digit, as "SCHEME:VALUE".
     accepted_legacy_ids: frozenset[str] = field(default_factory=frozenset)
+    # How long a replica trusts its copy of a partner's standing (suspension, keys, certificates)
+    # changed by another process; changes through this process's admin API apply at once.
+    trust_cache_seconds: float = 1.0
 
     @property
     def gateway_keys_dir(self) -> Path:
@@ -53,6 +56,7 @@ class Settings:
             grpc_workers=int(env.get("CXG_GRPC_WORKERS", cls.grpc_workers)),
             max_request_bytes=int(env.get("CXG_MAX_REQUEST_BYTES", cls.max_request_bytes)),
             tls_dir=Path(env["CXG_TLS_DIR"]) if env.get("CXG_TLS_DIR") else None,
+            trust_cache_seconds=float(env.get("CXG_TRUST_CACHE_SECONDS", cls.trust_cache_seconds)),
             accepted_legacy_ids=frozenset(
                 x.strip().upper() for x in legacy.split(",") if x.strip()
             ),

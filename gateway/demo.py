@@ -22,6 +22,7 @@ from gateway.errors import Conflict, NotFound
 from gateway.schema.cxg.v1.profile_service_pb2 import GetProfileRequest, PublishProfileRequest
 from gateway.service import ProfileExchange
 from gateway.signing import SigningKey
+from gateway.trust import Partner
 
 PARTNERS: tuple[dict[str, Any], ...] = (
     {
@@ -36,6 +37,18 @@ PARTNERS: tuple[dict[str, Any], ...] = (
         "name": "Demo Qingdao Customs",
         "country": "CN",
         "roles": ["customs"],
+    },
+    {
+        "id": "demo-cn-sme-portal",
+        "name": "Demo Qingdao SME Portal",
+        "country": "CN",
+        "roles": ["sme_portal"],
+    },
+    {
+        "id": "demo-operator",
+        "name": "Demo Gateway Operator",
+        "country": "CN",
+        "roles": ["operator"],
     },
 )
 
@@ -206,24 +219,28 @@ def ensure_partners(settings: Settings) -> dict[str, SigningKey]:
     return keys
 
 
-def seed(exchange: ProfileExchange, keys: dict[str, SigningKey]) -> list[str]:
-    """Publish each demo company not yet stored; return their first identifiers."""
+def seed(
+    exchange: ProfileExchange, keys: dict[str, SigningKey], publishers: dict[str, Partner]
+) -> list[str]:
+    """Publish each demo company not yet stored, as its partner; return their first
+    identifiers."""
     first_ids = []
     for partner_id, profile in COMPANIES:
         first = profile["subject"]["ids"][0]
         first_ids.append(f"{first['scheme']} {first['value']}")
-        if _exists(exchange, first):
+        publisher = publishers[partner_id]
+        if _exists(exchange, first, publisher):
             continue
         payload = json.dumps(profile, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         jws = keys[partner_id].sign_jws(payload, {"typ": "cxg-profile+jws"})
         with contextlib.suppress(Conflict):  # published by a concurrent run
-            exchange.publish_profile(PublishProfileRequest(jws=jws))
+            exchange.publish_profile(PublishProfileRequest(jws=jws), publisher)
     return first_ids
 
 
-def _exists(exchange: ProfileExchange, entity_id: dict[str, str]) -> bool:
+def _exists(exchange: ProfileExchange, entity_id: dict[str, str], caller: Partner) -> bool:
     try:
-        exchange.get_profile(GetProfileRequest(id=entity_id))
+        exchange.get_profile(GetProfileRequest(id=entity_id, purpose="trade_due_diligence"), caller)
     except NotFound:
         return False
     return True

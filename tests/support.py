@@ -7,9 +7,15 @@ import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.signing import SigningKey
+from gateway.trust import Partner, parse_partner_file
+
+if TYPE_CHECKING:
+    from gateway.service import ProfileExchange
+    from gateway.service.profiles import SignedVersion
 
 USCC = "91370200MA3C5QH2X4"
 USCC_2 = "91370211MA3D8KLN40"
@@ -38,6 +44,10 @@ class TestPartner:
             "jwks": {"keys": [self.key.public_jwk()]},
         }
 
+    def as_partner(self) -> Partner:
+        """The gateway's view of this partner, as a caller of the service layer."""
+        return parse_partner_file(self.record())[0]
+
     def sign(self, profile: dict[str, Any] | bytes, **headers: Any) -> str:
         payload = (
             profile
@@ -53,6 +63,7 @@ def make_partners() -> dict[str, TestPartner]:
         TestPartner("kz-bank", "KZ", ("bank",), SigningKey.generate("ES256")),
         TestPartner("cn-customs", "CN", ("customs",), SigningKey.generate("EdDSA")),
         TestPartner("sme-portal", "CN", ("sme_portal",), SigningKey.generate("EdDSA")),
+        TestPartner("cxg-operator", "CN", ("operator",), SigningKey.generate("EdDSA")),
         TestPartner(
             "suspended-bank", "BY", ("bank",), SigningKey.generate("EdDSA"), status="suspended"
         ),
@@ -96,6 +107,29 @@ def with_subject(**subject: Any) -> dict[str, Any]:
     document = profile()
     document["subject"].update(subject)
     return document
+
+
+def publish(
+    exchange: ProfileExchange, partner: TestPartner, document: dict[str, Any] | bytes
+) -> pb.PublishReceipt:
+    """Publish ``document`` signed by ``partner`` and sent by it, as its request would be."""
+    return exchange.publish_profile(
+        pb.PublishProfileRequest(jws=partner.sign(document)), partner.as_partner()
+    )
+
+
+def read(
+    exchange: ProfileExchange,
+    reader: TestPartner,
+    request: pb.GetProfileRequest,
+    purpose: str = "credit_reporting",
+) -> SignedVersion:
+    """GetProfile at the service as ``reader``; ``purpose`` (the whole profile by default) is
+    filled in unless the request states one."""
+    stated = pb.GetProfileRequest()
+    stated.CopyFrom(request)
+    stated.purpose = stated.purpose or purpose
+    return exchange.get_profile(stated, reader.as_partner())
 
 
 def b64url(data: bytes) -> str:

@@ -14,25 +14,27 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.transport.serve import Gateway
 from tests.clients import GrpcClient, RestClient
-from tests.support import USCC, USCC_2, TestPartner, profile
+from tests.support import USCC, USCC_2, TestPartner, profile, publish
 
 
 @pytest.fixture(params=["rest", "grpc"])
-def client(request: pytest.FixtureRequest, gateway: Gateway) -> Iterator[RestClient | GrpcClient]:
-    c = RestClient(gateway) if request.param == "rest" else GrpcClient(gateway)
+def client(
+    request: pytest.FixtureRequest, gateway: Gateway, partners: dict[str, TestPartner]
+) -> Iterator[RestClient | GrpcClient]:
+    c = (RestClient if request.param == "rest" else GrpcClient)(gateway, partners)
     yield c
     c.close()
 
 
 @pytest.fixture
 def published(gateway: Gateway, partners: dict[str, TestPartner]) -> pb.PublishReceipt:
-    return gateway.exchange.publish_profile(
-        pb.PublishProfileRequest(jws=partners["cn-customs"].sign(profile()))
-    )
+    return publish(gateway.exchange, partners["cn-customs"], profile())
 
 
-def test_same_answer_on_both_transports(gateway: Gateway, published: pb.PublishReceipt) -> None:
-    rest, grpc_client = RestClient(gateway), GrpcClient(gateway)
+def test_same_answer_on_both_transports(
+    gateway: Gateway, partners: dict[str, TestPartner], published: pb.PublishReceipt
+) -> None:
+    rest, grpc_client = RestClient(gateway, partners), GrpcClient(gateway, partners)
     by_name = rest.get(name=published.profile_name).body
     assert by_name == grpc_client.get(name=published.profile_name).body
     assert by_name == rest.get(scheme="cn_uscc", value=USCC.lower()).body
@@ -93,12 +95,18 @@ def test_search_over_both_transports(
     ],
 )
 def test_rest_query_validation_is_a_problem_naming_the_field(
-    gateway: Gateway, path: str, field: str
+    gateway: Gateway, partners: dict[str, TestPartner], path: str, field: str
 ) -> None:
-    response = httpx.get(f"http://127.0.0.1:{gateway.rest_port}{path}")
+    client = RestClient(gateway, partners)
+    response = client.request("GET", path)
+    client.close()
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["field"] == field
+    # Without credentials the request is refused before its parameters are looked at.
+    anonymous = httpx.get(f"http://127.0.0.1:{gateway.rest_port}{path}")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["type"] == "urn:cxg:problem:unauthenticated"
 
 
 def test_rest_unknown_route_and_method_are_problems(gateway: Gateway) -> None:
@@ -167,16 +175,23 @@ def test_openapi_documents_real_schemas(gateway: Gateway) -> None:
 
 
 def test_a_bug_is_an_internal_error_that_leaks_nothing(
-    gateway: Gateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    gateway: Gateway,
+    partners: dict[str, TestPartner],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     def broken(*_: object) -> None:
         raise RuntimeError("secret table name")
 
     monkeypatch.setattr(gateway.exchange._store, "find", broken)  # under both transports
-    rest = httpx.get(f"http://127.0.0.1:{gateway.rest_port}/v1/profiles/{'a' * 32}")
+    rest_client = RestClient(gateway, partners)
+    rest = rest_client.request(
+        "GET", f"/v1/profiles/{'a' * 32}", params={"purpose": "credit_reporting"}
+    )
+    rest_client.close()
     assert rest.status_code == 500 and rest.headers["content-type"] == "application/problem+json"
     assert "secret" not in rest.text and rest.json()["reference"] in rest.json()["detail"]
-    client = GrpcClient(gateway)
+    client = GrpcClient(gateway, partners)
     outcome = client.get(name="profiles/" + "a" * 32)
     client.close()
     assert outcome.status == "INTERNAL" and "secret" not in outcome.detail

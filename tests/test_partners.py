@@ -4,7 +4,7 @@ validity windows, and suspensions and retirements that take effect at once on bo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,41 +17,67 @@ from gateway.service import PartnerAdmin
 from gateway.signing import SigningKey
 from gateway.storage import Database
 from gateway.transport.serve import Gateway
+from gateway.trust import Partner, pki
 from tests.clients import GrpcClient, RestClient
 from tests.support import TestPartner, profile, unsigned_jws, write_partners
 
 Partners = dict[str, TestPartner]
 
 
+Client = RestClient | GrpcClient
+
+
 @pytest.fixture(params=["rest", "grpc"])
-def client(request: pytest.FixtureRequest, gateway: Gateway) -> Iterator[RestClient | GrpcClient]:
-    c = RestClient(gateway) if request.param == "rest" else GrpcClient(gateway)
-    yield c
-    c.close()
+def connect(
+    request: pytest.FixtureRequest, gateway: Gateway
+) -> Iterator[Callable[[Partners], Client]]:
+    """Opens clients on one transport, each calling with the keys of the partners it is given."""
+    opened: list[Client] = []
+
+    def open_client(partners: Partners) -> Client:
+        kind = RestClient if request.param == "rest" else GrpcClient
+        opened.append(kind(gateway, partners))
+        return opened[-1]
+
+    yield open_client
+    for c in opened:
+        c.close()
+
+
+@pytest.fixture
+def client(connect: Callable[[Partners], Client], partners: Partners) -> Client:
+    return connect(partners)
 
 
 def test_rotation_without_downtime_then_retirement(
-    client: RestClient | GrpcClient, gateway: Gateway, partners: Partners
+    connect: Callable[[Partners], Client], gateway: Gateway, partners: Partners
 ) -> None:
-    admin = PartnerAdmin(gateway.db)
+    """Add the new key, switch the partner's software to it, retire the old one."""
+    admin = gateway.partners
     old = partners["ru-bureau"]
+    before = connect(partners)  # the partner's software on its old key
+    assert before.publish(old.sign(profile())).body["publisher"] == old.id
     new_key = SigningKey.generate("ES256")
     admin.add_key(old.id, new_key.public_jwk())
     new = TestPartner(old.id, old.country, old.roles, new_key)
+    after = connect(partners | {old.id: new})  # ... and switched to the new one
     # Both keys verify while they overlap.
-    assert client.publish(old.sign(profile())).body["publisher"] == old.id
-    assert client.publish(new.sign(profile(ratings=[]))).body["version"] == "2"
+    assert after.publish(old.sign(profile(ratings=[]))).body["version"] == "2"
+    assert after.publish(new.sign(profile(aeo=[]))).body["version"] == "3"
     admin.retire_key(old.key.kid)
-    refused = client.publish(old.sign(profile(aeo=[])))
+    refused = after.publish(old.sign(profile()))
     assert (refused.problem, refused.field) == ("unauthenticated", "jws.header.kid")
     assert "retired" in refused.detail
-    assert client.publish(new.sign(profile(aeo=[]))).body["version"] == "3"
+    # The token issued for the retired key stops working at once as well.
+    stale = before.publish(new.sign(profile()))
+    assert (stale.problem, stale.field) == ("unauthenticated", "authorization")
+    assert after.publish(new.sign(profile(ratings=[], aeo=[]))).body["version"] == "4"
 
 
 def test_suspension_takes_effect_at_once(
-    client: RestClient | GrpcClient, gateway: Gateway, partners: Partners
+    client: Client, gateway: Gateway, partners: Partners
 ) -> None:
-    admin = PartnerAdmin(gateway.db)
+    admin = gateway.partners
     bank = partners["kz-bank"]
     assert client.publish(bank.sign(profile())).body["version"] == "1"
     admin.suspend(bank.id)
@@ -70,7 +96,7 @@ def test_suspension_takes_effect_at_once(
     ids=["not-yet-valid", "expired"],
 )
 def test_keys_outside_their_validity_window_are_refused(
-    client: RestClient | GrpcClient,
+    client: Client,
     gateway: Gateway,
     partners: Partners,
     window: dict[str, timedelta],
@@ -78,7 +104,7 @@ def test_keys_outside_their_validity_window_are_refused(
 ) -> None:
     key = SigningKey.generate()
     now = datetime.now(UTC)
-    PartnerAdmin(gateway.db).add_key(
+    gateway.partners.add_key(
         "cn-customs", key.public_jwk(), **{k: now + v for k, v in window.items()}
     )
     outcome = client.publish(TestPartner("cn-customs", "CN", ("customs",), key).sign(profile()))
@@ -91,9 +117,7 @@ def test_keys_outside_their_validity_window_are_refused(
     ["../../keys/gateway/keyring", "x' OR '1'='1", "a" * 129, "kid with spaces", "ключ"],
     ids=["path", "sql", "long", "spaces", "cyrillic"],
 )
-def test_hostile_kids_are_refused_before_any_lookup(
-    client: RestClient | GrpcClient, kid: str
-) -> None:
+def test_hostile_kids_are_refused_before_any_lookup(client: Client, kid: str) -> None:
     outcome = client.publish(unsigned_jws({"alg": "EdDSA", "kid": kid}, b"{}", b"x" * 64))
     assert (outcome.problem, outcome.field) == ("unauthenticated", "jws.header.kid")
     assert "characters" in outcome.detail
@@ -198,3 +222,61 @@ def test_operator_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert refused.exit_code == 1 and "partner id" in refused.output
     missing = runner.invoke(app, ["partners", "suspend", "nobody"])
     assert missing.exit_code == 1 and "no partner 'nobody'" in missing.output
+
+
+def test_registration_checks_operations_and_purposes(db: Database) -> None:
+    admin = PartnerAdmin(db)
+    jwks = [SigningKey.generate().public_jwk()]
+
+    def bank(*, operations: set[str], purposes: set[str]) -> Partner:
+        return Partner(
+            "uz-bank",
+            "Demo Uzbek Bank",
+            "UZ",
+            frozenset({"bank"}),
+            operations=frozenset(operations),
+            purposes=frozenset(purposes),
+        )
+
+    for partner, field in (
+        (bank(operations={"GetProfile", "Teleport"}, purposes=set()), "partner.operations"),
+        (bank(operations=set(), purposes={"curiosity"}), "partner.purposes"),
+    ):
+        with pytest.raises(InvalidArgument) as caught:
+            admin.register(partner, jwks)
+        assert caught.value.field == field
+    narrowed = bank(operations={"GetProfile"}, purposes={"credit_assessment"})
+    admin.register(narrowed, jwks)
+    assert admin.show("uz-bank").partner == narrowed
+
+
+def test_import_registers_certificates_too(
+    db: Database, partners: Partners, tmp_path: Path
+) -> None:
+    pki.init_ca(tmp_path / "pki")
+    pems = {
+        partner_id: pki.issue_partner_certificate(
+            tmp_path / "pki", partner_id
+        ).cert_path.read_text()
+        for partner_id in ("kz-bank", "by-bank")
+    }
+    directory = tmp_path / "more"
+    extra = TestPartner("by-bank", "BY", ("bank",), SigningKey.generate())
+    write_partners(directory, {"kz-bank": partners["kz-bank"], extra.id: extra})
+    for partner_id, pem in pems.items():
+        path = directory / f"{partner_id}.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"certificates": [pem]}))
+    changes: list[None] = []
+    admin = PartnerAdmin(db, on_change=lambda: changes.append(None))
+    report = admin.import_files(directory)
+    assert (report.partners_added, report.keys_added, report.certificates_added) == (1, 1, 2)
+    assert changes
+    for partner_id, pem in pems.items():
+        [registered] = admin.show(partner_id).certificates
+        assert registered.thumbprint == pki.certificate_thumbprint(pem.encode())
+    assert admin.import_files(directory).certificates_added == 0
+    (directory / "by-bank.json").write_text(
+        json.dumps(extra.record() | {"certificates": "-----BEGIN CERTIFICATE-----"})
+    )
+    with pytest.raises(InvalidArgument, match=r"by-bank\.json.*list of PEM strings"):
+        admin.import_files(directory)

@@ -13,11 +13,12 @@ import grpc
 import pytest
 from sqlalchemy import func, select
 
+from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.signing import SigningKey
 from gateway.storage import Database
 from gateway.storage.tables import profile_identifiers, profile_versions, profiles
 from gateway.transport.serve import Gateway
-from tests.clients import GrpcClient, RestClient
+from tests.clients import GrpcClient, RestClient, Session
 from tests.support import (
     USCC,
     TestPartner,
@@ -33,8 +34,10 @@ Partners = dict[str, TestPartner]
 
 
 @pytest.fixture(params=["rest", "grpc"])
-def client(request: pytest.FixtureRequest, gateway: Gateway) -> Iterator[RestClient | GrpcClient]:
-    c = RestClient(gateway) if request.param == "rest" else GrpcClient(gateway)
+def client(
+    request: pytest.FixtureRequest, gateway: Gateway, partners: Partners
+) -> Iterator[RestClient | GrpcClient]:
+    c = (RestClient if request.param == "rest" else GrpcClient)(gateway, partners)
     yield c
     c.close()
 
@@ -403,18 +406,59 @@ def test_identifiers_of_two_profiles_in_one_publish_conflict(
     assert row_counts(gateway) == before
 
 
+def test_a_partner_publishes_only_what_it_signed(
+    client: RestClient | GrpcClient, gateway: Gateway, partners: Partners
+) -> None:
+    # kz-bank relays a JWS that cn-customs signed: a valid signature, but not the caller's.
+    relayed = partners["cn-customs"].sign(profile())
+    if isinstance(client, RestClient):
+        outcome = client._outcome(
+            client.request(
+                "POST",
+                "/v1/profiles:publish",
+                session=client.sessions.of("kz-bank"),
+                json={"jws": relayed},
+            )
+        )
+    else:
+        outcome = client.call(
+            client.stub.PublishProfile,
+            pb.PublishProfileRequest(jws=relayed),
+            session=client.sessions.of("kz-bank"),
+        )
+    assert (outcome.problem, outcome.field) == ("permission-denied", "jws"), outcome
+    assert row_counts(gateway) == (0, 0, 0)
+
+
+def test_only_the_first_publisher_adds_versions(
+    client: RestClient | GrpcClient, gateway: Gateway, partners: Partners
+) -> None:
+    first = client.publish(partners["cn-customs"].sign(profile())).body
+    after_first = row_counts(gateway)
+    # The same company, signed and sent by another publisher: refused, the history unchanged.
+    other = client.publish(partners["ru-bureau"].sign(profile(ratings=[])))
+    assert other.problem == "permission-denied", other
+    assert first["profileName"] in other.detail
+    assert row_counts(gateway) == after_first
+    again = client.publish(partners["cn-customs"].sign(profile(ratings=[]))).body
+    assert (again["profileName"], again["version"]) == (first["profileName"], "2")
+
+
 def test_rest_oversize_body_is_413_and_stores_nothing(gateway: Gateway, partners: Partners) -> None:
-    client = RestClient(gateway)
+    client = RestClient(gateway, partners)
     big = profile(ratings=[{"scheme": "CN_TAX", "grade": "A", "issuer": "x" * 1024}] * 1100)
-    response = client.http.post(
-        "/v1/profiles:publish", json={"jws": partners["ru-bureau"].sign(big)}
+    response = client.request(
+        "POST", "/v1/profiles:publish", json={"jws": partners["ru-bureau"].sign(big)}
     )
     assert response.status_code == 413
     assert response.json()["type"] == "urn:cxg:problem:payload-too-large"
     # Without Content-Length (chunked), the limit still holds.
     chunks = iter([b'{"jws": "', b"a" * (1024 * 1024), b'"}'])
-    chunked = client.http.post(
-        "/v1/profiles:publish", content=chunks, headers={"content-type": "application/json"}
+    chunked = client.request(
+        "POST",
+        "/v1/profiles:publish",
+        content=chunks,
+        headers={"content-type": "application/json"},
     )
     assert chunked.status_code == 413
     assert row_counts(gateway) == (0, 0, 0)
@@ -422,7 +466,7 @@ def test_rest_oversize_body_is_413_and_stores_nothing(gateway: Gateway, partners
 
 
 def test_grpc_oversize_message_is_resource_exhausted(gateway: Gateway, partners: Partners) -> None:
-    client = GrpcClient(gateway)
+    client = GrpcClient(gateway, partners)
     outcome = client.publish("a" * (gateway.settings.max_request_bytes + 1))
     assert outcome.status == "RESOURCE_EXHAUSTED"
     assert row_counts(gateway) == (0, 0, 0)
@@ -440,23 +484,35 @@ def test_grpc_oversize_message_is_resource_exhausted(gateway: Gateway, partners:
     ],
     ids=["malformed", "wrong-type", "unknown-field", "array", "not-utf8"],
 )
-def test_rest_malformed_body_names_the_body(gateway: Gateway, body: bytes) -> None:
-    client = RestClient(gateway)
+def test_rest_malformed_body_names_the_body(
+    gateway: Gateway, partners: Partners, body: bytes
+) -> None:
+    client = RestClient(gateway, partners)
     outcome = client._outcome(
-        client.http.post(
-            "/v1/profiles:publish", content=body, headers={"content-type": "application/json"}
+        client.request(
+            "POST",
+            "/v1/profiles:publish",
+            content=body,
+            headers={"content-type": "application/json"},
         )
     )
     assert (outcome.status, outcome.problem, outcome.field) == (400, "invalid-argument", "body")
     client.close()
 
 
-def test_grpc_malformed_protobuf_is_invalid_argument(gateway: Gateway) -> None:
+def test_grpc_malformed_protobuf_is_invalid_argument(gateway: Gateway, partners: Partners) -> None:
+    method = "/cxg.v1.ProfileService/PublishProfile"
+    session = Session(gateway, partners["ru-bureau"])
     channel = grpc.insecure_channel(f"127.0.0.1:{gateway.grpc_port}")
-    raw = channel.unary_unary("/cxg.v1.ProfileService/PublishProfile")
+    raw = channel.unary_unary(method)
+    malformed = b"\x0a\xff\xff\xff\xff\x0f"  # field 1, length far past the end
     with pytest.raises(grpc.RpcError) as caught:
-        raw(b"\x0a\xff\xff\xff\xff\x0f", timeout=10)  # field 1, length far past the end
+        raw(malformed, timeout=10, metadata=session.grpc_metadata(method))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "cxg.v1.PublishProfileRequest" in caught.value.details()
+    # A caller without credentials learns nothing about the message: it is refused first.
+    with pytest.raises(grpc.RpcError) as anonymous:
+        raw(malformed, timeout=10)
+    assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
     channel.close()
     assert row_counts(gateway) == (0, 0, 0)

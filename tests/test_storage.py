@@ -15,19 +15,16 @@ from gateway.errors import Conflict, InvalidArgument, NotFound
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.service import ProfileExchange
 from gateway.storage import Database
+from gateway.storage.partners import PartnerStore
 from gateway.storage.tables import metadata, profile_versions
-from tests.support import KZ_BIN, TestPartner, make_kz_bins, profile, with_subject
+from tests.support import KZ_BIN, TestPartner, make_kz_bins, profile, publish, read, with_subject
 
 Partners = dict[str, TestPartner]
 
 
 @pytest.fixture
 def exchange(settings: Settings, db: Database) -> ProfileExchange:
-    return ProfileExchange.from_settings(settings, db)
-
-
-def publish(exchange: ProfileExchange, partner: TestPartner, document: dict) -> pb.PublishReceipt:  # type: ignore[type-arg]
-    return exchange.publish_profile(pb.PublishProfileRequest(jws=partner.sign(document)))
+    return ProfileExchange.from_settings(settings, db, PartnerStore(db))
 
 
 def kz_company(bin_: str, name: str, **extra: object) -> dict:  # type: ignore[type-arg]
@@ -68,18 +65,20 @@ def test_concurrent_publishes_of_one_company_get_contiguous_versions(
         len({r.profile_name for r in receipts}) == 1
     )  # the first-publication race found one profile
     assert sorted(r.version for r in receipts) == list(range(1, 9))
-    latest = exchange.get_profile(pb.GetProfileRequest(id={"scheme": "KZ_BIN", "value": KZ_BIN}))
+    request = pb.GetProfileRequest(id={"scheme": "KZ_BIN", "value": KZ_BIN})
+    latest = read(exchange, partners["ru-bureau"], request)
     assert latest.version == 8
 
 
 def test_replay_under_concurrency_stores_once(
     exchange: ProfileExchange, partners: Partners
 ) -> None:
+    bank = partners["kz-bank"].as_partner()
     jws = partners["kz-bank"].sign(kz_company(KZ_BIN, "Stepnoy Karavan"))
 
     def attempt(_: int) -> str:
         try:
-            exchange.publish_profile(pb.PublishProfileRequest(jws=jws))
+            exchange.publish_profile(pb.PublishProfileRequest(jws=jws), bank)
             return "stored"
         except Conflict:
             return "replay"
@@ -91,12 +90,13 @@ def test_replay_under_concurrency_stores_once(
 
 def test_get_a_missing_version_or_profile(exchange: ProfileExchange, partners: Partners) -> None:
     receipt = publish(exchange, partners["kz-bank"], kz_company(KZ_BIN, "Stepnoy Karavan"))
+    bureau = partners["ru-bureau"]
     with pytest.raises(NotFound):
-        exchange.get_profile(pb.GetProfileRequest(name=receipt.profile_name, version=2))
+        read(exchange, bureau, pb.GetProfileRequest(name=receipt.profile_name, version=2))
     with pytest.raises(NotFound):
-        exchange.get_profile(pb.GetProfileRequest(name="profiles/" + "0" * 32))
+        read(exchange, bureau, pb.GetProfileRequest(name="profiles/" + "0" * 32))
     with pytest.raises(InvalidArgument) as bad:
-        exchange.get_profile(pb.GetProfileRequest(name="profiles/../../etc"))
+        read(exchange, bureau, pb.GetProfileRequest(name="profiles/../../etc"))
     assert bad.value.field == "name"
     with pytest.raises(NotFound):
         exchange.list_versions(pb.ListProfileVersionsRequest(name="profiles/" + "0" * 32))
@@ -175,12 +175,14 @@ def test_accepted_legacy_identifier(settings: Settings, db: Database, partners: 
 
     legacy = "91350100M0001TGQXM"  # pilot-era code whose check character fails (DOMAIN.md)
     document = with_subject(ids=[{"scheme": "CN_USCC", "value": legacy}])
-    strict = ProfileExchange.from_settings(settings, db)
+    strict = ProfileExchange.from_settings(settings, db, PartnerStore(db))
     with pytest.raises(InvalidArgument) as refused:
         publish(strict, partners["cn-customs"], document)
     assert refused.value.field == "/subject/ids/0/value"
     lenient = ProfileExchange.from_settings(
-        dataclasses.replace(settings, accepted_legacy_ids=frozenset({f"CN_USCC:{legacy}"})), db
+        dataclasses.replace(settings, accepted_legacy_ids=frozenset({f"CN_USCC:{legacy}"})),
+        db,
+        PartnerStore(db),
     )
     assert publish(lenient, partners["cn-customs"], document).version == 1
 
@@ -192,7 +194,8 @@ def test_reads_survive_a_dropped_connection(
 
     publish(exchange, partners["kz-bank"], kz_company(KZ_BIN, "Altyn Trade"))
     request = pb.GetProfileRequest(id={"scheme": "KZ_BIN", "value": KZ_BIN})
-    assert exchange.get_profile(request).version == 1  # this thread now holds a reader
+    bureau = partners["ru-bureau"]
+    assert read(exchange, bureau, request).version == 1  # this thread now holds a reader
     if db.is_sqlite:
         db._reader().connection.driver_connection.close()  # type: ignore[union-attr]
     else:
@@ -203,4 +206,4 @@ def test_reads_survive_a_dropped_connection(
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
             )
-    assert exchange.get_profile(request).version == 1  # the dead reader was replaced once
+    assert read(exchange, bureau, request).version == 1  # the dead reader was replaced once

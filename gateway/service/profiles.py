@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -33,10 +34,14 @@ from gateway.schema.cxg.v1.profile_service_pb2 import (
     SearchProfilesResponse,
     SignedProfile,
 )
+from gateway.service.consents import ConsentService
 from gateway.signing import KeyRing
-from gateway.storage import Database, NewVersion, ProfileStore, Rendered, StoredVersion, VersionRef
-from gateway.storage.partners import PartnerStore
-from gateway.trust import PUBLISHER_ROLES, PartnerRegistry
+from gateway.storage import Database, NewVersion, ProfileStore, Rendered, VersionRef
+from gateway.trust import PUBLISHER_ROLES, Partner, PartnerDirectory, PartnerRegistry
+from gateway.trust.policy import FULL, minimize, purpose_for
+
+# (caller id, profile id, purpose, cited consent name) -> consent id; raises when not valid.
+ConsentCheck = Callable[[str, str, str, str], str]
 
 PROFILE_TYP = "cxg-profile+jws"
 RECEIPT_TYP = "cxg-receipt+jws"
@@ -46,20 +51,21 @@ _NAME = re.compile(r"^profiles/([0-9a-f]{32})$")
 
 
 class SignedVersion:
-    """One stored profile version with its two wire encodings of ``cxg.v1.SignedProfile``."""
+    """One profile version as one view shows it, with its two wire encodings of
+    ``cxg.v1.SignedProfile``. The full view is the JWS signed at publication."""
 
     __slots__ = ("as_json", "as_protobuf", "jws", "profile_id", "profile_pb", "version")
 
-    def __init__(self, stored: StoredVersion) -> None:
-        self.profile_id = stored.profile_id
-        self.version = stored.version
-        self.jws = stored.jws
-        self.profile_pb = stored.profile_pb
-        payload = base64.urlsafe_b64decode(stored.jws.split(".")[1] + "==")
+    def __init__(self, profile_id: str, version: int, jws: str, profile_pb: bytes) -> None:
+        self.profile_id = profile_id
+        self.version = version
+        self.jws = jws
+        self.profile_pb = profile_pb
+        payload = base64.urlsafe_b64decode(jws.split(".")[1] + "==")
         # proto3 JSON of SignedProfile with the profile embedded as the exact signed bytes.
-        self.as_json = b'{"jws":"' + stored.jws.encode("ascii") + b'","profile":' + payload + b"}"
+        self.as_json = b'{"jws":"' + jws.encode("ascii") + b'","profile":' + payload + b"}"
         self.as_protobuf = SignedProfile(
-            jws=stored.jws, profile=CreditProfile.FromString(stored.profile_pb)
+            jws=jws, profile=CreditProfile.FromString(profile_pb)
         ).SerializeToString()
 
 
@@ -71,6 +77,7 @@ class ProfileExchange:
         partners: PartnerRegistry,
         *,
         gateway_id: str,
+        check_consent: ConsentCheck,
         accepted_legacy_ids: frozenset[str] = frozenset(),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         cache_size: int = 8192,
@@ -79,19 +86,24 @@ class ProfileExchange:
         self._keyring = keyring
         self._partners = partners
         self._gateway_id = gateway_id
+        self._check_consent = check_consent
         self._accepted_legacy_ids = accepted_legacy_ids
         self._clock = clock
-        self._signed: Callable[[int], SignedVersion] = lru_cache(maxsize=cache_size)(
-            lambda row_id: SignedVersion(self._store.load(row_id))
+        # A version never changes, so each view of it is rendered and signed once.
+        self._signed: Callable[[int, str], SignedVersion] = lru_cache(maxsize=cache_size)(
+            self._render_view
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, db: Database) -> ProfileExchange:
+    def from_settings(
+        cls, settings: Settings, db: Database, directory: PartnerDirectory
+    ) -> ProfileExchange:
         return cls(
             ProfileStore(db),
             KeyRing.from_dir(settings.gateway_keys_dir),
-            PartnerRegistry(PartnerStore(db)),
+            PartnerRegistry(directory),
             gateway_id=settings.gateway_id,
+            check_consent=ConsentService(db).check,
             accepted_legacy_ids=settings.accepted_legacy_ids,
         )
 
@@ -101,7 +113,9 @@ class ProfileExchange:
 
     # -- GetProfile ----------------------------------------------------------------------------
 
-    def get_profile(self, request: GetProfileRequest) -> SignedVersion:
+    def get_profile(self, request: GetProfileRequest, caller: Partner) -> SignedVersion:
+        """The profile version as the caller's purpose may see it (data minimization)."""
+        purpose = purpose_for(caller, request.purpose)
         if request.version < 0:
             raise InvalidArgument(
                 "version must be 0 (latest) or a positive version number", field="version"
@@ -119,15 +133,36 @@ class ProfileExchange:
             raise NotFound(
                 "no such profile" + (f" version {request.version}" if request.version else "")
             )
-        return self._signed(ref.row_id)
+        if purpose.needs_consent:
+            self._check_consent(caller.id, ref.profile_id, purpose.name, request.consent)
+        return self._signed(ref.row_id, purpose.view)
+
+    def _render_view(self, row_id: int, view: str) -> SignedVersion:
+        stored = self._store.load(row_id)
+        if view == FULL:
+            return SignedVersion(stored.profile_id, stored.version, stored.jws, stored.profile_pb)
+        shown = minimize(CreditProfile.FromString(stored.profile_pb), view)
+        header = {
+            "typ": PROFILE_TYP,
+            "iat": int(time.time()),
+            "iss": self._gateway_id,
+            "view": view,
+        }
+        jws = self._keyring.active.sign_jws(canonical_json(shown), header)
+        return SignedVersion(stored.profile_id, stored.version, jws, shown.SerializeToString())
 
     # -- PublishProfile ------------------------------------------------------------------------
 
-    def publish_profile(self, request: PublishProfileRequest) -> PublishReceipt:
+    def publish_profile(self, request: PublishProfileRequest, caller: Partner) -> PublishReceipt:
         if not request.jws:
             raise InvalidArgument("jws is required", field="jws")
         verified = self._partners.verify(request.jws)
         partner = verified.partner
+        if partner.id != caller.id:
+            raise PermissionDenied(
+                f"the JWS is signed by partner {partner.id!r}, not by the caller {caller.id!r}",
+                field="jws",
+            )
         if not partner.roles & PUBLISHER_ROLES:
             raise PermissionDenied(f"partner {partner.id!r} has no role that may publish profiles")
         profile = parse_profile_json(verified.payload)
@@ -216,7 +251,7 @@ class ProfileExchange:
         refs = self._store.search(name_prefix=prefix, country=country, after=after, limit=size + 1)
         response = SearchProfilesResponse()
         for ref in refs[:size]:
-            subject = CreditProfile.FromString(self._signed(ref.row_id).profile_pb).subject
+            subject = CreditProfile.FromString(self._signed(ref.row_id, FULL).profile_pb).subject
             response.results.append(
                 ProfileSummary(
                     name=f"profiles/{ref.profile_id}",

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import jwt
 
@@ -60,6 +61,9 @@ class TokenService:
         self._remember = remember_jti
         self._gateway_id = gateway_id
         self._clock = clock
+        # A token's signature is checked once; every use re-checks expiry, binding and the
+        # partner's standing. Failures are not cached (lru_cache does not keep exceptions).
+        self._claims_of = lru_cache(maxsize=8192)(self._verified_claims)
 
     def issue(
         self,
@@ -87,6 +91,7 @@ class TokenService:
             now=now,
             remember_jti=self._remember,
         )
+        self._check_certificate(client_cert_thumbprint, client.partner)
         if dpop_proof is not None:
             proof = verify_dpop_proof(
                 dpop_proof, method=method, url=url, now=now, remember_jti=self._remember
@@ -134,11 +139,13 @@ class TokenService:
             raise Unauthenticated(
                 "send an access token as 'Authorization: DPoP <token>'", field="authorization"
             )
-        claims = self._verified_claims(token)
+        now = self._clock()
+        claims = self._claims_of(token)
+        if not isinstance(claims["exp"], int) or claims["exp"] <= now:
+            raise Unauthenticated("the access token has expired", field="authorization")
         binding = claims.get("cnf")
         if not isinstance(binding, dict) or not binding:
             raise Unauthenticated("the token is not sender-constrained", field="authorization")
-        now = self._clock()
         if "jkt" in binding:
             if scheme != "DPoP":
                 raise Unauthenticated(
@@ -172,7 +179,17 @@ class TokenService:
             raise Unauthenticated(f"token no longer valid: {refusal}", field="authorization")
         if not partner.active:
             raise PermissionDenied(f"partner {partner.id!r} is {partner.status}")
+        self._check_certificate(client_cert_thumbprint, partner)
         return Caller(partner=partner, token_id=str(claims["jti"]))
+
+    def _check_certificate(self, thumbprint: str | None, partner: Partner) -> None:
+        """A mutual-TLS connection must use a certificate registered for the partner it
+        authenticates as, whatever the token is bound to."""
+        if thumbprint is not None and self._directory.certificate_owner(thumbprint) != partner.id:
+            raise Unauthenticated(
+                f"this connection's client certificate is not registered for partner {partner.id!r}",
+                field="client_certificate",
+            )
 
     def _verified_claims(self, token: str) -> dict[str, object]:
         try:

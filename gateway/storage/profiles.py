@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from gateway.errors import Conflict
+from gateway.errors import Conflict, PermissionDenied
 from gateway.storage.database import Database
 from gateway.storage.tables import profile_identifiers, profile_names, profile_versions, profiles
 
@@ -224,6 +224,17 @@ class ProfileStore:
             )
         if owners:
             (profile_id,) = owners
+            # A partner changes only what it published: the first version's publisher owns it.
+            owner = conn.execute(
+                select(profile_versions.c.publisher).where(
+                    profile_versions.c.profile_id == profile_id, profile_versions.c.version == 1
+                )
+            ).scalar_one()
+            if owner != new.publisher:
+                raise PermissionDenied(
+                    f"profiles/{profile_id} was published by another partner; only its publisher may publish new versions",
+                    field="/subject/ids",
+                )
             locked = select(profiles.c.latest_version).where(profiles.c.id == profile_id)
             if not self._db.is_sqlite:
                 locked = locked.with_for_update()  # serializes publishers of one profile

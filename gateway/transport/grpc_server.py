@@ -1,14 +1,17 @@
-"""gRPC transport: cxg.v1.ProfileService, grpc.health.v1 and server reflection.
+"""gRPC transport: cxg.v1 ProfileService, ConsentService and AdminService, grpc.health.v1 and
+server reflection.
 
-Handlers receive raw bytes and parse them here, so a malformed message is an INVALID_ARGUMENT
-naming the message type rather than grpc's generic INTERNAL. GetProfile answers with the
-version's cached protobuf encoding as is.
+Every call is admitted by the gatekeeper first (token from the ``authorization`` metadata, DPoP
+proof from ``dpop``, client certificate from the TLS session), then its raw bytes are parsed
+here, so a malformed message is an INVALID_ARGUMENT naming the message type rather than grpc's
+generic INTERNAL. GetProfile answers with the version's cached protobuf encoding as is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -17,28 +20,115 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.errors import GatewayError, InvalidArgument
-from gateway.schema.cxg.v1 import profile_service_pb2 as pb
-from gateway.service import ProfileExchange
-from gateway.transport.errors import grpc_status, unexpected
+from gateway.schema.cxg.v1 import admin_service_pb2 as admin_pb
+from gateway.schema.cxg.v1 import consent_service_pb2 as consent_pb
+from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
+from gateway.service.access import Credentials, Gatekeeper
+from gateway.service.tokens import Caller
+from gateway.transport.errors import grpc_status, mapping_for, unexpected
+from gateway.transport.services import Services
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ProfileService"].full_name
+# A handler's use case: the parsed request and the admitted caller (None when public).
+Call = Callable[[Any, Caller], Any]
 
 
-def _unary(
-    request_type: type[Message],
-    call: Callable[[Any], Any],
-    encode: Callable[[Any], bytes],
+@dataclass(frozen=True)
+class Method:
+    request_type: type[Message]
+    call: Call
+    encode: Callable[[Any], bytes] = lambda message: message.SerializeToString()
+
+
+def service_methods(services: Services) -> dict[str, dict[str, Method]]:
+    """Every RPC by service and method name. A method's name is its policy's operation name."""
+    exchange, consents, admin = services.exchange, services.consents, services.admin
+    return {
+        profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_name: {
+            "GetProfile": Method(
+                profile_pb.GetProfileRequest,
+                lambda r, c: exchange.get_profile(r, c.partner),
+                lambda signed: signed.as_protobuf,
+            ),
+            "PublishProfile": Method(
+                profile_pb.PublishProfileRequest,
+                lambda r, c: exchange.publish_profile(r, c.partner),
+            ),
+            "ListProfileVersions": Method(
+                profile_pb.ListProfileVersionsRequest, lambda r, c: exchange.list_versions(r)
+            ),
+            "SearchProfiles": Method(
+                profile_pb.SearchProfilesRequest, lambda r, c: exchange.search_profiles(r)
+            ),
+        },
+        consent_pb.DESCRIPTOR.services_by_name["ConsentService"].full_name: {
+            "GrantConsent": Method(
+                consent_pb.GrantConsentRequest, lambda r, c: consents.grant(c.partner, r)
+            ),
+            "RevokeConsent": Method(
+                consent_pb.RevokeConsentRequest, lambda r, c: consents.revoke(c.partner, r)
+            ),
+            "GetConsent": Method(
+                consent_pb.GetConsentRequest, lambda r, c: consents.get(c.partner, r)
+            ),
+            "ListConsents": Method(
+                consent_pb.ListConsentsRequest, lambda r, c: consents.list(c.partner, r)
+            ),
+        },
+        admin_pb.DESCRIPTOR.services_by_name["AdminService"].full_name: {
+            "ListPartners": Method(
+                admin_pb.ListPartnersRequest, lambda r, c: admin.list_partners(r)
+            ),
+            "GetPartner": Method(admin_pb.GetPartnerRequest, lambda r, c: admin.get_partner(r)),
+            "RegisterPartner": Method(
+                admin_pb.RegisterPartnerRequest, lambda r, c: admin.register_partner(r)
+            ),
+            "SuspendPartner": Method(admin_pb.PartnerRef, lambda r, c: admin.suspend_partner(r)),
+            "ReinstatePartner": Method(
+                admin_pb.PartnerRef, lambda r, c: admin.reinstate_partner(r)
+            ),
+            "AddPartnerKey": Method(
+                admin_pb.AddPartnerKeyRequest, lambda r, c: admin.add_partner_key(r)
+            ),
+            "RetirePartnerKey": Method(
+                admin_pb.RetirePartnerKeyRequest, lambda r, c: admin.retire_partner_key(r)
+            ),
+            "AddPartnerCertificate": Method(
+                admin_pb.AddPartnerCertificateRequest,
+                lambda r, c: admin.add_partner_certificate(r),
+            ),
+            "RemovePartnerCertificate": Method(
+                admin_pb.RemovePartnerCertificateRequest,
+                lambda r, c: admin.remove_partner_certificate(r),
+            ),
+            "SetPartnerQuota": Method(
+                admin_pb.SetPartnerQuotaRequest, lambda r, c: admin.set_partner_quota(r)
+            ),
+            "ListRefusals": Method(
+                admin_pb.ListRefusalsRequest, lambda r, c: services.refusals.list(r)
+            ),
+        },
+    }
+
+
+def _handler(
+    gate: Gatekeeper, gateway_id: str, service: str, operation: str, method: Method
 ) -> grpc.RpcMethodHandler:
+    # The URL a DPoP proof for this RPC names in htu (gRPC runs over HTTP/2 POST).
+    url = f"https://{gateway_id}/{service}/{operation}"
+
     def handle(raw: bytes, context: grpc.ServicerContext) -> bytes:
+        caller = None
         try:
+            caller = gate.admit(operation, _credentials(context, url))
             try:
-                request = request_type.FromString(raw)
+                request = method.request_type.FromString(raw)
             except DecodeError as exc:
                 raise InvalidArgument(
-                    f"request is not a valid {request_type.DESCRIPTOR.full_name} message: {exc}"
+                    f"request is not a valid {method.request_type.DESCRIPTOR.full_name} message: {exc}"
                 ) from exc
-            return encode(call(request))
+            return method.encode(method.call(request, caller))  # type: ignore[arg-type]
         except GatewayError as exc:
+            gate.refused(operation, "grpc", caller, exc, mapping_for(exc).slug)
             context.abort_with_status(grpc_status(exc))
             raise  # abort_with_status raises; this line only satisfies the type checker
         except Exception as exc:
@@ -48,25 +138,25 @@ def _unary(
     return grpc.unary_unary_rpc_method_handler(handle)
 
 
-def profile_service_handler(exchange: ProfileExchange) -> grpc.GenericRpcHandler:
-    serialize: Callable[[Message], bytes] = lambda message: message.SerializeToString()  # noqa: E731
-    return grpc.method_handlers_generic_handler(
-        SERVICE_NAME,
-        {
-            "GetProfile": _unary(
-                pb.GetProfileRequest, exchange.get_profile, lambda signed: signed.as_protobuf
-            ),
-            "PublishProfile": _unary(pb.PublishProfileRequest, exchange.publish_profile, serialize),
-            "ListProfileVersions": _unary(
-                pb.ListProfileVersionsRequest, exchange.list_versions, serialize
-            ),
-            "SearchProfiles": _unary(pb.SearchProfilesRequest, exchange.search_profiles, serialize),
-        },
+def _credentials(context: grpc.ServicerContext, url: str) -> Credentials:
+    authorization = dpop = None
+    for key, value in context.invocation_metadata():
+        if key == "authorization":
+            authorization = value
+        elif key == "dpop":
+            dpop = value
+    certificates = context.auth_context().get("x509_pem_cert")
+    return Credentials(
+        authorization=authorization if isinstance(authorization, str) else None,
+        dpop=dpop if isinstance(dpop, str) else None,
+        client_certificate=certificates[0] if certificates else None,
+        method="POST",
+        url=url,
     )
 
 
 def create_server(
-    exchange: ProfileExchange, *, max_request_bytes: int, max_workers: int
+    services: Services, *, gateway_id: str, max_request_bytes: int, max_workers: int
 ) -> tuple[grpc.Server, health.HealthServicer]:
     """A gRPC server with every gateway service registered; the caller binds and starts it."""
     server = grpc.server(
@@ -76,12 +166,24 @@ def create_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    server.add_generic_rpc_handlers((profile_service_handler(exchange),))
+    methods = service_methods(services)
+    server.add_generic_rpc_handlers(
+        tuple(
+            grpc.method_handlers_generic_handler(
+                service,
+                {
+                    name: _handler(services.gate, gateway_id, service, name, method)
+                    for name, method in handlers.items()
+                },
+            )
+            for service, handlers in methods.items()
+        )
+    )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", SERVICE_NAME):
+    for name in ("", *methods):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (*methods, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     return server, health_servicer

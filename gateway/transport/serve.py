@@ -12,14 +12,22 @@ import grpc
 import uvicorn
 
 from gateway.config import Settings
-from gateway.service import ProfileExchange
+from gateway.service import PartnerAdmin, ProfileExchange
+from gateway.service.access import Gatekeeper, TrustCache
+from gateway.service.admin import AdminApi
+from gateway.service.consents import ConsentService
+from gateway.service.quotas import Quotas
+from gateway.service.refusals import RefusalLog
 from gateway.service.tokens import TokenService
 from gateway.storage import Database
 from gateway.storage.partners import PartnerStore
+from gateway.storage.refusals import RefusalStore
 from gateway.storage.replay import ReplayStore
+from gateway.storage.usage import UsageStore
 from gateway.transport.grpc_server import create_server
 from gateway.transport.rest import create_app
 from gateway.transport.rest._tls import TlsHttpToolsProtocol
+from gateway.transport.services import Services
 from gateway.trust.pki import ServerTlsFiles
 
 
@@ -33,9 +41,29 @@ class Gateway:
         )  # before any I/O
         self.db = Database.from_url(settings.database_url)
         self.db.upgrade()
-        self.exchange = ProfileExchange.from_settings(settings, self.db)
+        self.trust = TrustCache(PartnerStore(self.db), ttl=settings.trust_cache_seconds)
+        self.exchange = ProfileExchange.from_settings(settings, self.db, self.trust)
+        self.tokens = TokenService(
+            self.exchange.keyring,
+            self.trust,
+            ReplayStore(self.db).remember,
+            gateway_id=settings.gateway_id,
+        )
+        self.refusals = RefusalLog(RefusalStore(self.db))
+        self.quotas = Quotas(UsageStore(self.db))
+        self.partners = PartnerAdmin(self.db, on_change=self.trust.invalidate)
+        self.services = Services(
+            exchange=self.exchange,
+            consents=ConsentService(self.db),
+            admin=AdminApi(self.partners),
+            refusals=self.refusals,
+            tokens=self.tokens,
+            gate=Gatekeeper(self.tokens, self.quotas, self.refusals),
+            db=self.db,
+        )
         self.grpc_server, self._health = create_server(
-            self.exchange,
+            self.services,
+            gateway_id=settings.gateway_id,
             max_request_bytes=settings.max_request_bytes,
             max_workers=settings.grpc_workers,
         )
@@ -46,15 +74,7 @@ class Gateway:
             self.grpc_port = self.grpc_server.add_secure_port(address, _grpc_mtls(tls))
         self._rest_socket = _bind(settings.host, settings.rest_port)
         self.rest_port: int = self._rest_socket.getsockname()[1]
-        self.tokens = TokenService(
-            self.exchange.keyring,
-            PartnerStore(self.db),
-            ReplayStore(self.db).remember,
-            gateway_id=settings.gateway_id,
-        )
-        app = create_app(
-            self.exchange, self.tokens, self.db, max_request_bytes=settings.max_request_bytes
-        )
+        app = create_app(self.services, max_request_bytes=settings.max_request_bytes)
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -105,6 +125,8 @@ class Gateway:
         self._health.enter_graceful_shutdown()
         self.grpc_server.stop(grace=2).wait()
         self._rest_socket.close()
+        self.refusals.close()
+        self.quotas.flush()
         self.db.dispose()
 
 

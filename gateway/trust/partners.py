@@ -189,6 +189,8 @@ class PartnerDirectory(Protocol):
 
     def key(self, kid: str) -> tuple[Partner, PartnerKey] | None: ...
 
+    def certificate_owner(self, thumbprint: str) -> str | None: ...
+
 
 @dataclass(frozen=True)
 class VerifiedJws:

@@ -155,9 +155,9 @@ def minimize(profile: CreditProfile, view: str) -> CreditProfile:
     if view == FULL:
         return profile
     kept = CreditProfile(name=profile.name, version=profile.version)
-    kept.valid_from.CopyFrom(profile.valid_from)
-    if profile.HasField("valid_until"):
-        kept.valid_until.CopyFrom(profile.valid_until)
+    for validity in ("valid_from", "valid_until"):
+        if profile.HasField(validity):
+            getattr(kept, validity).CopyFrom(getattr(profile, validity))
     kept.aeo.extend(profile.aeo)
     subject = kept.subject
     subject.ids.extend(profile.subject.ids)

@@ -39,6 +39,13 @@ def ref(message: type[Message] | Descriptor) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{descriptor.full_name}"}
 
 
+# Well-known types with their own proto3 JSON form.
+_WELL_KNOWN: dict[str, dict[str, Any]] = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    "google.protobuf.Struct": {"type": "object"},
+}
+
+
 def component_schemas(*roots: type[Message]) -> dict[str, dict[str, Any]]:
     """Schemas for the given messages and every message they contain."""
     schemas: dict[str, dict[str, Any]] = {}
@@ -53,10 +60,7 @@ def component_schemas(*roots: type[Message]) -> dict[str, dict[str, Any]]:
             if doc := _comments().get(f"{message.full_name}.{field.name}"):
                 schema = {**schema, "description": doc}
             properties[field.json_name] = schema
-            if (
-                field.message_type is not None
-                and field.message_type.full_name != "google.protobuf.Timestamp"
-            ):
+            if field.message_type is not None and field.message_type.full_name not in _WELL_KNOWN:
                 pending.append(field.message_type)
         schemas[message.full_name] = {
             "type": "object",
@@ -75,9 +79,7 @@ def _field_schema(field: Any) -> dict[str, Any]:
 def _scalar_schema(field: Any) -> dict[str, Any]:
     kind = field.type
     if kind == FieldDescriptor.TYPE_MESSAGE:
-        if field.message_type.full_name == "google.protobuf.Timestamp":
-            return {"type": "string", "format": "date-time"}
-        return ref(field.message_type)
+        return _WELL_KNOWN.get(field.message_type.full_name) or ref(field.message_type)
     if kind == FieldDescriptor.TYPE_ENUM:
         return {"type": "string", "enum": [v.name for v in field.enum_type.values]}
     if kind == FieldDescriptor.TYPE_STRING:

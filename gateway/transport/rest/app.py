@@ -17,42 +17,43 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from google.protobuf.message import Message
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__
-from gateway.errors import GatewayError, InvalidArgument, PayloadTooLarge
+from gateway.errors import GatewayError, InvalidArgument, PayloadTooLarge, QuotaExceeded
 from gateway.identifiers import SCHEMES
-from gateway.profiles import canonical_json, parse_json_message
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
-from gateway.service import ProfileExchange
-from gateway.service.tokens import TokenService
-from gateway.storage import Database
-from gateway.transport.errors import PROBLEM_JSON, problem, unexpected
-from gateway.transport.rest import oauth
-from gateway.transport.rest._schemas import component_schemas, ref
-from gateway.transport.rest.deps import Db, Exchange
+from gateway.transport.errors import PROBLEM_JSON, mapping_for, problem, unexpected
+from gateway.transport.rest import admin, consents, oauth
+from gateway.transport.rest._guard import GuardedRoute, caller_of, operation_of, refusal_context
+from gateway.transport.rest._replies import (
+    JOSE,
+    json_body,
+    message_response,
+    read_message,
+    responses,
+)
+from gateway.transport.rest._schemas import component_schemas
+from gateway.transport.rest.deps import CallerDep, ServicesDep
+from gateway.transport.services import Services
+from gateway.trust.policy import PURPOSES, rule_for
 
-JOSE = "application/jose"
 
-
-def create_app(
-    exchange: ProfileExchange, tokens: TokenService, db: Database, *, max_request_bytes: int
-) -> FastAPI:
+def create_app(services: Services, *, max_request_bytes: int) -> FastAPI:
     app = FastAPI(
         title="Credit Exchange Gateway",
         version=__version__,
         description="Signed, standardized company credit profiles between China and SCO partner institutions. "
         "Every operation is also served over gRPC (cxg.v1.ProfileService) with the same field names.",
     )
-    app.state.exchange = exchange
-    app.state.tokens = tokens
-    app.state.db = db
+    app.state.services = services
     app.add_middleware(_BodyLimit, max_bytes=max_request_bytes)
     _install_error_handlers(app)
     app.include_router(_routes())
+    app.include_router(consents.router)
+    app.include_router(admin.router)
     app.include_router(oauth.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -81,6 +82,21 @@ _VALUE_PARAM = {
     "description": "Identifier value; spaces, hyphens and case are normalized.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 64},
 }
+_PURPOSE_PARAM = {
+    "name": "purpose",
+    "in": "query",
+    "required": True,
+    "description": "Why the caller asks; it decides the fields returned. "
+    + "; ".join(f"{p.name}: {p.description}" for p in PURPOSES.values()),
+    "schema": {"type": "string", "enum": sorted(PURPOSES)},
+}
+_CONSENT_PARAM = {
+    "name": "consent",
+    "in": "query",
+    "required": False,
+    "description": "consents/{consent_id}, when the purpose needs the subject's consent.",
+    "schema": {"type": "string", "maxLength": 64},
+}
 _VERSION_PARAM = {
     "name": "version",
     "in": "query",
@@ -103,7 +119,7 @@ PageToken = Annotated[
 
 
 def _routes() -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=GuardedRoute)
 
     # The two GetProfile routes are the hot path: they read their few parameters by hand, since
     # FastAPI's parameter machinery costs more per request than the lookup itself (bench/README.md).
@@ -111,25 +127,35 @@ def _routes() -> APIRouter:
         "/v1/profiles:lookup",
         operation_id="LookupProfile",
         summary="Get a profile by any identifier of its subject",
-        responses=_responses(pb.SignedProfile, 400, 404, signed=True),
-        openapi_extra={"parameters": [_SCHEME_PARAM, _VALUE_PARAM, _VERSION_PARAM]},
+        responses=responses(pb.SignedProfile, 400, 404, signed=True),
+        openapi_extra={
+            "parameters": [
+                _SCHEME_PARAM,
+                _VALUE_PARAM,
+                _VERSION_PARAM,
+                _PURPOSE_PARAM,
+                _CONSENT_PARAM,
+            ]
+        },
     )
     async def lookup_profile(request: Request) -> Response:
         query = request.query_params
         target = pb.GetProfileRequest(
             id={"scheme": _text(query, "scheme", 16), "value": _text(query, "value", 64)},
             version=_version(query),
+            purpose=query.get("purpose", "")[:64],
+            consent=query.get("consent", "")[:64],
         )
-        return _signed_response(request, request.app.state.exchange.get_profile(target))
+        return _get_profile(request, target)
 
     @router.get(
         "/v1/profiles:search",
         operation_id="SearchProfiles",
         summary="Find profiles by legal-name prefix and/or country",
-        responses=_responses(pb.SearchProfilesResponse, 400),
+        responses=responses(pb.SearchProfilesResponse, 400),
     )
     async def search_profiles(
-        exchange: Exchange,
+        services: ServicesDep,
         name_prefix: Annotated[
             str, Query(max_length=200, description="Prefix of the legal name.")
         ] = "",
@@ -142,50 +168,53 @@ def _routes() -> APIRouter:
         request = pb.SearchProfilesRequest(
             name_prefix=name_prefix, country=country, page_size=page_size, page_token=page_token
         )
-        return _message_response(exchange.search_profiles(request))
+        return message_response(services.exchange.search_profiles(request))
 
     @router.post(
         "/v1/profiles:publish",
         operation_id="PublishProfile",
         summary="Publish a new profile version signed by a registered partner",
-        responses=_responses(pb.PublishReceipt, 400, 401, 403, 409, 413),
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": ref(pb.PublishProfileRequest)}},
-            }
-        },
+        responses=responses(pb.PublishReceipt, 400, 401, 403, 409, 413),
+        openapi_extra=json_body(pb.PublishProfileRequest),
     )
-    async def publish_profile(request: Request, exchange: Exchange) -> Response:
-        body = await request.body()
-        publish = pb.PublishProfileRequest()
-        parse_json_message(body, publish, field="body")
-        return _message_response(await run_in_threadpool(exchange.publish_profile, publish))
+    async def publish_profile(
+        request: Request, services: ServicesDep, caller: CallerDep
+    ) -> Response:
+        publish = await read_message(request, pb.PublishProfileRequest)
+        return message_response(
+            await run_in_threadpool(services.exchange.publish_profile, publish, caller.partner)
+        )
 
     @router.get(
         "/v1/profiles/{profile_id}",
         operation_id="GetProfile",
         summary="Get a profile (latest or a given version), signed by the gateway",
-        responses=_responses(pb.SignedProfile, 400, 404, signed=True),
-        openapi_extra={"parameters": [_PROFILE_ID_PARAM, _VERSION_PARAM]},
+        responses=responses(pb.SignedProfile, 400, 404, signed=True),
+        openapi_extra={
+            "parameters": [_PROFILE_ID_PARAM, _VERSION_PARAM, _PURPOSE_PARAM, _CONSENT_PARAM]
+        },
     )
     async def get_profile(request: Request) -> Response:
         profile_id = request.path_params["profile_id"]
         if not _PROFILE_ID.fullmatch(profile_id):
             raise InvalidArgument("profile_id must be 32 lower-case hex digits", field="profile_id")
+        query = request.query_params
         target = pb.GetProfileRequest(
-            name=f"profiles/{profile_id}", version=_version(request.query_params)
+            name=f"profiles/{profile_id}",
+            version=_version(query),
+            purpose=query.get("purpose", "")[:64],
+            consent=query.get("consent", "")[:64],
         )
-        return _signed_response(request, request.app.state.exchange.get_profile(target))
+        return _get_profile(request, target)
 
     @router.get(
         "/v1/profiles/{profile_id}/versions",
         operation_id="ListProfileVersions",
         summary="List the versions of a profile, newest first",
-        responses=_responses(pb.ListProfileVersionsResponse, 400, 404),
+        responses=responses(pb.ListProfileVersionsResponse, 400, 404),
     )
     async def list_versions(
-        exchange: Exchange,
+        services: ServicesDep,
         profile_id: ProfileIdPath,
         page_size: PageSize = 0,
         page_token: PageToken = "",
@@ -193,7 +222,7 @@ def _routes() -> APIRouter:
         request = pb.ListProfileVersionsRequest(
             name=f"profiles/{profile_id}", page_size=page_size, page_token=page_token
         )
-        return _message_response(exchange.list_versions(request))
+        return message_response(services.exchange.list_versions(request))
 
     @router.get(
         "/.well-known/jwks.json",
@@ -201,8 +230,10 @@ def _routes() -> APIRouter:
         summary="The gateway's public signing keys (RFC 7517 JWK Set)",
         responses={200: {"content": {"application/json": {"schema": _JWKS_SCHEMA}}}},
     )
-    async def jwks(exchange: Exchange) -> Response:
-        return JSONResponse(exchange.jwks(), headers={"Cache-Control": "public, max-age=300"})
+    async def jwks(services: ServicesDep) -> Response:
+        return JSONResponse(
+            services.exchange.jwks(), headers={"Cache-Control": "public, max-age=300"}
+        )
 
     @router.get(
         "/healthz",
@@ -210,17 +241,18 @@ def _routes() -> APIRouter:
         summary="Ready when the database answers and a signing key is loaded",
         responses={
             200: {"content": {"application/json": {"schema": _HEALTH_SCHEMA}}},
-            **_responses(None, 503),
+            **responses(None, 503, public=True),
         },
     )
-    async def healthz(exchange: Exchange, db: Db) -> Response:
-        await run_in_threadpool(db.ping)
-        return JSONResponse({"status": "ok", "signingKey": exchange.keyring.active.kid})
+    async def healthz(services: ServicesDep) -> Response:
+        await run_in_threadpool(services.db.ping)
+        return JSONResponse({"status": "ok", "signingKey": services.exchange.keyring.active.kid})
 
     return router
 
 
-def _signed_response(request: Request, signed: Any) -> Response:
+def _get_profile(request: Request, target: pb.GetProfileRequest) -> Response:
+    signed = request.app.state.services.exchange.get_profile(target, caller_of(request).partner)
     # A JOSE client may ask for the bare JWS; everyone else gets cxg.v1.SignedProfile as JSON.
     if JOSE in request.headers.get("accept", ""):
         return Response(signed.jws, media_type=JOSE)
@@ -243,14 +275,16 @@ def _version(query: QueryParams) -> int:
     return int(text)
 
 
-def _message_response(message: Message) -> Response:
-    return Response(canonical_json(message), media_type="application/json")
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
-    async def gateway_error(_: Request, exc: GatewayError) -> Response:
-        return _problem_response(*problem(exc))
+    async def gateway_error(request: Request, exc: GatewayError) -> Response:
+        status, body = problem(exc)
+        if refused := refusal_context(request):
+            operation, caller = refused
+            services: Services = request.app.state.services
+            services.gate.refused(operation, "rest", caller, exc, mapping_for(exc).slug)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, QuotaExceeded) else None
+        return _problem_response(status, body, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected_error(_: Request, exc: Exception) -> Response:
@@ -310,18 +344,6 @@ class _BodyLimit:
         return PayloadTooLarge(f"request body is larger than {self.max_bytes} bytes", field="body")
 
 
-_PROBLEM_SCHEMA = {
-    "type": "object",
-    "description": "RFC 9457 problem details; `field` names the offending field.",
-    "required": ["type", "title", "status"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "field": {"type": "string"},
-    },
-}
 _JWKS_SCHEMA = {
     "type": "object",
     "required": ["keys"],
@@ -334,32 +356,22 @@ _HEALTH_SCHEMA = {
     "required": ["status", "signingKey"],
     "properties": {"status": {"type": "string", "enum": ["ok"]}, "signingKey": {"type": "string"}},
 }
-_STATUS_TEXT = {
-    400: "Invalid argument or identifier",
-    401: "Signature or key not accepted",
-    403: "Partner not allowed",
-    404: "Not found",
-    409: "Conflicts with stored state (e.g. replayed publication)",
-    413: "Request body too large",
-    503: "Database or keys unavailable",
+
+_SECURITY_SCHEMES = {
+    "DPoP": {
+        "type": "http",
+        "scheme": "DPoP",
+        "description": "Access token from POST /oauth2/token bound to a DPoP key (RFC 9449); "
+        "send `Authorization: DPoP <token>` and a fresh `DPoP` proof with every request.",
+    },
+    "mtlsBoundBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "Access token bound to the partner's registered client certificate "
+        "(RFC 8705); send it over the same mutual-TLS connection certificate.",
+    },
 }
-
-
-def _responses(message: Any, *errors: int, signed: bool = False) -> dict[int | str, Any]:
-    responses: dict[int | str, Any] = {}
-    if message is not None:
-        content: dict[str, Any] = {"application/json": {"schema": ref(message)}}
-        if signed:
-            content[JOSE] = {
-                "schema": {"type": "string", "description": "The JWS compact serialization alone."}
-            }
-        responses[200] = {"description": "OK", "content": content}
-    for status in errors:
-        responses[status] = {
-            "description": _STATUS_TEXT[status],
-            "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}},
-        }
-    return responses
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -375,6 +387,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 pb.PublishReceipt,
                 pb.ListProfileVersionsResponse,
                 pb.SearchProfilesResponse,
+                *consents.MESSAGES,
+                *admin.MESSAGES,
             )
         )
         # What a JSON Schema can say beyond the proto field types.
@@ -388,5 +402,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         for path in document["paths"].values():
             for operation in path.values():
                 operation["responses"].pop("422", None)
+                if not rule_for(operation_of(operation["operationId"])).public:
+                    operation["security"] = [{"DPoP": []}, {"mtlsBoundBearer": []}]
+        document["components"]["securitySchemes"] = _SECURITY_SCHEMES
         app.openapi_schema = document
     return app.openapi_schema

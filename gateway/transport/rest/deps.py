@@ -6,20 +6,20 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.service import ProfileExchange
-from gateway.storage import Database
+from gateway.service.tokens import Caller
+from gateway.transport.rest._guard import caller_of
+from gateway.transport.services import Services
 
 
 # Async on purpose: FastAPI runs a plain-def dependency in a worker thread on every request.
-async def _exchange(request: Request) -> ProfileExchange:
-    exchange: ProfileExchange = request.app.state.exchange
-    return exchange
+async def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
-async def _database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
+async def _caller(request: Request) -> Caller:
+    return caller_of(request)
 
 
-Exchange = Annotated[ProfileExchange, Depends(_exchange)]
-Db = Annotated[Database, Depends(_database)]
+ServicesDep = Annotated[Services, Depends(_services)]
+CallerDep = Annotated[Caller, Depends(_caller)]

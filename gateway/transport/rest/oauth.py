@@ -11,9 +11,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from gateway.errors import GatewayError, InvalidArgument, PermissionDenied, Unauthenticated
-from gateway.service.tokens import TokenService
+from gateway.service.access import client_thumbprint
+from gateway.transport.errors import mapping_for
+from gateway.transport.rest._guard import GuardedRoute
 from gateway.transport.rest._tls import client_certificate
-from gateway.trust.pki import certificate_thumbprint
+from gateway.transport.services import Services
 
 _FORM = "application/x-www-form-urlencoded"
 _FIELDS = ("grant_type", "client_assertion_type", "client_assertion")
@@ -45,7 +47,7 @@ _ERROR_SCHEMA = {
     },
 }
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.post(
@@ -91,7 +93,8 @@ router = APIRouter()
     },
 )
 async def create_token(request: Request) -> Response:
-    tokens: TokenService = request.app.state.tokens
+    services: Services = request.app.state.services
+    tokens = services.tokens
     try:
         form = _form(request.headers.get("content-type", ""), await request.body())
         issued = await run_in_threadpool(
@@ -106,6 +109,7 @@ async def create_token(request: Request) -> Response:
             )
         )
     except GatewayError as exc:
+        services.gate.refused("CreateToken", "rest", None, exc, mapping_for(exc).slug)
         return _oauth_error(exc)
     body = {
         "access_token": issued.access_token,
@@ -117,7 +121,7 @@ async def create_token(request: Request) -> Response:
 
 def _thumbprint(request: Request) -> str | None:
     pem = client_certificate(request.scope)
-    return certificate_thumbprint(pem.encode("ascii")) if pem else None
+    return client_thumbprint(pem) if pem else None
 
 
 def _form(content_type: str, body: bytes) -> dict[str, str]:

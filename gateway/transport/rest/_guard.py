@@ -1,0 +1,79 @@
+"""Admission for every REST route: ``GuardedRoute`` runs the gatekeeper before the handler.
+
+Each route's operation is its OpenAPI ``operation_id`` (or the operation it serves, below); a
+route whose operation has no policy is refused to everyone (default deny).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.errors import Unauthenticated
+from gateway.service.access import Credentials, Gatekeeper
+from gateway.service.tokens import Caller
+from gateway.transport.rest._tls import client_certificate
+
+# REST routes that serve another operation's use case.
+SERVES = {"LookupProfile": "GetProfile"}
+_OPERATION = "cxg.operation"
+_CALLER = "cxg.caller"
+
+
+def operation_of(operation_id: str | None) -> str:
+    return SERVES.get(operation_id or "", operation_id or "")
+
+
+class GuardedRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        operation = operation_of(self.operation_id)
+
+        async def guarded(request: Request) -> Response:
+            request.scope[_OPERATION] = operation
+            gate: Gatekeeper = request.app.state.services.gate
+            credentials = _credentials(request)
+            if credentials.dpop is not None:  # a DPoP proof costs a durable replay-cache write
+                caller = await run_in_threadpool(gate.admit, operation, credentials)
+            else:
+                caller = gate.admit(operation, credentials)
+            request.scope[_CALLER] = caller
+            return await handler(request)
+
+        return guarded
+
+
+def caller_of(request: Request) -> Caller:
+    """The admitted caller of a non-public route."""
+    caller: Caller | None = request.scope.get(_CALLER)
+    if caller is None:
+        raise AssertionError("a route with a caller ran without admission")
+    return caller
+
+
+def refusal_context(request: Request) -> tuple[str, Caller | None] | None:
+    """(operation, caller) of a request refused by a guarded route; None for other requests."""
+    operation = request.scope.get(_OPERATION)
+    return (operation, request.scope.get(_CALLER)) if operation else None
+
+
+def _credentials(request: Request) -> Credentials:
+    if b"access_token" in request.scope["query_string"] and "access_token" in request.query_params:
+        # Tokens in URLs leak through logs and Referer headers (RFC 6750 section 5.3).
+        raise Unauthenticated(
+            "send the access token in the Authorization header, never in the URL",
+            field="access_token",
+        )
+    headers = request.headers
+    return Credentials(
+        authorization=headers.get("authorization"),
+        dpop=headers.get("dpop"),
+        client_certificate=client_certificate(request.scope),
+        method=request.method,
+        url=str(request.url),
+    )

@@ -1,0 +1,78 @@
+"""REST routes of cxg.v1.ConsentService."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from gateway.schema.cxg.v1 import consent_service_pb2 as pb
+from gateway.transport.rest._guard import GuardedRoute
+from gateway.transport.rest._replies import json_body, message_response, read_message, responses
+from gateway.transport.rest.deps import CallerDep, ServicesDep
+
+MESSAGES = (pb.Consent, pb.GrantConsentRequest, pb.ListConsentsResponse)
+
+ConsentId = Annotated[
+    str, Path(pattern="^[0-9a-f]{32}$", description="The last segment of consents/{consent_id}.")
+]
+
+router = APIRouter(route_class=GuardedRoute)
+
+
+@router.post(
+    "/v1/consents",
+    operation_id="GrantConsent",
+    summary="Record a company's consent (SME portals, acting for the company)",
+    responses=responses(pb.Consent, 400, 404),
+    openapi_extra=json_body(pb.GrantConsentRequest),
+)
+async def grant_consent(request: Request, services: ServicesDep, caller: CallerDep) -> Response:
+    grant = await read_message(request, pb.GrantConsentRequest)
+    return message_response(await run_in_threadpool(services.consents.grant, caller.partner, grant))
+
+
+@router.post(
+    "/v1/consents/{consent_id}:revoke",
+    operation_id="RevokeConsent",
+    summary="Revoke a consent at once (the portal that granted it)",
+    responses=responses(pb.Consent, 400, 404),
+)
+async def revoke_consent(
+    consent_id: ConsentId, services: ServicesDep, caller: CallerDep
+) -> Response:
+    revoke = pb.RevokeConsentRequest(name=f"consents/{consent_id}")
+    return message_response(
+        await run_in_threadpool(services.consents.revoke, caller.partner, revoke)
+    )
+
+
+@router.get(
+    "/v1/consents/{consent_id}",
+    operation_id="GetConsent",
+    summary="One consent (its portal and its grantee only)",
+    responses=responses(pb.Consent, 400, 404),
+)
+async def get_consent(consent_id: ConsentId, services: ServicesDep, caller: CallerDep) -> Response:
+    get = pb.GetConsentRequest(name=f"consents/{consent_id}")
+    return message_response(await run_in_threadpool(services.consents.get, caller.partner, get))
+
+
+@router.get(
+    "/v1/consents",
+    operation_id="ListConsents",
+    summary="Consents the caller granted or received, newest first",
+    responses=responses(pb.ListConsentsResponse, 400),
+)
+async def list_consents(
+    services: ServicesDep,
+    caller: CallerDep,
+    page_size: Annotated[int, Query(ge=0, le=100, description="0 means 20.")] = 0,
+    page_token: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    listing = pb.ListConsentsRequest(page_size=page_size, page_token=page_token)
+    return message_response(
+        await run_in_threadpool(services.consents.list, caller.partner, listing)
+    )

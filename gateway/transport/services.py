@@ -1,0 +1,24 @@
+"""The use cases a transport serves, built once per gateway process and shared by both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.service import ProfileExchange
+from gateway.service.access import Gatekeeper
+from gateway.service.admin import AdminApi
+from gateway.service.consents import ConsentService
+from gateway.service.refusals import RefusalLog
+from gateway.service.tokens import TokenService
+from gateway.storage import Database
+
+
+@dataclass(frozen=True)
+class Services:
+    exchange: ProfileExchange
+    consents: ConsentService
+    admin: AdminApi
+    refusals: RefusalLog
+    tokens: TokenService
+    gate: Gatekeeper
+    db: Database  # for the health check only
