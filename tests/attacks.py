@@ -49,8 +49,9 @@ REFUSALS = {
     "not-found": (404, "NOT_FOUND"),
     "quota-exceeded": (429, "RESOURCE_EXHAUSTED"),
 }
-# An RFC 9457 problem document carries these members and nothing else: no data of the request.
-PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "field"})
+# An RFC 9457 problem document carries these members (retry_after: the quota's extension) and
+# nothing else: no data of the request.
+PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "field", "retry_after"})
 
 
 # -- Calls ------------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ def published(gateway: Gateway, partners: dict[str, TestPartner]) -> str:
 def versions(wire: Wire, login: Login, name: str) -> list[int]:
     reply = call(wire, list_versions(name), login("ru-bureau"))
     assert reply.ok, reply
-    return [entry["version"] for entry in reply.body.get("versions", [])]
+    return [int(entry["version"]) for entry in reply.body.get("versions", [])]
 
 
 def reached_nobody(gateway: Gateway, partner_ids: list[str]) -> None:

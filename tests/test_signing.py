@@ -11,27 +11,25 @@ import pytest
 from jwcrypto import jwk as jc_jwk
 from jwcrypto import jws as jc_jws
 
-from gateway.schema.cxg.v1.profile_service_pb2 import PublishProfileRequest
 from gateway.signing import KeyRing, SigningKey
 from gateway.transport.serve import Gateway
-from tests.support import USCC, TestPartner, joserfc_registry, jws_payload, profile
+from tests.clients import RestClient
+from tests.support import USCC, TestPartner, joserfc_registry, jws_payload, profile, publish
 
 # RFC 9864 deprecates "EdDSA" for the fully specified "Ed25519"; PyJWT signs only "EdDSA" so far.
 pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated via RFC 9864")
 
 
 def _fetch(gateway: Gateway, partners: dict[str, TestPartner]) -> tuple[str, str, bytes]:
-    gateway.exchange.publish_profile(
-        PublishProfileRequest(jws=partners["cn-customs"].sign(profile()))
+    publish(gateway.exchange, partners["cn-customs"], profile())
+    jwks = httpx.get(f"http://127.0.0.1:{gateway.rest_port}/.well-known/jwks.json").text
+    client = RestClient(gateway, partners)
+    query = {"scheme": "CN_USCC", "value": USCC, "purpose": "credit_reporting"}
+    signed = client.request("GET", "/v1/profiles:lookup", params=query)
+    bare = client.request(
+        "GET", "/v1/profiles:lookup", params=query, headers={"Accept": "application/jose"}
     )
-    base = f"http://127.0.0.1:{gateway.rest_port}"
-    jwks = httpx.get(f"{base}/.well-known/jwks.json").text
-    signed = httpx.get(f"{base}/v1/profiles:lookup", params={"scheme": "CN_USCC", "value": USCC})
-    bare = httpx.get(
-        f"{base}/v1/profiles:lookup",
-        params={"scheme": "CN_USCC", "value": USCC},
-        headers={"Accept": "application/jose"},
-    )
+    client.close()
     assert bare.headers["content-type"] == "application/jose"
     assert bare.text == signed.json()["jws"]
     return jwks, bare.text, signed.content
