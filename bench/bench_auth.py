@@ -180,6 +180,14 @@ def probe(open_gate: Server, gateway: Server, setup: Setup) -> int:
     proof = dpop.proof("POST", grpc_url(GATEWAY_ID), token)
     with_dpop = grpc_get(gateway, setup, (("authorization", f"{scheme} {token}"), ("dpop", proof)))
     unauthenticated = grpc_get(open_gate, setup, ())
+    # And B and C measure the real gatekeeper: without a token, `cxg serve` refuses the call.
+    try:
+        grpc_get(gateway, setup, ())
+    except BenchError as exc:
+        if "UNAUTHENTICATED" not in str(exc):
+            raise
+    else:
+        raise BenchError("cxg serve answered GetProfile without a token: admission is off")
     if not bearer == with_dpop == unauthenticated:
         raise BenchError("the three modes answered different bytes for the same GetProfile")
     return len(bearer)

@@ -78,7 +78,18 @@ def test_problem_document_and_grpc_status_carry_the_field() -> None:
             "gateway.signing",
             {"SUPPORTED_ALGORITHMS", "KeyRing", "SigningKey", "public_jwk", "thumbprint"},
         ),
-        ("gateway.service", {"ImportReport", "PartnerAdmin", "ProfileExchange", "SignedVersion"}),
+        (
+            "gateway.service",
+            {
+                "AdminApi",
+                "ConsentService",
+                "ImportReport",
+                "PartnerAdmin",
+                "PartnerRecord",
+                "ProfileExchange",
+                "SignedVersion",
+            },
+        ),
         (
             "gateway.trust",
             {

@@ -25,9 +25,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-from gateway.schema.cxg.v1.profile_service_pb2 import PublishProfileRequest
 from gateway.transport.serve import Gateway
-from tests.support import LEI, USCC, USCC_2, TestPartner, missing_tool, profile
+from tests.clients import DEFAULT_PURPOSE, Session
+from tests.support import LEI, USCC, USCC_2, TestPartner, missing_tool, profile, publish
 
 NODE_DIR = Path(__file__).parent / "interop" / "node"
 CLIENT = NODE_DIR / "get_profile.js"
@@ -36,18 +36,33 @@ CLIENT_TIMEOUT = 30  # the client's own gRPC deadline is 10 s
 COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
 
+GET_PROFILE = "/cxg.v1.ProfileService/GetProfile"
+
+
 @dataclass(frozen=True)
 class NodeClient:
     node: str
 
-    def get_profile(self, port: int, scheme: str, value: str) -> tuple[int, dict[str, Any], str]:
-        """Run the client; returns (exit code, stdout parsed as JSON, stderr)."""
+    def get_profile(
+        self, port: int, scheme: str, value: str, session: Session | None = None
+    ) -> tuple[int, dict[str, Any], str]:
+        """Run the client as ``session``'s partner (anonymously without one); returns (exit
+        code, stdout parsed as JSON, stderr). The token and this call's DPoP proof are made in
+        Python (with jwcrypto); the Node client sends them as gRPC metadata."""
         # A proxy in the environment would capture a loopback gRPC call in grpc-js.
         env = {
             k: v
             for k, v in os.environ.items()
             if k.lower() not in {"grpc_proxy", "https_proxy", "http_proxy"}
+            and not k.startswith("CXG_")
         }
+        if session is not None:
+            metadata = dict(session.grpc_metadata(GET_PROFILE))
+            env |= {
+                "CXG_AUTHORIZATION": metadata["authorization"],
+                "CXG_DPOP": metadata["dpop"],
+                "CXG_PURPOSE": DEFAULT_PURPOSE,
+            }
         done = subprocess.run(
             [self.node, str(CLIENT), f"127.0.0.1:{port}", scheme, value],
             cwd=NODE_DIR,
@@ -116,9 +131,7 @@ def node_client() -> NodeClient:
 @pytest.fixture
 def published(gateway: Gateway, partners: dict[str, TestPartner]) -> str:
     """Publishes the sample profile; returns its resource name."""
-    receipt = gateway.exchange.publish_profile(
-        PublishProfileRequest(jws=partners["cn-customs"].sign(profile()))
-    )
+    receipt = publish(gateway.exchange, partners["cn-customs"], profile())
     assert receipt.version == 1
     return receipt.profile_name
 
@@ -143,10 +156,15 @@ def _timestamp(value: dict[str, Any]) -> datetime:
     return whole + timedelta(microseconds=int(value.get("nanos", 0)) // 1000)
 
 
+@pytest.fixture
+def bureau(gateway: Gateway, partners: dict[str, TestPartner]) -> Session:
+    return Session(gateway, partners["ru-bureau"])
+
+
 def test_node_client_fetches_signed_profile(
-    gateway: Gateway, node_client: NodeClient, published: str
+    gateway: Gateway, node_client: NodeClient, published: str, bureau: Session
 ) -> None:
-    code, response, stderr = node_client.get_profile(gateway.grpc_port, "CN_USCC", USCC)
+    code, response, stderr = node_client.get_profile(gateway.grpc_port, "CN_USCC", USCC, bureau)
     assert code == 0, f"node client failed: {response} {stderr}"
 
     jws = response["jws"]
@@ -178,18 +196,26 @@ def test_node_client_fetches_signed_profile(
 
 
 def test_node_client_unknown_identifier_is_not_found(
-    gateway: Gateway, node_client: NodeClient, published: str
+    gateway: Gateway, node_client: NodeClient, published: str, bureau: Session
 ) -> None:
-    code, response, stderr = node_client.get_profile(gateway.grpc_port, "CN_USCC", USCC_2)
+    code, response, stderr = node_client.get_profile(gateway.grpc_port, "CN_USCC", USCC_2, bureau)
     assert code == 2, f"expected a gRPC error, got exit {code}: {response} {stderr}"
     assert response["code"] == 5, response  # NOT_FOUND
 
 
 def test_node_client_bad_check_character_is_invalid_argument(
-    gateway: Gateway, node_client: NodeClient
+    gateway: Gateway, node_client: NodeClient, bureau: Session
 ) -> None:
     wrong = USCC[:-1] + ("0" if USCC[-1] != "0" else "1")
-    code, response, stderr = node_client.get_profile(gateway.grpc_port, "CN_USCC", wrong)
+    code, response, stderr = node_client.get_profile(gateway.grpc_port, "CN_USCC", wrong, bureau)
     assert code == 2, f"expected a gRPC error, got exit {code}: {response} {stderr}"
     assert response["code"] == 3, response  # INVALID_ARGUMENT
     assert "check character" in response["details"], response
+
+
+def test_node_client_without_a_token_is_unauthenticated(
+    gateway: Gateway, node_client: NodeClient, published: str
+) -> None:
+    code, response, stderr = node_client.get_profile(gateway.grpc_port, "CN_USCC", USCC)
+    assert code == 2, f"expected a gRPC error, got exit {code}: {response} {stderr}"
+    assert response["code"] == 16, response  # UNAUTHENTICATED

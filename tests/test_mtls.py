@@ -46,12 +46,36 @@ def pki_dirs(tmp_path: Path) -> tuple[Path, Path]:
 def mtls_gateway(settings: Settings, pki_dirs: tuple[Path, Path]) -> Iterator[Gateway]:
     running = Gateway(dataclasses.replace(settings, tls_dir=pki_dirs[0]))
     PartnerAdmin(running.db).import_files(settings.partners_dir)
+    # Only our CA's certificate is registered: the other CA's never gets past the handshake.
+    running.partners.add_certificate(
+        "kz-bank", (pki_dirs[0] / "partners" / "kz-bank.pem").read_bytes()
+    )
     running.start()
     yield running
     running.stop()
 
 
-def _grpc_get(gateway: Gateway, ca: Path, cert_dir: Path | None) -> grpc.StatusCode:
+def _tls_context(ca: Path, cert_dir: Path, partner_id: str = "kz-bank") -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(ca))
+    partner_certs = cert_dir / "partners"
+    ctx.load_cert_chain(partner_certs / f"{partner_id}.pem", partner_certs / f"{partner_id}-key.pem")
+    return ctx
+
+
+def _token_over_mtls(
+    gateway: Gateway, ctx: ssl.SSLContext, partner: TestPartner
+) -> httpx.Response:
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion(partner),
+    }
+    return httpx.post(f"https://127.0.0.1:{gateway.rest_port}/oauth2/token", data=form, verify=ctx)
+
+
+def _grpc_get(
+    gateway: Gateway, ca: Path, cert_dir: Path | None, token: str = ""
+) -> grpc.StatusCode:
     client = (
         (
             (cert_dir / "partners" / "kz-bank-key.pem").read_bytes(),
@@ -64,7 +88,9 @@ def _grpc_get(gateway: Gateway, ca: Path, cert_dir: Path | None) -> grpc.StatusC
     with grpc.secure_channel(f"127.0.0.1:{gateway.grpc_port}", credentials) as channel:
         try:
             pb_grpc.ProfileServiceStub(channel).GetProfile(
-                pb.GetProfileRequest(name="profiles/" + "a" * 32), timeout=10
+                pb.GetProfileRequest(name="profiles/" + "a" * 32, purpose="trade_due_diligence"),
+                timeout=10,
+                metadata=(("authorization", f"Bearer {token}"),) if token else None,
             )
         except grpc.RpcError as exc:
             return exc.code()  # type: ignore[no-any-return]
@@ -72,14 +98,18 @@ def _grpc_get(gateway: Gateway, ca: Path, cert_dir: Path | None) -> grpc.StatusC
 
 
 def test_grpc_requires_a_client_certificate_from_our_ca(
-    mtls_gateway: Gateway, pki_dirs: tuple[Path, Path]
+    mtls_gateway: Gateway, pki_dirs: tuple[Path, Path], partners: dict[str, TestPartner]
 ) -> None:
     ours, theirs = pki_dirs
+    issued = _token_over_mtls(mtls_gateway, _tls_context(ours / "ca.pem", ours), partners["kz-bank"])
+    token = issued.json()["access_token"]
     assert (
-        _grpc_get(mtls_gateway, ours / "ca.pem", ours) == grpc.StatusCode.NOT_FOUND
+        _grpc_get(mtls_gateway, ours / "ca.pem", ours, token) == grpc.StatusCode.NOT_FOUND
     )  # reached the service
-    assert _grpc_get(mtls_gateway, ours / "ca.pem", None) == grpc.StatusCode.UNAVAILABLE
-    assert _grpc_get(mtls_gateway, ours / "ca.pem", theirs) == grpc.StatusCode.UNAVAILABLE
+    # Past the handshake, but without a token: refused by the gatekeeper, not by TLS.
+    assert _grpc_get(mtls_gateway, ours / "ca.pem", ours) == grpc.StatusCode.UNAUTHENTICATED
+    assert _grpc_get(mtls_gateway, ours / "ca.pem", None, token) == grpc.StatusCode.UNAVAILABLE
+    assert _grpc_get(mtls_gateway, ours / "ca.pem", theirs, token) == grpc.StatusCode.UNAVAILABLE
 
 
 def test_rest_requires_a_client_certificate_from_our_ca(
@@ -115,15 +145,8 @@ def test_token_over_mtls_is_bound_to_the_client_certificate(
     mtls_gateway: Gateway, pki_dirs: tuple[Path, Path], partners: dict[str, TestPartner]
 ) -> None:
     ours, _ = pki_dirs
-    ctx = ssl.create_default_context(cafile=str(ours / "ca.pem"))
-    ctx.load_cert_chain(ours / "partners" / "kz-bank.pem", ours / "partners" / "kz-bank-key.pem")
-    form = {
-        "grant_type": "client_credentials",
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "client_assertion": assertion(partners["kz-bank"]),
-    }
-    response = httpx.post(
-        f"https://127.0.0.1:{mtls_gateway.rest_port}/oauth2/token", data=form, verify=ctx
+    response = _token_over_mtls(
+        mtls_gateway, _tls_context(ours / "ca.pem", ours), partners["kz-bank"]
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -138,3 +161,36 @@ def test_token_over_mtls_is_bound_to_the_client_certificate(
         client_cert_thumbprint=expected,
     )
     assert caller.partner.id == "kz-bank"
+
+
+def test_a_connection_certificate_must_be_registered_for_the_caller(
+    mtls_gateway: Gateway, pki_dirs: tuple[Path, Path], partners: dict[str, TestPartner]
+) -> None:
+    """Our CA vouches for a certificate; only its registration says which partner it is."""
+    ours, _ = pki_dirs
+    cxg("pki", "issue-partner", "cn-customs", "--dir", str(ours))
+    customs_tls = _tls_context(ours / "ca.pem", ours, "cn-customs")
+    # Issued by our CA but registered to nobody: no token.
+    unregistered = _token_over_mtls(mtls_gateway, customs_tls, partners["cn-customs"])
+    assert unregistered.status_code == 401, unregistered.text
+    assert unregistered.json()["field"] == "client_certificate"
+    # Registered to cn-customs: kz-bank cannot authenticate over it, cn-customs can.
+    mtls_gateway.partners.add_certificate(
+        "cn-customs", (ours / "partners" / "cn-customs.pem").read_bytes()
+    )
+    borrowed = _token_over_mtls(mtls_gateway, customs_tls, partners["kz-bank"])
+    assert borrowed.status_code == 401, borrowed.text
+    assert borrowed.json()["field"] == "client_certificate"
+    own = _token_over_mtls(mtls_gateway, customs_tls, partners["cn-customs"])
+    assert own.status_code == 200, own.text
+    # kz-bank's token, presented over cn-customs' connection, is refused as well.
+    bank_token = _token_over_mtls(
+        mtls_gateway, _tls_context(ours / "ca.pem", ours), partners["kz-bank"]
+    ).json()["access_token"]
+    response = httpx.get(
+        f"https://127.0.0.1:{mtls_gateway.rest_port}/v1/profiles/{'a' * 32}",
+        params={"purpose": "trade_due_diligence"},
+        headers={"Authorization": f"Bearer {bank_token}"},
+        verify=customs_tls,
+    )
+    assert response.status_code == 401, response.text

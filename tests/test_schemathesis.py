@@ -3,35 +3,105 @@
 Every check runs except positive_data_acceptance: it expects every schema-valid request to
 succeed, but identifier check digits and opaque page tokens cannot be expressed in JSON Schema,
 so a schema-valid `value=0` or `page_token=x` is rightly a 400 naming the field.
+
+Every route needs a sender-constrained token. A DPoP proof is good for one request, which a
+fuzzer replaying a fixed header cannot give, so the gateway serves mutual TLS here and
+schemathesis sends, over a client certificate registered for the partner, a Bearer token bound
+to that certificate (RFC 8705). The partner holds every role, so no operation is refused for
+its role and each one is exercised; the `ignored_auth` check then drops the header and expects
+a refusal.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import ssl
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
-from gateway.schema.cxg.v1.profile_service_pb2 import PublishProfileRequest
+from gateway.config import Settings
+from gateway.service import PartnerAdmin
+from gateway.signing import SigningKey
 from gateway.transport.serve import Gateway
-from tests.support import TestPartner, profile
+from gateway.trust.pki import init_ca, issue_partner_certificate, issue_server_certificate
+from tests.clients import ASSERTION_TYPE
+from tests.partner_client import assertion
+from tests.support import TestPartner, profile, publish, write_partners
+
+FUZZER = TestPartner(
+    "cxg-fuzzer",
+    "CN",
+    ("credit_bureau", "bank", "customs", "sme_portal", "operator"),
+    SigningKey.generate("EdDSA"),
+)
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Path:
+    directory = tmp_path / "pki"
+    init_ca(directory)
+    issue_server_certificate(directory)
+    return directory
+
+
+@pytest.fixture
+def mtls_gateway(settings: Settings, pki: Path) -> Iterator[Gateway]:
+    write_partners(settings.partners_dir, {FUZZER.id: FUZZER})
+    running = Gateway(dataclasses.replace(settings, tls_dir=pki))
+    PartnerAdmin(running.db).import_files(settings.partners_dir)
+    running.start()
+    yield running
+    running.stop()
 
 
 def test_rest_api_passes_schemathesis(
-    gateway: Gateway, partners: dict[str, TestPartner], tmp_path: Path
+    mtls_gateway: Gateway, partners: dict[str, TestPartner], pki: Path, tmp_path: Path
 ) -> None:
-    gateway.exchange.publish_profile(
-        PublishProfileRequest(jws=partners["cn-customs"].sign(profile()))
+    gateway = mtls_gateway
+    publish(gateway.exchange, partners["cn-customs"], profile())
+    client_cert = issue_partner_certificate(pki, FUZZER.id)
+    gateway.partners.add_certificate(FUZZER.id, client_cert.cert_path.read_bytes())
+    tls = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    tls.load_cert_chain(client_cert.cert_path, client_cert.key_path)
+    base = f"https://127.0.0.1:{gateway.rest_port}"
+    issued = httpx.post(
+        f"{base}/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(FUZZER),
+        },
+        verify=tls,
     )
+    assert issued.status_code == 200, issued.text
+    assert issued.json()["token_type"] == "Bearer"
+    document = httpx.get(f"{base}/openapi.json", verify=tls)
+    schema = tmp_path / "openapi.json"
+    schema.write_bytes(document.content)
+
     schemathesis = Path(sys.executable).with_name("schemathesis")
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     result = subprocess.run(
         [
             str(schemathesis),
             "run",
-            f"http://127.0.0.1:{gateway.rest_port}/openapi.json",
+            str(schema),
+            "--url",
+            base,
+            "--tls-verify",
+            str(pki / "ca.pem"),
+            "--request-cert",
+            str(client_cert.cert_path),
+            "--request-cert-key",
+            str(client_cert.key_path),
+            "--header",
+            f"Authorization: Bearer {issued.json()['access_token']}",
             "--checks",
             "all",
             "--exclude-checks",
@@ -47,17 +117,12 @@ def test_rest_api_passes_schemathesis(
         ],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=280,  # within the token's lifetime (300 s)
         cwd=tmp_path,
         env=env,
     )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    operations = sum(
-        len(path)
-        for path in httpx.get(f"http://127.0.0.1:{gateway.rest_port}/openapi.json")
-        .json()["paths"]
-        .values()
-    )
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
+    operations = sum(len(path) for path in document.json()["paths"].values())
     assert f"Tested: {operations}" in result.stdout, result.stdout[
         -3000:
     ]  # every operation was exercised

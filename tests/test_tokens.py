@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from gateway.signing import KeyRing, SigningKey
 from gateway.storage import Database
 from gateway.storage.partners import PartnerStore
 from gateway.storage.replay import ReplayStore
+from gateway.trust import PartnerCertificate
 from gateway.trust.assertions import CLIENT_ASSERTION_TYPE
 from tests.partner_client import DpopClient, assertion
 from tests.support import TestPartner, b64url
@@ -79,7 +81,23 @@ def test_dpop_bound_token_authenticates_each_request(
     assert json.loads(claims)["cnf"]["jkt"] == dpop.key.thumbprint()
 
 
-def test_mtls_bound_token(tokens: TokenService, partners: Partners) -> None:
+def _register_certificate(db: Database, partner_id: str, thumbprint: str) -> None:
+    """A registered client certificate, known to the gateway by its thumbprint only."""
+    PartnerStore(db).add_certificate(
+        PartnerCertificate(
+            thumbprint=thumbprint,
+            partner_id=partner_id,
+            subject=f"CN={partner_id}",
+            not_after=datetime.now(UTC) + timedelta(days=1),
+        )
+    )
+
+
+def test_mtls_bound_token(tokens: TokenService, db: Database, partners: Partners) -> None:
+    with pytest.raises(Unauthenticated, match="not registered for partner 'cn-customs'"):
+        issue(tokens, assertion(partners["cn-customs"]), thumbprint="cert-A")
+    _register_certificate(db, "cn-customs", "cert-A")
+    _register_certificate(db, "kz-bank", "cert-B")
     issued = issue(tokens, assertion(partners["cn-customs"]), thumbprint="cert-A")
     assert issued.token_type == "Bearer"
     assert (
@@ -91,13 +109,16 @@ def test_mtls_bound_token(tokens: TokenService, partners: Partners) -> None:
         ).partner.id
         == "cn-customs"
     )
-    with pytest.raises(Unauthenticated, match="another client certificate"):
-        tokens.authenticate(
-            authorization=f"Bearer {issued.access_token}",
-            method="GET",
-            url=API_URL,
-            client_cert_thumbprint="cert-B",
-        )
+    for other in ("cert-B", "cert-C"):  # kz-bank's certificate, and one registered to nobody
+        with pytest.raises(Unauthenticated, match="another client certificate"):
+            tokens.authenticate(
+                authorization=f"Bearer {issued.access_token}",
+                method="GET",
+                url=API_URL,
+                client_cert_thumbprint=other,
+            )
+    with pytest.raises(Unauthenticated, match="not registered for partner 'cn-customs'"):
+        issue(tokens, assertion(partners["cn-customs"]), thumbprint="cert-B")
     with pytest.raises(Unauthenticated, match="another client certificate"):
         tokens.authenticate(
             authorization=f"Bearer {issued.access_token}", method="GET", url=API_URL

@@ -45,9 +45,9 @@ def _lookup(name: str, field: str | None) -> Scheme:
     return scheme
 
 
-def normalize_scheme(name: str) -> str:
+def normalize_scheme(name: str, *, field: str | None = None) -> str:
     """The canonical name of a registered scheme, matched case-insensitively."""
-    return _lookup(name, None).name
+    return _lookup(name, field).name
 
 
 def validate(

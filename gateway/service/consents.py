@@ -9,14 +9,12 @@ whatever the reason, so neither reveals other partners' consents.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from gateway.errors import InvalidArgument, InvalidIdentifier, NotFound, PermissionDenied
+from gateway.errors import InvalidArgument, NotFound, PermissionDenied
 from gateway.identifiers import Validated, normalize_scheme, validate
 from gateway.schema.cxg.v1.consent_service_pb2 import (
     Consent,
@@ -28,6 +26,7 @@ from gateway.schema.cxg.v1.consent_service_pb2 import (
     RevokeConsentRequest,
 )
 from gateway.schema.cxg.v1.profile_pb2 import EntityId
+from gateway.service._paging import decode_token, encode_token, page_size
 from gateway.storage import Database, ProfileStore
 from gateway.storage.consents import ConsentRow, ConsentStore
 from gateway.storage.partners import PartnerStore
@@ -45,7 +44,7 @@ _NO_SUCH_CONSENT = "no such consent"
 _INVALID_CONSENT = "consent is not valid for this caller, profile and purpose"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_TOKEN = re.compile(r"c:([0-9]{1,20}):([0-9a-f]{32})")
+_CURSOR = re.compile(r"([0-9]{1,20}):([0-9a-f]{32})")
 
 
 class ConsentService:
@@ -128,7 +127,7 @@ class ConsentService:
 
     def list(self, caller: Partner, request: ListConsentsRequest) -> ListConsentsResponse:
         """Consents the caller granted or received, newest first."""
-        size = _page_size(request.page_size)
+        size = page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         before = _decode_token(request.page_token) if request.page_token else None
         rows = self._consents.list_for(caller.id, before=before, limit=size + 1)
         now = self._clock()
@@ -161,13 +160,7 @@ def _subject(request: GrantConsentRequest) -> Validated:
         raise InvalidArgument("subject is required", field="subject")
     if not request.subject.scheme:
         raise InvalidArgument("subject.scheme is required", field="subject.scheme")
-    try:
-        scheme = normalize_scheme(request.subject.scheme)
-    except InvalidIdentifier as exc:
-        # validate() would put an unknown scheme on the value's field; name the scheme's.
-        raise InvalidIdentifier(
-            exc.message, scheme=exc.scheme, rule=exc.rule, field="subject.scheme"
-        ) from exc
+    scheme = normalize_scheme(request.subject.scheme, field="subject.scheme")
     return validate(scheme, request.subject.value, field="subject.value")
 
 
@@ -228,26 +221,18 @@ def _consent(row: ConsentRow, now: datetime) -> Consent:
     return consent
 
 
-def _page_size(size: int) -> int:
-    if not 0 <= size <= MAX_PAGE_SIZE:
-        raise InvalidArgument(f"page_size must be between 0 and {MAX_PAGE_SIZE}", field="page_size")
-    return size or DEFAULT_PAGE_SIZE
-
-
 def _encode_token(last: ConsentRow) -> str:
     """The cursor after ``last``: its creation time in whole microseconds (exact, unlike a
     float) and its id."""
     micros = (last.created_at - _EPOCH) // _MICROSECOND
-    return base64.urlsafe_b64encode(f"c:{micros}:{last.id}".encode()).decode("ascii")
+    return encode_token("c", f"{micros}:{last.id}")
 
 
 def _decode_token(token: str) -> tuple[datetime, str]:
+    cursor = decode_token(token, "c", _CURSOR)
     try:
-        match = _TOKEN.fullmatch(base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii"))
-        if match is None:
-            raise ValueError("not a consent cursor")
-        return _EPOCH + int(match.group(1)) * _MICROSECOND, match.group(2)
-    except (binascii.Error, UnicodeError, ValueError, OverflowError) as exc:
+        return _EPOCH + int(cursor[1]) * _MICROSECOND, cursor[2]
+    except OverflowError as exc:
         raise InvalidArgument(
             "page_token is not one this gateway issued for this request", field="page_token"
         ) from exc

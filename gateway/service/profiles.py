@@ -8,7 +8,6 @@ version's wire encodings are kept in a bounded cache since a version never chang
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 import time
@@ -34,6 +33,7 @@ from gateway.schema.cxg.v1.profile_service_pb2 import (
     SearchProfilesResponse,
     SignedProfile,
 )
+from gateway.service._paging import decode_token, encode_token, page_size
 from gateway.service.consents import ConsentService
 from gateway.signing import KeyRing
 from gateway.storage import Database, NewVersion, ProfileStore, Rendered, VersionRef
@@ -48,6 +48,9 @@ RECEIPT_TYP = "cxg-receipt+jws"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 _NAME = re.compile(r"^profiles/([0-9a-f]{32})$")
+# Page cursors: a version number (below 2**31) or a profile id.
+_VERSION_CURSOR = re.compile(r"[1-9][0-9]{0,9}")
+_PROFILE_CURSOR = re.compile(r"[0-9a-f]{32}")
 
 
 class SignedVersion:
@@ -219,8 +222,12 @@ class ProfileExchange:
 
     def list_versions(self, request: ListProfileVersionsRequest) -> ListProfileVersionsResponse:
         profile_id = _profile_id(request.name)
-        size = _page_size(request.page_size)
-        below = int(_decode_token(request.page_token, "v")) if request.page_token else None
+        size = page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        below = (
+            int(decode_token(request.page_token, "v", _VERSION_CURSOR)[0])
+            if request.page_token
+            else None
+        )
         rows = self._store.list_versions(profile_id, below=below, limit=size + 1)
         if not rows and below is None and not self._store.profile_exists(profile_id):
             raise NotFound("no such profile")
@@ -232,7 +239,7 @@ class ProfileExchange:
             entry.published_at.FromDatetime(row.published_at)
             response.versions.append(entry)
         if len(rows) > size:
-            response.next_page_token = _encode_token("v", str(rows[size - 1].version))
+            response.next_page_token = encode_token("v", str(rows[size - 1].version))
         return response
 
     # -- SearchProfiles ------------------------------------------------------------------------
@@ -246,8 +253,10 @@ class ProfileExchange:
             raise InvalidArgument(
                 f"{request.country!r} is not an ISO 3166-1 alpha-2 code", field="country"
             )
-        size = _page_size(request.page_size)
-        after = _decode_token(request.page_token, "p") if request.page_token else ""
+        size = page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        after = (
+            decode_token(request.page_token, "p", _PROFILE_CURSOR)[0] if request.page_token else ""
+        )
         refs = self._store.search(name_prefix=prefix, country=country, after=after, limit=size + 1)
         response = SearchProfilesResponse()
         for ref in refs[:size]:
@@ -262,7 +271,7 @@ class ProfileExchange:
                 )
             )
         if len(refs) > size:
-            response.next_page_token = _encode_token("p", refs[size - 1].profile_id)
+            response.next_page_token = encode_token("p", refs[size - 1].profile_id)
         return response
 
     def jwks(self) -> dict[str, Any]:
@@ -274,7 +283,7 @@ def _lookup_key(scheme: str, value: str) -> tuple[str, str]:
     """The normalized identifier a lookup asks for; cached, as the same few are asked for often."""
     if not scheme:
         raise InvalidArgument("id.scheme is required", field="id.scheme")
-    valid = validate(normalize_scheme(scheme), value, field="id.value")
+    valid = validate(normalize_scheme(scheme, field="id.scheme"), value, field="id.value")
     return valid.scheme, valid.value
 
 
@@ -296,31 +305,3 @@ def _profile_id(name: str) -> str:
             "name must be 'profiles/' followed by 32 lower-case hex digits", field="name"
         )
     return match.group(1)
-
-
-def _page_size(size: int) -> int:
-    if size < 0 or size > MAX_PAGE_SIZE:
-        raise InvalidArgument(f"page_size must be between 0 and {MAX_PAGE_SIZE}", field="page_size")
-    return size or DEFAULT_PAGE_SIZE
-
-
-def _encode_token(kind: str, value: str) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode("ascii")
-
-
-def _decode_token(token: str, kind: str) -> str:
-    try:
-        found, _, value = (
-            base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8").partition(":")
-        )
-    except (binascii.Error, UnicodeError, ValueError):
-        found, value = "", ""
-    well_formed = {
-        "v": value.isdigit() and 0 < int(value or 0) < 2**31,
-        "p": re.fullmatch(r"[0-9a-f]{32}", value) is not None,
-    }
-    if found != kind or not well_formed[kind]:
-        raise InvalidArgument(
-            "page_token is not one this gateway issued for this request", field="page_token"
-        )
-    return value

@@ -9,8 +9,6 @@ counted rather than slowing down the refusals themselves.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 import logging
 import queue
@@ -19,12 +17,12 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from gateway.errors import InvalidArgument
 from gateway.schema.cxg.v1.admin_service_pb2 import (
     ListRefusalsRequest,
     ListRefusalsResponse,
     Refusal,
 )
+from gateway.service._paging import decode_token, encode_token, page_size
 from gateway.storage.refusals import RefusalRow, RefusalStore
 
 DEFAULT_PAGE_SIZE = 50
@@ -118,12 +116,10 @@ class RefusalLog:
 
     def list(self, request: ListRefusalsRequest) -> ListRefusalsResponse:
         """One page of refusals, newest first; includes those recorded just before."""
-        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
-            raise InvalidArgument(
-                f"page_size must be between 0 and {MAX_PAGE_SIZE}", field="page_size"
-            )
-        size = request.page_size or DEFAULT_PAGE_SIZE
-        before = _decode_token(request.page_token) if request.page_token else None
+        size = page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        before = (
+            int(decode_token(request.page_token, "r", _ROW_ID)[0]) if request.page_token else None
+        )
         self.flush()
         rows = self._store.list(
             partner_id=request.partner_id or None, before_id=before, limit=size + 1
@@ -142,7 +138,7 @@ class RefusalLog:
             refusal.time.FromDatetime(row.at)
             response.refusals.append(refusal)
         if len(rows) > size:
-            response.next_page_token = _encode_token(rows[size - 1].id)
+            response.next_page_token = encode_token("r", str(rows[size - 1].id))
         return response
 
     def _run(self) -> None:
@@ -180,19 +176,3 @@ class RefusalLog:
             _log.exception("could not store %d refusals", len(batch))
             with self._lock:
                 self._dropped += len(batch)
-
-
-def _encode_token(last_id: int | None) -> str:
-    return base64.urlsafe_b64encode(str(last_id).encode("ascii")).decode("ascii")
-
-
-def _decode_token(token: str) -> int:
-    try:
-        value = base64.b64decode(token, altchars=b"-_", validate=True).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        value = ""
-    if not _ROW_ID.fullmatch(value):
-        raise InvalidArgument(
-            "page_token is not one this gateway issued for this request", field="page_token"
-        )
-    return int(value)

@@ -15,7 +15,8 @@ reads) is::
      "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "...",
                         "alg": "EdDSA", "kid": "..."}]}}
 
-``purposes``, ``operations`` and ``quota`` are optional.
+``purposes``, ``operations``, ``quota`` and ``certificates`` (PEM client certificates for mutual
+TLS) are optional.
 """
 
 from __future__ import annotations

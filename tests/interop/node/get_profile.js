@@ -4,6 +4,10 @@
 //
 // Usage: node get_profile.js HOST:PORT SCHEME VALUE
 //
+// Credentials come from the environment (never argv, which other users can read): the call sends
+// CXG_AUTHORIZATION as `authorization` metadata and CXG_DPOP as `dpop` (a DPoP proof made for this
+// one RPC), and states CXG_PURPOSE as the request's purpose. Unset ones are not sent.
+//
 // Exit 0: the SignedProfile response as JSON on stdout (proto field names as written in the
 //         .proto files, i.e. snake_case; int64 as strings; enums as names; unset fields omitted).
 // Exit 2: the call failed with a gRPC status; {"code": <numeric>, "details": "..."} on stdout.
@@ -52,7 +56,15 @@ function main(argv) {
   const client = new cxg.ProfileService(target, grpc.credentials.createInsecure());
   const deadline = new Date(Date.now() + DEADLINE_MS);
 
-  client.GetProfile({ id: { scheme, value } }, { deadline }, (err, response) => {
+  const metadata = new grpc.Metadata();
+  for (const [name, variable] of [['authorization', 'CXG_AUTHORIZATION'], ['dpop', 'CXG_DPOP']]) {
+    if (process.env[variable]) {
+      metadata.set(name, process.env[variable]);
+    }
+  }
+  const request = { id: { scheme, value }, purpose: process.env.CXG_PURPOSE || '' };
+
+  client.GetProfile(request, metadata, { deadline }, (err, response) => {
     client.close();
     if (err) {
       finish(2, JSON.stringify({ code: err.code, details: err.details }));

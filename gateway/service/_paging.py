@@ -1,0 +1,39 @@
+"""Page sizes and opaque page tokens, the same way for every list operation (Google AIP-158).
+
+A token is base64url of ``KIND:CURSOR``; the kind keeps one operation's token from being
+accepted by another, and the cursor must match the operation's pattern before it is used.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from gateway.errors import InvalidArgument
+
+
+def page_size(requested: int, *, default: int, maximum: int) -> int:
+    if not 0 <= requested <= maximum:
+        raise InvalidArgument(f"page_size must be between 0 and {maximum}", field="page_size")
+    return requested or default
+
+
+def encode_token(kind: str, cursor: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{cursor}".encode()).decode("ascii")
+
+
+def decode_token(token: str, kind: str, cursor: re.Pattern[str]) -> re.Match[str]:
+    """The cursor of a token this gateway issued for ``kind``; InvalidArgument otherwise."""
+    try:
+        found, _, value = (
+            base64.b64decode(token, altchars=b"-_", validate=True).decode("ascii").partition(":")
+        )
+    except (binascii.Error, UnicodeError, ValueError):
+        found, value = "", ""
+    match = cursor.fullmatch(value) if found == kind else None
+    if match is None:
+        raise InvalidArgument(
+            "page_token is not one this gateway issued for this request", field="page_token"
+        )
+    return match
