@@ -42,11 +42,12 @@ class Gateway:
         self.db = Database.from_url(settings.database_url)
         self.db.upgrade()
         self.trust = TrustCache(PartnerStore(self.db), ttl=settings.trust_cache_seconds)
+        self.replay = ReplayStore(self.db)
         self.exchange = ProfileExchange.from_settings(settings, self.db, self.trust)
         self.tokens = TokenService(
             self.exchange.keyring,
             self.trust,
-            ReplayStore(self.db).remember,
+            self.replay.remember,
             gateway_id=settings.gateway_id,
         )
         self.refusals = RefusalLog(RefusalStore(self.db))
@@ -126,6 +127,7 @@ class Gateway:
         self.grpc_server.stop(grace=2).wait()
         self._rest_socket.close()
         self.refusals.close()
+        self.replay.close()
         self.quotas.flush()
         self.db.dispose()
 

@@ -278,23 +278,17 @@ def _version(query: QueryParams) -> int:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def gateway_error(request: Request, exc: GatewayError) -> Response:
-        status, body = problem(exc)
-        if refused := refusal_context(request):
-            operation, caller = refused
-            services: Services = request.app.state.services
-            services.gate.refused(operation, "rest", caller, exc, mapping_for(exc).slug)
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, QuotaExceeded) else None
-        return _problem_response(status, body, headers=headers)
+        return _refusal(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected_error(_: Request, exc: Exception) -> Response:
         return _problem_response(*problem(unexpected(exc)))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"][1:]) or str(first["loc"][0])
-        return _problem_response(*problem(InvalidArgument(first["msg"], field=field)))
+        return _refusal(request, InvalidArgument(first["msg"], field=field))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
@@ -304,6 +298,17 @@ def _install_error_handlers(app: FastAPI) -> None:
             "status": exc.status_code,
         }
         return _problem_response(exc.status_code, body, headers=exc.headers)
+
+
+def _refusal(request: Request, exc: GatewayError) -> Response:
+    """The problem response for a refused request, recorded when it reached a route."""
+    status, body = problem(exc)
+    if refused := refusal_context(request):
+        operation, caller = refused
+        services: Services = request.app.state.services
+        services.gate.refused(operation, "rest", caller, exc, mapping_for(exc).slug)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, QuotaExceeded) else None
+    return _problem_response(status, body, headers=headers)
 
 
 def _problem_response(status: int, body: dict[str, Any], headers: Any = None) -> Response:
