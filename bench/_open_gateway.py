@@ -3,8 +3,8 @@
     CXG_...=... python bench/_open_gateway.py PARTNER_ID
 
 Runs what ``cxg serve`` runs (``Gateway(Settings.from_env())``, same settings, same mutual TLS,
-same log line) except that its gatekeeper is ``OpenGate``: ``admit`` returns one fixed caller,
-PARTNER_ID, for every call, without reading a token, checking policy or charging a quota. The
+same log line) except that its gatekeeper is ``OpenGate``: it admits every call as one fixed
+caller, PARTNER_ID, without reading a token, checking policy or charging a quota. The
 difference between this process and ``cxg serve`` under the same load is therefore what
 admission costs. This exists only under bench/: the product has no way to turn admission off.
 """
@@ -25,8 +25,11 @@ class OpenGate(Gatekeeper):
 
     caller: Caller | None = None
 
-    def admit(self, operation: str, credentials: Credentials) -> Caller | None:
+    def authenticate(self, operation: str, credentials: Credentials) -> Caller | None:
         return self.caller
+
+    def authorize(self, operation: str, caller: Caller | None) -> None:
+        pass
 
 
 def main() -> None:
@@ -44,13 +47,7 @@ def main() -> None:
     if partner is None:
         sys.exit(f"_open_gateway: no partner {partner_id!r} in {settings.database_url}")
     gate.caller = Caller(partner=partner, token_id="bench")
-    # As `cxg serve` prints it (including "http://" for a mutual-TLS REST port), so that
-    # bench_auth.py reads the ports of both gateways with one pattern.
-    print(
-        f"cxg: gRPC on {settings.host}:{gateway.grpc_port},"
-        f" REST on http://{settings.host}:{gateway.rest_port}",
-        flush=True,
-    )
+    print(serve.listening(gateway), flush=True)  # as `cxg serve` prints it
     gateway.run()
 
 

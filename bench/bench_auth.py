@@ -149,7 +149,6 @@ def start_server(children: Children, name: str, argv: list[str], setup: Setup) -
     proc = children.start(name, argv, env=setup.env, role="server")
     match = wait_for_log(children, name, proc, _GATEWAY_LISTENING)
     grpc_port, rest_port = int(match.group(1)), int(match.group(2))
-    # The log line says http://, but with CXG_TLS_DIR the REST port serves mutual TLS only.
     return Server(name, proc.pid, f"{HOST}:{grpc_port}", f"https://{HOST}:{rest_port}/oauth2/token")
 
 

@@ -61,7 +61,7 @@ PYTHON_CLIENT_WARNING = (
 )
 
 _BASELINE_LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
-_GATEWAY_LISTENING = re.compile(rb"gRPC on 127\.0\.0\.1:(\d+), REST on http://127\.0\.0\.1:(\d+)")
+_GATEWAY_LISTENING = re.compile(rb"gRPC on 127\.0\.0\.1:(\d+), REST on https?://127\.0\.0\.1:(\d+)")
 
 # Every child runs through this launcher: it asks Linux to SIGTERM the child should this process
 # die without cleaning up (PR_SET_PDEATHSIG survives exec), pins it to the CPUs given (or "-"

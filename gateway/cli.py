@@ -50,16 +50,14 @@ def _fail(message: str) -> typer.Exit:
 @app.command()
 def serve() -> None:
     """Serve gRPC and REST (settings from CXG_* environment variables)."""
-    from gateway.transport.serve import Gateway
+    from gateway.transport.serve import Gateway, listening
 
     settings = Settings.from_env()
     try:
         gateway = Gateway(settings)
     except GatewayError as exc:
         raise _fail(f"cannot start: {exc}") from exc
-    typer.echo(
-        f"cxg: gRPC on {settings.host}:{gateway.grpc_port}, REST on http://{settings.host}:{gateway.rest_port}"
-    )
+    typer.echo(listening(gateway))
     gateway.run()
 
 

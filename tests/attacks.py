@@ -200,7 +200,7 @@ def suspend_partner(partner_id: str) -> Call:
 
 
 def register_partner(body: Mapping[str, Any]) -> Call:
-    request = json_format.ParseDict(body, admin_pb.RegisterPartnerRequest())
+    request = json_format.ParseDict(dict(body), admin_pb.RegisterPartnerRequest())
     return Call(
         "RegisterPartner",
         "AdminService",
@@ -274,7 +274,7 @@ def _rest_reply(response: httpx.Response) -> Reply:
 def _grpc_reply(exc: grpc.RpcError) -> Reply:
     outcome = grpc_outcome(exc)
     retry_after = None
-    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    status = rpc_status.from_call(exc)
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
             info = error_details_pb2.RetryInfo()

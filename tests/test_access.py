@@ -620,7 +620,7 @@ def test_consent_grant_setting_granted_by(
 ) -> None:
     # REST only: a gRPC request message has no such field to set.
     request = consent_request()
-    body = grant_consent(request).body or {}
+    body = dict(grant_consent(request).body or {})
     reply = call(rest, grant_consent(request, body | {member: "kz-bank"}), login("sme-portal"))
     assert_refused(reply, "invalid-argument", "body")
     assert member in reply.detail
@@ -722,19 +722,19 @@ def test_every_refusal_is_recorded(
     assert expected <= refusals_seen_by_the_operator(gateway, wires, login)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refusal at admission (role, quota, suspension) is recorded without its caller: "
-    "Gatekeeper.admit raises before the transport learns who called",
-)
 def test_refusal_at_admission_names_its_caller(
     gateway: Gateway, wires: dict[str, Wire], login: Login
 ) -> None:
+    bureau = login("ru-bureau")  # a live token, then the suspension
+    gateway.partners.suspend("ru-bureau")
     for wire in wires.values():
         call(wire, list_partners(), login("kz-bank"))
+        call(wire, search_profiles(), bureau)
     seen = refusals_seen_by_the_operator(gateway, wires, login)
     assert {
-        ("kz-bank", "ListPartners", "permission-denied", transport) for transport in TRANSPORTS
+        (caller, operation, "permission-denied", transport)
+        for caller, operation in (("kz-bank", "ListPartners"), ("ru-bureau", "SearchProfiles"))
+        for transport in TRANSPORTS
     } <= seen
 
 

@@ -1,8 +1,9 @@
 """Admission of every request: who is calling (token and its binding), may it call this operation
 (policy), is it within its quota; and a record of every refusal.
 
-Both transports call ``Gatekeeper.admit`` before any handler runs, with the credentials as they
-read them off the wire, so the two cannot enforce different rules.
+Both transports call ``Gatekeeper.authenticate`` then ``Gatekeeper.authorize`` before any handler
+runs, with the credentials as they read them off the wire, so the two cannot enforce different
+rules.
 """
 
 from __future__ import annotations
@@ -48,21 +49,25 @@ class Gatekeeper:
         self._quotas = quotas
         self._refusals = refusals
 
-    def admit(self, operation: str, credentials: Credentials) -> Caller | None:
-        """The caller, once allowed; None for a public operation. Raises the refusal."""
+    def authenticate(self, operation: str, credentials: Credentials) -> Caller | None:
+        """The caller behind the credentials; None for a public operation. Raises the refusal."""
         if rule_for(operation).public:
             return None
         certificate = credentials.client_certificate
-        caller = self._tokens.authenticate(
+        return self._tokens.authenticate(
             authorization=credentials.authorization,
             method=credentials.method,
             url=credentials.url,
             dpop_proof=credentials.dpop,
             client_cert_thumbprint=client_thumbprint(certificate) if certificate else None,
         )
-        authorize(caller.partner, operation)
-        self._quotas.charge(caller.partner)
-        return caller
+
+    def authorize(self, operation: str, caller: Caller | None) -> None:
+        """Refuse unless the caller's standing, roles and quota allow the call. Separate from
+        ``authenticate`` so that a refusal here is recorded with the caller it refused."""
+        if caller is not None:
+            authorize(caller.partner, operation)
+            self._quotas.charge(caller.partner)
 
     def refused(
         self, operation: str, transport: str, caller: Caller | None, error: GatewayError, slug: str

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import jwt
 
-from gateway.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.signing import KeyRing
 from gateway.trust import Partner, PartnerDirectory, PartnerRegistry
 from gateway.trust.assertions import CLIENT_ASSERTION_TYPE, verify_client_assertion
@@ -177,8 +177,6 @@ class TokenService:
         partner, key = found
         if refusal := key.refusal_at(datetime.fromtimestamp(now, UTC)):
             raise Unauthenticated(f"token no longer valid: {refusal}", field="authorization")
-        if not partner.active:
-            raise PermissionDenied(f"partner {partner.id!r} is {partner.status}")
         self._check_certificate(client_cert_thumbprint, partner)
         return Caller(partner=partner, token_id=str(claims["jti"]))
 

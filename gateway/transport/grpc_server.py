@@ -119,7 +119,8 @@ def _handler(
     def handle(raw: bytes, context: grpc.ServicerContext) -> bytes:
         caller = None
         try:
-            caller = gate.admit(operation, _credentials(context, url))
+            caller = gate.authenticate(operation, _credentials(context, url))
+            gate.authorize(operation, caller)
             try:
                 request = method.request_type.FromString(raw)
             except DecodeError as exc:

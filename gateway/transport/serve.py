@@ -132,6 +132,16 @@ class Gateway:
         self.db.dispose()
 
 
+def listening(gateway: Gateway) -> str:
+    """The line ``cxg serve`` prints once both ports are bound."""
+    settings = gateway.settings
+    scheme = "https" if settings.tls_dir else "http"
+    return (
+        f"cxg: gRPC on {settings.host}:{gateway.grpc_port},"
+        f" REST on {scheme}://{settings.host}:{gateway.rest_port}"
+    )
+
+
 def _grpc_mtls(files: ServerTlsFiles) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials(
         [(files.key.read_bytes(), files.cert.read_bytes())],

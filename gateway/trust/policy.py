@@ -74,11 +74,13 @@ def rule_for(operation: str) -> Rule:
 
 
 def authorize(partner: Partner, operation: str) -> None:
-    """Refuse unless the partner's roles (and its own operation list, when it has one) allow
-    ``operation``."""
+    """Refuse unless the partner is active and its roles (and its own operation list, when it
+    has one) allow ``operation``."""
     rule = rule_for(operation)
     if rule.public:
         return
+    if not partner.active:
+        raise PermissionDenied(f"partner {partner.id!r} is {partner.status}")
     if not partner.roles & rule.roles:
         raise PermissionDenied(
             f"partner {partner.id!r} (roles {', '.join(sorted(partner.roles))}) may not call {operation}"

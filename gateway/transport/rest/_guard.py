@@ -39,10 +39,11 @@ class GuardedRoute(APIRoute):
             gate: Gatekeeper = request.app.state.services.gate
             credentials = _credentials(request)
             if credentials.dpop is not None:  # a DPoP proof costs a durable replay-cache write
-                caller = await run_in_threadpool(gate.admit, operation, credentials)
+                caller = await run_in_threadpool(gate.authenticate, operation, credentials)
             else:
-                caller = gate.admit(operation, credentials)
+                caller = gate.authenticate(operation, credentials)
             request.scope[_CALLER] = caller
+            gate.authorize(operation, caller)
             return await handler(request)
 
         return guarded
