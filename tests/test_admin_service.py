@@ -14,7 +14,7 @@ from google.protobuf.struct_pb2 import Struct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import Conflict, GatewayError, InvalidArgument, NotFound
+from gateway.errors import Conflict, GatewayError, InvalidArgument, NotFound, PermissionDenied
 from gateway.schema.cxg.v1 import admin_service_pb2 as pb
 from gateway.service.admin import AdminApi
 from gateway.service.partners import PartnerAdmin
@@ -25,6 +25,8 @@ from tests.support import TestPartner
 
 Partners = dict[str, TestPartner]
 Request = Callable[[], object]
+
+OPERATOR = "cxg-operator"  # the caller of the admin API in these tests
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +264,7 @@ def test_registration_conflicts_write_nothing(
 
 
 def test_suspend_and_reinstate(api: AdminApi) -> None:
-    assert api.suspend_partner(pb.PartnerRef(partner_id="kz-bank")).status == "suspended"
+    assert api.suspend_partner(pb.PartnerRef(partner_id="kz-bank"), OPERATOR).status == "suspended"
     assert api.reinstate_partner(pb.PartnerRef(partner_id="kz-bank")).status == "active"
 
 
@@ -304,14 +306,14 @@ def test_retire_key_only_of_the_partner_named(api: AdminApi, partners: Partners)
     bureau_kid, bank_kid = partners["ru-bureau"].key.kid, partners["kz-bank"].key.kid
     foreign = refused(
         lambda: api.retire_partner_key(
-            pb.RetirePartnerKeyRequest(partner_id="ru-bureau", kid=bank_kid)
+            pb.RetirePartnerKeyRequest(partner_id="ru-bureau", kid=bank_kid), OPERATOR
         ),
         NotFound,
         "kid",
     )
     unknown = refused(
         lambda: api.retire_partner_key(
-            pb.RetirePartnerKeyRequest(partner_id="ru-bureau", kid="no-such-kid")
+            pb.RetirePartnerKeyRequest(partner_id="ru-bureau", kid="no-such-kid"), OPERATOR
         ),
         NotFound,
         "kid",
@@ -321,17 +323,19 @@ def test_retire_key_only_of_the_partner_named(api: AdminApi, partners: Partners)
     bank = api.get_partner(pb.GetPartnerRequest(partner_id="kz-bank"))
     assert [k.status for k in bank.keys] == ["active"]
     retired = api.retire_partner_key(
-        pb.RetirePartnerKeyRequest(partner_id="ru-bureau", kid=bureau_kid)
+        pb.RetirePartnerKeyRequest(partner_id="ru-bureau", kid=bureau_kid), OPERATOR
     )
     assert [(k.kid, k.status) for k in retired.keys] == [(bureau_kid, "retired")]
     refused(
-        lambda: api.retire_partner_key(pb.RetirePartnerKeyRequest(partner_id="ru-bureau")),
+        lambda: api.retire_partner_key(
+            pb.RetirePartnerKeyRequest(partner_id="ru-bureau"), OPERATOR
+        ),
         InvalidArgument,
         "kid",
     )
     refused(
         lambda: api.retire_partner_key(
-            pb.RetirePartnerKeyRequest(partner_id="nobody", kid=bank_kid)
+            pb.RetirePartnerKeyRequest(partner_id="nobody", kid=bank_kid), OPERATOR
         ),
         NotFound,
         "partner_id",
@@ -354,13 +358,14 @@ def test_add_and_remove_certificates(api: AdminApi, certificate: Callable[[str],
     remove = pb.RemovePartnerCertificateRequest(partner_id="kz-bank", thumbprint=thumbprint)
     refused(
         lambda: api.remove_partner_certificate(
-            pb.RemovePartnerCertificateRequest(partner_id="ru-bureau", thumbprint=thumbprint)
+            pb.RemovePartnerCertificateRequest(partner_id="ru-bureau", thumbprint=thumbprint),
+            OPERATOR,
         ),
         NotFound,
         "thumbprint",
     )
-    assert not api.remove_partner_certificate(remove).certificates
-    refused(lambda: api.remove_partner_certificate(remove), NotFound, "thumbprint")
+    assert not api.remove_partner_certificate(remove, OPERATOR).certificates
+    refused(lambda: api.remove_partner_certificate(remove, OPERATOR), NotFound, "thumbprint")
 
 
 @pytest.mark.parametrize(
@@ -390,7 +395,7 @@ def test_add_certificate_errors_name_the_field(
 )
 def test_set_quota_errors_name_the_field(api: AdminApi, quota: pb.Quota, field: str) -> None:
     request = pb.SetPartnerQuotaRequest(partner_id="kz-bank", quota=quota)
-    refused(lambda: api.set_partner_quota(request), InvalidArgument, field)
+    refused(lambda: api.set_partner_quota(request, OPERATOR), InvalidArgument, field)
     assert api.get_partner(pb.GetPartnerRequest(partner_id="kz-bank")).quota == pb.Quota()
 
 
@@ -405,7 +410,9 @@ def test_set_quota_errors_name_the_field(api: AdminApi, quota: pb.Quota, field: 
 def test_set_quota_round_trips(api: AdminApi, rps: float, burst: int, daily: int) -> None:
     """Any valid quota comes back as set, 0 (the default) included; setting replaces it whole."""
     quota = pb.Quota(requests_per_second=rps, burst=burst, daily_requests=daily)
-    answered = api.set_partner_quota(pb.SetPartnerQuotaRequest(partner_id="kz-bank", quota=quota))
+    answered = api.set_partner_quota(
+        pb.SetPartnerQuotaRequest(partner_id="kz-bank", quota=quota), OPERATOR
+    )
     assert answered.quota == quota
 
 
@@ -413,22 +420,22 @@ def _every_call(api: AdminApi, partner_id: str) -> dict[str, Request]:
     jwk = struct(SigningKey.generate().public_jwk())
     return {
         "get": lambda: api.get_partner(pb.GetPartnerRequest(partner_id=partner_id)),
-        "suspend": lambda: api.suspend_partner(pb.PartnerRef(partner_id=partner_id)),
+        "suspend": lambda: api.suspend_partner(pb.PartnerRef(partner_id=partner_id), OPERATOR),
         "reinstate": lambda: api.reinstate_partner(pb.PartnerRef(partner_id=partner_id)),
         "add-key": lambda: api.add_partner_key(
             pb.AddPartnerKeyRequest(partner_id=partner_id, jwk=jwk)
         ),
         "retire-key": lambda: api.retire_partner_key(
-            pb.RetirePartnerKeyRequest(partner_id=partner_id, kid="k")
+            pb.RetirePartnerKeyRequest(partner_id=partner_id, kid="k"), OPERATOR
         ),
         "add-certificate": lambda: api.add_partner_certificate(
             pb.AddPartnerCertificateRequest(partner_id=partner_id, certificate_pem="x")
         ),
         "remove-certificate": lambda: api.remove_partner_certificate(
-            pb.RemovePartnerCertificateRequest(partner_id=partner_id, thumbprint="t")
+            pb.RemovePartnerCertificateRequest(partner_id=partner_id, thumbprint="t"), OPERATOR
         ),
         "set-quota": lambda: api.set_partner_quota(
-            pb.SetPartnerQuotaRequest(partner_id=partner_id)
+            pb.SetPartnerQuotaRequest(partner_id=partner_id), OPERATOR
         ),
     }
 
@@ -452,7 +459,7 @@ def test_on_change_runs_after_every_mutation(
     thumbprint = pki.certificate_thumbprint(pem.encode())
     mutations: list[Request] = [
         lambda: api.register_partner(register_request()),
-        lambda: api.suspend_partner(pb.PartnerRef(partner_id="uz-bank")),
+        lambda: api.suspend_partner(pb.PartnerRef(partner_id="uz-bank"), OPERATOR),
         lambda: api.reinstate_partner(pb.PartnerRef(partner_id="uz-bank")),
         lambda: api.add_partner_key(
             pb.AddPartnerKeyRequest(
@@ -460,16 +467,18 @@ def test_on_change_runs_after_every_mutation(
             )
         ),
         lambda: api.retire_partner_key(
-            pb.RetirePartnerKeyRequest(partner_id="kz-bank", kid=partners["kz-bank"].key.kid)
+            pb.RetirePartnerKeyRequest(partner_id="kz-bank", kid=partners["kz-bank"].key.kid),
+            OPERATOR,
         ),
         lambda: api.add_partner_certificate(
             pb.AddPartnerCertificateRequest(partner_id="kz-bank", certificate_pem=pem)
         ),
         lambda: api.remove_partner_certificate(
-            pb.RemovePartnerCertificateRequest(partner_id="kz-bank", thumbprint=thumbprint)
+            pb.RemovePartnerCertificateRequest(partner_id="kz-bank", thumbprint=thumbprint),
+            OPERATOR,
         ),
         lambda: api.set_partner_quota(
-            pb.SetPartnerQuotaRequest(partner_id="kz-bank", quota=pb.Quota(burst=3))
+            pb.SetPartnerQuotaRequest(partner_id="kz-bank", quota=pb.Quota(burst=3)), OPERATOR
         ),
     ]
     for count, mutate in enumerate(mutations, start=1):
@@ -478,3 +487,42 @@ def test_on_change_runs_after_every_mutation(
     api.get_partner(pb.GetPartnerRequest(partner_id="kz-bank"))
     api.list_partners(pb.ListPartnersRequest())
     assert len(changes) == len(mutations)  # reading changes nothing
+
+
+def test_an_operator_cannot_lock_itself_out(
+    api: AdminApi, partners: dict[str, TestPartner], certificate: Callable[[str], str]
+) -> None:
+    operator = partners["cxg-operator"]
+    api.add_partner_certificate(
+        pb.AddPartnerCertificateRequest(partner_id=OPERATOR, certificate_pem=certificate(OPERATOR))
+    )
+    thumbprint = api.get_partner(pb.GetPartnerRequest(partner_id=OPERATOR)).certificates[0]
+    for call in (
+        lambda: api.suspend_partner(pb.PartnerRef(partner_id=OPERATOR), OPERATOR),
+        lambda: api.retire_partner_key(
+            pb.RetirePartnerKeyRequest(partner_id=OPERATOR, kid=operator.key.kid), OPERATOR
+        ),
+        lambda: api.remove_partner_certificate(
+            pb.RemovePartnerCertificateRequest(
+                partner_id=OPERATOR, thumbprint=thumbprint.thumbprint
+            ),
+            OPERATOR,
+        ),
+        lambda: api.set_partner_quota(
+            pb.SetPartnerQuotaRequest(partner_id=OPERATOR, quota=pb.Quota(burst=1)), OPERATOR
+        ),
+    ):
+        refused(call, PermissionDenied, "partner_id")
+    standing = api.get_partner(pb.GetPartnerRequest(partner_id=OPERATOR))
+    assert standing.status == "active" and standing.certificates and not standing.quota.burst
+    assert [k.status for k in standing.keys] == ["active"]
+    # With a second key, retiring the first is a rotation, not a lock-out.
+    api.add_partner_key(
+        pb.AddPartnerKeyRequest(
+            partner_id=OPERATOR, jwk=struct(SigningKey.generate("EdDSA").public_jwk())
+        )
+    )
+    retired = api.retire_partner_key(
+        pb.RetirePartnerKeyRequest(partner_id=OPERATOR, kid=operator.key.kid), OPERATOR
+    )
+    assert sorted(k.status for k in retired.keys) == ["active", "retired"]

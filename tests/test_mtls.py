@@ -58,13 +58,13 @@ def mtls_gateway(settings: Settings, pki_dirs: tuple[Path, Path]) -> Iterator[Ga
 def _tls_context(ca: Path, cert_dir: Path, partner_id: str = "kz-bank") -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=str(ca))
     partner_certs = cert_dir / "partners"
-    ctx.load_cert_chain(partner_certs / f"{partner_id}.pem", partner_certs / f"{partner_id}-key.pem")
+    ctx.load_cert_chain(
+        partner_certs / f"{partner_id}.pem", partner_certs / f"{partner_id}-key.pem"
+    )
     return ctx
 
 
-def _token_over_mtls(
-    gateway: Gateway, ctx: ssl.SSLContext, partner: TestPartner
-) -> httpx.Response:
+def _token_over_mtls(gateway: Gateway, ctx: ssl.SSLContext, partner: TestPartner) -> httpx.Response:
     form = {
         "grant_type": "client_credentials",
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -101,7 +101,9 @@ def test_grpc_requires_a_client_certificate_from_our_ca(
     mtls_gateway: Gateway, pki_dirs: tuple[Path, Path], partners: dict[str, TestPartner]
 ) -> None:
     ours, theirs = pki_dirs
-    issued = _token_over_mtls(mtls_gateway, _tls_context(ours / "ca.pem", ours), partners["kz-bank"])
+    issued = _token_over_mtls(
+        mtls_gateway, _tls_context(ours / "ca.pem", ours), partners["kz-bank"]
+    )
     token = issued.json()["access_token"]
     assert (
         _grpc_get(mtls_gateway, ours / "ca.pem", ours, token) == grpc.StatusCode.NOT_FOUND

@@ -95,3 +95,43 @@ def test_ambiguous_or_non_object_json_is_refused(payload: bytes) -> None:
     with pytest.raises(InvalidArgument) as refused:
         parse_profile_json(payload)
     assert refused.value.field == "jws.payload"
+
+
+@pytest.mark.parametrize(
+    ("document", "pointer"),
+    [
+        ({"subject": None}, "/subject"),
+        ({"subject": {"ids": [{"scheme": "CN_USCC", "value": None}]}}, "/subject/ids/0/value"),
+        ({"version": None, "ratings": []}, "/version"),
+    ],
+)
+def test_null_is_refused_with_its_pointer(document: dict[str, object], pointer: str) -> None:
+    # proto3 JSON would silently read null as the default; the API says "omit it" instead.
+    with pytest.raises(InvalidArgument, match="omit the member") as refused:
+        parse_profile_json(json.dumps(document).encode())
+    assert refused.value.field == pointer
+
+
+def test_deeply_nested_json_is_a_clear_refusal() -> None:
+    with pytest.raises(InvalidArgument, match="nested too deeply") as refused:
+        parse_profile_json(b'{"subject":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert refused.value.field == "jws.payload"
+
+
+@pytest.mark.parametrize(
+    ("document", "pointer", "expected"),
+    [
+        ({"version": True}, "/version", "integer or a decimal string"),
+        ({"commonGrade": {"ordinal": "3"}}, "/commonGrade/ordinal", "a number"),
+        ({"commonGrade": {"ordinal": False}}, "/commonGrade/ordinal", "a number"),
+        ({"subject": {"status": 1}}, "/subject/status", "enum's names"),
+        ({"ratings": {"scheme": "CN_TAX"}}, "/ratings", "JSON array"),
+    ],
+)
+def test_json_types_are_what_the_schema_says(
+    document: dict[str, object], pointer: str, expected: str
+) -> None:
+    # Lenient proto3 JSON readings (bool as number, numbers in strings, enum numbers) are refused.
+    with pytest.raises(InvalidArgument, match=expected) as refused:
+        parse_profile_json(json.dumps(document).encode())
+    assert refused.value.field == pointer

@@ -9,7 +9,8 @@ fuzzer replaying a fixed header cannot give, so the gateway serves mutual TLS he
 schemathesis sends, over a client certificate registered for the partner, a Bearer token bound
 to that certificate (RFC 8705). The partner holds every role, so no operation is refused for
 its role and each one is exercised; the `ignored_auth` check then drops the header and expects
-a refusal.
+a refusal. Admin operations on itself that would lock it out are refused by the gateway (an
+operator cannot suspend itself, remove its certificate, retire its last key or set its quota).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from gateway.storage.partners import PartnerStore
 from gateway.storage.replay import ReplayStore
 from gateway.trust import PartnerCertificate
 from gateway.trust.assertions import CLIENT_ASSERTION_TYPE
+from gateway.trust.policy import authorize
 from tests.partner_client import DpopClient, assertion
 from tests.support import TestPartner, b64url
 
@@ -298,12 +299,16 @@ def test_suspension_and_retirement_end_live_tokens(
     token = issue(tokens, assertion(bank), dpop).access_token
 
     def call() -> Any:
-        return tokens.authenticate(
+        # As the gatekeeper admits a request: the token names the caller, then the policy
+        # decides on its standing, read fresh on every request.
+        caller = tokens.authenticate(
             authorization=f"DPoP {token}",
             method="GET",
             url=API_URL,
             dpop_proof=dpop.proof("GET", API_URL, token),
         )
+        authorize(caller.partner, "GetProfile")
+        return caller
 
     assert call().partner.id == bank.id
     admin.suspend(bank.id)

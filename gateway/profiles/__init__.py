@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from gateway.errors import InvalidArgument, InvalidIdentifier
@@ -48,14 +49,79 @@ def parse_json_message(payload: bytes, message: Message, *, field: str) -> None:
         document = json.loads(payload, object_pairs_hook=_refuse_duplicate_keys)
     except (UnicodeDecodeError, json.JSONDecodeError, _DuplicateKey) as exc:
         raise InvalidArgument(f"not valid JSON: {exc}", field=field) from exc
+    except RecursionError as exc:
+        raise InvalidArgument("JSON nested too deeply", field=field) from exc
     if not isinstance(document, dict):
         raise InvalidArgument("must be a JSON object", field=field)
+    _check_json_types(message.DESCRIPTOR, document, "")  # type: ignore[arg-type]  # upb or pure
     try:
         json_format.ParseDict(document, message)
     except json_format.ParseError as exc:
         raise InvalidArgument(
             f"does not match {message.DESCRIPTOR.full_name}: {exc}", field=field
         ) from exc
+
+
+# proto3 JSON parsers are lenient where our OpenAPI schemas are not: they read null as the
+# default, booleans as numbers, numbers in strings, enum numbers. The API accepts only what its
+# schemas say, so each field's JSON type is checked before protobuf reads the document.
+_NUMBERS = {
+    FieldDescriptor.TYPE_DOUBLE,
+    FieldDescriptor.TYPE_FLOAT,
+    FieldDescriptor.TYPE_INT32,
+    FieldDescriptor.TYPE_SINT32,
+    FieldDescriptor.TYPE_SFIXED32,
+    FieldDescriptor.TYPE_UINT32,
+    FieldDescriptor.TYPE_FIXED32,
+}
+_INT64S = {
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_SFIXED64,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_FIXED64,
+}
+_OPAQUE = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.Timestamp"}
+
+
+def _check_json_types(descriptor: Descriptor, node: dict[str, Any], pointer: str) -> None:
+    fields = {f.json_name: f for f in descriptor.fields} | {f.name: f for f in descriptor.fields}
+    for key, value in node.items():
+        field = fields.get(key)
+        if field is None:
+            continue  # protobuf refuses unknown members itself
+        path = f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}"
+        if field.is_repeated:  # (no map fields outside google.protobuf.Struct)
+            if not isinstance(value, list):
+                raise InvalidArgument("must be a JSON array", field=path)
+            for index, item in enumerate(value):
+                _check_json_value(field, item, f"{path}/{index}")
+        else:
+            _check_json_value(field, value, path)
+
+
+def _check_json_value(field: FieldDescriptor, value: Any, path: str) -> None:
+    kind = field.type
+    if value is None:
+        raise InvalidArgument("null is not a value here; omit the member instead", field=path)
+    message = field.message_type
+    if message is not None:
+        if message.full_name not in _OPAQUE and isinstance(value, dict):
+            _check_json_types(message, value, path)
+        return
+    expected = (
+        "a number"
+        if kind in _NUMBERS and (isinstance(value, bool) or not isinstance(value, int | float))
+        else "an integer or a decimal string"
+        if kind in _INT64S and (isinstance(value, bool) or not isinstance(value, int | str))
+        else "true or false"
+        if kind == FieldDescriptor.TYPE_BOOL and not isinstance(value, bool)
+        else "one of the enum's names"
+        if kind == FieldDescriptor.TYPE_ENUM and not isinstance(value, str)
+        else None
+    )
+    if expected:
+        raise InvalidArgument(f"must be {expected}", field=path)
 
 
 def canonical_json(message: Message) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from gateway.errors import InvalidArgument
+from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.schema.cxg.v1 import admin_service_pb2 as pb
 from gateway.service.partners import PartnerAdmin, PartnerRecord
 from gateway.trust import Partner, Quota
@@ -32,8 +32,19 @@ _VALID_PARTNER: Mapping[str, Any] = {
 _QUOTA_FIELDS = ("requests_per_second", "burst", "daily_requests")
 
 
+def _not_on_itself(partner_id: str, caller_id: str, action: str) -> None:
+    """An operator does not lock itself out (or raise its own limits) through the API it is
+    using; another operator, or the CLI on the gateway's host, can."""
+    if partner_id == caller_id:
+        raise PermissionDenied(
+            f"an operator may not {action} itself over the admin API; ask another operator or use the CLI",
+            field="partner_id",
+        )
+
+
 class AdminApi:
-    """One method per AdminService RPC, named after it."""
+    """One method per AdminService RPC, named after it. Methods that could lock the calling
+    operator out take its partner id."""
 
     def __init__(self, partners: PartnerAdmin) -> None:
         self._partners = partners
@@ -57,9 +68,11 @@ class AdminApi:
         )
         return self._show(partner.id)
 
-    def suspend_partner(self, request: pb.PartnerRef) -> pb.Partner:
-        self._partners.suspend(_required(request.partner_id, "partner_id"))
-        return self._show(request.partner_id)
+    def suspend_partner(self, request: pb.PartnerRef, caller_id: str) -> pb.Partner:
+        partner_id = _required(request.partner_id, "partner_id")
+        _not_on_itself(partner_id, caller_id, "suspend")
+        self._partners.suspend(partner_id)
+        return self._show(partner_id)
 
     def reinstate_partner(self, request: pb.PartnerRef) -> pb.Partner:
         self._partners.reinstate(_required(request.partner_id, "partner_id"))
@@ -83,9 +96,18 @@ class AdminApi:
         )
         return self._show(partner_id)
 
-    def retire_partner_key(self, request: pb.RetirePartnerKeyRequest) -> pb.Partner:
+    def retire_partner_key(self, request: pb.RetirePartnerKeyRequest, caller_id: str) -> pb.Partner:
         partner_id = _required(request.partner_id, "partner_id")
-        self._partners.retire_key(_required(request.kid, "kid"), partner_id=partner_id)
+        kid = _required(request.kid, "kid")
+        if partner_id == caller_id:
+            others = [
+                k
+                for k in self._partners.show(partner_id).keys
+                if k.kid != kid and k.status == "active"
+            ]
+            if not others:
+                _not_on_itself(partner_id, caller_id, "retire the last active key of")
+        self._partners.retire_key(kid, partner_id=partner_id)
         return self._show(partner_id)
 
     def add_partner_certificate(self, request: pb.AddPartnerCertificateRequest) -> pb.Partner:
@@ -94,13 +116,17 @@ class AdminApi:
         self._partners.add_certificate(partner_id, pem.encode())
         return self._show(partner_id)
 
-    def remove_partner_certificate(self, request: pb.RemovePartnerCertificateRequest) -> pb.Partner:
+    def remove_partner_certificate(
+        self, request: pb.RemovePartnerCertificateRequest, caller_id: str
+    ) -> pb.Partner:
         partner_id = _required(request.partner_id, "partner_id")
+        _not_on_itself(partner_id, caller_id, "remove a certificate of")
         self._partners.remove_certificate(partner_id, _required(request.thumbprint, "thumbprint"))
         return self._show(partner_id)
 
-    def set_partner_quota(self, request: pb.SetPartnerQuotaRequest) -> pb.Partner:
+    def set_partner_quota(self, request: pb.SetPartnerQuotaRequest, caller_id: str) -> pb.Partner:
         partner_id = _required(request.partner_id, "partner_id")
+        _not_on_itself(partner_id, caller_id, "change the quota of")
         self._partners.set_quota(partner_id, _quota(request.quota, "quota"))
         return self._show(partner_id)
 

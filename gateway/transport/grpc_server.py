@@ -82,7 +82,9 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
             "RegisterPartner": Method(
                 admin_pb.RegisterPartnerRequest, lambda r, c: admin.register_partner(r)
             ),
-            "SuspendPartner": Method(admin_pb.PartnerRef, lambda r, c: admin.suspend_partner(r)),
+            "SuspendPartner": Method(
+                admin_pb.PartnerRef, lambda r, c: admin.suspend_partner(r, c.partner.id)
+            ),
             "ReinstatePartner": Method(
                 admin_pb.PartnerRef, lambda r, c: admin.reinstate_partner(r)
             ),
@@ -90,7 +92,8 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
                 admin_pb.AddPartnerKeyRequest, lambda r, c: admin.add_partner_key(r)
             ),
             "RetirePartnerKey": Method(
-                admin_pb.RetirePartnerKeyRequest, lambda r, c: admin.retire_partner_key(r)
+                admin_pb.RetirePartnerKeyRequest,
+                lambda r, c: admin.retire_partner_key(r, c.partner.id),
             ),
             "AddPartnerCertificate": Method(
                 admin_pb.AddPartnerCertificateRequest,
@@ -98,10 +101,11 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
             ),
             "RemovePartnerCertificate": Method(
                 admin_pb.RemovePartnerCertificateRequest,
-                lambda r, c: admin.remove_partner_certificate(r),
+                lambda r, c: admin.remove_partner_certificate(r, c.partner.id),
             ),
             "SetPartnerQuota": Method(
-                admin_pb.SetPartnerQuotaRequest, lambda r, c: admin.set_partner_quota(r)
+                admin_pb.SetPartnerQuotaRequest,
+                lambda r, c: admin.set_partner_quota(r, c.partner.id),
             ),
             "ListRefusals": Method(
                 admin_pb.ListRefusalsRequest, lambda r, c: services.refusals.list(r)

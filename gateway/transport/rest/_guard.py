@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,6 +19,22 @@ from gateway.errors import Unauthenticated
 from gateway.service.access import Credentials, Gatekeeper
 from gateway.service.tokens import Caller
 from gateway.transport.rest._tls import client_certificate
+
+
+class _Segment(Convertor[str]):
+    """A path segment without ':', so that ``/things/{id:segment}`` does not also match the
+    custom methods ``/things/{id}:action`` (Google AIP-136) of the same resource."""
+
+    regex = "[^/:]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("segment", _Segment())
 
 # REST routes that serve another operation's use case.
 SERVES = {"LookupProfile": "GetProfile"}

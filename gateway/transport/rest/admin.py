@@ -14,7 +14,7 @@ from gateway.errors import InvalidArgument
 from gateway.schema.cxg.v1 import admin_service_pb2 as pb
 from gateway.transport.rest._guard import GuardedRoute
 from gateway.transport.rest._replies import json_body, message_response, read_message, responses
-from gateway.transport.rest.deps import ServicesDep
+from gateway.transport.rest.deps import CallerDep, ServicesDep
 
 MESSAGES = (
     pb.Partner,
@@ -38,8 +38,8 @@ Thumbprint = Annotated[
 router = APIRouter(route_class=GuardedRoute, prefix="/v1/admin")
 
 
-async def _run(call: Callable[[Any], Message], request: Any) -> Response:
-    return message_response(await run_in_threadpool(call, request))
+async def _run(call: Callable[..., Message], request: Any, *args: Any) -> Response:
+    return message_response(await run_in_threadpool(call, request, *args))
 
 
 async def _with_body(request: Request, message_type: type[Message], partner_id: str) -> Message:
@@ -62,7 +62,7 @@ async def list_partners(services: ServicesDep) -> Response:
 
 
 @router.get(
-    "/partners/{partner_id}",
+    "/partners/{partner_id:segment}",
     operation_id="GetPartner",
     summary="One partner with its keys, certificates and quota",
     responses=responses(pb.Partner, 400, 404),
@@ -84,17 +84,20 @@ async def register_partner(request: Request, services: ServicesDep) -> Response:
 
 
 @router.post(
-    "/partners/{partner_id}:suspend",
+    "/partners/{partner_id:segment}:suspend",
     operation_id="SuspendPartner",
     summary="Suspend a partner: refused at once, even with a live token",
     responses=responses(pb.Partner, 400, 404),
 )
-async def suspend_partner(partner_id: PartnerId, services: ServicesDep) -> Response:
-    return await _run(services.admin.suspend_partner, pb.PartnerRef(partner_id=partner_id))
+async def suspend_partner(
+    partner_id: PartnerId, services: ServicesDep, caller: CallerDep
+) -> Response:
+    suspend = pb.PartnerRef(partner_id=partner_id)
+    return await _run(services.admin.suspend_partner, suspend, caller.partner.id)
 
 
 @router.post(
-    "/partners/{partner_id}:reinstate",
+    "/partners/{partner_id:segment}:reinstate",
     operation_id="ReinstatePartner",
     summary="Reinstate a suspended partner",
     responses=responses(pb.Partner, 400, 404),
@@ -104,7 +107,7 @@ async def reinstate_partner(partner_id: PartnerId, services: ServicesDep) -> Res
 
 
 @router.post(
-    "/partners/{partner_id}/keys",
+    "/partners/{partner_id:segment}/keys",
     operation_id="AddPartnerKey",
     summary="Add a public key (rotation: add the new key, then retire the old one)",
     responses=responses(pb.Partner, 400, 404, 409),
@@ -118,18 +121,20 @@ async def add_partner_key(
 
 
 @router.post(
-    "/partners/{partner_id}/keys/{kid}:retire",
+    "/partners/{partner_id:segment}/keys/{kid}:retire",
     operation_id="RetirePartnerKey",
     summary="Retire a key: it and the tokens issued for it stop working at once",
     responses=responses(pb.Partner, 400, 404),
 )
-async def retire_partner_key(partner_id: PartnerId, kid: Kid, services: ServicesDep) -> Response:
+async def retire_partner_key(
+    partner_id: PartnerId, kid: Kid, services: ServicesDep, caller: CallerDep
+) -> Response:
     retire = pb.RetirePartnerKeyRequest(partner_id=partner_id, kid=kid)
-    return await _run(services.admin.retire_partner_key, retire)
+    return await _run(services.admin.retire_partner_key, retire, caller.partner.id)
 
 
 @router.post(
-    "/partners/{partner_id}/certificates",
+    "/partners/{partner_id:segment}/certificates",
     operation_id="AddPartnerCertificate",
     summary="Register an mTLS client certificate for the partner",
     responses=responses(pb.Partner, 400, 404, 409),
@@ -143,31 +148,31 @@ async def add_partner_certificate(
 
 
 @router.post(
-    "/partners/{partner_id}/certificates/{thumbprint}:remove",
+    "/partners/{partner_id:segment}/certificates/{thumbprint}:remove",
     operation_id="RemovePartnerCertificate",
     summary="Remove a registered client certificate",
     responses=responses(pb.Partner, 400, 404),
 )
 async def remove_partner_certificate(
-    partner_id: PartnerId, thumbprint: Thumbprint, services: ServicesDep
+    partner_id: PartnerId, thumbprint: Thumbprint, services: ServicesDep, caller: CallerDep
 ) -> Response:
     remove = pb.RemovePartnerCertificateRequest(partner_id=partner_id, thumbprint=thumbprint)
-    return await _run(services.admin.remove_partner_certificate, remove)
+    return await _run(services.admin.remove_partner_certificate, remove, caller.partner.id)
 
 
 @router.post(
-    "/partners/{partner_id}:setQuota",
+    "/partners/{partner_id:segment}:setQuota",
     operation_id="SetPartnerQuota",
     summary="Set the partner's rate limit and daily quota (0 = the gateway default)",
     responses=responses(pb.Partner, 400, 404),
     openapi_extra=json_body(pb.Quota),
 )
 async def set_partner_quota(
-    partner_id: PartnerId, request: Request, services: ServicesDep
+    partner_id: PartnerId, request: Request, services: ServicesDep, caller: CallerDep
 ) -> Response:
     quota = await read_message(request, pb.Quota)
     set_quota = pb.SetPartnerQuotaRequest(partner_id=partner_id, quota=quota)
-    return await _run(services.admin.set_partner_quota, set_quota)
+    return await _run(services.admin.set_partner_quota, set_quota, caller.partner.id)
 
 
 @router.get(

@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__
@@ -186,7 +187,7 @@ def _routes() -> APIRouter:
         )
 
     @router.get(
-        "/v1/profiles/{profile_id}",
+        "/v1/profiles/{profile_id:segment}",
         operation_id="GetProfile",
         summary="Get a profile (latest or a given version), signed by the gateway",
         responses=responses(pb.SignedProfile, 400, 404, signed=True),
@@ -208,7 +209,7 @@ def _routes() -> APIRouter:
         return _get_profile(request, target)
 
     @router.get(
-        "/v1/profiles/{profile_id}/versions",
+        "/v1/profiles/{profile_id:segment}/versions",
         operation_id="ListProfileVersions",
         summary="List the versions of a profile, newest first",
         responses=responses(pb.ListProfileVersionsResponse, 400, 404),
@@ -291,13 +292,28 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _refusal(request, InvalidArgument(first["msg"], field=field))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> Response:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         body = {
             "type": f"urn:cxg:problem:http-{exc.status_code}",
             "title": str(exc.detail),
             "status": exc.status_code,
         }
-        return _problem_response(exc.status_code, body, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            # Starlette names only the first route whose path matched; RFC 9110 wants them all.
+            headers = {"Allow": ", ".join(_allowed_methods(request))}
+        return _problem_response(exc.status_code, body, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    routes = request.app.router.routes
+    return [
+        method
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
 
 
 def _refusal(request: Request, exc: GatewayError) -> Response:

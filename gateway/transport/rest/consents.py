@@ -35,7 +35,7 @@ async def grant_consent(request: Request, services: ServicesDep, caller: CallerD
 
 
 @router.post(
-    "/v1/consents/{consent_id}:revoke",
+    "/v1/consents/{consent_id:segment}:revoke",
     operation_id="RevokeConsent",
     summary="Revoke a consent at once (the portal that granted it)",
     responses=responses(pb.Consent, 400, 404),
@@ -50,7 +50,7 @@ async def revoke_consent(
 
 
 @router.get(
-    "/v1/consents/{consent_id}",
+    "/v1/consents/{consent_id:segment}",
     operation_id="GetConsent",
     summary="One consent (its portal and its grantee only)",
     responses=responses(pb.Consent, 400, 404),
