@@ -1,6 +1,9 @@
-"""The gateway with admission switched off, bench_auth.py's "unauthenticated" reference.
+"""The gateway with admission switched off: bench_auth.py's "unauthenticated" reference (mode A)
+and the gateway that bench_get_profile.py measures against its bare baselines.
 
     CXG_...=... python bench/_open_gateway.py PARTNER_ID
+
+Both benchmarks start it through ``bench_get_profile.launch_gateway(..., open_gate=True)``.
 
 Runs what ``cxg serve`` runs (``Gateway(Settings.from_env())``, same settings, same mutual TLS,
 same log line) except that its gatekeeper is ``OpenGate``: it admits every call as one fixed

@@ -38,16 +38,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# bench_get_profile.py owns the process handling, counters and formatting both benchmarks share;
-# some of it is private there and imported anyway, to keep one copy.
 from _auth_load import AuthError, Dpop, PartnerTls, fetch_token, grpc_url, load_partner_key
+
+# bench_get_profile.py owns the process handling, counters and formatting both benchmarks share;
+# some of it is private there and imported anyway, to keep one copy. It also launches both
+# gateways (launch_gateway: A is its open gateway) and names the partner and the purpose
+# (credit_reporting: the full profile, no consent needed).
 from bench_get_profile import (
-    _GATEWAY_LISTENING,
     BENCH_DIR,
     DEMO_SCHEME,
     DEMO_VALUE,
     HOST,
     LOAD_GRACE,
+    PARTNER,
+    PURPOSE,
     REQUEST_TIMEOUT,
     START_TIMEOUT,
     BenchError,
@@ -58,15 +62,12 @@ from bench_get_profile import (
     _median,
     _terminate_on_signals,
     _version,
-    cxg_executable,
     gateway_env,
+    launch_gateway,
     print_run,
     seed_demo,
-    wait_for_log,
 )
 
-PARTNER = "demo-ru-credit-bureau"  # role credit_bureau: the full profile, no consent needed
-PURPOSE = "credit_reporting"
 GATEWAY_ID = "cxg.qingdao.dev"  # Settings' default, which gateway_env() leaves alone
 GRPC_METHOD = "/cxg.v1.ProfileService/GetProfile"
 MODES = ("open", "mtls", "dpop")
@@ -145,10 +146,8 @@ def prepare(workdir: Path) -> Setup:
     )
 
 
-def start_server(children: Children, name: str, argv: list[str], setup: Setup) -> Server:
-    proc = children.start(name, argv, env=setup.env, role="server")
-    match = wait_for_log(children, name, proc, _GATEWAY_LISTENING)
-    grpc_port, rest_port = int(match.group(1)), int(match.group(2))
+def start_server(children: Children, name: str, setup: Setup, *, open_gate: bool) -> Server:
+    proc, grpc_port, rest_port = launch_gateway(children, name, setup.env, open_gate=open_gate)
     return Server(name, proc.pid, f"{HOST}:{grpc_port}", f"https://{HOST}:{rest_port}/oauth2/token")
 
 
@@ -449,13 +448,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
     try:
         setup = prepare(workdir)
         # One after the other: each upgrades the shared database schema on start.
-        open_gate = start_server(
-            children,
-            "gateway-open",
-            [sys.executable, str(BENCH_DIR / "_open_gateway.py"), PARTNER],
-            setup,
-        )
-        gateway = start_server(children, "gateway", [cxg_executable(), "serve"], setup)
+        open_gate = start_server(children, "gateway-open", setup, open_gate=True)
+        gateway = start_server(children, "gateway", setup, open_gate=False)
         size = probe(open_gate, gateway, setup)
         print_header(
             args, size, {"open gateway (A)": open_gate, "cxg serve (B, C)": gateway}, children

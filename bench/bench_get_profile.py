@@ -1,17 +1,24 @@
-"""Signed GetProfile throughput and latency over gRPC and REST: the gateway against bare baselines.
+"""Signed GetProfile over gRPC and REST: the exchange core, admission excluded, against baselines.
 
     .venv/bin/python bench/bench_get_profile.py            # 3 rounds, 2 s warm-up + 8 s per run
     .venv/bin/python bench/bench_get_profile.py --quick    # 1 round, 1 s + 2 s: a smoke run
     (bench/README.md explains the set-up and every column)
 
+This benchmark EXCLUDES ADMISSION (access token, its binding, policy, quota): the gateway runs as
+bench/_open_gateway.py, which admits every call as the demo credit bureau demo-ru-credit-bureau
+without reading any credential or charging a quota; every request asks for purpose
+credit_reporting (the whole profile, no consent). What admission adds on top is measured by
+bench/bench_auth.py; bench/README.md shows how the two combine.
+
 Seeds the demo into a temporary SQLite database, then starts three servers, each in its own
-process on 127.0.0.1: the gateway (``cxg serve``, gRPC and REST in one process), a bare grpcio
-echo and a bare FastAPI echo, the echoes answering with prebuilt payloads of exactly the
-gateway's response sizes. Load comes from yet another process: a grpc.aio client with
---concurrency requests in flight, and ``wrk`` for REST (a Python client when wrk is missing).
-Runs alternate baseline and gateway, round after round; the table shows medians and the ratio
-gateway/baseline of throughput per transport. It measures and never asserts: the exit status is
-non-zero only when something failed (a server did not start, a response was wrong).
+process on 127.0.0.1: the gateway (bench/_open_gateway.py: ``cxg serve`` with admission off,
+gRPC and REST in one process), a bare grpcio echo and a bare FastAPI echo, the echoes answering
+with prebuilt payloads of exactly the gateway's response sizes. Load comes from yet another
+process: a grpc.aio client with --concurrency requests in flight, and ``wrk`` for REST (a Python
+client when wrk is missing). Runs alternate baseline and gateway, round after round; the table
+shows medians and the ratio gateway/baseline of throughput per transport. It measures and never
+asserts: the exit status is non-zero only when something failed (a server did not start, a
+response was wrong).
 """
 
 from __future__ import annotations
@@ -47,6 +54,11 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 DEMO_SCHEME, DEMO_VALUE = "CN_USCC", "91370200MA3C5QH2X4"
+# The partner the open gateway admits every call as, and the purpose of every GetProfile: a
+# credit bureau may use credit_reporting, which is the whole profile and needs no consent.
+PARTNER = "demo-ru-credit-bureau"
+PURPOSE = "credit_reporting"
+GATEWAY_LABEL = "gateway (admission off)"
 GRPC_METHOD = "/cxg.v1.ProfileService/GetProfile"
 BASELINE_REST_PATH = "/v1/profiles:lookup"  # as bench/_baselines.py
 START_TIMEOUT = 60.0
@@ -266,12 +278,27 @@ def seed_demo(workdir: Path, env: dict[str, str]) -> None:
         )
 
 
+def launch_gateway(
+    children: Children, name: str, env: dict[str, str], *, open_gate: bool
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """Start a gateway process and wait for its listening line; returns it and its gRPC and REST
+    ports. ``open_gate``: bench/_open_gateway.py, admitting every call as PARTNER without any
+    credential, policy check or quota charge; otherwise ``cxg serve``, admission and all.
+    Both benchmarks start their gateways here."""
+    if open_gate:
+        argv = [sys.executable, str(BENCH_DIR / "_open_gateway.py"), PARTNER]
+    else:
+        argv = [cxg_executable(), "serve"]
+    proc = children.start(name, argv, env=env, role="server")
+    match = wait_for_log(children, name, proc, _GATEWAY_LISTENING)
+    return proc, int(match.group(1)), int(match.group(2))
+
+
 def start_gateway(
     children: Children, env: dict[str, str]
 ) -> tuple[subprocess.Popen[bytes], int, int]:
-    proc = children.start("gateway", [cxg_executable(), "serve"], env=env, role="server")
-    match = wait_for_log(children, "gateway", proc, _GATEWAY_LISTENING)
-    grpc_port, rest_port = int(match.group(1)), int(match.group(2))
+    """The open gateway over plaintext, ready once /healthz answers."""
+    proc, grpc_port, rest_port = launch_gateway(children, "gateway", env, open_gate=True)
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         try:
@@ -320,25 +347,31 @@ def probe_gateway(grpc_port: int, rest_port: int, by: str) -> Probe:
     """One request per transport; checks both carry the same signed profile, and takes sizes."""
     from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 
-    lookup = "/v1/profiles:lookup?" + urllib.parse.urlencode(
-        {"scheme": DEMO_SCHEME, "value": DEMO_VALUE}
-    )
+    lookup = "/v1/profiles:lookup?" + lookup_query()
     document = json.loads(http_get(f"http://{HOST}:{rest_port}{lookup}"))
     if not isinstance(document, dict) or not document.get("jws") or "profile" not in document:
         raise BenchError(f"REST lookup did not answer a SignedProfile: {str(document)[:300]}")
     name = document["profile"]["name"]
     if by == "name":
         rest_path = "/v1/profiles/" + name.removeprefix("profiles/")
-        request = pb.GetProfileRequest(name=name)
+        rest_path += "?" + urllib.parse.urlencode({"purpose": PURPOSE})
+        request = pb.GetProfileRequest(name=name, purpose=PURPOSE)
     else:
         rest_path = lookup
-        request = pb.GetProfileRequest(id={"scheme": DEMO_SCHEME, "value": DEMO_VALUE})
+        request = pb.GetProfileRequest(
+            id={"scheme": DEMO_SCHEME, "value": DEMO_VALUE}, purpose=PURPOSE
+        )
     body = http_get(f"http://{HOST}:{rest_port}{rest_path}")
     raw = grpc_call(f"{HOST}:{grpc_port}", request.SerializeToString())
     signed = pb.SignedProfile.FromString(raw)
     if signed.jws != document["jws"] or json.loads(body)["jws"] != document["jws"]:
         raise BenchError("gRPC and REST served different JWS for the demo company")
     return Probe(request.SerializeToString(), len(raw), rest_path, len(body), name)
+
+
+def lookup_query() -> str:
+    """The query of GET /v1/profiles:lookup, for the gateway and the REST baseline alike."""
+    return urllib.parse.urlencode({"scheme": DEMO_SCHEME, "value": DEMO_VALUE, "purpose": PURPOSE})
 
 
 # -- load ----------------------------------------------------------------------------------------
@@ -643,8 +676,12 @@ def print_header(
         f" measured per run (Python clients: at most {load.max_requests:,} requests);"
         f" {args.rounds} round(s)"
     )
+    print("admission:   EXCLUDED. The gateway runs as bench/_open_gateway.py and admits every call")
+    print(f"             as {PARTNER}: no token, binding, policy or quota. bench/bench_auth.py")
+    print("             measures what admission adds (bench/README.md: how the two combine)")
     print(
-        f"request:     GetProfile by {args.by}, {DEMO_SCHEME} {DEMO_VALUE} ({probe.profile_name})"
+        f"request:     GetProfile by {args.by}, {DEMO_SCHEME} {DEMO_VALUE} ({probe.profile_name}),"
+        f" purpose {PURPOSE}"
     )
     print(f"             REST: GET {probe.rest_path}")
     print(
@@ -745,6 +782,8 @@ def print_summary(runs: list[Run], rounds: int, rest_client_is_python: bool) -> 
     print("throughput ratio gateway/baseline, of the medians: " + ",  ".join(ratios))
     print()
     print("Notes:")
+    print("  - Admission is excluded: the gateway admits every call without a token, policy check")
+    print("    or quota charge. bench/bench_auth.py measures what admission costs on top.")
     print("  - The REST baseline returns a prebuilt Response object, a harder baseline than an")
     print("    endpoint returning a pydantic model (PERFORMANCE.md: ~9,700 against ~6,500 req/s).")
     print(
@@ -884,7 +923,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
         rest_base_proc, rest_base_port = start_baseline(children, "rest", probe.rest_size)
 
         gateway = Target(
-            "gateway (cxg serve)",
+            GATEWAY_LABEL,
             gateway_proc.pid,
             f"{HOST}:{grpc_port}",
             f"http://{HOST}:{rest_port}{probe.rest_path}",
@@ -898,8 +937,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
             "REST": Target(
                 "baseline: FastAPI prebuilt Response",
                 rest_base_proc.pid,
-                rest_url=f"http://{HOST}:{rest_base_port}{BASELINE_REST_PATH}?"
-                + urllib.parse.urlencode({"scheme": DEMO_SCHEME, "value": DEMO_VALUE}),
+                rest_url=f"http://{HOST}:{rest_base_port}{BASELINE_REST_PATH}?{lookup_query()}",
             ),
         }
         # The baselines must answer exactly the gateway's sizes, or the comparison is off.

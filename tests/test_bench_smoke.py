@@ -1,4 +1,4 @@
-"""The benchmark still runs end to end (servers, load, report). It measures, so nothing here
+"""Both benchmarks still run end to end (servers, load, report). They measure, so nothing here
 asserts a ratio: performance figures come from full runs, in the closing notes."""
 
 from __future__ import annotations
@@ -10,25 +10,45 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_benchmark_quick_run_reports_both_transports() -> None:
+def _quick_run(script: str) -> str:
+    """``bench/SCRIPT --quick``; asserts it exits 0 and returns its report."""
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "bench_get_profile.py"),
-            "--quick",
-            "--warmup",
-            "1",
-            "--duration",
-            "1",
-        ],
+        [sys.executable, str(ROOT / "bench" / script), "--quick"],
         capture_output=True,
         text=True,
         timeout=240,
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    report = result.stdout
-    assert "throughput ratio gateway/baseline" in report
-    for row in ("gRPC      gateway (cxg serve)", "REST      gateway (cxg serve)"):
-        line = next(line for line in report.splitlines() if line.startswith(row))
-        assert line.split()[-1] == "0", f"the gateway answered with errors: {line}"
+    return result.stdout
+
+
+def _row(report: str, prefix: str) -> str:
+    """The summary table's row starting with ``prefix``, which must show no errors."""
+    line = next((line for line in report.splitlines() if line.startswith(prefix)), None)
+    assert line is not None, f"no table row {prefix!r} in:\n{report[-3000:]}"
+    assert line.split()[-1] == "0", f"answered with errors: {line}"
+    return line
+
+
+def test_get_profile_benchmark_quick_run_reports_both_transports() -> None:
+    report = _quick_run("bench_get_profile.py")
+    assert "admission:   EXCLUDED" in report
+    assert "purpose=credit_reporting" in report
+    for transport in ("gRPC", "REST"):
+        _row(report, f"{transport:<9} baseline: ")
+        _row(report, f"{transport:<9} gateway (admission off)")
+    assert "throughput ratio gateway/baseline, of the medians: gRPC " in report
+    assert ",  REST " in report
+
+
+def test_auth_benchmark_quick_run_reports_every_mode() -> None:
+    report = _quick_run("bench_auth.py")
+    for mode in (
+        "A unauthenticated (open gate)",
+        "B mTLS-bound Bearer token",
+        "C DPoP token, proof per call",
+    ):
+        _row(report, mode)
+    assert "throughput B/A" in report
+    assert "throughput C/A" in report
