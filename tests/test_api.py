@@ -52,7 +52,12 @@ def test_same_answer_on_both_transports(
             "invalid-identifier",
             "id.value",
         ),
-        ({"scheme": "XX_ID", "value": "1"}, (400, "INVALID_ARGUMENT"), "invalid-identifier", None),
+        (
+            {"scheme": "XX_ID", "value": "1"},
+            (400, "INVALID_ARGUMENT"),
+            "invalid-identifier",
+            "id.scheme",
+        ),
         ({"name": "profiles/" + "a" * 32}, (404, "NOT_FOUND"), "not-found", None),
         ({"name": "profiles/" + "a" * 32, "version": 3}, (404, "NOT_FOUND"), "not-found", None),
     ],
@@ -82,6 +87,27 @@ def test_search_over_both_transports(
     assert results[0]["ids"][0] == {"scheme": "CN_USCC", "value": USCC}
     bad = client.search(country="China")
     assert bad.problem == "invalid-argument" and bad.field == "country"
+
+
+def test_nul_characters_are_refused_by_field(
+    client: RestClient | GrpcClient, published: pb.PublishReceipt
+) -> None:
+    # PostgreSQL text cannot hold NUL: without this check the search was a 500 there.
+    outcome = client.search(name_prefix="Qingdao\x00Hai")
+    assert (outcome.problem, outcome.field) == ("invalid-argument", "name_prefix")
+    assert client.search(name_prefix="Qingdao Hai").body["results"]
+
+
+def test_nul_in_a_json_body_is_refused_by_pointer(
+    gateway: Gateway, partners: dict[str, TestPartner]
+) -> None:
+    client = RestClient(gateway, partners, caller="sme-portal")
+    response = client.request(
+        "POST", "/v1/consents", json={"grantee": "kz-bank\x00", "purpose": "credit_assessment"}
+    )
+    client.close()
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "/grantee"
 
 
 @pytest.mark.parametrize(

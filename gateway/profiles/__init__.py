@@ -27,6 +27,7 @@ __all__ = [
     "legal_names",
     "parse_json_message",
     "parse_profile_json",
+    "refuse_nul",
     "validate_profile",
 ]
 
@@ -81,6 +82,7 @@ _INT64S = {
     FieldDescriptor.TYPE_UINT64,
     FieldDescriptor.TYPE_FIXED64,
 }
+_NUL = "NUL characters are not allowed in text"
 _OPAQUE = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.Timestamp"}
 
 
@@ -104,6 +106,8 @@ def _check_json_value(field: FieldDescriptor, value: Any, path: str) -> None:
     kind = field.type
     if value is None:
         raise InvalidArgument("null is not a value here; omit the member instead", field=path)
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidArgument(_NUL, field=path)
     message = field.message_type
     if message is not None:
         if message.full_name not in _OPAQUE and isinstance(value, dict):
@@ -122,6 +126,19 @@ def _check_json_value(field: FieldDescriptor, value: Any, path: str) -> None:
     )
     if expected:
         raise InvalidArgument(f"must be {expected}", field=path)
+
+
+def refuse_nul(message: Message, prefix: str = "") -> None:
+    """Refuse a message with a NUL character in any text field (PostgreSQL text cannot hold
+    one, and no identifier or name has one), naming the field by its proto path."""
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        values = value if field.is_repeated else [value]
+        for item in values:
+            if isinstance(item, str) and "\x00" in item:
+                raise InvalidArgument(_NUL, field=path)
+            if isinstance(item, Message):
+                refuse_nul(item, f"{path}.")
 
 
 def canonical_json(message: Message) -> bytes:

@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.errors import GatewayError, InvalidArgument
+from gateway.profiles import refuse_nul
 from gateway.schema.cxg.v1 import admin_service_pb2 as admin_pb
 from gateway.schema.cxg.v1 import consent_service_pb2 as consent_pb
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
@@ -131,6 +132,7 @@ def _handler(
                 raise InvalidArgument(
                     f"request is not a valid {method.request_type.DESCRIPTOR.full_name} message: {exc}"
                 ) from exc
+            refuse_nul(request)
             return method.encode(method.call(request, caller))  # type: ignore[arg-type]
         except GatewayError as exc:
             gate.refused(operation, "grpc", caller, exc, mapping_for(exc).slug)

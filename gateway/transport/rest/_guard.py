@@ -15,7 +15,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.errors import Unauthenticated
+from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.service.access import Credentials, Gatekeeper
 from gateway.service.tokens import Caller
 from gateway.transport.rest._tls import client_certificate
@@ -61,6 +61,7 @@ class GuardedRoute(APIRoute):
                 caller = gate.authenticate(operation, credentials)
             request.scope[_CALLER] = caller
             gate.authorize(operation, caller)
+            _refuse_nul(request)
             return await handler(request)
 
         return guarded
@@ -78,6 +79,15 @@ def refusal_context(request: Request) -> tuple[str, Caller | None] | None:
     """(operation, caller) of a request refused by a guarded route; None for other requests."""
     operation = request.scope.get(_OPERATION)
     return (operation, request.scope.get(_CALLER)) if operation else None
+
+
+def _refuse_nul(request: Request) -> None:
+    """A NUL character in a path or query parameter is refused by name (PostgreSQL text cannot
+    hold one); JSON bodies are checked as they are parsed."""
+    if b"%00" in request.scope["query_string"].lower() or "\x00" in request.scope["path"]:
+        named = {**request.path_params, **dict(request.query_params.multi_items())}
+        field = next((k for k, v in named.items() if "\x00" in k + v), "url")
+        raise InvalidArgument("NUL characters are not allowed in text", field=field)
 
 
 def _credentials(request: Request) -> Credentials:
