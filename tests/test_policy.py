@@ -7,7 +7,7 @@ import pytest
 from fastapi.routing import APIRoute
 from google.protobuf import json_format
 
-from gateway.errors import InvalidArgument, PermissionDenied
+from gateway.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from gateway.schema.cxg.v1 import admin_service_pb2, consent_service_pb2, profile_service_pb2
 from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
 from gateway.transport.grpc_server import service_methods
@@ -157,3 +157,10 @@ def test_summary_view_has_no_ratings_records_or_address() -> None:
 def test_full_view_is_the_profile_itself() -> None:
     whole = full_profile()
     assert minimize(whole, FULL) is whole
+
+
+def test_admission_without_a_caller_is_only_for_public_operations(gateway: Gateway) -> None:
+    gate = gateway.services.gate
+    gate.authorize("GetJwks", None)
+    with pytest.raises(Unauthenticated):
+        gate.authorize("GetProfile", None)  # fail closed, whatever a transport passes

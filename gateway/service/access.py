@@ -65,9 +65,12 @@ class Gatekeeper:
     def authorize(self, operation: str, caller: Caller | None) -> None:
         """Refuse unless the caller's standing, roles and quota allow the call. Separate from
         ``authenticate`` so that a refusal here is recorded with the caller it refused."""
-        if caller is not None:
-            authorize(caller.partner, operation)
-            self._quotas.charge(caller.partner)
+        if caller is None:
+            if not rule_for(operation).public:  # fail closed, whatever a transport passes
+                raise Unauthenticated(f"{operation} needs an access token", field="authorization")
+            return
+        authorize(caller.partner, operation)
+        self._quotas.charge(caller.partner)
 
     def refused(
         self, operation: str, transport: str, caller: Caller | None, error: GatewayError, slug: str
