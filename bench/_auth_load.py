@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import hashlib
 import json
 import ssl
 import time
@@ -41,6 +39,7 @@ import jwt
 from _load import Call, Window, _clock, _percentile, _worker
 from cryptography.hazmat.primitives import serialization
 
+from gateway.client import DpopKey
 from gateway.signing import SigningKey
 
 # _load is bench/_load.py (this script runs from bench/). Its private helpers are imported rather
@@ -91,37 +90,13 @@ def load_partner_key(path: Path) -> SigningKey:
     return SigningKey.from_private_key(private)  # type: ignore[arg-type]
 
 
-class Dpop:
-    """A client's DPoP key pair (ES256, as gateway/client.py uses) and the proofs it signs."""
-
-    def __init__(self) -> None:
-        self._key = SigningKey.generate("ES256")
-        public = self._key.public_jwk()
-        self._headers = {
-            "typ": "dpop+jwt",
-            "jwk": {k: v for k, v in public.items() if k in ("kty", "crv", "x", "y")},
-        }
-
-    def proof(self, method: str, url: str, token: str | None = None) -> str:
-        claims: dict[str, Any] = {
-            "jti": uuid.uuid4().hex,
-            "htm": method,
-            "htu": url,
-            "iat": int(time.time()),
-        }
-        if token:
-            digest = hashlib.sha256(token.encode("ascii")).digest()
-            claims["ath"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-        return jwt.encode(claims, self._key.private_key, algorithm="ES256", headers=self._headers)
-
-
 def fetch_token(
     token_url: str,
     tls: PartnerTls,
     partner_id: str,
     partner_key: SigningKey,
     gateway_id: str,
-    dpop: Dpop | None = None,
+    dpop: DpopKey | None = None,
 ) -> tuple[str, str]:
     """(token_type, access_token) from the token endpoint, over mutual TLS: a DPoP-bound token
     when ``dpop`` is given, else a Bearer token bound to the client certificate."""
@@ -209,7 +184,7 @@ def metadata_source(
         constant = (("authorization", f"{scheme} {token}"),)
         while True:
             yield constant
-    dpop = Dpop()
+    dpop = DpopKey()
     scheme, token = fetch_token(args.token_url, tls, args.partner, key, args.gateway_id, dpop)
     url, authorization = grpc_url(args.gateway_id), ("authorization", f"{scheme} {token}")
     signing = time.monotonic()

@@ -22,7 +22,6 @@ non-zero only when something failed (a server did not start, a call was refused 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -32,18 +31,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from _auth_load import AuthError, Dpop, PartnerTls, fetch_token, grpc_url, load_partner_key
-
-# bench_get_profile.py owns the process handling, counters and formatting both benchmarks share;
-# some of it is private there and imported anyway, to keep one copy. It also launches both
-# gateways (launch_gateway: A is its open gateway) and names the partner and the purpose
-# (credit_reporting: the full profile, no consent needed).
+from _auth_load import AuthError, PartnerTls, fetch_token, grpc_url, load_partner_key
 from bench_get_profile import (
     BENCH_DIR,
     DEMO_SCHEME,
@@ -56,8 +48,8 @@ from bench_get_profile import (
     START_TIMEOUT,
     BenchError,
     Children,
-    Counters,
     Run,
+    Target,
     _fmt,
     _median,
     _terminate_on_signals,
@@ -65,8 +57,15 @@ from bench_get_profile import (
     gateway_env,
     launch_gateway,
     print_run,
+    run_load_generator,
     seed_demo,
 )
+
+# bench_get_profile.py owns the process handling, counters and formatting both benchmarks share;
+# some of it is private there and imported anyway, to keep one copy. It also launches both
+# gateways (launch_gateway: A is its open gateway) and names the partner and the purpose
+# (credit_reporting: the full profile, no consent needed).
+from gateway.client import DpopKey
 
 GATEWAY_ID = "cxg.qingdao.dev"  # Settings' default, which gateway_env() leaves alone
 GRPC_METHOD = "/cxg.v1.ProfileService/GetProfile"
@@ -173,7 +172,7 @@ def probe(open_gate: Server, gateway: Server, setup: Setup) -> int:
     key = load_partner_key(setup.partner_key)
     scheme, token = fetch_token(gateway.token_url, setup.tls, PARTNER, key, GATEWAY_ID)
     bearer = grpc_get(gateway, setup, (("authorization", f"{scheme} {token}"),))
-    dpop = Dpop()
+    dpop = DpopKey()
     scheme, token = fetch_token(gateway.token_url, setup.tls, PARTNER, key, GATEWAY_ID, dpop)
     proof = dpop.proof("POST", grpc_url(GATEWAY_ID), token)
     with_dpop = grpc_get(gateway, setup, (("authorization", f"{scheme} {token}"), ("dpop", proof)))
@@ -235,44 +234,10 @@ def measure(
         "--timeout",
         str(REQUEST_TIMEOUT),
     ]
-    name = f"load-{mode}"
-    proc = children.start(name, argv, pipe_stdout=True, role="client")
     # Proof signing comes before the warm-up; the load generator bounds it itself (60 s).
-    killer = threading.Timer(args.warmup + args.duration + 2 * LOAD_GRACE, proc.kill)
-    killer.start()
-    marks: dict[str, Counters | None] = {}
-    result: dict[str, Any] | None = None
-    try:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.decode().strip()
-            if line in ("measure-start", "measure-end"):
-                marks[line] = Counters.read(server.pid)
-            elif line.startswith("{"):
-                result = json.loads(line)
-        proc.wait()
-    finally:
-        killer.cancel()
-        children.stop(proc)
-    if proc.returncode != 0 or result is None:
-        raise BenchError(
-            f"load generator failed ({proc.returncode}) against {server.label}:\n"
-            + children.tail(name)
-        )
-    run = Run(
-        transport="gRPC",
-        label=LABELS[mode],
-        rps=result["rps"],
-        p50_ms=result["p50_ms"],
-        p99_ms=result["p99_ms"],
-        requests=result["requests"],
-        errors=result["errors"],
-        timeouts=result["timeouts"],
-        elapsed_s=result["elapsed_s"],
-        server=Counters.delta(marks.get("measure-start"), marks.get("measure-end")),
-        client_cpu_s=result["client_cpu_s"],
-        first_error=result["first_error"],
-    )
+    limit = args.warmup + args.duration + 2 * LOAD_GRACE
+    target = Target(label=LABELS[mode], pid=server.pid)
+    run, result = run_load_generator(children, f"load-{mode}", argv, target, "gRPC", limit)
     return AuthRun(
         mode=mode,
         run=run,

@@ -445,9 +445,22 @@ def load_python(
     ]
     if kind == "grpc":
         argv += ["--request-hex", probe.grpc_request.hex()]
-    name = f"load-{kind}"
+    limit = load.warmup + load.duration + LOAD_GRACE
+    return run_load_generator(children, f"load-{kind}", argv, target, transport, limit)[0]
+
+
+def run_load_generator(
+    children: Children,
+    name: str,
+    argv: list[str],
+    target: Target,
+    transport: str,
+    limit_s: float,
+) -> tuple[Run, dict[str, Any]]:
+    """Run a Python load generator (_load.py's protocol: "measure-start"/"measure-end" lines,
+    then one JSON result line) against ``target``; its Run, and the raw result."""
     proc = children.start(name, argv, pipe_stdout=True, role="client")
-    killer = threading.Timer(load.warmup + load.duration + LOAD_GRACE, proc.kill)
+    killer = threading.Timer(limit_s, proc.kill)
     killer.start()
     marks: dict[str, Counters | None] = {}
     result: dict[str, Any] | None = None
@@ -468,7 +481,7 @@ def load_python(
             f"load generator failed ({proc.returncode}) against {target.label}:\n"
             + children.tail(name)
         )
-    return Run(
+    run = Run(
         transport=transport,
         label=target.label,
         rps=result["rps"],
@@ -482,6 +495,7 @@ def load_python(
         client_cpu_s=result["client_cpu_s"],
         first_error=result["first_error"],
     )
+    return run, result
 
 
 _WRK_TOTAL = re.compile(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b")

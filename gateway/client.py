@@ -35,6 +35,31 @@ class ClientError(Exception):
     """A call failed; the message carries the gateway's own explanation."""
 
 
+class DpopKey:
+    """A client's DPoP key pair (ES256), which lives only in the client, and the proofs it signs
+    (RFC 9449: a new ``jti`` each, the request's method and URL, ``ath`` binding the token)."""
+
+    def __init__(self) -> None:
+        self._key = SigningKey.generate("ES256")
+        public = self._key.public_jwk()
+        self._headers = {
+            "typ": "dpop+jwt",
+            "jwk": {k: v for k, v in public.items() if k in ("kty", "crv", "x", "y")},
+        }
+
+    def proof(self, method: str, url: str, token: str | None = None) -> str:
+        claims: dict[str, Any] = {
+            "jti": uuid.uuid4().hex,
+            "htm": method,
+            "htu": url,
+            "iat": int(time.time()),
+        }
+        if token:
+            digest = hashlib.sha256(token.encode("ascii")).digest()
+            claims["ath"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+        return jwt.encode(claims, self._key.private_key, algorithm="ES256", headers=self._headers)
+
+
 class PartnerClient:
     """Calls one gateway as one partner, over REST or gRPC."""
 
@@ -43,7 +68,7 @@ class PartnerClient:
         self._key = key
         self._gateway_id = gateway_id
         self._rest = rest_url.rstrip("/")
-        self._dpop = SigningKey.generate("ES256")  # this client's proof-of-possession key
+        self._dpop = DpopKey()
         self._token = ""
         self._expires = 0.0
 
@@ -117,35 +142,20 @@ class PartnerClient:
             "POST",
             url,
             form,
-            {"Content-Type": "application/x-www-form-urlencoded", "DPoP": self._proof("POST", url)},
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "DPoP": self._dpop.proof("POST", url),
+            },
         )
         self._token, self._expires = answer["access_token"], time.time() + answer["expires_in"]
         return self._token
-
-    def _proof(self, method: str, url: str, token: str | None = None) -> str:
-        claims: dict[str, Any] = {
-            "jti": uuid.uuid4().hex,
-            "htm": method,
-            "htu": url,
-            "iat": int(time.time()),
-        }
-        if token:
-            digest = hashlib.sha256(token.encode("ascii")).digest()
-            claims["ath"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-        jwk = {k: v for k, v in self._dpop.public_jwk().items() if k in ("kty", "crv", "x", "y")}
-        return jwt.encode(
-            claims,
-            self._dpop.private_key,
-            algorithm="ES256",
-            headers={"typ": "dpop+jwt", "jwk": jwk},
-        )
 
     def _rest_call(
         self, method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None
     ) -> Any:
         url = f"{self._rest}{path}"
         token = self.token()
-        headers = {"Authorization": f"DPoP {token}", "DPoP": self._proof(method, url, token)}
+        headers = {"Authorization": f"DPoP {token}", "DPoP": self._dpop.proof(method, url, token)}
         data = None
         if body is not None:
             data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
@@ -156,7 +166,7 @@ class PartnerClient:
     def _grpc_call(self, target: str, method: str, request: Message) -> dict[str, Any]:
         full_method = f"/cxg.v1.ProfileService/{method}"
         token = self.token()
-        proof = self._proof("POST", f"https://{self._gateway_id}{full_method}", token)
+        proof = self._dpop.proof("POST", f"https://{self._gateway_id}{full_method}", token)
         with grpc.insecure_channel(target) as channel:
             stub = pb_grpc.ProfileServiceStub(channel)
             try:
