@@ -33,6 +33,8 @@ class Settings:
     # How long a replica trusts its copy of a partner's standing (suspension, keys, certificates)
     # changed by another process; changes through this process's admin API apply at once.
     trust_cache_seconds: float = 1.0
+    # How often the audit log's checkpoint is signed while the log grows.
+    checkpoint_seconds: float = 10.0
 
     @property
     def gateway_keys_dir(self) -> Path:
@@ -57,6 +59,7 @@ class Settings:
             max_request_bytes=int(env.get("CXG_MAX_REQUEST_BYTES", cls.max_request_bytes)),
             tls_dir=Path(env["CXG_TLS_DIR"]) if env.get("CXG_TLS_DIR") else None,
             trust_cache_seconds=float(env.get("CXG_TRUST_CACHE_SECONDS", cls.trust_cache_seconds)),
+            checkpoint_seconds=float(env.get("CXG_CHECKPOINT_SECONDS", cls.checkpoint_seconds)),
             accepted_legacy_ids=frozenset(
                 x.strip().upper() for x in legacy.split(",") if x.strip()
             ),

@@ -5,7 +5,8 @@ Every error a caller can see is a ``GatewayError``; transports map each subclass
 
     GatewayError
     ├── InvalidArgument          a field breaks a rule (names the field)
-    │   └── InvalidIdentifier    an identifier fails its scheme's format or check digit
+    │   ├── InvalidIdentifier    an identifier fails its scheme's format or check digit
+    │   └── ProofError           a Merkle proof does not prove what it claims
     ├── PayloadTooLarge          the request body is over the configured limit
     ├── Unauthenticated          no valid signature / credential
     ├── PermissionDenied         the caller is known but not allowed to do this
@@ -49,6 +50,10 @@ class InvalidIdentifier(InvalidArgument):
         self.rule = rule
 
 
+class ProofError(InvalidArgument):
+    """A Merkle proof (or its parameters) does not prove what it claims."""
+
+
 class PayloadTooLarge(GatewayError):
     """The request is larger than the configured limit."""
 
@@ -89,6 +94,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "ProofError",
     "QuotaExceeded",
     "Unauthenticated",
     "Unavailable",

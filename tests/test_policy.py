@@ -8,7 +8,12 @@ from fastapi.routing import APIRoute
 from google.protobuf import json_format
 
 from gateway.errors import InvalidArgument, PermissionDenied, Unauthenticated
-from gateway.schema.cxg.v1 import admin_service_pb2, consent_service_pb2, profile_service_pb2
+from gateway.schema.cxg.v1 import (
+    admin_service_pb2,
+    audit_service_pb2,
+    consent_service_pb2,
+    profile_service_pb2,
+)
 from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
 from gateway.transport.grpc_server import service_methods
 from gateway.transport.rest._guard import GuardedRoute, operation_of
@@ -37,7 +42,12 @@ def partner(*roles: str, **fields: object) -> Partner:
 def test_every_rpc_of_every_service_has_a_policy(gateway: Gateway) -> None:
     declared = {
         f"{service.full_name}/{method.name}"
-        for module in (profile_service_pb2, consent_service_pb2, admin_service_pb2)
+        for module in (
+            profile_service_pb2,
+            consent_service_pb2,
+            admin_service_pb2,
+            audit_service_pb2,
+        )
         for service in module.DESCRIPTOR.services_by_name.values()
         for method in service.methods
     }

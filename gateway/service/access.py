@@ -51,7 +51,8 @@ class Gatekeeper:
 
     def authenticate(self, operation: str, credentials: Credentials) -> Caller | None:
         """The caller behind the credentials; None for a public operation. Raises the refusal."""
-        if rule_for(operation).public:
+        rule = rule_for(operation)
+        if rule.public and not (rule.identifies and credentials.authorization):
             return None
         certificate = credentials.client_certificate
         return self._tokens.authenticate(
@@ -65,8 +66,9 @@ class Gatekeeper:
     def authorize(self, operation: str, caller: Caller | None) -> None:
         """Refuse unless the caller's standing, roles and quota allow the call. Separate from
         ``authenticate`` so that a refusal here is recorded with the caller it refused."""
+        rule = rule_for(operation)
         if caller is None:
-            if not rule_for(operation).public:  # fail closed, whatever a transport passes
+            if not rule.public:  # fail closed, whatever a transport passes
                 raise Unauthenticated(f"{operation} needs an access token", field="authorization")
             return
         authorize(caller.partner, operation)

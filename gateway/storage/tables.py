@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -195,4 +196,51 @@ quota_usage = Table(
     Column("partner_id", String(64), primary_key=True),
     Column("day", String(10), primary_key=True),
     Column("requests", BigInteger, nullable=False),
+)
+
+# The audit log (RFC 9162): leaves in order, the hash of every perfect subtree of two or more
+# leaves, and the log's size, whose row a sequencer locks so that replicas append in turn.
+audit_leaves = Table(
+    "audit_leaves",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    # Whose call it records; an entry's contents are shown to that partner (and operators).
+    Column("partner_id", String(64), index=True),
+)
+
+audit_nodes = Table(
+    "audit_nodes",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+audit_state = Table(
+    "audit_state",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+# Checkpoints the gateway signed (never two different roots for one size), and witnesses'
+# co-signatures of them.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("signed_at", UtcDateTime(), nullable=False),
+)
+
+audit_cosignatures = Table(
+    "audit_cosignatures",
+    metadata,
+    Column("size", ForeignKey("audit_checkpoints.size"), primary_key=True),
+    Column("witness", String(64), primary_key=True),
+    Column("signature", Text, nullable=False),
+    Column("added_at", UtcDateTime(), nullable=False),
 )

@@ -19,6 +19,8 @@ from grpc_status import rpc_status
 from gateway import errors
 
 PROBLEM_JSON = "application/problem+json"
+# Every audited answer names its audit-log leaf: REST header, gRPC trailing metadata.
+AUDIT_LEAF = "cxg-audit-leaf"
 _PROBLEM_BASE = "urn:cxg:problem:"
 _log = logging.getLogger("cxg.transport")
 
@@ -35,6 +37,9 @@ class Mapping:
 TABLE: dict[type[errors.GatewayError], Mapping] = {
     errors.InvalidIdentifier: Mapping(
         grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid-identifier", "Invalid identifier"
+    ),
+    errors.ProofError: Mapping(
+        grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid-proof", "Invalid proof"
     ),
     errors.InvalidArgument: Mapping(
         grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid-argument", "Invalid argument"
@@ -113,3 +118,15 @@ def grpc_status(exc: errors.GatewayError) -> grpc.Status:
         packed.Pack(detail)
         status.details.append(packed)
     return rpc_status.to_status(status)
+
+
+def with_trailer(status: grpc.Status, key: str, value: str) -> grpc.Status:
+    """``status`` with one more trailing metadata entry."""
+    return _Status(status.code, status.details, (*status.trailing_metadata, (key, value)))
+
+
+@dataclass(frozen=True)
+class _Status(grpc.Status):  # type: ignore[misc]
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]

@@ -22,12 +22,15 @@ from grpc_reflection.v1alpha import reflection
 from gateway.errors import GatewayError, InvalidArgument
 from gateway.profiles import refuse_nul
 from gateway.schema.cxg.v1 import admin_service_pb2 as admin_pb
+from gateway.schema.cxg.v1 import audit_service_pb2 as audit_pb
 from gateway.schema.cxg.v1 import consent_service_pb2 as consent_pb
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
-from gateway.service.access import Credentials, Gatekeeper
+from gateway.service.access import Credentials
+from gateway.service.audit import Exchange, sha256_hex, subjects
 from gateway.service.tokens import Caller
-from gateway.transport.errors import grpc_status, mapping_for, unexpected
+from gateway.transport.errors import AUDIT_LEAF, grpc_status, mapping_for, unexpected, with_trailer
 from gateway.transport.services import Services
+from gateway.trust.policy import rule_for
 
 # A handler's use case: the parsed request and the admitted caller (None when public).
 Call = Callable[[Any, Caller], Any]
@@ -42,7 +45,12 @@ class Method:
 
 def service_methods(services: Services) -> dict[str, dict[str, Method]]:
     """Every RPC by service and method name. A method's name is its policy's operation name."""
-    exchange, consents, admin = services.exchange, services.consents, services.admin
+    exchange, consents, admin, audit = (
+        services.exchange,
+        services.consents,
+        services.admin,
+        services.audit,
+    )
     return {
         profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_name: {
             "GetProfile": Method(
@@ -112,17 +120,38 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
                 admin_pb.ListRefusalsRequest, lambda r, c: services.refusals.list(r)
             ),
         },
+        audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name: {
+            "GetCheckpoint": Method(
+                audit_pb.GetCheckpointRequest, lambda r, c: audit.checkpoint(r.tree_size)
+            ),
+            "ListEntries": Method(
+                audit_pb.ListEntriesRequest,
+                lambda r, c: audit.entries(r, c.partner if c else None),
+            ),
+            "GetInclusionProof": Method(
+                audit_pb.GetInclusionProofRequest, lambda r, c: audit.inclusion(r)
+            ),
+            "GetConsistencyProof": Method(
+                audit_pb.GetConsistencyProofRequest, lambda r, c: audit.consistency(r)
+            ),
+            "AddCosignature": Method(
+                audit_pb.AddCosignatureRequest, lambda r, c: audit.add_cosignature(c.partner, r)
+            ),
+        },
     }
 
 
 def _handler(
-    gate: Gatekeeper, gateway_id: str, service: str, operation: str, method: Method
+    services: Services, gateway_id: str, service: str, operation: str, method: Method
 ) -> grpc.RpcMethodHandler:
+    gate, audit = services.gate, services.audit
     # The URL a DPoP proof for this RPC names in htu (gRPC runs over HTTP/2 POST).
     url = f"https://{gateway_id}/{service}/{operation}"
 
+    audited = rule_for(operation).audited
+
     def handle(raw: bytes, context: grpc.ServicerContext) -> bytes:
-        caller = None
+        caller = request = None
         try:
             caller = gate.authenticate(operation, _credentials(context, url))
             gate.authorize(operation, caller)
@@ -133,16 +162,48 @@ def _handler(
                     f"request is not a valid {method.request_type.DESCRIPTOR.full_name} message: {exc}"
                 ) from exc
             refuse_nul(request)
-            return method.encode(method.call(request, caller))  # type: ignore[arg-type]
+            answer = method.call(request, caller)  # type: ignore[arg-type]
+            body = method.encode(answer)
+            if audited:
+                leaf = audit.record(_exchange(operation, caller, request, raw, answer, body, "ok"))
+                context.set_trailing_metadata(((AUDIT_LEAF, str(leaf.result())),))
+            return body
         except GatewayError as exc:
-            gate.refused(operation, "grpc", caller, exc, mapping_for(exc).slug)
-            context.abort_with_status(grpc_status(exc))
+            slug = mapping_for(exc).slug
+            gate.refused(operation, "grpc", caller, exc, slug)
+            status = grpc_status(exc)
+            if audited:
+                leaf = audit.record(_exchange(operation, caller, request, raw, None, b"", slug))
+                status = with_trailer(status, AUDIT_LEAF, str(leaf.result()))
+            context.abort_with_status(status)
             raise  # abort_with_status raises; this line only satisfies the type checker
         except Exception as exc:
             context.abort_with_status(grpc_status(unexpected(exc)))
             raise
 
     return grpc.unary_unary_rpc_method_handler(handle)
+
+
+def _exchange(
+    operation: str,
+    caller: Caller | None,
+    request: Message | None,
+    raw: bytes,
+    answer: object,
+    body: bytes,
+    decision: str,
+) -> Exchange:
+    return Exchange(
+        operation=operation,
+        transport="grpc",
+        partner=caller.partner.id if caller else "",
+        subject=subjects(request, answer),
+        purpose=getattr(request, "purpose", ""),
+        consent=getattr(request, "consent", ""),
+        request_sha256=sha256_hex(raw),
+        response_sha256=sha256_hex(body) if body else "",
+        decision=decision,
+    )
 
 
 def _credentials(context: grpc.ServicerContext, url: str) -> Credentials:
@@ -179,7 +240,7 @@ def create_server(
             grpc.method_handlers_generic_handler(
                 service,
                 {
-                    name: _handler(services.gate, gateway_id, service, name, method)
+                    name: _handler(services, gateway_id, service, name, method)
                     for name, method in handlers.items()
                 },
             )

@@ -15,11 +15,13 @@ from gateway.config import Settings
 from gateway.service import PartnerAdmin, ProfileExchange
 from gateway.service.access import Gatekeeper, TrustCache
 from gateway.service.admin import AdminApi
+from gateway.service.audit import NOTE_KEY_FILE, AuditLog, load_note_key
 from gateway.service.consents import ConsentService
 from gateway.service.quotas import Quotas
 from gateway.service.refusals import RefusalLog
 from gateway.service.tokens import TokenService
 from gateway.storage import Database
+from gateway.storage.audit import AuditStore
 from gateway.storage.partners import PartnerStore
 from gateway.storage.refusals import RefusalStore
 from gateway.storage.replay import ReplayStore
@@ -53,6 +55,12 @@ class Gateway:
         self.refusals = RefusalLog(RefusalStore(self.db))
         self.quotas = Quotas(UsageStore(self.db))
         self.partners = PartnerAdmin(self.db, on_change=self.trust.invalidate)
+        self.audit = AuditLog(
+            AuditStore(self.db),
+            load_note_key(settings.gateway_keys_dir / NOTE_KEY_FILE),
+            self.partners.store.keys_of,
+            origin=f"{settings.gateway_id}/audit",
+        )
         self.services = Services(
             exchange=self.exchange,
             consents=ConsentService(self.db),
@@ -60,6 +68,7 @@ class Gateway:
             refusals=self.refusals,
             tokens=self.tokens,
             gate=Gatekeeper(self.tokens, self.quotas, self.refusals),
+            audit=self.audit,
             db=self.db,
         )
         self.grpc_server, self._health = create_server(
@@ -93,7 +102,7 @@ class Gateway:
 
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM (uvicorn handles them in the main thread)."""
-        self.grpc_server.start()
+        self._start_background()
         try:
             self._uvicorn.run(sockets=[self._rest_socket])
         finally:
@@ -101,7 +110,7 @@ class Gateway:
 
     def start(self) -> Gateway:
         """Serve in background threads (tests, benchmarks); stop() ends it."""
-        self.grpc_server.start()
+        self._start_background()
         self._thread = threading.Thread(
             target=self._uvicorn.run,
             kwargs={"sockets": [self._rest_socket]},
@@ -122,11 +131,16 @@ class Gateway:
             self._thread.join(timeout=10)
         self._shutdown()
 
+    def _start_background(self) -> None:
+        self.grpc_server.start()
+        self.audit.start_schedule(self.settings.checkpoint_seconds)
+
     def _shutdown(self) -> None:
         self._health.enter_graceful_shutdown()
         self.grpc_server.stop(grace=2).wait()
         self._rest_socket.close()
         self.refusals.close()
+        self.audit.close()
         self.replay.close()
         self.quotas.flush()
         self.db.dispose()

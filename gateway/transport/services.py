@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from gateway.service import ProfileExchange
 from gateway.service.access import Gatekeeper
 from gateway.service.admin import AdminApi
+from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
 from gateway.service.refusals import RefusalLog
 from gateway.service.tokens import TokenService
@@ -21,4 +22,5 @@ class Services:
     refusals: RefusalLog
     tokens: TokenService
     gate: Gatekeeper
+    audit: AuditLog
     db: Database  # for the health check only

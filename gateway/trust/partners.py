@@ -37,7 +37,10 @@ from gateway.identifiers import is_country
 from gateway.signing._jwk import SUPPORTED_ALGORITHMS, thumbprint
 from gateway.trust.pki import PARTNER_ID_PATTERN, certificate_thumbprint
 
-ROLES = frozenset({"credit_bureau", "bank", "customs", "sme_portal", "issuer", "operator"})
+# A witness (a partner gateway or monitor) co-signs audit checkpoints it checked.
+ROLES = frozenset(
+    {"credit_bureau", "bank", "customs", "sme_portal", "issuer", "operator", "witness"}
+)
 # Roles whose data the gateway accepts as profile publications.
 PUBLISHER_ROLES = frozenset({"credit_bureau", "bank", "customs"})
 PARTNER_STATUSES = ("active", "suspended")

@@ -21,10 +21,17 @@ READERS = frozenset({"credit_bureau", "bank", "customs", "sme_portal", "issuer"}
 
 @dataclass(frozen=True)
 class Rule:
-    """Who may call an operation: partners with one of ``roles``; anyone when ``public``."""
+    """Who may call an operation: partners with one of ``roles``; anyone when ``public``.
+
+    ``identifies``: a public operation that still authenticates a caller who sends a token (and
+    shows it more). ``audited``: each call is a leaf of the audit log; reads of public
+    material (keys, health, the log itself) are not, or reading the log would grow it.
+    """
 
     roles: frozenset[str] = frozenset()
     public: bool = False
+    identifies: bool = False
+    audited: bool = True
 
     def __post_init__(self) -> None:
         if self.public == bool(self.roles):
@@ -56,12 +63,19 @@ OPERATIONS: dict[str, Rule] = {
     "RemovePartnerCertificate": _OPERATOR,
     "SetPartnerQuota": _OPERATOR,
     "ListRefusals": _OPERATOR,
+    # AuditService: hashes, checkpoints and proofs are public; an entry's contents are shown to
+    # the partner whose call it records (and to operators); witnesses co-sign.
+    "GetCheckpoint": Rule(public=True, audited=False),
+    "ListEntries": Rule(public=True, identifies=True, audited=False),
+    "GetInclusionProof": Rule(public=True, audited=False),
+    "GetConsistencyProof": Rule(public=True, audited=False),
+    "AddCosignature": Rule(frozenset({"witness"})),
     # Public: the token endpoint authenticates its caller itself (client assertion); keys,
     # health and the API description are for everyone.
     "CreateToken": Rule(public=True),
-    "GetJwks": Rule(public=True),
-    "Health": Rule(public=True),
-    "GetApiDescription": Rule(public=True),
+    "GetJwks": Rule(public=True, audited=False),
+    "Health": Rule(public=True, audited=False),
+    "GetApiDescription": Rule(public=True, audited=False),
 }
 
 
@@ -77,10 +91,10 @@ def authorize(partner: Partner, operation: str) -> None:
     """Refuse unless the partner is active and its roles (and its own operation list, when it
     has one) allow ``operation``."""
     rule = rule_for(operation)
-    if rule.public:
-        return
     if not partner.active:
         raise PermissionDenied(f"partner {partner.id!r} is {partner.status}")
+    if rule.public:
+        return
     if not partner.roles & rule.roles:
         raise PermissionDenied(
             f"partner {partner.id!r} (roles {', '.join(sorted(partner.roles))}) may not call {operation}"

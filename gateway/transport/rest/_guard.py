@@ -6,6 +6,8 @@ route whose operation has no policy is refused to everyone (default deny).
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -17,8 +19,11 @@ from starlette.responses import Response
 
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.service.access import Credentials, Gatekeeper
+from gateway.service.audit import AuditLog, Exchange, sha256_hex
 from gateway.service.tokens import Caller
+from gateway.transport.errors import AUDIT_LEAF
 from gateway.transport.rest._tls import client_certificate
+from gateway.trust.policy import rule_for
 
 
 class _Segment(Convertor[str]):
@@ -40,6 +45,10 @@ register_url_convertor("segment", _Segment())
 SERVES = {"LookupProfile": "GetProfile"}
 _OPERATION = "cxg.operation"
 _CALLER = "cxg.caller"
+_BODY = "cxg.body"
+_AUDITED = "cxg.audited"
+# Path parameters that name a resource, and the collection they name it in.
+_RESOURCES = {"profile_id": "profiles", "consent_id": "consents", "partner_id": "partners"}
 
 
 def operation_of(operation_id: str | None) -> str:
@@ -50,9 +59,12 @@ class GuardedRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         operation = operation_of(self.operation_id)
+        audited = rule_for(operation).audited
 
         async def guarded(request: Request) -> Response:
             request.scope[_OPERATION] = operation
+            if request.method != "GET":  # kept for the audit leaf's request digest
+                request.scope[_BODY] = await request.body()
             gate: Gatekeeper = request.app.state.services.gate
             credentials = _credentials(request)
             if credentials.dpop is not None:  # a DPoP proof costs a durable replay-cache write
@@ -62,9 +74,62 @@ class GuardedRoute(APIRoute):
             request.scope[_CALLER] = caller
             gate.authorize(operation, caller)
             _refuse_nul(request)
-            return await handler(request)
+            response = await handler(request)
+            if audited:
+                await record_exchange(request, response, "ok")
+            return response
 
         return guarded
+
+
+async def record_exchange(request: Request, response: Response, decision: str) -> None:
+    """Append the request's audit leaf (when its operation is audited) and name the leaf in a
+    response header; returns once the leaf is durable."""
+    operation = request.scope.get(_OPERATION)
+    if operation is None or not rule_for(operation).audited or request.scope.get(_AUDITED):
+        return
+    request.scope[_AUDITED] = True
+    caller: Caller | None = request.scope.get(_CALLER)
+    query = request.query_params
+    body = bytes(response.body)
+    target = request.url.path + ("?" + request.url.query if request.url.query else "")
+    received = f"{request.method} {target}\n".encode() + request.scope.get(_BODY, b"")
+    exchange = Exchange(
+        operation=operation,
+        transport="rest",
+        partner=caller.partner.id if caller else "",
+        subject=_subjects(request, body if request.method != "GET" else b""),
+        purpose=query.get("purpose", ""),
+        consent=query.get("consent", ""),
+        request_sha256=sha256_hex(received),
+        response_sha256=sha256_hex(body),
+        decision=decision,
+    )
+    audit: AuditLog = request.app.state.services.audit
+    leaf = await asyncio.wrap_future(audit.record(exchange))
+    response.headers[AUDIT_LEAF] = str(leaf)
+
+
+def _subjects(request: Request, answer: bytes) -> tuple[str, ...]:
+    named = [
+        f"{_RESOURCES[key]}/{value}"
+        for key, value in request.path_params.items()
+        if key in _RESOURCES
+    ]
+    query = request.query_params
+    if "scheme" in query and "value" in query:
+        named.append(f"{query['scheme']}:{query['value']}")
+    if answer.startswith(b"{"):  # what a creating call made, e.g. the profile a publish stored
+        try:
+            document = json.loads(answer)
+        except ValueError:
+            document = {}
+        named += [
+            value
+            for key in ("name", "profileName", "profile")
+            if isinstance(value := document.get(key), str) and value
+        ]
+    return tuple(dict.fromkeys(named))
 
 
 def caller_of(request: Request) -> Caller:

@@ -27,8 +27,14 @@ from gateway.errors import GatewayError, InvalidArgument, PayloadTooLarge, Quota
 from gateway.identifiers import SCHEMES
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.transport.errors import PROBLEM_JSON, mapping_for, problem, unexpected
-from gateway.transport.rest import admin, consents, oauth
-from gateway.transport.rest._guard import GuardedRoute, caller_of, operation_of, refusal_context
+from gateway.transport.rest import admin, audit, consents, oauth
+from gateway.transport.rest._guard import (
+    GuardedRoute,
+    caller_of,
+    operation_of,
+    record_exchange,
+    refusal_context,
+)
 from gateway.transport.rest._replies import (
     JOSE,
     json_body,
@@ -55,6 +61,7 @@ def create_app(services: Services, *, max_request_bytes: int) -> FastAPI:
     app.include_router(_routes())
     app.include_router(consents.router)
     app.include_router(admin.router)
+    app.include_router(audit.router)
     app.include_router(oauth.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -279,7 +286,7 @@ def _version(query: QueryParams) -> int:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def gateway_error(request: Request, exc: GatewayError) -> Response:
-        return _refusal(request, exc)
+        return await _refusal(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected_error(_: Request, exc: Exception) -> Response:
@@ -289,7 +296,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"][1:]) or str(first["loc"][0])
-        return _refusal(request, InvalidArgument(first["msg"], field=field))
+        return await _refusal(request, InvalidArgument(first["msg"], field=field))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -316,15 +323,19 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
-def _refusal(request: Request, exc: GatewayError) -> Response:
-    """The problem response for a refused request, recorded when it reached a route."""
+async def _refusal(request: Request, exc: GatewayError) -> Response:
+    """The problem response for a refused request; when it reached a route, the refusal is
+    recorded and is a leaf of the audit log."""
     status, body = problem(exc)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, QuotaExceeded) else None
+    response = _problem_response(status, body, headers=headers)
     if refused := refusal_context(request):
         operation, caller = refused
         services: Services = request.app.state.services
-        services.gate.refused(operation, "rest", caller, exc, mapping_for(exc).slug)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, QuotaExceeded) else None
-    return _problem_response(status, body, headers=headers)
+        slug = mapping_for(exc).slug
+        services.gate.refused(operation, "rest", caller, exc, slug)
+        await record_exchange(request, response, slug)
+    return response
 
 
 def _problem_response(status: int, body: dict[str, Any], headers: Any = None) -> Response:
@@ -410,6 +421,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 pb.SearchProfilesResponse,
                 *consents.MESSAGES,
                 *admin.MESSAGES,
+                *audit.MESSAGES,
             )
         )
         # What a JSON Schema can say beyond the proto field types.

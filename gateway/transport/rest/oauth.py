@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from gateway.errors import GatewayError, InvalidArgument, PermissionDenied, Unauthenticated
 from gateway.service.access import client_thumbprint
 from gateway.transport.errors import mapping_for
-from gateway.transport.rest._guard import GuardedRoute
+from gateway.transport.rest._guard import GuardedRoute, record_exchange
 from gateway.transport.rest._tls import client_certificate
 from gateway.transport.services import Services
 
@@ -109,8 +109,11 @@ async def create_token(request: Request) -> Response:
             )
         )
     except GatewayError as exc:
-        services.gate.refused("CreateToken", "rest", None, exc, mapping_for(exc).slug)
-        return _oauth_error(exc)
+        slug = mapping_for(exc).slug
+        services.gate.refused("CreateToken", "rest", None, exc, slug)
+        refused = _oauth_error(exc)
+        await record_exchange(request, refused, slug)
+        return refused
     body = {
         "access_token": issued.access_token,
         "token_type": issued.token_type,

@@ -1,0 +1,330 @@
+"""The audit log as the gateway uses it: one leaf per exchange or refusal, group-committed and
+acknowledged only once durable; signed checkpoints that never contradict an earlier one;
+proofs; witness co-signatures.
+
+A leaf is canonical bytes: UTF-8 JSON with sorted keys and no spaces, ``"v": 1`` first in
+meaning (a new layout gets a new version), so anyone can recompute its hash.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from google.protobuf.message import Message
+
+from gateway.audit import merkle, note
+from gateway.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+from gateway.schema.cxg.v1 import audit_service_pb2 as pb
+from gateway.storage._group import GroupCommitter
+from gateway.storage.audit import AuditStore, StoredCheckpoint
+from gateway.trust import Partner, PartnerKey
+
+ENTRY_VERSION = 1
+NOTE_KEY_FILE = "checkpoint-ed25519.pem"  # under the gateway's key folder
+MAX_ENTRIES = 1000
+_log = logging.getLogger("cxg.audit")
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What one call did, as its leaf records it."""
+
+    operation: str
+    transport: str
+    partner: str  # the caller's partner id; "" when it was not established
+    subject: tuple[str, ...]  # resource names and "SCHEME:VALUE" identifiers involved
+    purpose: str
+    consent: str
+    request_sha256: str
+    response_sha256: str
+    decision: str  # "ok", or the problem type of the refusal
+    rule_pack: str = ""
+
+    def leaf(self, at: datetime) -> bytes:
+        document = {
+            "v": ENTRY_VERSION,
+            "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            **asdict(self),
+            "subject": list(self.subject),
+        }
+        return json.dumps(
+            document, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+        ).encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class AuditLog:
+    def __init__(
+        self,
+        store: AuditStore,
+        note_key: ed25519.Ed25519PrivateKey,
+        keys_of: Callable[[str], list[PartnerKey]],
+        *,
+        origin: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._key = note_key
+        self._keys_of = keys_of
+        self.origin = origin
+        self.verifier_key = note.verifier_key(origin, note_key.public_key())
+        self._clock = clock
+        self._group: GroupCommitter[tuple[bytes, str | None], int] = GroupCommitter(
+            self._commit, name="cxg-audit"
+        )
+        self._signing = threading.Lock()
+        self._scheduler: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # -- appending ---------------------------------------------------------------------------
+
+    def record(self, exchange: Exchange) -> Future[int]:
+        """Queue the exchange's leaf; the future's result is its leaf index, once durable."""
+        return self._group.submit((exchange.leaf(self._clock()), exchange.partner or None))
+
+    def _commit(self, leaves: list[tuple[bytes, str | None]]) -> list[int]:
+        first = self._store.append(leaves)
+        return list(range(first, first + len(leaves)))
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def sign_checkpoint(self) -> StoredCheckpoint:
+        """Sign a checkpoint of the log as it is now, unless the latest already covers it.
+        Refuses (and raises the alarm) if the log no longer agrees with the latest checkpoint
+        signed: a checkpoint is never issued that contradicts an earlier one."""
+        with self._signing:
+            latest = self._store.latest_checkpoint()
+            size = self._store.size()
+            if latest is not None and latest.size >= size:
+                return latest
+            root = self.root(size)
+            if latest is not None and self.root(latest.size) != latest.root:
+                _log.critical(
+                    "SPLIT VIEW: the stored log no longer has the root signed at size %d",
+                    latest.size,
+                )
+                raise Conflict(
+                    f"the log no longer matches the checkpoint signed at size {latest.size}; "
+                    "refusing to sign"
+                )
+            body = note.Checkpoint(self.origin, size, root).body()
+            signed = note.sign_note(body, self.origin, self._key)
+            return self._store.add_checkpoint(size, root, signed)
+
+    def checkpoint(self, size: int = 0) -> pb.Checkpoint:
+        stored = self._store.checkpoint(size) if size else self._store.latest_checkpoint()
+        if stored is None:
+            if size:
+                raise NotFound(f"no checkpoint was signed at size {size}")
+            stored = self.sign_checkpoint()
+        return self._checkpoint_message(stored)
+
+    def add_cosignature(self, caller: Partner, request: pb.AddCosignatureRequest) -> pb.Checkpoint:
+        """Keep a witness's co-signature of a checkpoint this gateway signed."""
+        stored = self._store.checkpoint(request.tree_size)
+        if stored is None:
+            raise NotFound(f"no checkpoint was signed at size {request.tree_size}")
+        key = _witness_key(self._keys_of, caller)
+        body = note.parse_note(stored.note)[0]
+        cosigned = body.decode() + "\n" + request.signature.strip() + "\n"
+        try:
+            note.verify_note(cosigned, [key])
+        except Unauthenticated as exc:
+            raise PermissionDenied(
+                f"the signature does not verify with witness {caller.id!r}'s registered key",
+                field="signature",
+            ) from exc
+        except InvalidArgument as exc:
+            raise InvalidArgument(
+                f"not a signature line: {exc.message}", field="signature"
+            ) from exc
+        self._store.add_cosignature(stored.size, caller.id, request.signature.strip())
+        return self.checkpoint(stored.size)
+
+    def _checkpoint_message(self, stored: StoredCheckpoint) -> pb.Checkpoint:
+        text = stored.note + "".join(line + "\n" for _, line in stored.cosignatures)
+        return pb.Checkpoint(
+            note=text,
+            origin=self.origin,
+            tree_size=stored.size,
+            root_hash=stored.root,
+            verifier_key=self.verifier_key,
+            cosigners=[witness for witness, _ in stored.cosignatures],
+        )
+
+    def start_schedule(self, every: float) -> None:
+        """Sign a checkpoint every ``every`` seconds while the log grows."""
+        self._stop.clear()
+
+        def run() -> None:
+            while not self._stop.wait(every):
+                try:
+                    self.sign_checkpoint()
+                except Exception:
+                    _log.exception("scheduled checkpoint failed")
+
+        self._scheduler = threading.Thread(target=run, name="cxg-checkpoints", daemon=True)
+        self._scheduler.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._scheduler is not None:
+            self._scheduler.join()
+            self._scheduler = None
+        self._group.close()
+
+    # -- reading and proofs ------------------------------------------------------------------
+
+    def root(self, size: int) -> bytes:
+        return merkle.root(size, self._nodes(merkle.root_nodes(size)))
+
+    def entries(
+        self, request: pb.ListEntriesRequest, caller: Partner | None
+    ) -> pb.ListEntriesResponse:
+        start, end = request.start, request.end
+        size = self._store.size()
+        if start < 0:
+            raise InvalidArgument("start must not be negative", field="start")
+        if end <= start or end > size:
+            raise InvalidArgument(f"end must be in ({start}, {size}]", field="end")
+        if end - start > MAX_ENTRIES:
+            raise InvalidArgument(f"at most {MAX_ENTRIES} entries per call", field="end")
+        sees_all = caller is not None and "operator" in caller.roles
+        response = pb.ListEntriesResponse()
+        for leaf in self._store.leaves(start, end):
+            entry = response.entries.add(leaf_index=leaf.index, leaf_hash=leaf.leaf_hash)
+            if sees_all or (caller is not None and leaf.partner_id == caller.id):
+                entry.data = leaf.data
+        return response
+
+    def inclusion(self, request: pb.GetInclusionProofRequest) -> pb.InclusionProof:
+        index, size = request.leaf_index, request.tree_size
+        self._check_size(size, "tree_size")
+        if not 0 <= index < size:
+            raise InvalidArgument(f"leaf_index must be in [0, {size})", field="leaf_index")
+        nodes = self._nodes(
+            [*merkle.inclusion_nodes(index, size), *merkle.root_nodes(size), (0, index)]
+        )
+        return pb.InclusionProof(
+            leaf_index=index,
+            tree_size=size,
+            leaf_hash=nodes[(0, index)],
+            root_hash=merkle.root(size, nodes),
+            hashes=merkle.inclusion_proof(index, size, nodes),
+        )
+
+    def consistency(self, request: pb.GetConsistencyProofRequest) -> pb.ConsistencyProof:
+        first, second = request.first, request.second
+        self._check_size(second, "second")
+        if not 0 < first <= second:
+            raise InvalidArgument(f"first must be in [1, {second}]", field="first")
+        nodes = self._nodes(
+            [
+                *merkle.consistency_nodes(first, second),
+                *merkle.root_nodes(first),
+                *merkle.root_nodes(second),
+            ]
+        )
+        return pb.ConsistencyProof(
+            first=first,
+            second=second,
+            first_root_hash=merkle.root(first, nodes),
+            second_root_hash=merkle.root(second, nodes),
+            hashes=merkle.consistency_proof(first, second, nodes),
+        )
+
+    def _check_size(self, size: int, field: str) -> None:
+        current = self._store.size()
+        if not 0 < size <= current:
+            raise InvalidArgument(f"{field} must be in [1, {current}]", field=field)
+
+    def _nodes(self, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        wanted = set(wanted)
+        found = self._store.nodes(wanted)
+        if len(found) != len(wanted):
+            raise Unavailable("the audit log is missing stored hashes; run cxg audit verify-log")
+        return found
+
+
+def _witness_key(keys_of: Callable[[str], list[PartnerKey]], caller: Partner) -> str:
+    """The caller's registered Ed25519 key, as a note verifier key named after it."""
+    for key in keys_of(caller.id):
+        if key.alg == "EdDSA" and key.status == "active":
+            public = ed25519.Ed25519PublicKey.from_public_bytes(_b64url(str(key.jwk["x"])))
+            return str(note.verifier_key(caller.id, public))
+    raise PermissionDenied(f"witness {caller.id!r} has no active Ed25519 key registered")
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def load_note_key(path: Path) -> ed25519.Ed25519PrivateKey:
+    """The gateway's checkpoint-signing key (Ed25519, as signed notes require), made on first
+    use and kept next to its JWS keys."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(fd, "wb") as file:
+                file.write(pem)
+    key = serialization.load_pem_private_key(path.read_bytes(), None)
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise Unavailable(f"{path} is not an Ed25519 private key")
+    return key
+
+
+_RESOURCE_FIELDS = ("name", "profile_name", "profile", "partner_id")
+_IDENTIFIER_FIELDS = ("id", "subject")
+
+
+def subjects(*messages: object) -> tuple[str, ...]:
+    """The resource names ("profiles/…", "consents/…", "partners/…") and identifiers
+    ("SCHEME:VALUE") a request or an answer names, for the audit leaf."""
+    found: list[str] = []
+    for message in messages:
+        if not isinstance(message, Message):
+            if profile_id := getattr(message, "profile_id", None):  # a served profile version
+                found.append(f"profiles/{profile_id}")
+            continue
+        fields = message.DESCRIPTOR.fields_by_name
+        for name in _RESOURCE_FIELDS:
+            value = getattr(message, name, None) if name in fields else None
+            if isinstance(value, str) and value:
+                found.append(f"partners/{value}" if name == "partner_id" else value)
+        for name in _IDENTIFIER_FIELDS:
+            if name in fields and fields[name].message_type is not None and message.HasField(name):
+                entity = getattr(message, name)
+                if hasattr(entity, "scheme"):
+                    found.append(f"{entity.scheme}:{entity.value}")
+    return tuple(dict.fromkeys(found))
