@@ -3,6 +3,7 @@ and call a gateway as a partner would."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -28,6 +29,9 @@ db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 partners_app = typer.Typer(no_args_is_help=True, help="Registered partner institutions.")
 client_app = typer.Typer(no_args_is_help=True, help="Call a gateway as a partner would.")
 pki_app = typer.Typer(no_args_is_help=True, help="Development CA and certificates for mutual TLS.")
+audit_app = typer.Typer(
+    no_args_is_help=True, help="The audit log: checkpoints, exports, offline verification."
+)
 for sub, name in (
     (keys_app, "keys"),
     (id_app, "id"),
@@ -35,6 +39,7 @@ for sub, name in (
     (partners_app, "partners"),
     (client_app, "client"),
     (pki_app, "pki"),
+    (audit_app, "audit"),
 ):
     app.add_typer(sub, name=name)
 
@@ -535,6 +540,174 @@ def client_publish(
     except ClientError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps(receipt, indent=2))
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+ProofFile = Annotated[
+    Path, typer.Argument(help="A proof in the transparency-dev/merkle JSON layout.")
+]
+
+
+def _verify_proof(path: Path, load: Callable[[bytes], Any]) -> None:
+    """Offline: the file alone decides, so a partner can check a proof without the gateway."""
+    from gateway.errors import ProofError
+
+    try:
+        load(path.read_bytes()).verify()
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror}") from exc
+    except ProofError as exc:
+        raise _fail(f"not verified: {exc}") from exc
+    typer.echo("verified")
+
+
+@audit_app.command("verify-inclusion")
+def audit_verify_inclusion(file: ProofFile) -> None:
+    """Check an inclusion proof ({leafIdx, treeSize, root, leafHash, proof}); exit 0 when it holds."""
+    from gateway.audit import load_inclusion_json
+
+    _verify_proof(file, load_inclusion_json)
+
+
+@audit_app.command("verify-consistency")
+def audit_verify_consistency(file: ProofFile) -> None:
+    """Check a consistency proof ({size1, size2, root1, root2, proof}); exit 0 when it holds."""
+    from gateway.audit import load_consistency_json
+
+    _verify_proof(file, load_consistency_json)
+
+
+def _audit_db(action: Callable[[Settings, Any], T]) -> T:
+    """Run ``action(settings, db)`` on CXG_DATABASE_URL (see ``_run`` for errors)."""
+    from gateway.storage import Database
+
+    settings = Settings.from_env()
+    db = Database.from_url(settings.database_url)
+    try:
+        db.upgrade()
+        return _run(lambda: action(settings, db))
+    finally:
+        db.dispose()
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of the log now (unless the latest covers it) and print its note."""
+    from gateway.service.audit import AuditLog
+
+    def sign(settings: Settings, db: Any) -> str:
+        log = AuditLog.from_settings(settings, db)
+        try:
+            return str(log.checkpoint(log.sign_checkpoint().size).note)
+        finally:
+            log.close()
+
+    typer.echo(_audit_db(sign), nl=False)
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write here (else to standard output).")
+    ] = None,
+) -> None:
+    """Write the whole log as JSON Lines: a header, every leaf, every checkpoint with its
+    co-signatures. Check it anywhere with cxg audit verify-log."""
+    import sys
+
+    from gateway.service.audit_export import AuditExporter
+
+    if out is None:
+        _audit_db(lambda s, db: AuditExporter.from_settings(s, db).export(sys.stdout))
+        return
+    partial = out.with_name(out.name + ".partial")  # never leave a cut file under the real name
+    try:
+        with partial.open("w", encoding="utf-8") as file:
+            summary = _audit_db(lambda s, db: AuditExporter.from_settings(s, db).export(file))
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    typer.echo(f"exported {summary.size} leaves and {summary.checkpoints} checkpoints to {out}")
+
+
+@audit_app.command("verify-log")
+def audit_verify_log(
+    export: Annotated[Path, typer.Argument(help="A file written by cxg audit export.")],
+    key: Annotated[
+        str | None,
+        typer.Option(
+            help="The gateway's checkpoint verifier key (vkey) you trust; without it the"
+            " export's own header is trusted."
+        ),
+    ] = None,
+) -> None:
+    """Rebuild the tree from the exported leaves and check every checkpoint: its root, the
+    gateway's signature and each witness's co-signature. Offline; constant memory."""
+    from gateway.audit._export import verify_export
+
+    try:
+        report = verify_export(export, key=key)
+    except OSError as exc:
+        raise _fail(f"cannot read {export}: {exc.strerror}") from exc
+    except GatewayError as exc:
+        raise _fail(f"not verified: {exc}") from exc
+    if report.key_from_header:
+        typer.echo(
+            f"note: no --key given, so the export's own key {report.verifier_key} was trusted;"
+            " pass --key with the key the gateway publishes to check who signed",
+            err=True,
+        )
+    if report.unsigned_leaves:
+        typer.echo(
+            f"note: the last {report.unsigned_leaves} leaves come after the last checkpoint:"
+            " well-formed, but no signature covers them",
+            err=True,
+        )
+    typer.echo(
+        f"{report.leaves} leaves, {report.checkpoints} checkpoints,"
+        f" {report.cosignatures} co-signatures verified"
+    )
+
+
+@audit_app.command("witness")
+def audit_witness(
+    partner: As,
+    log_key: Annotated[
+        str, typer.Option(help="The gateway's checkpoint verifier key (vkey) you trust.")
+    ],
+    state: Annotated[
+        Path, typer.Option(help="Where this witness keeps the last checkpoint it co-signed.")
+    ] = Path("witness-state.json"),
+    key: Key = None,
+    rest: Rest = "http://127.0.0.1:8080",
+) -> None:
+    """As a witness partner: check the gateway's latest checkpoint against the last one seen
+    (a consistency proof), co-sign it and hand the co-signature in. Exit 2 with both notes on a
+    split view: a shrinking tree, two roots for one size, or an unreachable root."""
+    from gateway.audit.witness import Seen, SplitView
+    from gateway.client import ClientError
+
+    last = None
+    if state.exists():
+        saved = json.loads(state.read_text())
+        last = Seen(saved["size"], base64.b64decode(saved["root"]), saved["note"])
+    caller = _partner_client(partner, key, rest)
+    try:
+        seen, checkpoint = caller.witness(log_key, last)
+    except SplitView as alarm:
+        typer.echo(
+            f"SPLIT VIEW: {alarm}\n-- last seen --\n{alarm.seen}-- offered --\n{alarm.offered}",
+            err=True,
+        )
+        raise typer.Exit(2) from alarm
+    except (ClientError, GatewayError) as exc:
+        raise _fail(str(exc)) from exc
+    kept = {"size": seen.size, "root": base64.b64encode(seen.root).decode(), "note": seen.note}
+    partial = state.with_name(state.name + ".partial")
+    partial.write_text(json.dumps(kept))
+    partial.replace(state)
+    typer.echo(f"co-signed tree size {seen.size}; cosigners: {', '.join(checkpoint.cosigners)}")
 
 
 if __name__ == "__main__":  # `python -m gateway.cli`, as the tests run it

@@ -24,8 +24,11 @@ import jwt
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from gateway.audit import note
+from gateway.audit.witness import Seen, witness
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.schema.cxg.v1 import profile_service_pb2_grpc as pb_grpc
+from gateway.schema.cxg.v1.audit_service_pb2 import Checkpoint
 from gateway.signing import SigningKey
 
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -100,6 +103,30 @@ class PartnerClient:
     def publish_rest(self, jws: str) -> dict[str, Any]:
         receipt: dict[str, Any] = self._rest_call("POST", "/v1/profiles:publish", body={"jws": jws})
         return receipt
+
+    def witness(self, log_key: str, last: Seen | None) -> tuple[Seen, Checkpoint]:
+        """As a witness: check the latest checkpoint against ``last`` (the one this witness saw
+        before), co-sign it and hand the co-signature in. Raises ``SplitView`` (the alarm)."""
+        origin = note.Verifier.from_vkey(log_key).name
+        latest = _http("GET", f"{self._rest}/v1/audit/checkpoint")
+
+        def consistency(first: int, second: int) -> list[bytes]:
+            query = urllib.parse.urlencode({"first": first, "second": second})
+            proof = _http("GET", f"{self._rest}/v1/audit/proofs/consistency?{query}")
+            return [base64.b64decode(h) for h in proof.get("hashes", [])]
+
+        seen, line = witness(
+            latest["note"],
+            log_key=log_key,
+            origin=origin,
+            last=last,
+            consistency=consistency,
+            name=self.partner_id,
+            key=self._key.private_key,  # type: ignore[arg-type]
+        )
+        path = f"/v1/audit/checkpoints/{seen.size}:cosign"
+        answer = self._rest_call("POST", path, body={"signature": line})
+        return seen, json_format.ParseDict(answer, Checkpoint())
 
     def get_grpc(
         self, target: str, scheme: str, value: str, *, purpose: str, consent: str = ""

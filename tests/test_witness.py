@@ -6,17 +6,22 @@ signed with its own checkpoint key."""
 from __future__ import annotations
 
 import base64
+import json
 import os
+from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from gateway.audit import note
 from gateway.audit.witness import Seen, SplitView, witness
+from gateway.cli import app
 from gateway.errors import Unauthenticated
 from gateway.service.audit import NOTE_KEY_FILE, Exchange, load_note_key
 from gateway.signing import SigningKey
 from gateway.transport.serve import Gateway
+from tests.support import TestPartner
 
 WITNESS_KEY = SigningKey.generate("EdDSA")
 
@@ -86,3 +91,34 @@ def test_a_note_the_log_did_not_sign_is_refused(gateway: Gateway) -> None:
     forged = note.sign_note(body, gateway.audit.origin, SigningKey.generate("EdDSA").private_key)  # type: ignore[arg-type]
     with pytest.raises(Unauthenticated):
         check(gateway, forged, None)
+
+
+def test_the_witness_command_cosigns_and_raises_the_alarm(
+    gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    witness_partner = TestPartner("eu-witness", "BE", ("witness",), WITNESS_KEY)
+    gateway.partners.register(witness_partner.as_partner(), [WITNESS_KEY.public_jwk()])
+    pem = tmp_path / "eu-witness.pem"
+    pem.write_bytes(WITNESS_KEY.private_pem())
+    monkeypatch.setenv("CXG_KEYS_DIR", str(gateway.settings.keys_dir))
+    state = tmp_path / "state.json"
+    command = [
+        "audit", "witness", "--as", "eu-witness", "--key", str(pem),
+        "--log-key", gateway.audit.verifier_key, "--state", str(state),
+        "--rest", f"http://127.0.0.1:{gateway.rest_port}",
+    ]  # fmt: skip
+    grow(gateway, 4)
+    first = CliRunner().invoke(app, command)
+    assert first.exit_code == 0, first.output
+    assert "co-signed tree size 4; cosigners: eu-witness" in first.output
+    grow(gateway, 2)  # (the witness's own calls are leaves too)
+    size = gateway.audit.checkpoint().tree_size
+    assert CliRunner().invoke(app, command).exit_code == 0
+    assert json.loads(state.read_text())["size"] == size
+    assert gateway.audit.checkpoint(size).cosigners == ["eu-witness"]
+    # Had the log shown this witness a larger tree before, today's is a split view.
+    saved = json.loads(state.read_text())
+    state.write_text(json.dumps({**saved, "size": size + 3}))
+    alarm = CliRunner().invoke(app, command)
+    assert alarm.exit_code == 2
+    assert f"SPLIT VIEW: the log shrank from {size + 3} to {size} leaves" in alarm.output

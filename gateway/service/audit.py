@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from google.protobuf.message import Message
 
 from gateway.audit import merkle, note
+from gateway.config import Settings
 from gateway.errors import (
     Conflict,
     InvalidArgument,
@@ -34,8 +35,10 @@ from gateway.errors import (
     Unavailable,
 )
 from gateway.schema.cxg.v1 import audit_service_pb2 as pb
+from gateway.storage import Database
 from gateway.storage._group import GroupCommitter
 from gateway.storage.audit import AuditStore, StoredCheckpoint
+from gateway.storage.partners import PartnerStore
 from gateway.trust import Partner, PartnerKey
 
 ENTRY_VERSION = 1
@@ -71,6 +74,11 @@ class Exchange:
         ).encode()
 
 
+def origin_of(settings: Settings) -> str:
+    """The log's name: the origin line of its checkpoints and its note key's name."""
+    return f"{settings.gateway_id}/audit"
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -97,6 +105,16 @@ class AuditLog:
         self._signing = threading.Lock()
         self._scheduler: threading.Thread | None = None
         self._stop = threading.Event()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, db: Database) -> AuditLog:
+        """The log a gateway with ``settings`` keeps (the caller closes it)."""
+        return cls(
+            AuditStore(db),
+            load_note_key(settings.gateway_keys_dir / NOTE_KEY_FILE),
+            PartnerStore(db).keys_of,
+            origin=origin_of(settings),
+        )
 
     # -- appending ---------------------------------------------------------------------------
 

@@ -15,13 +15,12 @@ from gateway.config import Settings
 from gateway.service import PartnerAdmin, ProfileExchange
 from gateway.service.access import Gatekeeper, TrustCache
 from gateway.service.admin import AdminApi
-from gateway.service.audit import NOTE_KEY_FILE, AuditLog, load_note_key
+from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
 from gateway.service.quotas import Quotas
 from gateway.service.refusals import RefusalLog
 from gateway.service.tokens import TokenService
 from gateway.storage import Database
-from gateway.storage.audit import AuditStore
 from gateway.storage.partners import PartnerStore
 from gateway.storage.refusals import RefusalStore
 from gateway.storage.replay import ReplayStore
@@ -55,12 +54,7 @@ class Gateway:
         self.refusals = RefusalLog(RefusalStore(self.db))
         self.quotas = Quotas(UsageStore(self.db))
         self.partners = PartnerAdmin(self.db, on_change=self.trust.invalidate)
-        self.audit = AuditLog(
-            AuditStore(self.db),
-            load_note_key(settings.gateway_keys_dir / NOTE_KEY_FILE),
-            self.partners.store.keys_of,
-            origin=f"{settings.gateway_id}/audit",
-        )
+        self.audit = AuditLog.from_settings(settings, self.db)
         self.services = Services(
             exchange=self.exchange,
             consents=ConsentService(self.db),
