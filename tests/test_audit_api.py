@@ -178,10 +178,8 @@ def test_the_gateway_refuses_to_sign_over_a_rewritten_history(
         rest_leaf(rest, "/v1/profiles:search?name_prefix=Qing")
     gateway.audit.sign_checkpoint()
     with gateway.db.write() as conn:  # an insider rewrites the first four leaves' subtree
-        conn.execute(
-            update(audit_nodes)
-            .where(audit_nodes.c.level == 2, audit_nodes.c.idx == 0)
-            .values(hash=b"\x00" * 32)
+        conn.execute(  # level 2, index 0: the key is index << 6 | level
+            update(audit_nodes).where(audit_nodes.c.key == 2).values(hash=b"\x00" * 32)
         )
     rest_leaf(rest, "/v1/profiles:search?name_prefix=Qing")
     with pytest.raises(Conflict, match="refusing to sign"):

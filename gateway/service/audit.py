@@ -9,10 +9,12 @@ meaning (a new layout gets a new version), so anyone can recompute its hash.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -309,13 +311,18 @@ def load_note_key(path: Path) -> ed25519.Ed25519PrivateKey:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
+        # Written whole under a temporary name, then linked into place: replicas starting
+        # together never read a half-written key, and the first link wins.
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first
-        else:
             with os.fdopen(fd, "wb") as file:
                 file.write(pem)
+                file.flush()
+                os.fsync(file.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
     key = serialization.load_pem_private_key(path.read_bytes(), None)
     if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise Unavailable(f"{path} is not an Ed25519 private key")

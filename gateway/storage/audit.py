@@ -1,11 +1,11 @@
 """Audit log repository: leaves, perfect-subtree hashes, the log's size, checkpoints and
 co-signatures.
 
-Appends run in one transaction per group of leaves: lock the size row (PostgreSQL ``FOR UPDATE``;
-SQLite's write lock is taken up front), read the O(log n) subtree hashes the new leaves complete,
-insert leaves and the newly completed subtrees, move the size. Several gateway processes on one
-database therefore append in turn to one log. A root or proof at any size reads O(log n) stored
-hashes in one query per table; nothing ever scans the log.
+Appends run in one transaction per group of leaves: move the size (which locks its row until
+commit), read the O(log n) subtree hashes the new leaves complete, insert the leaves and every
+new subtree hash. Several gateway processes on one database therefore append in turn to one log.
+A root or proof at any size reads its O(log n) stored hashes in one prepared query; nothing
+ever scans the log.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.audit import merkle
@@ -50,33 +50,44 @@ class StoredCheckpoint:
 class AuditStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # One lookup of up to _LOOKUP node keys, compiled once (unused slots hold -1): reads on
+        # the driver's cursor for proofs, and the same SQL inside append's transaction.
+        lookup = select(audit_nodes.c.key, audit_nodes.c.hash).where(
+            audit_nodes.c.key.in_([bindparam(f"k{i}") for i in range(_LOOKUP)])
+        )
+        self._read_nodes = db.prepare(lookup)
+        self._lookup = lookup
+        self._grow = (
+            update(audit_state)
+            .where(audit_state.c.id == 1)
+            .values(size=audit_state.c.size + bindparam("count"))
+            .returning(audit_state.c.size)
+        )
 
     # -- appending ---------------------------------------------------------------------------
 
     def append(self, leaves: list[tuple[bytes, str | None]]) -> int:
-        """Append ``(data, partner_id)`` leaves in order, durably; the index of the first."""
+        """Append ``(data, partner_id)`` leaves in order, durably; the index of the first.
+
+        The size row's update both reserves the indices and holds the row lock (PostgreSQL;
+        SQLite's write lock is taken up front) until commit, so processes append in turn."""
         with self._db.write() as conn:
-            locked = select(audit_state.c.size).where(audit_state.c.id == 1)
-            if not self._db.is_sqlite:
-                locked = locked.with_for_update()  # one sequencer at a time, across processes
-            first = int(conn.execute(locked).scalar_one())
+            first = int(conn.execute(self._grow, {"count": len(leaves)}).scalar_one()) - len(leaves)
             hashes = [merkle.leaf_hash(data) for data, _ in leaves]
-            known = _nodes(conn.execute, merkle.completion_nodes(first, len(leaves)))
-            created = [
-                {"level": level, "idx": index, "hash": digest}
-                for level, index, digest in merkle.completed_nodes_batch(first, hashes, known)
-            ]
+            wanted = merkle.completion_nodes(first, len(leaves))
+            known = _nodes(lambda params: conn.execute(self._lookup, params).all(), wanted)
+            created = merkle.completed_nodes_batch(first, hashes, known)
             conn.execute(
                 insert(audit_leaves),
                 [
-                    {"idx": first + i, "leaf_hash": h, "data": data, "partner_id": partner}
-                    for i, (h, (data, partner)) in enumerate(zip(hashes, leaves, strict=True))
+                    {"idx": first + i, "data": data, "partner_id": partner}
+                    for i, (data, partner) in enumerate(leaves)
                 ],
             )
-            if created:
-                conn.execute(insert(audit_nodes), created)
             conn.execute(
-                update(audit_state).where(audit_state.c.id == 1).values(size=first + len(leaves))
+                insert(audit_nodes),
+                [{"key": _key(0, first + i), "hash": h} for i, h in enumerate(hashes)]
+                + [{"key": _key(level, index), "hash": h} for level, index, h in created],
             )
         return first
 
@@ -86,8 +97,8 @@ class AuditStore:
         return int(self._db.read(select(audit_state.c.size).where(audit_state.c.id == 1))[0][0])
 
     def nodes(self, wanted: Iterable[Node]) -> dict[Node, bytes]:
-        """The stored hashes of ``wanted`` (those that exist), in at most two queries."""
-        return _nodes(self._db.read, list(wanted))
+        """The stored hashes of ``wanted`` (those that exist): one prepared query per 128."""
+        return _nodes(self._read_nodes, list(wanted))
 
     def leaves(self, start: int, end: int) -> list[StoredLeaf]:
         rows = self._db.read(
@@ -95,7 +106,10 @@ class AuditStore:
             .where(audit_leaves.c.idx >= start, audit_leaves.c.idx < end)
             .order_by(audit_leaves.c.idx)
         )
-        return [StoredLeaf(r.idx, bytes(r.leaf_hash), bytes(r.data), r.partner_id) for r in rows]
+        return [
+            StoredLeaf(r.idx, merkle.leaf_hash(bytes(r.data)), bytes(r.data), r.partner_id)
+            for r in rows
+        ]
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -154,18 +168,17 @@ class AuditStore:
         )
 
 
-def _nodes(run: Callable[[Any], Iterable[Any]], wanted: list[Node]) -> dict[Node, bytes]:
+_LOOKUP = 128  # more than the 2*log2(n)+1 nodes any root or proof needs for n < 2**60
+
+
+def _key(level: int, index: int) -> int:
+    return index << 6 | level
+
+
+def _nodes(run: Callable[[dict[str, int]], Iterable[Any]], wanted: list[Node]) -> dict[Node, bytes]:
     found: dict[Node, bytes] = {}
-    leaves = [index for level, index in wanted if level == 0]
-    if leaves:
-        query = select(audit_leaves.c.idx, audit_leaves.c.leaf_hash).where(
-            audit_leaves.c.idx.in_(leaves)
-        )
-        found.update({(0, idx): bytes(h) for idx, h in run(query)})
-    inner = [(level, index) for level, index in wanted if level > 0]
-    if inner:
-        query = select(audit_nodes.c.level, audit_nodes.c.idx, audit_nodes.c.hash).where(
-            or_(*(and_(audit_nodes.c.level == lv, audit_nodes.c.idx == ix) for lv, ix in inner))
-        )
-        found.update({(lv, ix): bytes(h) for lv, ix, h in run(query)})
+    for start in range(0, len(wanted), _LOOKUP):
+        keys = [_key(level, index) for level, index in wanted[start : start + _LOOKUP]]
+        params = {f"k{i}": keys[i] if i < len(keys) else -1 for i in range(_LOOKUP)}
+        found.update({(key & 63, key >> 6): bytes(digest) for key, digest in run(params)})
     return found

@@ -198,13 +198,13 @@ quota_usage = Table(
     Column("requests", BigInteger, nullable=False),
 )
 
-# The audit log (RFC 9162): leaves in order, the hash of every perfect subtree of two or more
-# leaves, and the log's size, whose row a sequencer locks so that replicas append in turn.
+# The audit log (RFC 9162): leaves in order; the hash of every perfect subtree, leaves included,
+# under one integer key (index << 6 | level) so that any root or proof is one lookup of O(log n)
+# keys; and the log's size, whose row a sequencer locks so that replicas append in turn.
 audit_leaves = Table(
     "audit_leaves",
     metadata,
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
-    Column("leaf_hash", LargeBinary(32), nullable=False),
     Column("data", LargeBinary, nullable=False),
     # Whose call it records; an entry's contents are shown to that partner (and operators).
     Column("partner_id", String(64), index=True),
@@ -213,8 +213,7 @@ audit_leaves = Table(
 audit_nodes = Table(
     "audit_nodes",
     metadata,
-    Column("level", SmallInteger, primary_key=True, autoincrement=False),
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("key", BigInteger, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary(32), nullable=False),
 )
 

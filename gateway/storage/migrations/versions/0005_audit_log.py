@@ -26,7 +26,6 @@ def upgrade() -> None:
     op.create_table(
         "audit_leaves",
         sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("leaf_hash", sa.LargeBinary(length=32), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.Column("partner_id", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("idx", name=op.f("pk_audit_leaves")),
@@ -38,10 +37,9 @@ def upgrade() -> None:
 
     op.create_table(
         "audit_nodes",
-        sa.Column("level", sa.SmallInteger(), autoincrement=False, nullable=False),
-        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("key", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("level", "idx", name=op.f("pk_audit_nodes")),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_audit_nodes")),
     )
     op.create_table(
         "audit_state",
