@@ -1,23 +1,32 @@
 """The gateway with admission switched off: bench_auth.py's "unauthenticated" reference (mode A)
 and the gateway that bench_get_profile.py measures against its bare baselines.
 
-    CXG_...=... python bench/_open_gateway.py PARTNER_ID
+    CXG_...=... python bench/_open_gateway.py PARTNER_ID [--no-audit]
 
-Both benchmarks start it through ``bench_get_profile.launch_gateway(..., open_gate=True)``.
+Both benchmarks start it through ``bench_get_profile.launch_gateway(..., open_gate=True)``;
+bench_audit.py starts it twice, with and without ``--no-audit``.
 
 Runs what ``cxg serve`` runs (``Gateway(Settings.from_env())``, same settings, same mutual TLS,
 same log line) except that its gatekeeper is ``OpenGate``: it admits every call as one fixed
 caller, PARTNER_ID, without reading a token, checking policy or charging a quota. The
 difference between this process and ``cxg serve`` under the same load is therefore what
 admission costs. This exists only under bench/: the product has no way to turn admission off.
+
+``--no-audit`` (bench_audit.py's reference) also stops the audit log from recording: the
+gateway's ``AuditLog.record`` is replaced, in this process only, by one that returns an already
+resolved future (leaf index -1) without making or writing a leaf. Everything else, including
+the transports awaiting that future, is unchanged, so the difference between the two under the
+same load is what auditing costs. The product has no such switch either.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+from concurrent.futures import Future
 
 from gateway.config import Settings
 from gateway.service.access import Credentials, Gatekeeper
+from gateway.service.audit import Exchange
 from gateway.service.tokens import Caller
 from gateway.storage.partners import PartnerStore
 from gateway.transport import serve
@@ -35,10 +44,23 @@ class OpenGate(Gatekeeper):
         pass
 
 
+def unaudited(exchange: Exchange) -> Future[int]:
+    """``AuditLog.record`` for ``--no-audit``: nothing recorded, answered at once."""
+    done: Future[int] = Future()
+    done.set_result(-1)
+    return done
+
+
 def main() -> None:
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    partner_id = sys.argv[1]
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("partner_id")
+    parser.add_argument(
+        "--no-audit", action="store_true", help="record no audit leaf (bench_audit.py's reference)"
+    )
+    args = parser.parse_args()
+    partner_id = args.partner_id
     settings = Settings.from_env()
     # The gRPC handlers take the gatekeeper when Gateway() builds the server, so the class must
     # be swapped before, not the instance after. Only this process's module global changes.
@@ -48,8 +70,13 @@ def main() -> None:
     assert isinstance(gate, OpenGate)
     partner = PartnerStore(gateway.db).get(partner_id)
     if partner is None:
-        sys.exit(f"_open_gateway: no partner {partner_id!r} in {settings.database_url}")
+        parser.exit(1, f"_open_gateway: no partner {partner_id!r} in {settings.database_url}\n")
     gate.caller = Caller(partner=partner, token_id="bench")
+    if args.no_audit:
+        # Both transports call the instance's record() per exchange (gRPC through the object
+        # its handlers hold, REST through app.state.services), so an instance attribute reaches
+        # every call; the class, and any other process, are untouched.
+        gateway.audit.record = unaudited  # type: ignore[method-assign]
     print(serve.listening(gateway), flush=True)  # as `cxg serve` prints it
     gateway.run()
 

@@ -52,3 +52,18 @@ def test_auth_benchmark_quick_run_reports_every_mode() -> None:
         _row(report, mode)
     assert "throughput B/A" in report
     assert "throughput C/A" in report
+
+
+def test_audit_benchmark_quick_run_reports_every_part() -> None:
+    report = _quick_run("bench_audit.py")
+    assert "== appends: N threads each calling AuditLog.record" in report
+    for threads in (1, 16):
+        assert any(line.startswith(f"sqlite     {threads:>7} ") for line in report.splitlines())
+    assert "fill: 20,000 leaves in" in report
+    assert "inclusion, random leaf, tree_size 20,000" in report
+    assert "consistency, random first -> 20,000" in report
+    assert "checked: the probe's 3 calls added 3 leaves with the audit on, 0 with it off" in report
+    for transport in ("gRPC", "REST"):
+        _row(report, f"{transport:<9} gateway, audit on ")
+        _row(report, f"{transport:<9} gateway, audit off (--no-audit)")
+        assert f"   {transport} " in report.split("throughput ratio audit on/off")[1]
