@@ -31,11 +31,9 @@ import json
 import os
 import platform
 import shlex
-import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Sequence
@@ -56,7 +54,6 @@ from bench_get_profile import (
     Target,
     _fmt,
     _median,
-    _terminate_on_signals,
     _version,
     _wrk_version,
     gateway_env,
@@ -65,6 +62,7 @@ from bench_get_profile import (
     print_run,
     probe_gateway,
     resolve_wrk,
+    run_bench,
     seed_demo,
     wait_for_log,
 )
@@ -508,22 +506,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="cxg-bench-audit-"))
-    try:
-        with _terminate_on_signals():
-            return bench(args, workdir)
-    except BenchError as exc:
-        print(f"bench_audit: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench_audit: interrupted; children stopped", file=sys.stderr)
-        return 130
-    finally:
-        if args.keep:
-            print(f"kept {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    return run_bench("bench_audit", bench, parse_args(argv))
 
 
 if __name__ == "__main__":

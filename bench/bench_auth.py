@@ -26,11 +26,9 @@ import math
 import os
 import platform
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,11 +50,11 @@ from bench_get_profile import (
     Target,
     _fmt,
     _median,
-    _terminate_on_signals,
     _version,
     gateway_env,
     launch_gateway,
     print_run,
+    run_bench,
     run_load_generator,
     seed_demo,
 )
@@ -446,22 +444,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="cxg-bench-auth-"))
-    try:
-        with _terminate_on_signals():
-            return bench(args, workdir)
-    except (BenchError, AuthError, subprocess.SubprocessError) as exc:
-        print(f"bench_auth: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench_auth: interrupted; servers stopped", file=sys.stderr)
-        return 130
-    finally:
-        if args.keep:
-            print(f"kept {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    return run_bench("bench_auth", bench, parse_args(argv), (AuthError, subprocess.SubprocessError))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -1005,23 +1005,33 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
         children.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="cxg-bench-"))
+def run_bench(
+    name: str,
+    bench: Callable[[argparse.Namespace, Path], int],
+    args: argparse.Namespace,
+    failures: tuple[type[Exception], ...] = (),
+) -> int:
+    """Run a benchmark in a fresh work folder (removed unless --keep): exit 1 when it could not
+    measure, 130 when interrupted; every child process is stopped either way."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"cxg-{name}-"))
     try:
         with _terminate_on_signals():
             return bench(args, workdir)
-    except BenchError as exc:
-        print(f"bench_get_profile: {exc}", file=sys.stderr)
+    except (BenchError, *failures) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("bench_get_profile: interrupted; servers stopped", file=sys.stderr)
+        print(f"{name}: interrupted; children stopped", file=sys.stderr)
         return 130
     finally:
         if args.keep:
             print(f"kept {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_bench("bench_get_profile", bench, parse_args(argv))
 
 
 if __name__ == "__main__":
