@@ -23,6 +23,7 @@ PACKAGE = "gateway.schema"
 DESCRIPTOR_SET = "cxg.binpb"
 
 _IMPORT = re.compile(r"^from cxg\.(\S+) import", re.MULTILINE)
+_SERVICER = re.compile(r"(class \w+Servicer\b|def add_\w+Servicer_to_server\b)")
 
 
 def generate(out: Path) -> list[Path]:
@@ -48,13 +49,29 @@ def generate(out: Path) -> list[Path]:
         raise SystemExit(f"protoc failed with exit code {code}")
     written = sorted(p for p in out.rglob("*.py*") if p.suffix in {".py", ".pyi"})
     for path in written:
-        text = path.read_text()
-        path.write_text(_IMPORT.sub(rf"from {PACKAGE}.cxg.\1 import", text))
+        text = _IMPORT.sub(rf"from {PACKAGE}.cxg.\1 import", path.read_text())
+        if path.name.endswith("_pb2_grpc.py"):
+            text = _without_servicers(text)
+        path.write_text(text)
     for package in {p.parent for p in written} | {out}:
         (package / "__init__.py").touch()
         for parent in package.relative_to(out).parents:
             (out / parent / "__init__.py").touch()
     return written
+
+
+def _without_servicers(text: str) -> str:
+    """Drop protoc's servicer base classes and their ``add_*_to_server`` functions: every method
+    of theirs raises NotImplementedError, and the gateway serves each RPC through its own generic
+    handler (gateway/transport/grpc_server.py, where a test checks every RPC is served). The
+    stubs that clients use stay."""
+    blocks: list[list[str]] = []
+    for line in text.splitlines(keepends=True):
+        if not blocks or (line.strip() and not line[0].isspace()):
+            blocks.append([])
+        blocks[-1].append(line)
+    kept = [b for b in blocks if not _SERVICER.match(b[0])]
+    return "".join(line for block in kept for line in block)
 
 
 def main(argv: list[str] | None = None) -> None:

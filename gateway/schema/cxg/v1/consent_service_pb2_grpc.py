@@ -56,68 +56,6 @@ class ConsentServiceStub:
                 _registered_method=True)
 
 
-class ConsentServiceServicer:
-    """Missing associated documentation comment in .proto file."""
-
-    def GrantConsent(self, request, context):
-        """Records a consent (SME portals only, acting for the subject company).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def RevokeConsent(self, request, context):
-        """Revokes a consent at once; only the portal that granted it may.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetConsent(self, request, context):
-        """One consent; visible to the portal that granted it and to the grantee only.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ListConsents(self, request, context):
-        """Consents the caller granted (SME portal) or received (grantee), newest first.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
-def add_ConsentServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {
-            'GrantConsent': grpc.unary_unary_rpc_method_handler(
-                    servicer.GrantConsent,
-                    request_deserializer=cxg_dot_v1_dot_consent__service__pb2.GrantConsentRequest.FromString,
-                    response_serializer=cxg_dot_v1_dot_consent__service__pb2.Consent.SerializeToString,
-            ),
-            'RevokeConsent': grpc.unary_unary_rpc_method_handler(
-                    servicer.RevokeConsent,
-                    request_deserializer=cxg_dot_v1_dot_consent__service__pb2.RevokeConsentRequest.FromString,
-                    response_serializer=cxg_dot_v1_dot_consent__service__pb2.Consent.SerializeToString,
-            ),
-            'GetConsent': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetConsent,
-                    request_deserializer=cxg_dot_v1_dot_consent__service__pb2.GetConsentRequest.FromString,
-                    response_serializer=cxg_dot_v1_dot_consent__service__pb2.Consent.SerializeToString,
-            ),
-            'ListConsents': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListConsents,
-                    request_deserializer=cxg_dot_v1_dot_consent__service__pb2.ListConsentsRequest.FromString,
-                    response_serializer=cxg_dot_v1_dot_consent__service__pb2.ListConsentsResponse.SerializeToString,
-            ),
-    }
-    generic_handler = grpc.method_handlers_generic_handler(
-            'cxg.v1.ConsentService', rpc_method_handlers)
-    server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('cxg.v1.ConsentService', rpc_method_handlers)
-
-
- # This class is part of an EXPERIMENTAL API.
 class ConsentService:
     """Missing associated documentation comment in .proto file."""
 

@@ -56,68 +56,6 @@ class ProfileServiceStub:
                 _registered_method=True)
 
 
-class ProfileServiceServicer:
-    """Missing associated documentation comment in .proto file."""
-
-    def GetProfile(self, request, context):
-        """Returns the latest (or a given) version of a profile, signed by the gateway.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def PublishProfile(self, request, context):
-        """Publishes a new version of a profile signed by a registered partner.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ListProfileVersions(self, request, context):
-        """Lists the versions of a profile, newest first.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def SearchProfiles(self, request, context):
-        """Finds profiles by legal-name prefix and/or country.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
-def add_ProfileServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {
-            'GetProfile': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetProfile,
-                    request_deserializer=cxg_dot_v1_dot_profile__service__pb2.GetProfileRequest.FromString,
-                    response_serializer=cxg_dot_v1_dot_profile__service__pb2.SignedProfile.SerializeToString,
-            ),
-            'PublishProfile': grpc.unary_unary_rpc_method_handler(
-                    servicer.PublishProfile,
-                    request_deserializer=cxg_dot_v1_dot_profile__service__pb2.PublishProfileRequest.FromString,
-                    response_serializer=cxg_dot_v1_dot_profile__service__pb2.PublishReceipt.SerializeToString,
-            ),
-            'ListProfileVersions': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListProfileVersions,
-                    request_deserializer=cxg_dot_v1_dot_profile__service__pb2.ListProfileVersionsRequest.FromString,
-                    response_serializer=cxg_dot_v1_dot_profile__service__pb2.ListProfileVersionsResponse.SerializeToString,
-            ),
-            'SearchProfiles': grpc.unary_unary_rpc_method_handler(
-                    servicer.SearchProfiles,
-                    request_deserializer=cxg_dot_v1_dot_profile__service__pb2.SearchProfilesRequest.FromString,
-                    response_serializer=cxg_dot_v1_dot_profile__service__pb2.SearchProfilesResponse.SerializeToString,
-            ),
-    }
-    generic_handler = grpc.method_handlers_generic_handler(
-            'cxg.v1.ProfileService', rpc_method_handlers)
-    server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('cxg.v1.ProfileService', rpc_method_handlers)
-
-
- # This class is part of an EXPERIMENTAL API.
 class ProfileService:
     """Missing associated documentation comment in .proto file."""
 
