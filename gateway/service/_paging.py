@@ -12,8 +12,14 @@ import re
 
 from gateway.errors import InvalidArgument
 
+# Most lists page 20 items at a time, at most 100 (AIP-158 leaves the numbers to the API).
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
 
-def page_size(requested: int, *, default: int, maximum: int) -> int:
+
+def page_size(
+    requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE
+) -> int:
     if not 0 <= requested <= maximum:
         raise InvalidArgument(f"page_size must be between 0 and {maximum}", field="page_size")
     return requested or default

@@ -8,7 +8,6 @@ meaning (a new layout gets a new version), so anyone can recompute its hash.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
@@ -22,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from google.protobuf.message import Message
@@ -166,7 +166,7 @@ class AuditLog:
         stored = self._store.checkpoint(request.tree_size)
         if stored is None:
             raise NotFound(f"no checkpoint was signed at size {request.tree_size}")
-        key = _witness_key(self._keys_of, caller)
+        key = witness_key(self._keys_of, caller)
         body = note.parse_note(stored.note)[0]
         cosigned = body.decode() + "\n" + request.signature.strip() + "\n"
         try:
@@ -289,17 +289,13 @@ class AuditLog:
         return found
 
 
-def _witness_key(keys_of: Callable[[str], list[PartnerKey]], caller: Partner) -> str:
+def witness_key(keys_of: Callable[[str], list[PartnerKey]], caller: Partner) -> str:
     """The caller's registered Ed25519 key, as a note verifier key named after it."""
     for key in keys_of(caller.id):
         if key.alg == "EdDSA" and key.status == "active":
-            public = ed25519.Ed25519PublicKey.from_public_bytes(_b64url(str(key.jwk["x"])))
+            public = jwt.PyJWK(dict(key.jwk), algorithm="EdDSA").key
             return str(note.verifier_key(caller.id, public))
     raise PermissionDenied(f"witness {caller.id!r} has no active Ed25519 key registered")
-
-
-def _b64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def load_note_key(path: Path) -> ed25519.Ed25519PrivateKey:

@@ -15,7 +15,7 @@ from gateway.audit import note
 from gateway.audit._export import ExportCheckpoint, ExportHeader, write_export
 from gateway.config import Settings
 from gateway.errors import PermissionDenied, Unavailable
-from gateway.service.audit import NOTE_KEY_FILE, _witness_key, load_note_key, origin_of
+from gateway.service.audit import NOTE_KEY_FILE, load_note_key, origin_of, witness_key
 from gateway.storage import Database
 from gateway.storage.audit import AuditStore, StoredCheckpoint
 from gateway.storage.partners import PartnerStore
@@ -83,7 +83,7 @@ class AuditExporter:
             if partner is None:
                 continue
             try:
-                keys[partner_id] = _witness_key(self._partners.keys_of, partner)
+                keys[partner_id] = witness_key(self._partners.keys_of, partner)
             except PermissionDenied:
                 continue
         return keys

@@ -35,10 +35,6 @@ from gateway.trust.policy import Purpose, purpose_for
 
 PORTAL_ROLE = "sme_portal"
 MAX_DURATION = timedelta(days=366)
-# The paging rules of every list in the API (as gateway.service.profiles); not imported from
-# there, since that module imports this one for the consent check.
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
 _NAME = re.compile(r"consents/([0-9a-f]{32})")  # used with fullmatch
 _NO_SUCH_CONSENT = "no such consent"
 _INVALID_CONSENT = "consent is not valid for this caller, profile and purpose"
@@ -127,7 +123,7 @@ class ConsentService:
 
     def list(self, caller: Partner, request: ListConsentsRequest) -> ListConsentsResponse:
         """Consents the caller granted or received, newest first."""
-        size = page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        size = page_size(request.page_size)
         before = _decode_token(request.page_token) if request.page_token else None
         rows = self._consents.list_for(caller.id, before=before, limit=size + 1)
         now = self._clock()

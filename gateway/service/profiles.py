@@ -45,8 +45,6 @@ ConsentCheck = Callable[[str, str, str, str], str]
 
 PROFILE_TYP = "cxg-profile+jws"
 RECEIPT_TYP = "cxg-receipt+jws"
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
 _NAME = re.compile(r"^profiles/([0-9a-f]{32})$")
 # Page cursors: a version number (below 2**31) or a profile id.
 _VERSION_CURSOR = re.compile(r"[1-9][0-9]{0,9}")
@@ -222,7 +220,7 @@ class ProfileExchange:
 
     def list_versions(self, request: ListProfileVersionsRequest) -> ListProfileVersionsResponse:
         profile_id = _profile_id(request.name)
-        size = page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        size = page_size(request.page_size)
         below = (
             int(decode_token(request.page_token, "v", _VERSION_CURSOR)[0])
             if request.page_token
@@ -253,7 +251,7 @@ class ProfileExchange:
             raise InvalidArgument(
                 f"{request.country!r} is not an ISO 3166-1 alpha-2 code", field="country"
             )
-        size = page_size(request.page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        size = page_size(request.page_size)
         after = (
             decode_token(request.page_token, "p", _PROFILE_CURSOR)[0] if request.page_token else ""
         )

@@ -133,18 +133,17 @@ class AuditStore:
     # -- checkpoints -------------------------------------------------------------------------
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
-        rows = self._db.read(
+        latest = self._checkpoints(
             select(audit_checkpoints).order_by(audit_checkpoints.c.size.desc()).limit(1)
         )
-        return self._checkpoint(rows[0]) if rows else None
+        return latest[0] if latest else None
 
     def checkpoint(self, size: int) -> StoredCheckpoint | None:
-        rows = self._db.read(select(audit_checkpoints).where(audit_checkpoints.c.size == size))
-        return self._checkpoint(rows[0]) if rows else None
+        found = self._checkpoints(select(audit_checkpoints).where(audit_checkpoints.c.size == size))
+        return found[0] if found else None
 
     def checkpoints(self) -> list[StoredCheckpoint]:
-        rows = self._db.read(select(audit_checkpoints).order_by(audit_checkpoints.c.size))
-        return [self._checkpoint(row) for row in rows]
+        return self._checkpoints(select(audit_checkpoints).order_by(audit_checkpoints.c.size))
 
     def add_checkpoint(self, size: int, root: bytes, note: str) -> StoredCheckpoint:
         """Store a signed checkpoint; if one of that size exists (another replica signed it),
@@ -176,15 +175,29 @@ class AuditStore:
                 )
             )
 
-    def _checkpoint(self, row: Any) -> StoredCheckpoint:
-        cosigned = self._db.read(
-            select(audit_cosignatures.c.witness, audit_cosignatures.c.signature)
-            .where(audit_cosignatures.c.size == row.size)
+    def _checkpoints(self, query: Any) -> list[StoredCheckpoint]:
+        """The checkpoints ``query`` selects, with their co-signatures: two queries in all."""
+        rows = self._db.read(query)
+        if not rows:
+            return []
+        sizes = [row.size for row in rows]
+        cosigned: dict[int, list[tuple[str, str]]] = {size: [] for size in sizes}
+        rows_cosigned = self._db.read(
+            select(
+                audit_cosignatures.c.size,
+                audit_cosignatures.c.witness,
+                audit_cosignatures.c.signature,
+            )
+            .where(audit_cosignatures.c.size.between(min(sizes), max(sizes)))
             .order_by(audit_cosignatures.c.witness)
         )
-        return StoredCheckpoint(
-            row.size, bytes(row.root), row.note, tuple((r.witness, r.signature) for r in cosigned)
-        )
+        for line in rows_cosigned:
+            if line.size in cosigned:
+                cosigned[line.size].append((line.witness, line.signature))
+        return [
+            StoredCheckpoint(row.size, bytes(row.root), row.note, tuple(cosigned[row.size]))
+            for row in rows
+        ]
 
 
 _LOOKUP = 128  # more than the 2*log2(n)+1 nodes any root or proof needs for n < 2**60

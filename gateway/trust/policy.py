@@ -8,7 +8,6 @@ subject's consent as well.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gateway.errors import InvalidArgument, PermissionDenied
@@ -195,11 +194,3 @@ def minimize(profile: CreditProfile, view: str) -> CreditProfile:
     else:
         raise ValueError(f"unknown view {view!r}")
     return kept
-
-
-def operations_of(roles: Iterable[str]) -> list[str]:
-    """The non-public operations the given roles may call, sorted."""
-    wanted = frozenset(roles)
-    return sorted(
-        name for name, rule in OPERATIONS.items() if not rule.public and rule.roles & wanted
-    )
