@@ -59,7 +59,6 @@ class GuardedRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         operation = operation_of(self.operation_id)
-        audited = rule_for(operation).audited
 
         async def guarded(request: Request) -> Response:
             request.scope[_OPERATION] = operation
@@ -75,8 +74,7 @@ class GuardedRoute(APIRoute):
             gate.authorize(operation, caller)
             _refuse_nul(request)
             response = await handler(request)
-            if audited:
-                await record_exchange(request, response, "ok")
+            await record_exchange(request, response, "ok")
             return response
 
         return guarded
@@ -89,7 +87,7 @@ async def record_exchange(request: Request, response: Response, decision: str) -
     if operation is None or not rule_for(operation).audited or request.scope.get(_AUDITED):
         return
     request.scope[_AUDITED] = True
-    caller: Caller | None = request.scope.get(_CALLER)
+    caller = identified_caller(request)
     query = request.query_params
     body = bytes(response.body)
     target = request.url.path + ("?" + request.url.query if request.url.query else "")
@@ -132,9 +130,16 @@ def _subjects(request: Request, answer: bytes) -> tuple[str, ...]:
     return tuple(dict.fromkeys(named))
 
 
+def identified_caller(request: Request) -> Caller | None:
+    """The caller admission established: always on a non-public route, on a public one when
+    it identifies callers that send a token (policy ``Rule.identifies``)."""
+    caller: Caller | None = request.scope.get(_CALLER)
+    return caller
+
+
 def caller_of(request: Request) -> Caller:
     """The admitted caller of a non-public route."""
-    caller: Caller | None = request.scope.get(_CALLER)
+    caller = identified_caller(request)
     if caller is None:
         raise AssertionError("a route with a caller ran without admission")
     return caller

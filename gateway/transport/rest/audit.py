@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from gateway.errors import InvalidArgument
 from gateway.schema.cxg.v1 import audit_service_pb2 as pb
-from gateway.transport.rest._guard import GuardedRoute
+from gateway.transport.rest._guard import GuardedRoute, identified_caller
 from gateway.transport.rest._replies import json_body, message_response, read_message, responses
 from gateway.transport.rest.deps import CallerDep, ServicesDep
 
@@ -66,7 +66,7 @@ async def list_entries(
     start: Annotated[int, Query(ge=0, le=2**62)],
     end: Annotated[int, Query(ge=1, le=2**62)],
 ) -> Response:
-    caller = request.scope.get("cxg.caller")
+    caller = identified_caller(request)
     listing = pb.ListEntriesRequest(start=start, end=end)
     return message_response(
         await run_in_threadpool(services.audit.entries, listing, caller.partner if caller else None)
