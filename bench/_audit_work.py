@@ -6,7 +6,7 @@
 
 Each prints one JSON line with its results (and nothing else on stdout).
 
-- ``appends``: N threads each loop ``AuditLog.record(exchange).result()`` (the gateway's own
+- ``appends``: N threads each loop ``AuditLog.record(exchange)`` (the gateway's own
   group commit, acknowledged only once durable) on the database given, which should be empty;
   after --warmup seconds, counts the appends acknowledged within --duration seconds, every
   ``record`` latency of the window, and the commits (``AuditStore.append`` calls) in it, from
@@ -111,7 +111,7 @@ def appends(url: str, threads: int, duration: float, warmup: float) -> dict[str,
         try:
             while not stop.is_set():
                 sent = time.perf_counter()
-                log.record(exchange(n)).result()
+                log.record(exchange(n))
                 done = time.perf_counter()
                 submitted[k] += 1
                 n += threads

@@ -13,16 +13,15 @@ difference between this process and ``cxg serve`` under the same load is therefo
 admission costs. This exists only under bench/: the product has no way to turn admission off.
 
 ``--no-audit`` (bench_audit.py's reference) also stops the audit log from recording: the
-gateway's ``AuditLog.record`` is replaced, in this process only, by one that returns an already
-resolved future (leaf index -1) without making or writing a leaf. Everything else, including
-the transports awaiting that future, is unchanged, so the difference between the two under the
-same load is what auditing costs. The product has no such switch either.
+gateway's ``AuditLog.record_async`` is replaced, in this process only, by a coroutine that
+returns leaf index -1 without making or writing a leaf. Everything else, including the
+transports awaiting it, is unchanged, so the difference between the two under the same load is
+what auditing costs. The product has no such switch either.
 """
 
 from __future__ import annotations
 
 import argparse
-from concurrent.futures import Future
 
 from gateway.config import Settings
 from gateway.service.access import Credentials, Gatekeeper
@@ -44,11 +43,9 @@ class OpenGate(Gatekeeper):
         pass
 
 
-def unaudited(exchange: Exchange) -> Future[int]:
-    """``AuditLog.record`` for ``--no-audit``: nothing recorded, answered at once."""
-    done: Future[int] = Future()
-    done.set_result(-1)
-    return done
+async def unaudited(exchange: Exchange) -> int:
+    """``AuditLog.record_async`` for ``--no-audit``: nothing recorded."""
+    return -1
 
 
 def main() -> None:
@@ -73,10 +70,10 @@ def main() -> None:
         parser.exit(1, f"_open_gateway: no partner {partner_id!r} in {settings.database_url}\n")
     gate.caller = Caller(partner=partner, token_id="bench")
     if args.no_audit:
-        # Both transports call the instance's record() per exchange (gRPC through the object
+        # Both transports call the instance's record_async() per exchange (gRPC through the object
         # its handlers hold, REST through app.state.services), so an instance attribute reaches
         # every call; the class, and any other process, are untouched.
-        gateway.audit.record = unaudited  # type: ignore[method-assign]
+        gateway.audit.record_async = unaudited  # type: ignore[method-assign]
     print(serve.listening(gateway), flush=True)  # as `cxg serve` prints it
     gateway.run()
 

@@ -7,7 +7,7 @@
 
 Three parts, each measured in processes of their own, never asserted:
 
-  appends  N threads each calling ``AuditLog.record(exchange).result()`` on a fresh database
+  appends  N threads each calling ``AuditLog.record(exchange)`` on a fresh database
            (SQLite; PostgreSQL when CXG_BENCH_POSTGRES_URL is set, in a fresh schema per run):
            durable appends per second, record() latency, commits per second, mean group size.
   proofs   a SQLite log filled with --entries leaves (``AuditStore.append``, --batch per call;
@@ -165,7 +165,7 @@ def part_appends(
     args: argparse.Namespace, children: Children, dbs: Databases
 ) -> dict[tuple[str, int], list[dict[str, Any]]]:
     backends = ["sqlite"] + (["postgresql"] if dbs.postgres_url else [])
-    print("== appends: N threads each calling AuditLog.record(exchange).result(), fresh database")
+    print("== appends: N threads each calling AuditLog.record(exchange), fresh database")
     print(
         f"   {args.append_seconds:g} s measured after {args.append_warmup:g} s per run,"
         f" {args.rounds} round(s), threads {', '.join(map(str, args.threads))}"

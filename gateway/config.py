@@ -22,7 +22,6 @@ class Settings:
     grpc_port: int = 50051
     rest_port: int = 8080
     # Few gRPC threads: with many, every GIL release wakes another thread (bench/README.md).
-    grpc_workers: int = 8
     # Requests larger than this are refused whole (REST 413, gRPC RESOURCE_EXHAUSTED).
     max_request_bytes: int = MIB
     # With a PKI folder (``cxg pki init``), both transports serve mutual TLS: a client certificate
@@ -55,7 +54,6 @@ class Settings:
             host=env.get("CXG_HOST", cls.host),
             grpc_port=int(env.get("CXG_GRPC_PORT", cls.grpc_port)),
             rest_port=int(env.get("CXG_REST_PORT", cls.rest_port)),
-            grpc_workers=int(env.get("CXG_GRPC_WORKERS", cls.grpc_workers)),
             max_request_bytes=int(env.get("CXG_MAX_REQUEST_BYTES", cls.max_request_bytes)),
             tls_dir=Path(env["CXG_TLS_DIR"]) if env.get("CXG_TLS_DIR") else None,
             trust_cache_seconds=float(env.get("CXG_TRUST_CACHE_SECONDS", cls.trust_cache_seconds)),

@@ -9,6 +9,8 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterator
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta, timezone
 
 import grpc
 import httpx
@@ -21,6 +23,7 @@ from gateway.errors import Conflict
 from gateway.schema.cxg.v1 import audit_service_pb2 as pb
 from gateway.schema.cxg.v1 import audit_service_pb2_grpc as pb_grpc
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
+from gateway.service.audit import Exchange
 from gateway.signing import SigningKey
 from gateway.storage.tables import audit_nodes
 from gateway.transport.serve import Gateway
@@ -203,3 +206,37 @@ def test_proof_requests_outside_the_log_name_their_field(
         response = httpx.get(base + path, params=params)
         assert response.status_code == 400, (path, response.text)
         assert response.json()["field"] == field
+
+
+def test_a_leaf_is_canonical_json_of_every_exchange_field() -> None:
+    """Entry format v1, byte for byte: keys sorted, no spaces, UTF-8, time in UTC with
+    microseconds. Any field added to Exchange must appear in the leaf."""
+    exchange = Exchange(
+        operation="GetProfile",
+        transport="rest",
+        partner="ru-bureau",
+        subject=("profiles/p1", "CN_USCC:91370200MA3C5QH2X4", 'Ойл "ООО"'),
+        purpose="credit_reporting",
+        consent="",
+        request_sha256="a" * 64,
+        response_sha256="b" * 64,
+        decision="ok",
+    )
+    at = datetime(2026, 11, 27, 16, 5, 1, 2003, tzinfo=UTC)
+    moscow = datetime(2026, 11, 27, 19, 5, 1, tzinfo=timezone(timedelta(hours=3)))
+    assert exchange.leaf(at).decode() == GOLDEN_LEAF
+    assert exchange.leaf(moscow).decode() == GOLDEN_LEAF.replace("01.002003Z", "01.000000Z")
+    document = json.loads(exchange.leaf(at))
+    assert set(document) == {field.name for field in fields(Exchange)} | {"v", "time"}
+    canonical = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    assert exchange.leaf(at) == canonical.encode()
+
+
+GOLDEN_LEAF = (
+    '{"consent":"","decision":"ok","operation":"GetProfile","partner":"ru-bureau","pu'
+    'rpose":"credit_reporting","request_sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
+    'aaaaaaaaaaaaaaaaaaaaaaaaaaaa","response_sha256":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'
+    'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","rule_pack":"","subject":["profiles/p1","CN_U'
+    'SCC:91370200MA3C5QH2X4","Ойл \\"ООО\\""],"time":"2026-11-27T16:05:01.002003Z","tra'
+    'nsport":"rest","v":1}'
+)

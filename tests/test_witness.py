@@ -32,7 +32,7 @@ def grow(gateway: Gateway, leaves: int) -> str:
         exchange = Exchange(
             "SearchProfiles", "rest", "ru-bureau", (), "", "", f"{n:064x}", "", "ok"
         )
-        gateway.audit.record(exchange).result()
+        gateway.audit.record(exchange)
     return gateway.audit.sign_checkpoint().note
 
 

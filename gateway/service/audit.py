@@ -16,8 +16,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,15 +64,23 @@ class Exchange:
     rule_pack: str = ""
 
     def leaf(self, at: datetime) -> bytes:
+        """The canonical entry: JSON with sorted keys, no spaces, UTF-8 (written out by hand
+        in key order: ``dataclasses.asdict`` and ``sort_keys`` were most of a leaf's cost)."""
         document = {
-            "v": ENTRY_VERSION,
-            "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            **asdict(self),
+            "consent": self.consent,
+            "decision": self.decision,
+            "operation": self.operation,
+            "partner": self.partner,
+            "purpose": self.purpose,
+            "request_sha256": self.request_sha256,
+            "response_sha256": self.response_sha256,
+            "rule_pack": self.rule_pack,
             "subject": list(self.subject),
+            "time": at.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z",
+            "transport": self.transport,
+            "v": ENTRY_VERSION,
         }
-        return json.dumps(
-            document, ensure_ascii=False, sort_keys=True, separators=(",", ":")
-        ).encode()
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def origin_of(settings: Settings) -> str:
@@ -101,9 +108,7 @@ class AuditLog:
         self.origin = origin
         self.verifier_key = note.verifier_key(origin, note_key.public_key())
         self._clock = clock
-        self._group: GroupCommitter[tuple[bytes, str | None], int] = GroupCommitter(
-            self._commit, name="cxg-audit"
-        )
+        self._group: GroupCommitter[tuple[bytes, str | None], int] = GroupCommitter(self._commit)
         self._signing = threading.Lock()
         self._scheduler: threading.Thread | None = None
         self._stop = threading.Event()
@@ -120,9 +125,16 @@ class AuditLog:
 
     # -- appending ---------------------------------------------------------------------------
 
-    def record(self, exchange: Exchange) -> Future[int]:
-        """Queue the exchange's leaf; the future's result is its leaf index, once durable."""
-        return self._group.submit((exchange.leaf(self._clock()), exchange.partner or None))
+    def record(self, exchange: Exchange) -> int:
+        """Append the exchange's leaf; returns its index once it is durable."""
+        return self._group.run(self._entry(exchange))
+
+    async def record_async(self, exchange: Exchange) -> int:
+        """``record`` from an event loop: the loop's leaves of one pass commit together."""
+        return await self._group.submit(self._entry(exchange))
+
+    def _entry(self, exchange: Exchange) -> tuple[bytes, str | None]:
+        return exchange.leaf(self._clock()), exchange.partner or None
 
     def _commit(self, leaves: list[tuple[bytes, str | None]]) -> list[int]:
         first = self._store.append(leaves)
@@ -214,7 +226,6 @@ class AuditLog:
         if self._scheduler is not None:
             self._scheduler.join()
             self._scheduler = None
-        self._group.close()
 
     # -- reading and proofs ------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.audit import merkle
-from gateway.storage.database import Database, driver_cursor
+from gateway.storage.database import Database
 from gateway.storage.tables import (
     audit_checkpoints,
     audit_cosignatures,
@@ -65,14 +65,8 @@ class AuditStore:
             .values(size=audit_state.c.size + bindparam("count"))
             .returning(audit_state.c.size)
         )
-        self._insert_leaf = db.compile(
-            insert(audit_leaves).values(
-                idx=bindparam("idx"), data=bindparam("data"), partner_id=bindparam("partner_id")
-            )
-        )
-        self._insert_node = db.compile(
-            insert(audit_nodes).values(key=bindparam("key"), hash=bindparam("hash"))
-        )
+        self._insert_leaves = db.bulk_insert(audit_leaves, ("idx", "data", "partner_id"))
+        self._insert_nodes = db.bulk_insert(audit_nodes, ("key", "hash"))
 
     # -- appending ---------------------------------------------------------------------------
 
@@ -81,33 +75,26 @@ class AuditStore:
 
         The size row's update both reserves the indices and holds the row lock (PostgreSQL;
         SQLite's write lock is taken up front) until commit, so processes append in turn."""
-        with self._db.write() as conn:
-            cursor = driver_cursor(conn)
-            try:
-                self._grow.execute(cursor, {"count": len(leaves)})
-                first = int(cursor.fetchone()[0]) - len(leaves)
-                hashes = [merkle.leaf_hash(data) for data, _ in leaves]
+        with self._db.driver_write() as cursor:
+            self._grow.execute(cursor, {"count": len(leaves)})
+            first = int(cursor.fetchone()[0]) - len(leaves)
+            hashes = [merkle.leaf_hash(data) for data, _ in leaves]
 
-                def lookup(params: dict[str, int]) -> list[Any]:
-                    self._lookup.execute(cursor, params)
-                    return list(cursor.fetchall())
+            def lookup(params: dict[str, int]) -> list[Any]:
+                self._lookup.execute(cursor, params)
+                return list(cursor.fetchall())
 
-                known = _nodes(lookup, merkle.completion_nodes(first, len(leaves)))
-                created = merkle.completed_nodes_batch(first, hashes, known)
-                self._insert_leaf.executemany(
-                    cursor,
-                    [
-                        {"idx": first + i, "data": data, "partner_id": partner}
-                        for i, (data, partner) in enumerate(leaves)
-                    ],
-                )
-                self._insert_node.executemany(
-                    cursor,
-                    [{"key": _key(0, first + i), "hash": h} for i, h in enumerate(hashes)]
-                    + [{"key": _key(level, index), "hash": h} for level, index, h in created],
-                )
-            finally:
-                cursor.close()
+            known = _nodes(lookup, merkle.completion_nodes(first, len(leaves)))
+            created = merkle.completed_nodes_batch(first, hashes, known)
+            self._insert_leaves.execute(
+                cursor,
+                [(first + i, data, partner) for i, (data, partner) in enumerate(leaves)],
+            )
+            self._insert_nodes.execute(
+                cursor,
+                [(_key(0, first + i), h) for i, h in enumerate(hashes)]
+                + [(_key(level, index), h) for level, index, h in created],
+            )
         return first
 
     # -- reading -----------------------------------------------------------------------------

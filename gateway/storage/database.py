@@ -11,7 +11,18 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Executable, Row, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Row,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    text,
+)
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.sql import ClauseElement
 
@@ -87,6 +98,10 @@ class Database:
 
         return run
 
+    def bulk_insert(self, table: Table, columns: Sequence[str]) -> BulkInsert:
+        """An insert of many rows of ``columns`` into ``table``, to run on a driver cursor."""
+        return BulkInsert(self, table, tuple(columns))
+
     def compile(self, statement: ClauseElement) -> DriverStatement:
         """``statement`` in this database's SQL, to run on a driver cursor (``driver_cursor``)."""
         compiled = statement.compile(dialect=self.engine.dialect)
@@ -135,6 +150,26 @@ class Database:
                 conn = conn.execution_options(cxg_begin="BEGIN IMMEDIATE")
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def driver_write(self) -> Iterator[Any]:
+        """``write`` as a driver cursor on a pooled driver connection, without SQLAlchemy's
+        connection, transaction and event layers: for group commits on the hot path."""
+        pooled = self.engine.raw_connection()
+        try:
+            cursor = pooled.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                if self.is_sqlite:  # in autocommit mode (see _configure_sqlite) until BEGIN
+                    cursor.execute("BEGIN IMMEDIATE")
+                yield cursor
+                pooled.commit()
+            except BaseException:
+                pooled.rollback()
+                raise
+            finally:
+                cursor.close()
+        finally:
+            pooled.close()  # back to the pool
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration."""
@@ -202,6 +237,51 @@ class DriverStatement:
     def _args(self, params: Mapping[str, Any]) -> Any:
         given = {**self.constants, **params}
         return tuple(given[name] for name in self.order) if self.order is not None else given
+
+
+class BulkInsert:
+    """Many rows in a few multi-row INSERTs, in chunks of power-of-two sizes (compiled once
+    each): n rows cost popcount(n) statements instead of n. Each statement is one driver call,
+    and on SQLite each driver call gives up the GIL and must win it back, which under load
+    costs far more than the insert itself (bench/README.md, bench_audit.py)."""
+
+    _MAX_CHUNK = 256  # rows per statement; keeps SQLite under its 32,766 parameters
+
+    def __init__(self, db: Database, table: Table, columns: tuple[str, ...]) -> None:
+        self._db = db
+        self._table = table
+        self._columns = columns
+        self._chunks: dict[int, DriverStatement] = {}
+
+    def execute(self, cursor: Any, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows``, each a sequence of values in ``columns`` order."""
+        start = 0
+        while start < len(rows):
+            size = min(1 << ((len(rows) - start).bit_length() - 1), self._MAX_CHUNK)
+            chunk = rows[start : start + size]
+            self._chunk(size).execute(
+                cursor,
+                {
+                    f"{name}_{i}": value
+                    for i, row in enumerate(chunk)
+                    for name, value in zip(self._columns, row, strict=True)
+                },
+            )
+            start += size
+
+    def _chunk(self, size: int) -> DriverStatement:
+        statement = self._chunks.get(size)
+        if statement is None:
+            statement = self._db.compile(
+                insert(self._table).values(
+                    [
+                        {name: bindparam(f"{name}_{i}") for name in self._columns}
+                        for i in range(size)
+                    ]
+                )
+            )
+            self._chunks[size] = statement
+        return statement
 
 
 def driver_cursor(conn: Connection) -> Any:

@@ -29,19 +29,14 @@ class ReplayStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._insert = (sqlite.insert if db.is_sqlite else postgresql.insert)(seen_jtis)
-        self._group: GroupCommitter[tuple[str, datetime], bool] = GroupCommitter(
-            self._commit, name="cxg-replay"
-        )
+        self._group: GroupCommitter[tuple[str, datetime], bool] = GroupCommitter(self._commit)
 
     def remember(self, key: str, expires_at: float) -> bool:
         """True the first time ``key`` is seen (it is then kept until ``expires_at``, a Unix
         time); False when it was seen before and has not expired. Returns once durable."""
         if len(key) > MAX_KEY_LENGTH:
             raise ValueError(f"replay key longer than {MAX_KEY_LENGTH} characters")
-        return self._group.submit((key, datetime.fromtimestamp(expires_at, UTC))).result()
-
-    def close(self) -> None:
-        self._group.close()
+        return self._group.run((key, datetime.fromtimestamp(expires_at, UTC)))
 
     def purge(self) -> int:
         """Delete every expired entry; returns how many."""

@@ -9,8 +9,8 @@ generic INTERNAL. GetProfile answers with the version's cached protobuf encoding
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,8 @@ class Method:
     request_type: type[Message]
     call: Call
     encode: Callable[[Any], bytes] = lambda message: message.SerializeToString()
+    # Runs on the event loop (fast reads, as REST serves them); the rest runs in a worker thread.
+    on_loop: bool = False
 
 
 def service_methods(services: Services) -> dict[str, dict[str, Method]]:
@@ -57,16 +59,21 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
                 profile_pb.GetProfileRequest,
                 lambda r, c: exchange.get_profile(r, c.partner),
                 lambda signed: signed.as_protobuf,
+                on_loop=True,
             ),
             "PublishProfile": Method(
                 profile_pb.PublishProfileRequest,
                 lambda r, c: exchange.publish_profile(r, c.partner),
             ),
             "ListProfileVersions": Method(
-                profile_pb.ListProfileVersionsRequest, lambda r, c: exchange.list_versions(r)
+                profile_pb.ListProfileVersionsRequest,
+                lambda r, c: exchange.list_versions(r),
+                on_loop=True,
             ),
             "SearchProfiles": Method(
-                profile_pb.SearchProfilesRequest, lambda r, c: exchange.search_profiles(r)
+                profile_pb.SearchProfilesRequest,
+                lambda r, c: exchange.search_profiles(r),
+                on_loop=True,
             ),
         },
         consent_pb.DESCRIPTOR.services_by_name["ConsentService"].full_name: {
@@ -150,10 +157,14 @@ def _handler(
 
     audited = rule_for(operation).audited
 
-    def handle(raw: bytes, context: grpc.ServicerContext) -> bytes:
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         caller = request = None
         try:
-            caller = gate.authenticate(operation, _credentials(context, url))
+            credentials = _credentials(context, url)
+            if credentials.dpop is not None:  # a DPoP proof costs a durable replay-cache write
+                caller = await asyncio.to_thread(gate.authenticate, operation, credentials)
+            else:
+                caller = gate.authenticate(operation, credentials)
             gate.authorize(operation, caller)
             try:
                 request = method.request_type.FromString(raw)
@@ -162,24 +173,30 @@ def _handler(
                     f"request is not a valid {method.request_type.DESCRIPTOR.full_name} message: {exc}"
                 ) from exc
             refuse_nul(request)
-            answer = method.call(request, caller)  # type: ignore[arg-type]
+            if method.on_loop:
+                answer = method.call(request, caller)  # type: ignore[arg-type]
+            else:
+                answer = await asyncio.to_thread(method.call, request, caller)  # type: ignore[arg-type]
             body = method.encode(answer)
             if audited:
-                leaf = audit.record(_exchange(operation, caller, request, raw, answer, body, "ok"))
-                context.set_trailing_metadata(((AUDIT_LEAF, str(leaf.result())),))
+                leaf = await audit.record_async(
+                    _exchange(operation, caller, request, raw, answer, body, "ok")
+                )
+                context.set_trailing_metadata(((AUDIT_LEAF, str(leaf)),))
             return body
         except GatewayError as exc:
             slug = mapping_for(exc).slug
             gate.refused(operation, "grpc", caller, exc, slug)
             status = grpc_status(exc)
             if audited:
-                leaf = audit.record(_exchange(operation, caller, request, raw, None, b"", slug))
-                status = with_trailer(status, AUDIT_LEAF, str(leaf.result()))
-            context.abort_with_status(status)
-            raise  # abort_with_status raises; this line only satisfies the type checker
+                leaf = await audit.record_async(
+                    _exchange(operation, caller, request, raw, None, b"", slug)
+                )
+                status = with_trailer(status, AUDIT_LEAF, str(leaf))
         except Exception as exc:
-            context.abort_with_status(grpc_status(unexpected(exc)))
-            raise
+            status = grpc_status(unexpected(exc))
+        await context.abort(status.code, status.details, status.trailing_metadata)
+        raise AssertionError("unreachable: abort raises")
 
     return grpc.unary_unary_rpc_method_handler(handle)
 
@@ -206,7 +223,7 @@ def _exchange(
     )
 
 
-def _credentials(context: grpc.ServicerContext, url: str) -> Credentials:
+def _credentials(context: grpc.aio.ServicerContext[bytes, bytes], url: str) -> Credentials:
     authorization = dpop = None
     for key, value in context.invocation_metadata():
         if key == "authorization":
@@ -223,12 +240,12 @@ def _credentials(context: grpc.ServicerContext, url: str) -> Credentials:
     )
 
 
-def create_server(
-    services: Services, *, gateway_id: str, max_request_bytes: int, max_workers: int
-) -> tuple[grpc.Server, health.HealthServicer]:
-    """A gRPC server with every gateway service registered; the caller binds and starts it."""
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cxg-grpc"),
+async def create_server(
+    services: Services, *, gateway_id: str, max_request_bytes: int
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+    """A gRPC server with every gateway service registered, on the running event loop; the
+    caller binds and starts it."""
+    server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.so_reuseport", 0),
@@ -247,10 +264,10 @@ def create_server(
             for service, handlers in methods.items()
         )
     )
-    health_servicer = health.HealthServicer()
+    health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *methods):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
         (*methods, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 import uvicorn
+import uvloop
 
 from gateway.config import Settings
 from gateway.service import PartnerAdmin, ProfileExchange
@@ -65,11 +66,16 @@ class Gateway:
             audit=self.audit,
             db=self.db,
         )
-        self.grpc_server, self._health = create_server(
-            self.services,
-            gateway_id=settings.gateway_id,
-            max_request_bytes=settings.max_request_bytes,
-            max_workers=settings.grpc_workers,
+        # Both transports are served on one event loop: a call that waits for its audit leaf
+        # waits as a coroutine, not as a blocked thread, and the loop commits the leaves of
+        # all the calls it is serving together (gateway/storage/_group.py).
+        self._loop = uvloop.new_event_loop()
+        self.grpc_server, self._health = self._loop.run_until_complete(
+            create_server(
+                self.services,
+                gateway_id=settings.gateway_id,
+                max_request_bytes=settings.max_request_bytes,
+            )
         )
         address = _address(settings.host, settings.grpc_port)
         if tls is None:
@@ -82,7 +88,7 @@ class Gateway:
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
                 app,
-                loop="uvloop",
+                loop="none",  # served on the gateway's own loop
                 # httptools, plus the client certificate in the scope for mTLS-bound tokens
                 http=TlsHttpToolsProtocol,
                 lifespan="off",
@@ -96,26 +102,24 @@ class Gateway:
 
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM (uvicorn handles them in the main thread)."""
-        self._start_background()
         try:
-            self._uvicorn.run(sockets=[self._rest_socket])
+            self._loop.run_until_complete(self._serve())
         finally:
             self._shutdown()
 
     def start(self) -> Gateway:
-        """Serve in background threads (tests, benchmarks); stop() ends it."""
-        self._start_background()
+        """Serve in a background thread (tests, benchmarks); stop() ends it."""
         self._thread = threading.Thread(
-            target=self._uvicorn.run,
-            kwargs={"sockets": [self._rest_socket]},
-            name="cxg-rest",
+            target=self._loop.run_until_complete,
+            args=(self._serve(),),
+            name="cxg-serve",
             daemon=True,
         )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._uvicorn.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("REST server did not start")
+                raise RuntimeError("gateway did not start")
             time.sleep(0.01)
         return self
 
@@ -125,19 +129,23 @@ class Gateway:
             self._thread.join(timeout=10)
         self._shutdown()
 
-    def _start_background(self) -> None:
-        self.grpc_server.start()
+    async def _serve(self) -> None:
+        await self.grpc_server.start()
         self.audit.start_schedule(self.settings.checkpoint_seconds)
+        try:
+            await self._uvicorn.serve(sockets=[self._rest_socket])
+        finally:
+            await self._health.enter_graceful_shutdown()
+            await self.grpc_server.stop(grace=2)
 
     def _shutdown(self) -> None:
-        self._health.enter_graceful_shutdown()
-        self.grpc_server.stop(grace=2).wait()
         self._rest_socket.close()
         self.refusals.close()
         self.audit.close()
-        self.replay.close()
         self.quotas.flush()
         self.db.dispose()
+        if not self._loop.is_running():
+            self._loop.close()
 
 
 def listening(gateway: Gateway) -> str:

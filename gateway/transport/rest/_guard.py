@@ -6,7 +6,6 @@ route whose operation has no policy is refused to everyone (default deny).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -104,7 +103,7 @@ async def record_exchange(request: Request, response: Response, decision: str) -
         decision=decision,
     )
     audit: AuditLog = request.app.state.services.audit
-    leaf = await asyncio.wrap_future(audit.record(exchange))
+    leaf = await audit.record_async(exchange)
     response.headers[AUDIT_LEAF] = str(leaf)
 
 
