@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from _load import Call, Window, _clock, _percentile, _worker
+from _load import Window, drive
 from cryptography.hazmat.primitives import serialization
 
 from gateway.client import DpopKey
@@ -146,30 +146,6 @@ def grpc_url(gateway_id: str, method: str = SERVICE_METHOD) -> str:
 # -- load ----------------------------------------------------------------------------------------
 
 
-async def drive(call: Call, window: Window, args: argparse.Namespace) -> dict[str, Any]:
-    """bench/_load.py's ``drive`` with the window made by the caller, so that a call can close
-    it early (the DPoP proofs ran out)."""
-    clock = asyncio.ensure_future(_clock(window, args.warmup, args.duration))
-    workers = [asyncio.ensure_future(_worker(call, window)) for _ in range(args.concurrency)]
-    client_cpu = await clock
-    await asyncio.wait(workers, timeout=args.timeout + 1)
-    for task in workers:
-        task.cancel()
-    elapsed = window.end - window.start
-    lat = sorted(window.latencies)
-    return {
-        "requests": window.completed,
-        "errors": window.errors,
-        "timeouts": window.timeouts,
-        "first_error": window.first_error,
-        "elapsed_s": elapsed,
-        "rps": window.completed / elapsed if elapsed > 0 else 0.0,
-        "p50_ms": _percentile(lat, 0.50) * 1e3,
-        "p99_ms": _percentile(lat, 0.99) * 1e3,
-        "client_cpu_s": client_cpu,
-    }
-
-
 def metadata_source(
     args: argparse.Namespace, tls: PartnerTls, info: dict[str, Any]
 ) -> Iterator[tuple[tuple[str, str], ...]]:
@@ -233,7 +209,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 return f"response is {len(response)} bytes, expected {args.expect_size}"
             return None
 
-        result = await drive(call, window, args)
+        result = await drive(lambda: call, args, window)
     result["out_of_proofs"] = next(source, None) is None
     return result | info
 

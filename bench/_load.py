@@ -86,8 +86,12 @@ async def _clock(window: Window, warmup: float, duration: float) -> float:
     return cpu
 
 
-async def drive(new_call: CallFactory, args: argparse.Namespace) -> dict[str, Any]:
-    window = Window(args.max_requests)
+async def drive(
+    new_call: CallFactory, args: argparse.Namespace, window: Window | None = None
+) -> dict[str, Any]:
+    """Load with ``args.concurrency`` calls in flight; ``window`` when the caller must be able
+    to close it early (bench/_auth_load.py: the DPoP proofs ran out)."""
+    window = window or Window(args.max_requests)
     clock = asyncio.ensure_future(_clock(window, args.warmup, args.duration))
     workers = [asyncio.ensure_future(_worker(new_call(), window)) for _ in range(args.concurrency)]
     client_cpu = await clock

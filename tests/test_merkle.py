@@ -112,22 +112,18 @@ class Recording(Mapping[tuple[int, int], bytes]):
         return len(self.nodes)
 
 
-class UniformTree(Mapping[tuple[int, int], bytes]):
-    """Every leaf the same: node (L, i) hashes the same for every i, so any size is cheap."""
+class UniformTree(dict[tuple[int, int], bytes]):
+    """Every leaf the same: node (L, i) hashes the same for every i, so any size is cheap (each
+    node is made when first read)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.levels = [leaf_hash(b"x")]
         for _ in range(64):
             self.levels.append(node_hash(self.levels[-1], self.levels[-1]))
 
-    def __getitem__(self, key: tuple[int, int]) -> bytes:
+    def __missing__(self, key: tuple[int, int]) -> bytes:
         return self.levels[key[0]]
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        raise NotImplementedError
-
-    def __len__(self) -> int:
-        raise NotImplementedError
 
 
 def build(leaves: list[bytes]) -> Nodes:

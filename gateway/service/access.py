@@ -8,6 +8,7 @@ rules.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -62,6 +63,13 @@ class Gatekeeper:
             dpop_proof=credentials.dpop,
             client_cert_thumbprint=client_thumbprint(certificate) if certificate else None,
         )
+
+    async def authenticate_async(self, operation: str, credentials: Credentials) -> Caller | None:
+        """``authenticate`` from the event loop both transports are served on: a DPoP proof
+        costs a durable replay-cache write, so that call runs in a worker thread."""
+        if credentials.dpop is None:
+            return self.authenticate(operation, credentials)
+        return await asyncio.to_thread(self.authenticate, operation, credentials)
 
     def authorize(self, operation: str, caller: Caller | None) -> None:
         """Refuse unless the caller's standing, roles and quota allow the call. Separate from

@@ -160,11 +160,7 @@ def _handler(
     async def handle(raw: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         caller = request = None
         try:
-            credentials = _credentials(context, url)
-            if credentials.dpop is not None:  # a DPoP proof costs a durable replay-cache write
-                caller = await asyncio.to_thread(gate.authenticate, operation, credentials)
-            else:
-                caller = gate.authenticate(operation, credentials)
+            caller = await gate.authenticate_async(operation, _credentials(context, url))
             gate.authorize(operation, caller)
             try:
                 request = method.request_type.FromString(raw)

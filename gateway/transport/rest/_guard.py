@@ -10,7 +10,6 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
@@ -64,11 +63,7 @@ class GuardedRoute(APIRoute):
             if request.method != "GET":  # kept for the audit leaf's request digest
                 request.scope[_BODY] = await request.body()
             gate: Gatekeeper = request.app.state.services.gate
-            credentials = _credentials(request)
-            if credentials.dpop is not None:  # a DPoP proof costs a durable replay-cache write
-                caller = await run_in_threadpool(gate.authenticate, operation, credentials)
-            else:
-                caller = gate.authenticate(operation, credentials)
+            caller = await gate.authenticate_async(operation, _credentials(request))
             request.scope[_CALLER] = caller
             gate.authorize(operation, caller)
             _refuse_nul(request)
