@@ -236,18 +236,21 @@ class Mapper:
             CanonicalPath.parse(key).set(document, value)
         self._read_fields(self.spec.fields, reader, document, document, origins, "")
         for group in self.spec.groups:
-            items: list[dict[str, Any]] = []
+            # Several groups may feed one repeated field (e.g. licences and penalties, both
+            # public records, each with its own kind constant).
+            items: list[dict[str, Any]] = list(group.canonical.get(document) or [])
+            pointer = "/" + "/".join(step.name for step in group.canonical.steps)
             try:
                 members = reader.each(group.source)
             except WrongType as exc:
                 raise self._error(
                     reader.where(group.source), group.canonical.text, "type", str(exc)
                 ) from exc
-            for i, member in enumerate(members):
+            for member in members:
                 item: dict[str, Any] = {}
                 for key, value in group.constants.items():
                     CanonicalPath.parse(key).set(item, value)
-                prefix = f"/{'/'.join(s.name for s in group.canonical.steps)}/{i}"
+                prefix = f"{pointer}/{len(items)}"
                 self._read_fields(group.fields, member, item, document, origins, prefix)
                 items.append(item)
             if items:
@@ -350,18 +353,24 @@ class Mapper:
                     f"format {self.spec.name} carries only {value!r}, not {found!r}",
                 )
         self._write_fields(self.spec.fields, document, writer)
+        written: set[tuple[str, int]] = set()
         for group in self.spec.groups:
-            for item in group.canonical.get(document) or []:
-                for key, value in group.constants.items():
-                    if item.get(key) not in (None, value):
-                        raise self._error(
-                            group.canonical.text,
-                            f"{group.canonical}.{key}",
-                            "constant",
-                            f"format {self.spec.name} carries only "
-                            f"{value!r}, not {item.get(key)!r}",
-                        )
+            for index, item in enumerate(group.canonical.get(document) or []):
+                if any(item.get(key) != value for key, value in group.constants.items()):
+                    continue  # another group's element (or one the format cannot carry)
+                written.add((group.canonical.text, index))
                 self._write_fields(group.fields, item, writer.add(group.source))
+        for group in self.spec.groups:
+            for index, item in enumerate(group.canonical.get(document) or []):
+                if (group.canonical.text, index) not in written:
+                    shown = {key: item.get(key) for key in group.constants}
+                    raise self._error(
+                        group.canonical.text,
+                        f"{group.canonical}[{index}]",
+                        "constant",
+                        f"format {self.spec.name} carries no {group.canonical} element "
+                        f"with {shown}",
+                    )
 
     def _write_fields(self, fields: Iterable[Field], node: dict[str, Any], writer: Writer) -> None:
         for item in fields:
