@@ -9,7 +9,7 @@ from functools import cache
 from importlib.metadata import entry_points
 
 from gateway.errors import InvalidArgument
-from gateway.mapping.adapter import Adapter
+from gateway.mapping._adapter import Adapter
 
 GROUP = "cxg.adapters"
 
