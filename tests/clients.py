@@ -145,10 +145,11 @@ class RestClient:
             status=response.status_code,
         )
 
-    def publish(self, jws: str) -> Outcome:
+    def publish(self, jws: str, format: str = "") -> Outcome:
         session = self.sessions.signer_of(jws)
+        body = {"jws": jws} | ({"format": format} if format else {})
         return self._outcome(
-            self.request("POST", "/v1/profiles:publish", session=session, json={"jws": jws})
+            self.request("POST", "/v1/profiles:publish", session=session, json=body)
         )
 
     def get(
@@ -160,10 +161,12 @@ class RestClient:
         version: int = 0,
         purpose: str | None = None,
         consent: str = "",
+        format: str = "",
     ) -> Outcome:
         params: dict[str, Any] = {"purpose": self.purpose if purpose is None else purpose}
         params |= {"version": version} if version else {}
         params |= {"consent": consent} if consent else {}
+        params |= {"format": format} if format else {}
         if name:
             return self._outcome(self.request("GET", f"/v1/{name}", params=params))
         params |= {"scheme": scheme, "value": value}
@@ -206,10 +209,12 @@ class GrpcClient:
             return grpc_outcome(exc)
         return Outcome(body=json_format.MessageToDict(response), status="OK")
 
-    def publish(self, jws: str) -> Outcome:
+    def publish(self, jws: str, format: str = "") -> Outcome:
         session = self.sessions.signer_of(jws)
         return self.call(
-            self.stub.PublishProfile, pb.PublishProfileRequest(jws=jws), session=session
+            self.stub.PublishProfile,
+            pb.PublishProfileRequest(jws=jws, format=format),
+            session=session,
         )
 
     def get(
@@ -221,11 +226,13 @@ class GrpcClient:
         version: int = 0,
         purpose: str | None = None,
         consent: str = "",
+        format: str = "",
     ) -> Outcome:
         request = pb.GetProfileRequest(
             version=version,
             purpose=self.purpose if purpose is None else purpose,
             consent=consent,
+            format=format,
         )
         if name:
             request.name = name

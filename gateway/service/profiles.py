@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from gateway import mapping
 from gateway.config import Settings
 from gateway.errors import InvalidArgument, NotFound, PermissionDenied
 from gateway.identifiers import normalize_scheme, validate
+from gateway.mapping import Adapter
 from gateway.profiles import canonical_json, legal_names, parse_profile_json, validate_profile
 from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
 from gateway.schema.cxg.v1.profile_service_pb2 import (
@@ -57,14 +59,22 @@ class SignedVersion:
 
     __slots__ = ("as_json", "as_protobuf", "jws", "profile_id", "profile_pb", "version")
 
-    def __init__(self, profile_id: str, version: int, jws: str, profile_pb: bytes) -> None:
+    def __init__(
+        self,
+        profile_id: str,
+        version: int,
+        jws: str,
+        profile_pb: bytes,
+        profile_json: bytes | None = None,
+    ) -> None:
         self.profile_id = profile_id
         self.version = version
         self.jws = jws
         self.profile_pb = profile_pb
-        payload = base64.urlsafe_b64decode(jws.split(".")[1] + "==")
-        # proto3 JSON of SignedProfile with the profile embedded as the exact signed bytes.
-        self.as_json = b'{"jws":"' + jws.encode("ascii") + b'","profile":' + payload + b"}"
+        if profile_json is None:  # the payload is the canonical JSON, as signed
+            profile_json = base64.urlsafe_b64decode(jws.split(".")[1] + "==")
+        # proto3 JSON of SignedProfile with the profile embedded as its canonical JSON bytes.
+        self.as_json = b'{"jws":"' + jws.encode("ascii") + b'","profile":' + profile_json + b"}"
         self.as_protobuf = SignedProfile(
             jws=jws, profile=CreditProfile.FromString(profile_pb)
         ).SerializeToString()
@@ -82,6 +92,7 @@ class ProfileExchange:
         accepted_legacy_ids: frozenset[str] = frozenset(),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         cache_size: int = 8192,
+        formats: Callable[[str], Adapter] = mapping.adapter,
     ) -> None:
         self._store = store
         self._keyring = keyring
@@ -90,8 +101,9 @@ class ProfileExchange:
         self._check_consent = check_consent
         self._accepted_legacy_ids = accepted_legacy_ids
         self._clock = clock
-        # A version never changes, so each view of it is rendered and signed once.
-        self._signed: Callable[[int, str], SignedVersion] = lru_cache(maxsize=cache_size)(
+        self._formats = formats
+        # A version never changes, so each view of it is rendered and signed once per format.
+        self._signed: Callable[[int, str, str], SignedVersion] = lru_cache(maxsize=cache_size)(
             self._render_view
         )
 
@@ -136,21 +148,36 @@ class ProfileExchange:
             )
         if purpose.needs_consent:
             self._check_consent(caller.id, ref.profile_id, purpose.name, request.consent)
-        return self._signed(ref.row_id, purpose.view)
+        if request.format:
+            self._formats(request.format)  # an unknown format is refused before any work
+        return self._signed(ref.row_id, purpose.view, request.format)
 
-    def _render_view(self, row_id: int, view: str) -> SignedVersion:
+    def _render_view(self, row_id: int, view: str, format_name: str) -> SignedVersion:
         stored = self._store.load(row_id)
-        if view == FULL:
+        if view == FULL and not format_name:
             return SignedVersion(stored.profile_id, stored.version, stored.jws, stored.profile_pb)
-        shown = minimize(CreditProfile.FromString(stored.profile_pb), view)
-        header = {
+        full = CreditProfile.FromString(stored.profile_pb)
+        shown = full if view == FULL else minimize(full, view)
+        header: dict[str, Any] = {
             "typ": PROFILE_TYP,
             "iat": int(time.time()),
             "iss": self._gateway_id,
-            "view": view,
         }
-        jws = self._keyring.active.sign_jws(canonical_json(shown), header)
-        return SignedVersion(stored.profile_id, stored.version, jws, shown.SerializeToString())
+        if view != FULL:
+            header["view"] = view
+        if not format_name:
+            jws = self._keyring.active.sign_jws(canonical_json(shown), header)
+            return SignedVersion(stored.profile_id, stored.version, jws, shown.SerializeToString())
+        adapter = self._formats(format_name)
+        header |= {"format": adapter.name, "cty": adapter.media_type}
+        jws = self._keyring.active.sign_jws(adapter.encode(shown), header)
+        return SignedVersion(
+            stored.profile_id,
+            stored.version,
+            jws,
+            shown.SerializeToString(),
+            profile_json=canonical_json(shown),
+        )
 
     # -- PublishProfile ------------------------------------------------------------------------
 
@@ -166,10 +193,13 @@ class ProfileExchange:
             )
         if not partner.roles & PUBLISHER_ROLES:
             raise PermissionDenied(f"partner {partner.id!r} has no role that may publish profiles")
-        profile = parse_profile_json(verified.payload)
-        validate_profile(
-            profile, accept_legacy=lambda s, v: f"{s}:{v}" in self._accepted_legacy_ids
-        )
+        accept_legacy = self._accepts_legacy
+        if request.format:  # the partner's own format, mapped and validated by its adapter
+            adapter = self._formats(request.format)
+            profile = adapter.decode(verified.payload, accept_legacy=accept_legacy)
+        else:
+            profile = parse_profile_json(verified.payload)
+            validate_profile(profile, accept_legacy=accept_legacy)
         stated = profile.provenance.source_institution
         if stated and stated != partner.id:
             raise InvalidArgument(
@@ -216,6 +246,9 @@ class ProfileExchange:
         )
         return receipt
 
+    def _accepts_legacy(self, scheme: str, value: str) -> bool:
+        return f"{scheme}:{value}" in self._accepted_legacy_ids
+
     # -- ListProfileVersions -------------------------------------------------------------------
 
     def list_versions(self, request: ListProfileVersionsRequest) -> ListProfileVersionsResponse:
@@ -258,7 +291,9 @@ class ProfileExchange:
         refs = self._store.search(name_prefix=prefix, country=country, after=after, limit=size + 1)
         response = SearchProfilesResponse()
         for ref in refs[:size]:
-            subject = CreditProfile.FromString(self._signed(ref.row_id, FULL).profile_pb).subject
+            subject = CreditProfile.FromString(
+                self._signed(ref.row_id, FULL, "").profile_pb
+            ).subject
             response.results.append(
                 ProfileSummary(
                     name=f"profiles/{ref.profile_id}",

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway import __version__
+from gateway import __version__, mapping
 from gateway.errors import GatewayError, InvalidArgument, PayloadTooLarge, QuotaExceeded
 from gateway.identifiers import SCHEMES
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
@@ -105,6 +105,19 @@ _CONSENT_PARAM = {
     "description": "consents/{consent_id}, when the purpose needs the subject's consent.",
     "schema": {"type": "string", "maxLength": 64},
 }
+
+
+def _format_param() -> dict[str, Any]:
+    return {
+        "name": "format",
+        "in": "query",
+        "required": False,
+        "description": "Answer in a partner's format (an installed adapter): the JWS payload is "
+        "then the record in that format. Omitted: the canonical proto3 JSON.",
+        "schema": {"type": "string", "enum": ["", *mapping.adapters()]},
+    }
+
+
 _VERSION_PARAM = {
     "name": "version",
     "in": "query",
@@ -143,6 +156,7 @@ def _routes() -> APIRouter:
                 _VERSION_PARAM,
                 _PURPOSE_PARAM,
                 _CONSENT_PARAM,
+                _format_param(),
             ]
         },
     )
@@ -153,6 +167,7 @@ def _routes() -> APIRouter:
             version=_version(query),
             purpose=query.get("purpose", "")[:64],
             consent=query.get("consent", "")[:64],
+            format=query.get("format", "")[:64],
         )
         return _get_profile(request, target)
 
@@ -199,7 +214,13 @@ def _routes() -> APIRouter:
         summary="Get a profile (latest or a given version), signed by the gateway",
         responses=responses(pb.SignedProfile, 400, 404, signed=True),
         openapi_extra={
-            "parameters": [_PROFILE_ID_PARAM, _VERSION_PARAM, _PURPOSE_PARAM, _CONSENT_PARAM]
+            "parameters": [
+                _PROFILE_ID_PARAM,
+                _VERSION_PARAM,
+                _PURPOSE_PARAM,
+                _CONSENT_PARAM,
+                _format_param(),
+            ]
         },
     )
     async def get_profile(request: Request) -> Response:
@@ -212,6 +233,7 @@ def _routes() -> APIRouter:
             version=_version(query),
             purpose=query.get("purpose", "")[:64],
             consent=query.get("consent", "")[:64],
+            format=query.get("format", "")[:64],
         )
         return _get_profile(request, target)
 

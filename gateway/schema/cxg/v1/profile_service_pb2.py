@@ -26,7 +26,7 @@ from gateway.schema.cxg.v1 import profile_pb2 as cxg_dot_v1_dot_profile__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63xg/v1/profile_service.proto\x12\x06\x63xg.v1\x1a\x14\x63xg/v1/profile.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x01\n\x11GetProfileRequest\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x1e\n\x02id\x18\x02 \x01(\x0b\x32\x10.cxg.v1.EntityIdH\x00\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\x0f\n\x07\x63onsent\x18\x05 \x01(\tB\x08\n\x06target\"D\n\rSignedProfile\x12\x0b\n\x03jws\x18\x01 \x01(\t\x12&\n\x07profile\x18\x02 \x01(\x0b\x32\x15.cxg.v1.CreditProfile\"$\n\x15PublishProfileRequest\x12\x0b\n\x03jws\x18\x01 \x01(\t\"\xc1\x01\n\x0ePublishReceipt\x12\x14\n\x0cprofile_name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x16\n\x0epayload_sha256\x18\x03 \x01(\t\x12\x16\n\x0erequest_sha256\x18\x04 \x01(\t\x12\x30\n\x0cpublished_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpublisher\x18\x06 \x01(\t\x12\x13\n\x0breceipt_jws\x18\x07 \x01(\t\"Q\n\x1aListProfileVersionsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"~\n\x0eProfileVersion\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x16\n\x0epayload_sha256\x18\x02 \x01(\t\x12\x30\n\x0cpublished_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpublisher\x18\x04 \x01(\t\"`\n\x1bListProfileVersionsResponse\x12(\n\x08versions\x18\x01 \x03(\x0b\x32\x16.cxg.v1.ProfileVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"d\n\x15SearchProfilesRequest\x12\x13\n\x0bname_prefix\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\x8a\x01\n\x0eProfileSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x1d\n\x03ids\x18\x03 \x03(\x0b\x32\x10.cxg.v1.EntityId\x12)\n\nlegal_name\x18\x04 \x01(\x0b\x32\x15.cxg.v1.LocalizedText\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\t\"Z\n\x16SearchProfilesResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.cxg.v1.ProfileSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xca\x02\n\x0eProfileService\x12>\n\nGetProfile\x12\x19.cxg.v1.GetProfileRequest\x1a\x15.cxg.v1.SignedProfile\x12G\n\x0ePublishProfile\x12\x1d.cxg.v1.PublishProfileRequest\x1a\x16.cxg.v1.PublishReceipt\x12^\n\x13ListProfileVersions\x12\".cxg.v1.ListProfileVersionsRequest\x1a#.cxg.v1.ListProfileVersionsResponse\x12O\n\x0eSearchProfiles\x12\x1d.cxg.v1.SearchProfilesRequest\x1a\x1e.cxg.v1.SearchProfilesResponseB$\n\norg.cxg.v1P\x01Z\x14\x63xg/gen/cxg/v1;cxgv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63xg/v1/profile_service.proto\x12\x06\x63xg.v1\x1a\x14\x63xg/v1/profile.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x01\n\x11GetProfileRequest\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x1e\n\x02id\x18\x02 \x01(\x0b\x32\x10.cxg.v1.EntityIdH\x00\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\x0f\n\x07\x63onsent\x18\x05 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x06 \x01(\tB\x08\n\x06target\"D\n\rSignedProfile\x12\x0b\n\x03jws\x18\x01 \x01(\t\x12&\n\x07profile\x18\x02 \x01(\x0b\x32\x15.cxg.v1.CreditProfile\"4\n\x15PublishProfileRequest\x12\x0b\n\x03jws\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"\xc1\x01\n\x0ePublishReceipt\x12\x14\n\x0cprofile_name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x16\n\x0epayload_sha256\x18\x03 \x01(\t\x12\x16\n\x0erequest_sha256\x18\x04 \x01(\t\x12\x30\n\x0cpublished_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpublisher\x18\x06 \x01(\t\x12\x13\n\x0breceipt_jws\x18\x07 \x01(\t\"Q\n\x1aListProfileVersionsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"~\n\x0eProfileVersion\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x16\n\x0epayload_sha256\x18\x02 \x01(\t\x12\x30\n\x0cpublished_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpublisher\x18\x04 \x01(\t\"`\n\x1bListProfileVersionsResponse\x12(\n\x08versions\x18\x01 \x03(\x0b\x32\x16.cxg.v1.ProfileVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"d\n\x15SearchProfilesRequest\x12\x13\n\x0bname_prefix\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\x8a\x01\n\x0eProfileSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x1d\n\x03ids\x18\x03 \x03(\x0b\x32\x10.cxg.v1.EntityId\x12)\n\nlegal_name\x18\x04 \x01(\x0b\x32\x15.cxg.v1.LocalizedText\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\t\"Z\n\x16SearchProfilesResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.cxg.v1.ProfileSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xca\x02\n\x0eProfileService\x12>\n\nGetProfile\x12\x19.cxg.v1.GetProfileRequest\x1a\x15.cxg.v1.SignedProfile\x12G\n\x0ePublishProfile\x12\x1d.cxg.v1.PublishProfileRequest\x1a\x16.cxg.v1.PublishReceipt\x12^\n\x13ListProfileVersions\x12\".cxg.v1.ListProfileVersionsRequest\x1a#.cxg.v1.ListProfileVersionsResponse\x12O\n\x0eSearchProfiles\x12\x1d.cxg.v1.SearchProfilesRequest\x1a\x1e.cxg.v1.SearchProfilesResponseB$\n\norg.cxg.v1P\x01Z\x14\x63xg/gen/cxg/v1;cxgv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,25 +35,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\norg.cxg.v1P\001Z\024cxg/gen/cxg/v1;cxgv1'
   _globals['_GETPROFILEREQUEST']._serialized_start=96
-  _globals['_GETPROFILEREQUEST']._serialized_end=224
-  _globals['_SIGNEDPROFILE']._serialized_start=226
-  _globals['_SIGNEDPROFILE']._serialized_end=294
-  _globals['_PUBLISHPROFILEREQUEST']._serialized_start=296
-  _globals['_PUBLISHPROFILEREQUEST']._serialized_end=332
-  _globals['_PUBLISHRECEIPT']._serialized_start=335
-  _globals['_PUBLISHRECEIPT']._serialized_end=528
-  _globals['_LISTPROFILEVERSIONSREQUEST']._serialized_start=530
-  _globals['_LISTPROFILEVERSIONSREQUEST']._serialized_end=611
-  _globals['_PROFILEVERSION']._serialized_start=613
-  _globals['_PROFILEVERSION']._serialized_end=739
-  _globals['_LISTPROFILEVERSIONSRESPONSE']._serialized_start=741
-  _globals['_LISTPROFILEVERSIONSRESPONSE']._serialized_end=837
-  _globals['_SEARCHPROFILESREQUEST']._serialized_start=839
-  _globals['_SEARCHPROFILESREQUEST']._serialized_end=939
-  _globals['_PROFILESUMMARY']._serialized_start=942
-  _globals['_PROFILESUMMARY']._serialized_end=1080
-  _globals['_SEARCHPROFILESRESPONSE']._serialized_start=1082
-  _globals['_SEARCHPROFILESRESPONSE']._serialized_end=1172
-  _globals['_PROFILESERVICE']._serialized_start=1175
-  _globals['_PROFILESERVICE']._serialized_end=1505
+  _globals['_GETPROFILEREQUEST']._serialized_end=240
+  _globals['_SIGNEDPROFILE']._serialized_start=242
+  _globals['_SIGNEDPROFILE']._serialized_end=310
+  _globals['_PUBLISHPROFILEREQUEST']._serialized_start=312
+  _globals['_PUBLISHPROFILEREQUEST']._serialized_end=364
+  _globals['_PUBLISHRECEIPT']._serialized_start=367
+  _globals['_PUBLISHRECEIPT']._serialized_end=560
+  _globals['_LISTPROFILEVERSIONSREQUEST']._serialized_start=562
+  _globals['_LISTPROFILEVERSIONSREQUEST']._serialized_end=643
+  _globals['_PROFILEVERSION']._serialized_start=645
+  _globals['_PROFILEVERSION']._serialized_end=771
+  _globals['_LISTPROFILEVERSIONSRESPONSE']._serialized_start=773
+  _globals['_LISTPROFILEVERSIONSRESPONSE']._serialized_end=869
+  _globals['_SEARCHPROFILESREQUEST']._serialized_start=871
+  _globals['_SEARCHPROFILESREQUEST']._serialized_end=971
+  _globals['_PROFILESUMMARY']._serialized_start=974
+  _globals['_PROFILESUMMARY']._serialized_end=1112
+  _globals['_SEARCHPROFILESRESPONSE']._serialized_start=1114
+  _globals['_SEARCHPROFILESRESPONSE']._serialized_end=1204
+  _globals['_PROFILESERVICE']._serialized_start=1207
+  _globals['_PROFILESERVICE']._serialized_end=1537
 # @@protoc_insertion_point(module_scope)

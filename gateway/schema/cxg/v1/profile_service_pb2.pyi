@@ -11,18 +11,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetProfileRequest(_message.Message):
-    __slots__ = ("name", "id", "version", "purpose", "consent")
+    __slots__ = ("name", "id", "version", "purpose", "consent", "format")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     CONSENT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
     name: str
     id: _profile_pb2.EntityId
     version: int
     purpose: str
     consent: str
-    def __init__(self, name: _Optional[str] = ..., id: _Optional[_Union[_profile_pb2.EntityId, _Mapping]] = ..., version: _Optional[int] = ..., purpose: _Optional[str] = ..., consent: _Optional[str] = ...) -> None: ...
+    format: str
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[_Union[_profile_pb2.EntityId, _Mapping]] = ..., version: _Optional[int] = ..., purpose: _Optional[str] = ..., consent: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
 
 class SignedProfile(_message.Message):
     __slots__ = ("jws", "profile")
@@ -33,10 +35,12 @@ class SignedProfile(_message.Message):
     def __init__(self, jws: _Optional[str] = ..., profile: _Optional[_Union[_profile_pb2.CreditProfile, _Mapping]] = ...) -> None: ...
 
 class PublishProfileRequest(_message.Message):
-    __slots__ = ("jws",)
+    __slots__ = ("jws", "format")
     JWS_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
     jws: str
-    def __init__(self, jws: _Optional[str] = ...) -> None: ...
+    format: str
+    def __init__(self, jws: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
 
 class PublishReceipt(_message.Message):
     __slots__ = ("profile_name", "version", "payload_sha256", "request_sha256", "published_at", "publisher", "receipt_jws")
