@@ -29,6 +29,7 @@ db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 partners_app = typer.Typer(no_args_is_help=True, help="Registered partner institutions.")
 client_app = typer.Typer(no_args_is_help=True, help="Call a gateway as a partner would.")
 pki_app = typer.Typer(no_args_is_help=True, help="Development CA and certificates for mutual TLS.")
+formats_app = typer.Typer(no_args_is_help=True, help="Partner formats (adapters/README.md).")
 audit_app = typer.Typer(
     no_args_is_help=True, help="The audit log: checkpoints, exports, offline verification."
 )
@@ -40,6 +41,7 @@ for sub, name in (
     (client_app, "client"),
     (pki_app, "pki"),
     (audit_app, "audit"),
+    (formats_app, "formats"),
 ):
     app.add_typer(sub, name=name)
 
@@ -186,6 +188,65 @@ def db_upgrade() -> None:
     db.upgrade()
     db.dispose()
     typer.echo(f"database at newest schema: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+# -- partner formats and bulk import ---------------------------------------------------------
+
+
+@formats_app.command("list")
+def formats_list() -> None:
+    """The installed partner formats: name, spec version, encoding, description."""
+    from gateway.mapping import adapters
+
+    for adapter in adapters().values():
+        spec = adapter.spec
+        typer.echo(f"{spec.name}\t{spec.version}\t{spec.format}\t{spec.description}")
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The bulk file.")],
+    adapter_name: Annotated[str, typer.Option("--adapter", help="Its format (cxg formats list).")],
+    partner_id: Annotated[str, typer.Option("--as", help="The partner whose records they are.")],
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Records per transaction.")] = 500,
+) -> None:
+    """Publish every record of a bulk file in a partner's format, with the validation of a
+    single publish, streaming (constant memory), with a progress bar and a summary. Exit
+    status 1 when any record was refused."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from gateway.mapping import adapter as find_adapter
+    from gateway.service import ProfileExchange
+    from gateway.storage.partners import PartnerStore
+
+    def run(settings: Settings, db: Any) -> Any:
+        adapter = find_adapter(adapter_name, field="--adapter")
+        directory = PartnerStore(db)
+        partner = directory.get(partner_id)
+        if partner is None or partner.status != "active":
+            raise _fail(f"no active partner {partner_id!r}")
+        exchange = ProfileExchange.from_settings(settings, db, directory)
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                   TextColumn("{task.fields[records]} records"), TimeRemainingColumn())  # fmt: skip
+        with file.open("rb") as stream, Progress(*columns, transient=True) as progress:
+            task = progress.add_task(file.name, total=file.stat().st_size, records=0)
+
+            def advance(record: Any) -> None:
+                progress.update(task, completed=stream.tell(), records=record.number)
+
+            return exchange.import_records(adapter, stream, partner, batch=batch, on_record=advance)
+
+    summary = _with_database(run)
+    typer.echo(
+        f"{file}: {summary.records} records: {summary.imported} imported, "
+        f"{summary.unchanged} unchanged, {summary.refused} refused"
+    )
+    for number, location, error in summary.errors:
+        typer.echo(f"  record {number} ({location}): {error}", err=True)
+    if summary.refused > len(summary.errors):
+        typer.echo(f"  ... and {summary.refused - len(summary.errors)} more", err=True)
+    if summary.refused:
+        raise typer.Exit(1)
 
 
 # -- partners --------------------------------------------------------------------------------
@@ -578,7 +639,7 @@ def audit_verify_consistency(file: ProofFile) -> None:
     _verify_proof(file, load_consistency_json)
 
 
-def _audit_db(action: Callable[[Settings, Any], T]) -> T:
+def _with_database(action: Callable[[Settings, Any], T]) -> T:
     """Run ``action(settings, db)`` on CXG_DATABASE_URL (see ``_run`` for errors)."""
     from gateway.storage import Database
 
@@ -603,7 +664,7 @@ def audit_checkpoint() -> None:
         finally:
             log.close()
 
-    typer.echo(_audit_db(sign), nl=False)
+    typer.echo(_with_database(sign), nl=False)
 
 
 @audit_app.command("export")
@@ -619,12 +680,12 @@ def audit_export(
     from gateway.service.audit_export import AuditExporter
 
     if out is None:
-        _audit_db(lambda s, db: AuditExporter.from_settings(s, db).export(sys.stdout))
+        _with_database(lambda s, db: AuditExporter.from_settings(s, db).export(sys.stdout))
         return
     partial = out.with_name(out.name + ".partial")  # never leave a cut file under the real name
     try:
         with partial.open("w", encoding="utf-8") as file:
-            summary = _audit_db(lambda s, db: AuditExporter.from_settings(s, db).export(file))
+            summary = _with_database(lambda s, db: AuditExporter.from_settings(s, db).export(file))
         partial.replace(out)
     finally:
         partial.unlink(missing_ok=True)

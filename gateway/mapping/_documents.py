@@ -64,9 +64,8 @@ class JsonReader:
             return None
         if isinstance(value, str):
             return value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        raise WrongType(f"expected text, found JSON {type(value).__name__}")
+        found = {dict: "object", list: "array", bool: "boolean"}.get(type(value), "number")
+        raise WrongType(f"expected text (a JSON string), found a JSON {found}")
 
     def each(self, path: str) -> list[Reader]:
         value = self._find(path)
@@ -74,6 +73,8 @@ class JsonReader:
             return []
         if not isinstance(value, list):
             raise WrongType(f"expected a JSON array, found {type(value).__name__}")
+        if not all(isinstance(item, dict) for item in value):
+            raise WrongType("expected a JSON array of objects")
         return [JsonReader(item, f"{self.where(path)}/{i}") for i, item in enumerate(value)]
 
     def where(self, path: str) -> str:

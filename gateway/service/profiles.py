@@ -12,15 +12,16 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, BinaryIO
 
 from gateway import mapping
 from gateway.config import Settings
-from gateway.errors import InvalidArgument, NotFound, PermissionDenied
+from gateway.errors import Conflict, GatewayError, InvalidArgument, NotFound, PermissionDenied
 from gateway.identifiers import normalize_scheme, validate
-from gateway.mapping import Adapter
+from gateway.mapping import Adapter, Record
 from gateway.profiles import canonical_json, legal_names, parse_profile_json, validate_profile
 from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
 from gateway.schema.cxg.v1.profile_service_pb2 import (
@@ -46,6 +47,7 @@ from gateway.trust.policy import FULL, minimize, purpose_for
 ConsentCheck = Callable[[str, str, str, str], str]
 
 PROFILE_TYP = "cxg-profile+jws"
+MAX_IMPORT_ERRORS = 100
 RECEIPT_TYP = "cxg-receipt+jws"
 _NAME = re.compile(r"^profiles/([0-9a-f]{32})$")
 # Page cursors: a version number (below 2**31) or a profile id.
@@ -78,6 +80,22 @@ class SignedVersion:
         self.as_protobuf = SignedProfile(
             jws=jws, profile=CreditProfile.FromString(profile_pb)
         ).SerializeToString()
+
+
+@dataclass
+class ImportSummary:
+    """What a bulk import did; ``errors`` keeps the first ``MAX_IMPORT_ERRORS`` refusals."""
+
+    records: int = 0
+    imported: int = 0
+    unchanged: int = 0
+    refused: int = 0
+    errors: list[tuple[int, str, GatewayError]] = field(default_factory=list)
+
+    def refuse(self, record: Record, error: GatewayError) -> None:
+        self.refused += 1
+        if len(self.errors) < MAX_IMPORT_ERRORS:
+            self.errors.append((record.number, record.location, error))
 
 
 class ProfileExchange:
@@ -200,37 +218,10 @@ class ProfileExchange:
         else:
             profile = parse_profile_json(verified.payload)
             validate_profile(profile, accept_legacy=accept_legacy)
-        stated = profile.provenance.source_institution
-        if stated and stated != partner.id:
-            raise InvalidArgument(
-                f"source institution {stated!r} is not the signing partner {partner.id!r}",
-                field="/provenance/sourceInstitution",
-            )
         now = self._clock()
         request_sha256 = hashlib.sha256(request.jws.encode("utf-8", "replace")).hexdigest()
-        profile.provenance.source_institution = partner.id
-        if not profile.HasField("valid_from"):
-            profile.valid_from.FromDatetime(now)
-
-        def render(profile_id: str, version: int) -> Rendered:
-            profile.name, profile.version = f"profiles/{profile_id}", version
-            payload = canonical_json(profile)
-            jws = self._keyring.active.sign_jws(
-                payload, {"typ": PROFILE_TYP, "iat": int(now.timestamp()), "iss": self._gateway_id}
-            )
-            return Rendered(jws, hashlib.sha256(payload).hexdigest(), profile.SerializeToString())
-
         stored = self._store.append(
-            NewVersion(
-                identifiers=_lookup_keys(profile),
-                country=profile.subject.country,
-                names=list(legal_names(profile.subject.legal_name)),
-                publisher=partner.id,
-                request_sha256=request_sha256,
-                source_jws=request.jws,
-                published_at=now,
-                render=render,
-            )
+            self._new_version(profile, partner, request_sha256, request.jws, now)
         )
         receipt = PublishReceipt(
             profile_name=f"profiles/{stored.profile_id}",
@@ -245,6 +236,99 @@ class ProfileExchange:
             {"typ": RECEIPT_TYP, "iat": int(now.timestamp()), "iss": self._gateway_id},
         )
         return receipt
+
+    def _new_version(
+        self,
+        profile: CreditProfile,
+        partner: Partner,
+        request_sha256: str,
+        source_jws: str,
+        now: datetime,
+    ) -> NewVersion:
+        """A validated profile as the store takes it, to be signed by the gateway once the
+        store has given it its name and version."""
+        stated = profile.provenance.source_institution
+        if stated and stated != partner.id:
+            raise InvalidArgument(
+                f"source institution {stated!r} is not the signing partner {partner.id!r}",
+                field="/provenance/sourceInstitution",
+            )
+        profile.provenance.source_institution = partner.id
+        if not profile.HasField("valid_from"):
+            profile.valid_from.FromDatetime(now)
+
+        def render(profile_id: str, version: int) -> Rendered:
+            profile.name, profile.version = f"profiles/{profile_id}", version
+            payload = canonical_json(profile)
+            jws = self._keyring.active.sign_jws(
+                payload, {"typ": PROFILE_TYP, "iat": int(now.timestamp()), "iss": self._gateway_id}
+            )
+            return Rendered(jws, hashlib.sha256(payload).hexdigest(), profile.SerializeToString())
+
+        return NewVersion(
+            identifiers=_lookup_keys(profile),
+            country=profile.subject.country,
+            names=list(legal_names(profile.subject.legal_name)),
+            publisher=partner.id,
+            request_sha256=request_sha256,
+            source_jws=source_jws,
+            published_at=now,
+            render=render,
+        )
+
+    # -- bulk import ---------------------------------------------------------------------------
+
+    def import_records(
+        self,
+        adapter: Adapter,
+        stream: BinaryIO,
+        partner: Partner,
+        *,
+        batch: int = 500,
+        on_record: Callable[[Record], None] = lambda record: None,
+    ) -> ImportSummary:
+        """Publish every record of a bulk file in ``adapter``'s format as ``partner`` (already
+        authenticated by the caller), with the validation of a single publish. Records are read
+        one at a time and stored in transactions of ``batch``; a refused record is reported by
+        number and location and the others are stored. A record identical to one stored before
+        (same canonical content) is counted as unchanged, so a full list can be re-imported."""
+        if not partner.roles & PUBLISHER_ROLES:
+            raise PermissionDenied(f"partner {partner.id!r} has no role that may publish profiles")
+        summary = ImportSummary()
+        pending: list[tuple[Record, NewVersion]] = []
+
+        def flush() -> None:
+            results = self._store.append_many([new for _, new in pending])
+            for (record, _), result in zip(pending, results, strict=True):
+                if isinstance(result, Conflict) and "profile_name" in result.details:
+                    summary.unchanged += 1
+                elif isinstance(result, GatewayError):
+                    summary.refuse(record, result)
+                else:
+                    summary.imported += 1
+            pending.clear()
+
+        for record in adapter.read(stream, accept_legacy=self._accepts_legacy):
+            summary.records += 1
+            on_record(record)
+            if record.profile is None:
+                assert record.error is not None
+                summary.refuse(record, record.error)
+                continue
+            # The same record from the same partner again is a replay (counted as unchanged).
+            content = partner.id.encode() + b"\n" + canonical_json(record.profile)
+            digest = hashlib.sha256(content).hexdigest()
+            try:
+                new = self._new_version(record.profile, partner, digest, "", self._clock())
+            except GatewayError as exc:
+                summary.refuse(record, exc)
+                continue
+            pending.append((record, new))
+            if len(pending) >= batch:
+                flush()
+        if pending:
+            flush()
+        return summary
 
     def _accepts_legacy(self, scheme: str, value: str) -> bool:
         return f"{scheme}:{value}" in self._accepted_legacy_ids

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from gateway.errors import Conflict, PermissionDenied
+from gateway.errors import Conflict, GatewayError, PermissionDenied
 from gateway.storage.database import Database
 from gateway.storage.tables import profile_identifiers, profile_names, profile_versions, profiles
 
@@ -195,6 +195,24 @@ class ProfileStore:
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
+
+    def append_many(self, news: Sequence[NewVersion]) -> list[StoredVersion | GatewayError]:
+        """Store many versions in one transaction (one durable commit), each in a savepoint: a
+        version refused as ``append`` refuses it (a replay, identifiers of two profiles,
+        another publisher's profile) is returned in its place and the others are stored."""
+        results: list[StoredVersion | GatewayError] = []
+        with self._db.write() as conn:
+            for new in news:
+                try:
+                    with conn.begin_nested():
+                        results.append(self._append(conn, new))
+                except (Conflict, PermissionDenied) as exc:
+                    results.append(exc)
+                except IntegrityError:  # another writer stored the same identifiers meanwhile
+                    results.append(
+                        Conflict("stored concurrently by another writer; import it again")
+                    )
+        return results
 
     def _append(self, conn: Connection, new: NewVersion) -> StoredVersion:
         replayed = conn.execute(
