@@ -169,3 +169,13 @@ def test_a_bulk_file_reports_each_bad_line_and_reads_on() -> None:
     ]  # fmt: skip
     assert results[1].error is not None and results[1].error.field == "line 2"
     assert results[2].error is not None and results[2].error.field == "line 4: /Статус"
+
+
+def test_the_written_schema_describes_what_the_adapter_reads_and_writes() -> None:
+    jsonschema_rs = pytest.importorskip("jsonschema_rs")
+    schema = json.loads((SAMPLES.parent / "schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema_rs.validator_for(schema)
+    sample = (SAMPLES / "romashka.json").read_bytes()
+    assert validator.is_valid(json.loads(sample))
+    assert validator.is_valid(json.loads(adapter.encode(adapter.decode(sample))))
+    assert not validator.is_valid({**SAMPLE, "Статус": "Приостановлена"})  # as the adapter refuses
