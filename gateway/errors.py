@@ -6,6 +6,7 @@ Every error a caller can see is a ``GatewayError``; transports map each subclass
     GatewayError
     ├── InvalidArgument          a field breaks a rule (names the field)
     │   ├── InvalidIdentifier    an identifier fails its scheme's format or check digit
+    │   ├── AdapterError         a partner-format record breaks a mapping rule (names its path)
     │   └── ProofError           a Merkle proof does not prove what it claims
     ├── PayloadTooLarge          the request body is over the configured limit
     ├── Unauthenticated          no valid signature / credential
@@ -50,6 +51,17 @@ class InvalidIdentifier(InvalidArgument):
         self.rule = rule
 
 
+class AdapterError(InvalidArgument):
+    """A partner-format record (or a profile going out in a partner format) breaks a mapping
+    rule. ``field`` is the partner-side path; ``canonical`` the canonical field; ``rule`` the
+    rule broken (required, code, date, type, check_digit, xml, size, ...)."""
+
+    def __init__(self, message: str, *, field: str, canonical: str, rule: str) -> None:
+        super().__init__(message, field=field, canonical=canonical, rule=rule)
+        self.canonical = canonical
+        self.rule = rule
+
+
 class ProofError(InvalidArgument):
     """A Merkle proof (or its parameters) does not prove what it claims."""
 
@@ -87,6 +99,7 @@ class Unavailable(GatewayError):
 
 
 __all__ = [
+    "AdapterError",
     "Conflict",
     "GatewayError",
     "InvalidArgument",

@@ -89,7 +89,7 @@ def test_a_bad_partner_record_is_refused_by_its_path_and_nothing_is_stored(
 ) -> None:
     before = versions(gateway)
     refused = client.publish(partners["ru-bureau"].sign(record), format="ru-bureau")
-    assert refused.problem == "invalid-argument" and refused.field == field, refused
+    assert refused.problem == "invalid-record" and refused.field == field, refused
     assert "ru-bureau 1.0.0" in refused.detail
     assert versions(gateway) == before
 
@@ -110,7 +110,7 @@ def test_a_profile_a_format_cannot_carry_is_refused_not_truncated(
 ) -> None:
     publish(gateway.exchange, partners["cn-customs"], profile())  # a Chinese company
     refused = client.get(scheme="CN_USCC", value=USCC, format="ru-bureau")
-    assert refused.problem == "invalid-argument", refused
+    assert refused.problem == "invalid-record", refused
     assert "carries only 'RU'" in refused.detail
 
 

@@ -1,8 +1,9 @@
 """Partner formats: declarative mapping specs, the engine that runs them, the adapter base and
 the registry that finds adapters (``adapters/``) through the ``cxg.adapters`` entry points."""
 
+from gateway.errors import AdapterError
 from gateway.mapping._adapter import Adapter, Record
-from gateway.mapping._spec import AdapterError, MappingSpec, SpecError
+from gateway.mapping._spec import MappingSpec, SpecError
 from gateway.mapping.registry import adapter, adapters
 
 __all__ = ["Adapter", "AdapterError", "MappingSpec", "Record", "SpecError", "adapter", "adapters"]

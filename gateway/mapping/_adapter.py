@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from xml.etree import ElementTree
 
+from gateway.errors import AdapterError
 from gateway.mapping import _xml
 from gateway.mapping._documents import (
     JsonReader,
@@ -29,7 +30,7 @@ from gateway.mapping._documents import (
     XmlWriter,
     _qualify,
 )
-from gateway.mapping._spec import AdapterError, Mapper, MappingSpec
+from gateway.mapping._spec import Mapper, MappingSpec
 from gateway.profiles import CreditProfile
 
 MAX_RECORD_BYTES = 1024 * 1024  # one record, as for a single publish (CXG_MAX_REQUEST_BYTES)

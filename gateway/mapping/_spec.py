@@ -39,23 +39,13 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from gateway.errors import InvalidArgument
+from gateway.errors import AdapterError, InvalidArgument
 from gateway.mapping._canonical import CanonicalPath
 from gateway.mapping._documents import Reader, Writer, WrongType
 from gateway.mapping._translit import TRANSLITERATIONS
 from gateway.profiles import CreditProfile, validate_profile
 
 FORMATS = ("json", "xml", "csv")
-
-
-class AdapterError(InvalidArgument):
-    """A partner record (or a profile going out in a partner format) breaks a mapping rule.
-    ``field`` is the partner-side path; ``canonical`` the canonical field; ``rule`` the rule."""
-
-    def __init__(self, message: str, *, field: str, canonical: str, rule: str) -> None:
-        super().__init__(message, field=field, canonical=canonical, rule=rule)
-        self.canonical = canonical
-        self.rule = rule
 
 
 class SpecError(ValueError):

@@ -38,6 +38,9 @@ TABLE: dict[type[errors.GatewayError], Mapping] = {
     errors.InvalidIdentifier: Mapping(
         grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid-identifier", "Invalid identifier"
     ),
+    errors.AdapterError: Mapping(
+        grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid-record", "Invalid partner record"
+    ),
     errors.ProofError: Mapping(
         grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid-proof", "Invalid proof"
     ),
