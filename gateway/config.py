@@ -24,6 +24,7 @@ class Settings:
     # Few gRPC threads: with many, every GIL release wakes another thread (bench/README.md).
     # Requests larger than this are refused whole (REST 413, gRPC RESOURCE_EXHAUSTED).
     max_request_bytes: int = MIB
+    max_import_bytes: int = 256 * MIB  # one bulk file (ImportProfiles), spooled to disk
     # With a PKI folder (``cxg pki init``), both transports serve mutual TLS: a client certificate
     # from that CA is required. None serves plaintext (development on 127.0.0.1).
     tls_dir: Path | None = None
@@ -55,6 +56,7 @@ class Settings:
             grpc_port=int(env.get("CXG_GRPC_PORT", cls.grpc_port)),
             rest_port=int(env.get("CXG_REST_PORT", cls.rest_port)),
             max_request_bytes=int(env.get("CXG_MAX_REQUEST_BYTES", cls.max_request_bytes)),
+            max_import_bytes=int(env.get("CXG_MAX_IMPORT_BYTES", cls.max_import_bytes)),
             tls_dir=Path(env["CXG_TLS_DIR"]) if env.get("CXG_TLS_DIR") else None,
             trust_cache_seconds=float(env.get("CXG_TRUST_CACHE_SECONDS", cls.trust_cache_seconds)),
             checkpoint_seconds=float(env.get("CXG_CHECKPOINT_SECONDS", cls.checkpoint_seconds)),

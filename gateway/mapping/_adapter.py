@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 from xml.etree import ElementTree
 
 from gateway.errors import AdapterError
@@ -99,7 +99,7 @@ class Adapter:
         return out.getvalue().encode()
 
     def read(
-        self, stream: BinaryIO, *, accept_legacy: AcceptLegacy | None = None
+        self, stream: IO[bytes], *, accept_legacy: AcceptLegacy | None = None
     ) -> Iterator[Record]:
         """Every record of a bulk file, in order. A bad record is reported in its Record and
         reading goes on; a file that cannot be read further (malformed XML) ends with a Record
@@ -159,7 +159,7 @@ class Adapter:
         assert not isinstance(rows[0], AdapterError)  # CSV rows are never pre-failed
         return rows[0]
 
-    def _records(self, stream: BinaryIO) -> Iterator[tuple[int, str, Reader | AdapterError]]:
+    def _records(self, stream: IO[bytes]) -> Iterator[tuple[int, str, Reader | AdapterError]]:
         fmt = self.spec.format
         if fmt == "json":  # NDJSON: one record per line
             for number, line in enumerate(stream, 1):
@@ -182,7 +182,7 @@ class Adapter:
         else:
             yield from self._rows(stream)
 
-    def _rows(self, stream: BinaryIO) -> Iterator[tuple[int, str, Reader | AdapterError]]:
+    def _rows(self, stream: IO[bytes]) -> Iterator[tuple[int, str, Reader | AdapterError]]:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
         try:
             reader = csv.DictReader(text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import IO
 from xml.etree import ElementTree
 
 from defusedxml import DefusedXmlException
@@ -39,13 +39,13 @@ def parse(data: bytes, *, max_bytes: int) -> ElementTree.Element:
     return root
 
 
-def records(stream: BinaryIO, record_tag: str) -> Iterator[ElementTree.Element]:
+def records(stream: IO[bytes], record_tag: str) -> Iterator[ElementTree.Element]:
     """Every element named ``record_tag`` (``{uri}local``), in order, each dropped from the tree
     once the caller has moved on."""
     return _elements(stream, record_tag=record_tag)
 
 
-def _elements(stream: BinaryIO, record_tag: str | None) -> Iterator[ElementTree.Element]:
+def _elements(stream: IO[bytes], record_tag: str | None) -> Iterator[ElementTree.Element]:
     stack: list[ElementTree.Element] = []
     in_record = 0
     try:

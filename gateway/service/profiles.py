@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from gateway import mapping
 from gateway.config import Settings
@@ -278,10 +278,14 @@ class ProfileExchange:
 
     # -- bulk import ---------------------------------------------------------------------------
 
+    def import_file(self, format_name: str, stream: IO[bytes], partner: Partner) -> ImportSummary:
+        """``import_records`` for a file in the partner format named ``format_name``."""
+        return self.import_records(self._formats(format_name), stream, partner)
+
     def import_records(
         self,
         adapter: Adapter,
-        stream: BinaryIO,
+        stream: IO[bytes],
         partner: Partner,
         *,
         batch: int = 500,

@@ -10,7 +10,7 @@ generic INTERNAL. GetProfile answers with the version's cached protobuf encoding
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
 from gateway.service.access import Credentials
 from gateway.service.audit import Exchange, sha256_hex, subjects
 from gateway.service.tokens import Caller
+from gateway.transport._imports import Upload, summary_message
 from gateway.transport.errors import AUDIT_LEAF, grpc_status, mapping_for, unexpected, with_trailer
 from gateway.transport.services import Services
 from gateway.trust.policy import rule_for
@@ -43,6 +44,8 @@ class Method:
     encode: Callable[[Any], bytes] = lambda message: message.SerializeToString()
     # Runs on the event loop (fast reads, as REST serves them); the rest runs in a worker thread.
     on_loop: bool = False
+    # A client stream of ImportChunk messages, spooled into an Upload that ``call`` receives.
+    streamed: bool = False
 
 
 def service_methods(services: Services) -> dict[str, dict[str, Method]]:
@@ -74,6 +77,12 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
                 profile_pb.SearchProfilesRequest,
                 lambda r, c: exchange.search_profiles(r),
                 on_loop=True,
+            ),
+            "ImportProfiles": Method(
+                profile_pb.ImportChunk,
+                lambda r, c: exchange.import_file(r.format, r.file, c.partner),
+                lambda summary: summary_message(summary).SerializeToString(),
+                streamed=True,
             ),
         },
         consent_pb.DESCRIPTOR.services_by_name["ConsentService"].full_name: {
@@ -149,7 +158,12 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
 
 
 def _handler(
-    services: Services, gateway_id: str, service: str, operation: str, method: Method
+    services: Services,
+    gateway_id: str,
+    service: str,
+    operation: str,
+    method: Method,
+    max_import_bytes: int,
 ) -> grpc.RpcMethodHandler:
     gate, audit = services.gate, services.audit
     # The URL a DPoP proof for this RPC names in htu (gRPC runs over HTTP/2 POST).
@@ -157,18 +171,19 @@ def _handler(
 
     audited = rule_for(operation).audited
 
-    async def handle(raw: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-        caller = request = None
+    async def handle(arriving: Any, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        caller: Caller | None = None
+        request: Any = None
+        digest = ""
         try:
             caller = await gate.authenticate_async(operation, _credentials(context, url))
             gate.authorize(operation, caller)
-            try:
-                request = method.request_type.FromString(raw)
-            except DecodeError as exc:
-                raise InvalidArgument(
-                    f"request is not a valid {method.request_type.DESCRIPTOR.full_name} message: {exc}"
-                ) from exc
-            refuse_nul(request)
+            if method.streamed:
+                request = await _spool(arriving, max_import_bytes)
+                digest = request.sha256
+            else:
+                digest = sha256_hex(arriving)
+                request = _parse(method.request_type, arriving)
             if method.on_loop:
                 answer = method.call(request, caller)  # type: ignore[arg-type]
             else:
@@ -176,7 +191,7 @@ def _handler(
             body = method.encode(answer)
             if audited:
                 leaf = await audit.record_async(
-                    _exchange(operation, caller, request, raw, answer, body, "ok")
+                    _exchange(operation, caller, request, digest, answer, body, "ok")
                 )
                 context.set_trailing_metadata(((AUDIT_LEAF, str(leaf)),))
             return body
@@ -186,22 +201,59 @@ def _handler(
             status = grpc_status(exc)
             if audited:
                 leaf = await audit.record_async(
-                    _exchange(operation, caller, request, raw, None, b"", slug)
+                    _exchange(operation, caller, request, digest, None, b"", slug)
                 )
                 status = with_trailer(status, AUDIT_LEAF, str(leaf))
         except Exception as exc:
             status = grpc_status(unexpected(exc))
+        finally:
+            if isinstance(request, Upload):
+                request.close()
         await context.abort(status.code, status.details, status.trailing_metadata)
         raise AssertionError("unreachable: abort raises")
 
+    if method.streamed:
+        return grpc.stream_unary_rpc_method_handler(handle)
     return grpc.unary_unary_rpc_method_handler(handle)
+
+
+def _parse(message_type: type[Message], raw: bytes) -> Message:
+    try:
+        message = message_type.FromString(raw)
+    except DecodeError as exc:
+        raise InvalidArgument(
+            f"request is not a valid {message_type.DESCRIPTOR.full_name} message: {exc}"
+        ) from exc
+    refuse_nul(message)
+    return message
+
+
+async def _spool(chunks: AsyncIterator[bytes], max_bytes: int) -> Upload:
+    """A stream of ImportChunk messages as one spooled file; the first chunk names the format."""
+    upload = Upload(max_bytes=max_bytes, field="data")
+    try:
+        async for raw in chunks:
+            chunk = _parse(profile_pb.ImportChunk, raw)
+            assert isinstance(chunk, profile_pb.ImportChunk)
+            if chunk.format and upload.format and chunk.format != upload.format:
+                raise InvalidArgument("the format cannot change within a file", field="format")
+            upload.format = upload.format or chunk.format
+            if not upload.format:
+                raise InvalidArgument("the first chunk names the file's format", field="format")
+            upload.write(chunk.data)
+        if not upload.format:
+            raise InvalidArgument("no chunk arrived: a file needs at least one", field="format")
+    except BaseException:
+        upload.close()
+        raise
+    return upload.rewind()
 
 
 def _exchange(
     operation: str,
     caller: Caller | None,
-    request: Message | None,
-    raw: bytes,
+    request: Any,
+    request_sha256: str,
     answer: object,
     body: bytes,
     decision: str,
@@ -213,7 +265,7 @@ def _exchange(
         subject=subjects(request, answer),
         purpose=getattr(request, "purpose", ""),
         consent=getattr(request, "consent", ""),
-        request_sha256=sha256_hex(raw),
+        request_sha256=request_sha256,
         response_sha256=sha256_hex(body) if body else "",
         decision=decision,
     )
@@ -237,7 +289,7 @@ def _credentials(context: grpc.aio.ServicerContext[bytes, bytes], url: str) -> C
 
 
 async def create_server(
-    services: Services, *, gateway_id: str, max_request_bytes: int
+    services: Services, *, gateway_id: str, max_request_bytes: int, max_import_bytes: int
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """A gRPC server with every gateway service registered, on the running event loop; the
     caller binds and starts it."""
@@ -253,7 +305,7 @@ async def create_server(
             grpc.method_handlers_generic_handler(
                 service,
                 {
-                    name: _handler(services, gateway_id, service, name, method)
+                    name: _handler(services, gateway_id, service, name, method, max_import_bytes)
                     for name, method in handlers.items()
                 },
             )

@@ -75,6 +75,7 @@ class Gateway:
                 self.services,
                 gateway_id=settings.gateway_id,
                 max_request_bytes=settings.max_request_bytes,
+                max_import_bytes=settings.max_import_bytes,
             )
         )
         address = _address(settings.host, settings.grpc_port)
@@ -84,7 +85,11 @@ class Gateway:
             self.grpc_port = self.grpc_server.add_secure_port(address, _grpc_mtls(tls))
         self._rest_socket = _bind(settings.host, settings.rest_port)
         self.rest_port: int = self._rest_socket.getsockname()[1]
-        app = create_app(self.services, max_request_bytes=settings.max_request_bytes)
+        app = create_app(
+            self.services,
+            max_request_bytes=settings.max_request_bytes,
+            max_import_bytes=settings.max_import_bytes,
+        )
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(
                 app,

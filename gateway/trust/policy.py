@@ -43,6 +43,7 @@ OPERATIONS: dict[str, Rule] = {
     # ProfileService
     "GetProfile": Rule(READERS),
     "PublishProfile": Rule(frozenset({"credit_bureau", "bank", "customs"})),
+    "ImportProfiles": Rule(frozenset({"credit_bureau", "bank", "customs"})),
     "ListProfileVersions": Rule(READERS),
     "SearchProfiles": Rule(READERS),
     # ConsentService: portals record consents; grantees read the ones they received.

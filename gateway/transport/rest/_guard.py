@@ -44,6 +44,9 @@ SERVES = {"LookupProfile": "GetProfile"}
 _OPERATION = "cxg.operation"
 _CALLER = "cxg.caller"
 _BODY = "cxg.body"
+_STREAMED_SHA256 = "cxg.streamed_sha256"
+# Operations whose route reads its (large) body itself, as a stream: never buffered here.
+_STREAMED = frozenset({"ImportProfiles"})
 _AUDITED = "cxg.audited"
 # Path parameters that name a resource, and the collection they name it in.
 _RESOURCES = {"profile_id": "profiles", "consent_id": "consents", "partner_id": "partners"}
@@ -60,8 +63,8 @@ class GuardedRoute(APIRoute):
 
         async def guarded(request: Request) -> Response:
             request.scope[_OPERATION] = operation
-            if request.method != "GET":  # kept for the audit leaf's request digest
-                request.scope[_BODY] = await request.body()
+            if request.method != "GET" and operation not in _STREAMED:
+                request.scope[_BODY] = await request.body()  # for the audit leaf's digest
             gate: Gatekeeper = request.app.state.services.gate
             caller = await gate.authenticate_async(operation, _credentials(request))
             request.scope[_CALLER] = caller
@@ -84,8 +87,7 @@ async def record_exchange(request: Request, response: Response, decision: str) -
     caller = identified_caller(request)
     query = request.query_params
     body = bytes(response.body)
-    target = request.url.path + ("?" + request.url.query if request.url.query else "")
-    received = f"{request.method} {target}\n".encode() + request.scope.get(_BODY, b"")
+    received = received_line(request) + request.scope.get(_BODY, b"")
     exchange = Exchange(
         operation=operation,
         transport="rest",
@@ -93,13 +95,24 @@ async def record_exchange(request: Request, response: Response, decision: str) -
         subject=_subjects(request, body if request.method != "GET" else b""),
         purpose=query.get("purpose", ""),
         consent=query.get("consent", ""),
-        request_sha256=sha256_hex(received),
+        request_sha256=request.scope.get(_STREAMED_SHA256) or sha256_hex(received),
         response_sha256=sha256_hex(body),
         decision=decision,
     )
     audit: AuditLog = request.app.state.services.audit
     leaf = await audit.record_async(exchange)
     response.headers[AUDIT_LEAF] = str(leaf)
+
+
+def received_line(request: Request) -> bytes:
+    """The request line as received, which the audit leaf's request digest starts with."""
+    target = request.url.path + ("?" + request.url.query if request.url.query else "")
+    return f"{request.method} {target}\n".encode()
+
+
+def mark_streamed(request: Request, request_sha256: str) -> None:
+    """For a route that streams its body itself: the digest of request line and body."""
+    request.scope[_STREAMED_SHA256] = request_sha256
 
 
 def _subjects(request: Request, answer: bytes) -> tuple[str, ...]:

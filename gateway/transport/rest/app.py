@@ -26,12 +26,15 @@ from gateway import __version__, mapping
 from gateway.errors import GatewayError, InvalidArgument, PayloadTooLarge, QuotaExceeded
 from gateway.identifiers import SCHEMES
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
+from gateway.transport._imports import Upload, summary_message
 from gateway.transport.errors import PROBLEM_JSON, mapping_for, problem, unexpected
 from gateway.transport.rest import admin, audit, consents, oauth
 from gateway.transport.rest._guard import (
     GuardedRoute,
     caller_of,
+    mark_streamed,
     operation_of,
+    received_line,
     record_exchange,
     refusal_context,
 )
@@ -48,7 +51,9 @@ from gateway.transport.services import Services
 from gateway.trust.policy import PURPOSES, rule_for
 
 
-def create_app(services: Services, *, max_request_bytes: int) -> FastAPI:
+def create_app(
+    services: Services, *, max_request_bytes: int, max_import_bytes: int = 256 * 1024 * 1024
+) -> FastAPI:
     app = FastAPI(
         title="Credit Exchange Gateway",
         version=__version__,
@@ -56,7 +61,10 @@ def create_app(services: Services, *, max_request_bytes: int) -> FastAPI:
         "Every operation is also served over gRPC (cxg.v1.ProfileService) with the same field names.",
     )
     app.state.services = services
-    app.add_middleware(_BodyLimit, max_bytes=max_request_bytes)
+    app.state.max_import_bytes = max_import_bytes
+    app.add_middleware(
+        _BodyLimit, max_bytes=max_request_bytes, larger={IMPORT_PATH: max_import_bytes}
+    )
     _install_error_handlers(app)
     app.include_router(_routes())
     app.include_router(consents.router)
@@ -67,6 +75,7 @@ def create_app(services: Services, *, max_request_bytes: int) -> FastAPI:
     return app
 
 
+IMPORT_PATH = "/v1/profiles:import"
 _MAX_VERSION = 2**31 - 1
 _PROFILE_ID = re.compile("[0-9a-f]{32}")
 _PROFILE_ID_PARAM = {
@@ -207,6 +216,47 @@ def _routes() -> APIRouter:
         return message_response(
             await run_in_threadpool(services.exchange.publish_profile, publish, caller.partner)
         )
+
+    @router.post(
+        IMPORT_PATH,
+        operation_id="ImportProfiles",
+        summary="Publish every record of a bulk file in a partner's format",
+        description="The body is the file as the partner's format has it (NDJSON for JSON formats, "
+        "an XML document holding the records, or CSV with a header). Each record is validated as a "
+        "single publish; the answer lists what was imported and the records refused.",
+        responses=responses(pb.ImportSummary, 400, 401, 403, 413),
+        openapi_extra={
+            "parameters": [
+                {**_format_param(), "required": True, "description": "The file's format."}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    media: {"schema": {"type": "string", "format": "binary"}}
+                    for media in ("application/x-ndjson", "application/xml", "text/csv")
+                },
+            },
+        },
+    )
+    async def import_profiles(
+        request: Request, services: ServicesDep, caller: CallerDep
+    ) -> Response:
+        format_name = _text(request.query_params, "format", 64)
+        upload = Upload(
+            max_bytes=request.app.state.max_import_bytes,
+            field="body",
+            prefix=received_line(request),
+        )
+        try:
+            async for chunk in request.stream():
+                upload.write(chunk)
+            mark_streamed(request, upload.sha256)
+            summary = await run_in_threadpool(
+                services.exchange.import_file, format_name, upload.rewind().file, caller.partner
+            )
+        finally:
+            upload.close()
+        return message_response(summary_message(summary))
 
     @router.get(
         "/v1/profiles/{profile_id:segment}",
@@ -365,11 +415,13 @@ def _problem_response(status: int, body: dict[str, Any], headers: Any = None) ->
 
 
 class _BodyLimit:
-    """Refuse request bodies over the limit before they reach a handler (413 problem)."""
+    """Refuse request bodies over the limit before they reach a handler (413 problem); the
+    paths in ``larger`` (bulk files, spooled to disk) have limits of their own."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int]) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
+        self.larger = larger
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -378,9 +430,10 @@ class _BodyLimit:
         if scope["method"] in ("GET", "HEAD"):  # no route reads a GET body; don't tax the hot path
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.default_max)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _problem_response(*problem(self._too_large()))(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _problem_response(*problem(_too_large(limit)))(scope, receive, send)
             return
         seen = 0
 
@@ -388,14 +441,15 @@ class _BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise self._too_large()  # handled by the GatewayError handler inside the app
+            if seen > limit:
+                raise _too_large(limit)  # handled by the GatewayError handler inside the app
             return message
 
         await self.app(scope, counted, send)
 
-    def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"request body is larger than {self.max_bytes} bytes", field="body")
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body is larger than {limit} bytes", field="body")
 
 
 _JWKS_SCHEMA = {

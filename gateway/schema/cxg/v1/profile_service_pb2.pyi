@@ -123,3 +123,39 @@ class SearchProfilesResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[ProfileSummary]
     next_page_token: str
     def __init__(self, results: _Optional[_Iterable[_Union[ProfileSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ImportChunk(_message.Message):
+    __slots__ = ("format", "data")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    format: str
+    data: bytes
+    def __init__(self, format: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ImportRefusal(_message.Message):
+    __slots__ = ("record", "location", "field", "problem", "detail")
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    record: int
+    location: str
+    field: str
+    problem: str
+    detail: str
+    def __init__(self, record: _Optional[int] = ..., location: _Optional[str] = ..., field: _Optional[str] = ..., problem: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ImportSummary(_message.Message):
+    __slots__ = ("records", "imported", "unchanged", "refused", "refusals")
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    REFUSALS_FIELD_NUMBER: _ClassVar[int]
+    records: int
+    imported: int
+    unchanged: int
+    refused: int
+    refusals: _containers.RepeatedCompositeFieldContainer[ImportRefusal]
+    def __init__(self, records: _Optional[int] = ..., imported: _Optional[int] = ..., unchanged: _Optional[int] = ..., refused: _Optional[int] = ..., refusals: _Optional[_Iterable[_Union[ImportRefusal, _Mapping]]] = ...) -> None: ...

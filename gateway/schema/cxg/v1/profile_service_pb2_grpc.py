@@ -54,6 +54,11 @@ class ProfileServiceStub:
                 request_serializer=cxg_dot_v1_dot_profile__service__pb2.SearchProfilesRequest.SerializeToString,
                 response_deserializer=cxg_dot_v1_dot_profile__service__pb2.SearchProfilesResponse.FromString,
                 _registered_method=True)
+        self.ImportProfiles = channel.stream_unary(
+                '/cxg.v1.ProfileService/ImportProfiles',
+                request_serializer=cxg_dot_v1_dot_profile__service__pb2.ImportChunk.SerializeToString,
+                response_deserializer=cxg_dot_v1_dot_profile__service__pb2.ImportSummary.FromString,
+                _registered_method=True)
 
 
 class ProfileService:
@@ -157,6 +162,33 @@ class ProfileService:
             '/cxg.v1.ProfileService/SearchProfiles',
             cxg_dot_v1_dot_profile__service__pb2.SearchProfilesRequest.SerializeToString,
             cxg_dot_v1_dot_profile__service__pb2.SearchProfilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportProfiles(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/cxg.v1.ProfileService/ImportProfiles',
+            cxg_dot_v1_dot_profile__service__pb2.ImportChunk.SerializeToString,
+            cxg_dot_v1_dot_profile__service__pb2.ImportSummary.FromString,
             options,
             channel_credentials,
             insecure,
