@@ -13,8 +13,7 @@ from typing import Any
 
 from gateway.errors import InvalidIdentifier
 from gateway.identifiers import is_country, validate
-from gateway.mapping import Adapter, AdapterError
-from gateway.mapping._documents import Reader
+from gateway.mapping import Adapter, AdapterError, Reader
 
 NUMBER = "aeo:AuthorisationNumber"
 AUTHORISATION = "aeo:Authorisation"

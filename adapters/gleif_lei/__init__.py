@@ -14,8 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from gateway.mapping import Adapter, AdapterError
-from gateway.mapping._documents import Reader
+from gateway.mapping import Adapter, AdapterError, Reader
 
 JURISDICTION = "lei:Entity/lei:LegalJurisdiction"
 ADDRESS_COUNTRY = "lei:Entity/lei:LegalAddress/lei:Country"

@@ -3,7 +3,17 @@ the registry that finds adapters (``adapters/``) through the ``cxg.adapters`` en
 
 from gateway.errors import AdapterError
 from gateway.mapping._adapter import Adapter, Record
+from gateway.mapping._documents import Reader
 from gateway.mapping._spec import MappingSpec, SpecError
 from gateway.mapping.registry import adapter, adapters
 
-__all__ = ["Adapter", "AdapterError", "MappingSpec", "Record", "SpecError", "adapter", "adapters"]
+__all__ = [
+    "Adapter",
+    "AdapterError",
+    "MappingSpec",
+    "Reader",
+    "Record",
+    "SpecError",
+    "adapter",
+    "adapters",
+]
