@@ -102,9 +102,21 @@ def test_a_record_is_the_same_whether_alone_or_in_a_delta() -> None:
     assert adapter.decode(record("<aeo:Operator ", '<aeo:Operator change="new" ')) == alone
 
 
-def test_a_lower_case_number_is_normalised() -> None:
-    profile = adapter.decode(record("CN3702960517", "cn3702960517"))
-    assert profile.subject.ids[0].value == profile.aeo[0].authorisation_number == "CN3702960517"
+def test_a_record_that_breaks_the_xsd_is_refused_at_its_path() -> None:
+    # The mapping alone would normalise a lower-case number; the published schema forbids it.
+    with pytest.raises(AdapterError) as caught:
+        adapter.decode(record("CN3702960517", "cn3702960517"))
+    assert caught.value.details["rule"] == "xsd"
+    assert caught.value.field == "/aeo:Operator/aeo:AuthorisationNumber"
+    assert "aeo-exchange-1.xsd" in caught.value.message
+
+
+def test_an_element_the_xsd_does_not_declare_is_refused() -> None:
+    data = record("<aeo:Name>", "<aeo:Nickname>x</aeo:Nickname><aeo:Name>")
+    with pytest.raises(AdapterError) as caught:
+        adapter.decode(data)
+    assert caught.value.details["rule"] == "xsd"
+    assert caught.value.field == "/aeo:Operator"
 
 
 # -- XSD ----------------------------------------------------------------------------------------
@@ -355,3 +367,15 @@ def test_a_truncated_list_ends_with_the_error_after_the_good_records() -> None:
     assert [r.profile is not None for r in results] == [True, True, False]
     assert results[-1].error is not None and results[-1].error.rule == "xml"
     assert (results[-1].error.field or "").startswith("line ")
+
+
+def test_a_list_record_that_breaks_the_xsd_is_refused_and_reading_goes_on() -> None:
+    data = (SAMPLES / "full-list.xml").read_bytes()
+    at = data.index(b"<aeo:Name>", data.index(b"CN4403918826"))
+    data = data[:at] + b"<aeo:Nickname>x</aeo:Nickname>" + data[at:]
+    results = list(adapter.read(io.BytesIO(data)))
+    assert [r.profile is not None for r in results] == [True, False, True]
+    bad = results[1].error
+    assert bad is not None and bad.rule == "xsd"
+    assert bad.field == "/aeo:Operator[2]"  # the element whose children are wrong
+    assert "Unexpected child with tag 'aeo:Nickname'" in bad.message

@@ -102,3 +102,40 @@ def test_a_large_import_is_batched_and_reports_each_refusal(
     assert (summary.records, summary.imported, summary.refused) == (1200, 1197, 3)
     assert [number for number, _, _ in summary.errors] == [8, 408, 808]
     assert versions(gateway) == 1197
+
+
+def test_one_batch_decides_its_records_in_order(
+    gateway: Gateway, partners: dict[str, TestPartner]
+) -> None:
+    """A batch is stored set-wise, yet as if its records were published one after another."""
+    from gateway.schema.cxg.v1.profile_service_pb2 import SearchProfilesRequest
+
+    def line(inn: str, name: str, ogrn: str = "") -> str:
+        record = {"ИНН": inn, "Наименование": name, "Статус": "Действует"}
+        return json.dumps(record | ({"ОГРН": ogrn} if ogrn else {}), ensure_ascii=False)
+
+    first = line("7708123468", "ООО «Первое имя»")
+    lines = [
+        first,
+        line("7708123468", "ООО «Второе имя»", "1027700132195"),  # version 2, one more id
+        first,  # the same record again: unchanged
+        line("7707083893", "ПАО «Другая»"),  # a second company
+        line("7707083893", "ПАО «Другая»", "1027700132195"),  # ids of both companies: refused
+    ]
+    summary = gateway.exchange.import_records(
+        ru_bureau, io.BytesIO("\n".join(lines).encode()), partners["ru-bureau"].as_partner()
+    )
+    assert (summary.imported, summary.unchanged, summary.refused) == (3, 1, 1)
+    assert [number for number, _, _ in summary.errors] == [5]
+    assert "belong to different profiles" in summary.errors[0][2].message
+
+    request = GetProfileRequest(purpose="credit_reporting")
+    request.id.scheme, request.id.value = "RU_OGRN", "1027700132195"
+    latest = gateway.exchange.get_profile(request, partners["ru-bureau"].as_partner())
+    assert latest.version == 2 and "Второе имя".encode() in latest.as_json
+    # Search knows the latest name only.
+    found = gateway.exchange.search_profiles(SearchProfilesRequest(name_prefix="ООО «П"))
+    assert not found.results
+    found = gateway.exchange.search_profiles(SearchProfilesRequest(name_prefix="ооо «в"))
+    assert [r.name for r in found.results] == [f"profiles/{latest.profile_id}"]
+    assert versions(gateway) == 3

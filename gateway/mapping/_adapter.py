@@ -31,6 +31,7 @@ from gateway.mapping._documents import (
     _qualify,
 )
 from gateway.mapping._spec import Mapper, MappingSpec
+from gateway.mapping._xsd import RecordSchema
 from gateway.profiles import CreditProfile
 
 MAX_RECORD_BYTES = 1024 * 1024  # one record, as for a single publish (CXG_MAX_REQUEST_BYTES)
@@ -54,6 +55,11 @@ class Adapter:
         self.spec = spec
         self._mapper = Mapper(spec)
         self._max = max_record_bytes
+        self._schema = (
+            RecordSchema(Path(spec.xsd), _qualify(spec.record, spec.namespaces), spec.namespaces)
+            if spec.xsd
+            else None
+        )
         for prefix, uri in spec.namespaces.items():
             ElementTree.register_namespace(prefix, uri)  # written documents keep their prefixes
 
@@ -130,9 +136,18 @@ class Adapter:
     # internals ------------------------------------------------------------------------------
 
     def _to_profile(self, reader: Reader, accept_legacy: AcceptLegacy | None) -> CreditProfile:
-        return self._mapper.to_profile(
+        profile = self._mapper.to_profile(
             reader, hook=self._inbound, accept_legacy=accept_legacy or (lambda s, v: False)
         )
+        # A record that maps must also match the partner's XSD. The mapping goes first: its
+        # errors also name the canonical field.
+        if self._schema is not None and isinstance(reader, XmlReader):
+            violation = self._schema.violation(reader.element)
+            if violation is not None:
+                below, reason = violation
+                where = f"{reader.location}/{below}" if below else reader.location
+                raise self._refused(where, "xsd", f"does not match {self._schema.name}: {reason}")
+        return profile
 
     def _from_profile(self, profile: CreditProfile, writer: Any) -> None:
         self._mapper.from_profile(profile, writer, hook=self._outbound)

@@ -112,15 +112,13 @@ class XmlReader:
     def __init__(
         self, element: ElementTree.Element, namespaces: Mapping[str, str], location: str
     ) -> None:
-        self._element = element
+        self.element = element
         self._ns = {"xml": XML_NS, **namespaces}
-        self._location = location
+        self.location = location
 
     def get(self, path: str) -> str | None:
         element_path, attribute = _split_attribute(path)
-        element = (
-            self._element if element_path == "." else self._element.find(element_path, self._ns)
-        )
+        element = self.element if element_path == "." else self.element.find(element_path, self._ns)
         if element is None:
             return None
         if attribute is not None:
@@ -131,12 +129,12 @@ class XmlReader:
 
     def each(self, path: str) -> list[Reader]:
         return [
-            XmlReader(child, self._ns, f"{self._location}/{path}[{i + 1}]")
-            for i, child in enumerate(self._element.findall(path, self._ns))
+            XmlReader(child, self._ns, f"{self.location}/{path}[{i + 1}]")
+            for i, child in enumerate(self.element.findall(path, self._ns))
         ]
 
     def where(self, path: str) -> str:
-        return self._location if path == "." else f"{self._location}/{path}"
+        return self.location if path == "." else f"{self.location}/{path}"
 
 
 class XmlWriter:

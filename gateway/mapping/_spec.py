@@ -5,6 +5,8 @@ A spec is data (a TOML file in the adapter's folder)::
     name = "ru-bureau"            # the adapter's name
     version = "1.0.0"             # of the spec; a changed mapping is a new version
     format = "json"               # json | xml | csv
+    xsd = "partner.xsd"           # XML: the partner's published schema, beside the spec; every
+                                  # record is checked against its record element's declaration
     [namespaces]                  # XML prefixes used in source paths
     [constants]                   # canonical fields the format implies, e.g. "subject.country" = "RU"
     [codes.status]                # code tables: partner code = canonical value; the first partner
@@ -86,11 +88,14 @@ class MappingSpec:
     # XML: the record element ("lei:LEIRecord"); CSV: the columns, in order, for writing
     record: str = ""
     columns: tuple[str, ...] = ()
+    xsd: str = ""  # XML: the schema file each record is checked against (from_file: its path)
 
     @classmethod
     def from_file(cls, path: Path) -> MappingSpec:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
+            if "xsd" in data:  # beside the spec, wherever the process runs
+                data["xsd"] = str(path.parent / data["xsd"])
             return cls.from_dict(data)
         except (tomllib.TOMLDecodeError, SpecError, ValueError, KeyError, TypeError) as exc:
             raise SpecError(f"{path}: {exc}") from exc
@@ -112,6 +117,7 @@ class MappingSpec:
                 "groups",
                 "record",
                 "columns",
+                "xsd",
             },
         )
         if data.get("format") not in FORMATS:
@@ -123,6 +129,8 @@ class MappingSpec:
             raise SpecError("a CSV format has no repeated groups")
         if data["format"] == "xml" and not data.get("record"):
             raise SpecError("an XML format names its record element (record = ...)")
+        if data.get("xsd") and data["format"] != "xml":
+            raise SpecError("only an XML format has an XSD")
         constants = dict(data.get("constants", {}))
         for key in constants:
             CanonicalPath.parse(key)
@@ -138,6 +146,7 @@ class MappingSpec:
             groups=groups,
             record=data.get("record", ""),
             columns=tuple(data.get("columns", ())),
+            xsd=data.get("xsd", ""),
         )
 
     def carried(self) -> list[str]:

@@ -7,21 +7,20 @@ is one transaction that either stores the whole version or nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     and_,
     bindparam,
     delete,
     exists,
     insert,
-    or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -125,6 +124,8 @@ class ProfileStore:
         self._by_identifier = db.prepare(_by_identifier)
         self._latest_of_profile = db.prepare(_latest_of_profile)
         self._given_version = db.prepare(_given_version)
+        # PostgreSQL locks the profiles a batch moves: publishers of one profile take turns.
+        self._heads = _heads if db.is_sqlite else _heads.with_for_update(of=profiles)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -185,151 +186,220 @@ class ProfileStore:
         """Store a new version of the profile the identifiers belong to (a new profile if none).
 
         Raises Conflict when the same partner JWS was stored before (a replay) or when the
-        identifiers belong to two different profiles.
+        identifiers belong to two different profiles, and PermissionDenied when the profile
+        was first published by another partner.
+        """
+        (result,) = self.append_many([new])
+        if isinstance(result, GatewayError):
+            raise result
+        return result
+
+    def append_many(self, news: Sequence[NewVersion]) -> list[StoredVersion | GatewayError]:
+        """Store many versions in one transaction, in order, each as ``append`` stores it; a
+        version ``append`` would refuse is returned in its place and the others are stored.
+
+        A batch costs a fixed number of statements whatever its size. A concurrent first
+        publication of the same identifiers fails an insert; the batch is then decided again
+        against what the other writer stored.
         """
         for attempt in range(_WRITE_ATTEMPTS):
             try:
                 with self._db.write() as conn:
-                    return self._append(conn, new)
+                    return self._append_batch(conn, news)
             except IntegrityError:
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
-    def append_many(self, news: Sequence[NewVersion]) -> list[StoredVersion | GatewayError]:
-        """Store many versions in one transaction (one durable commit), each in a savepoint: a
-        version refused as ``append`` refuses it (a replay, identifiers of two profiles,
-        another publisher's profile) is returned in its place and the others are stored."""
-        results: list[StoredVersion | GatewayError] = []
-        with self._db.write() as conn:
-            for new in news:
-                try:
-                    with conn.begin_nested():
-                        results.append(self._append(conn, new))
-                except (Conflict, PermissionDenied) as exc:
-                    results.append(exc)
-                except IntegrityError:  # another writer stored the same identifiers meanwhile
-                    results.append(
-                        Conflict("stored concurrently by another writer; import it again")
-                    )
-        return results
+    def _append_batch(
+        self, conn: Connection, news: Sequence[NewVersion]
+    ) -> list[StoredVersion | GatewayError]:
+        # What the database knows, read set-wise, then kept up to date as the batch is decided.
+        stored_as = {  # partner JWS digest -> (profile id, version)
+            row.request_sha256: (row.profile_id, row.version)
+            for digests in _chunks({new.request_sha256 for new in news})
+            for row in conn.execute(_replays, {"digests": digests})
+        }
+        owner_of = {  # identifier -> profile id
+            (row.scheme, row.value): row.profile_id
+            for keys in _chunks({key for new in news for key in new.identifiers})
+            for row in conn.execute(_owners, {"keys": keys})
+        }
+        heads = {
+            row.id: _Head(row.latest_version, row.publisher, row.country)
+            for ids in _chunks(set(owner_of.values()))
+            for row in conn.execute(self._heads, {"ids": ids})
+        }
+        created: set[str] = set()
+        names: dict[str, list[str]] = {}
+        identifier_rows: list[dict[str, Any]] = []
+        version_rows: list[dict[str, Any]] = []
+        decided: list[tuple[dict[str, Any], Rendered] | GatewayError] = []
+        for new in news:
+            try:
+                profile_id = _owning_profile(new, stored_as, owner_of, heads)
+            except (Conflict, PermissionDenied) as refused:
+                decided.append(refused)
+                continue
+            if profile_id is None:
+                profile_id = uuid.uuid4().hex
+                heads[profile_id] = _Head(0, new.publisher, new.country, new.published_at)
+                created.add(profile_id)
+            head = heads[profile_id]
+            head.latest_version += 1
+            head.country = new.country
+            stored_as[new.request_sha256] = (profile_id, head.latest_version)
+            for key in new.identifiers:
+                if key not in owner_of:
+                    owner_of[key] = profile_id
+                    identifier_rows.append({"scheme": key[0], "value": key[1], "profile_id": profile_id})  # fmt: skip
+            names[profile_id] = sorted({name.casefold()[:512] for name in new.names})
+            rendered = new.render(profile_id, head.latest_version)
+            row = {
+                "profile_id": profile_id,
+                "version": head.latest_version,
+                "publisher": new.publisher,
+                "published_at": new.published_at,
+                "payload_sha256": rendered.payload_sha256,
+                "request_sha256": new.request_sha256,
+                "jws": rendered.jws,
+                "profile_pb": rendered.profile_pb,
+                "source_jws": new.source_jws,
+            }
+            version_rows.append(row)
+            decided.append((row, rendered))
 
-    def _append(self, conn: Connection, new: NewVersion) -> StoredVersion:
-        replayed = conn.execute(
-            select(profile_versions.c.profile_id, profile_versions.c.version).where(
-                profile_versions.c.request_sha256 == new.request_sha256
-            )
-        ).first()
-        if replayed is not None:
-            raise Conflict(
-                f"this JWS was already published as profiles/{replayed.profile_id} version {replayed.version}",
-                field="jws",
-                profile_name=f"profiles/{replayed.profile_id}",
-                version=replayed.version,
-            )
-        owners = {
-            row.profile_id: (row.scheme, row.value)
-            for row in conn.execute(
-                select(profile_identifiers).where(
-                    _identifier_in(new.identifiers),
-                )
-            )
-        }
-        if len(owners) > 1:
-            clashes = ", ".join(f"{s}:{v} -> profiles/{p}" for p, (s, v) in sorted(owners.items()))
-            raise Conflict(
-                f"the identifiers belong to different profiles ({clashes})", field="/subject/ids"
-            )
-        if owners:
-            (profile_id,) = owners
-            # A partner changes only what it published: the first version's publisher owns it.
-            owner = conn.execute(
-                select(profile_versions.c.publisher).where(
-                    profile_versions.c.profile_id == profile_id, profile_versions.c.version == 1
-                )
-            ).scalar_one()
-            if owner != new.publisher:
-                raise PermissionDenied(
-                    f"profiles/{profile_id} was published by another partner; only its publisher may publish new versions",
-                    field="/subject/ids",
-                )
-            locked = select(profiles.c.latest_version).where(profiles.c.id == profile_id)
-            if not self._db.is_sqlite:
-                locked = locked.with_for_update()  # serializes publishers of one profile
-            version = conn.execute(locked).scalar_one() + 1
-            conn.execute(
-                update(profiles)
-                .where(profiles.c.id == profile_id)
-                .values(latest_version=version, country=new.country)
-            )
-            conn.execute(delete(profile_names).where(profile_names.c.profile_id == profile_id))
-        else:
-            profile_id, version = uuid.uuid4().hex, 1
-            conn.execute(
-                insert(profiles).values(
-                    id=profile_id,
-                    country=new.country,
-                    latest_version=1,
-                    created_at=new.published_at,
-                )
-            )
-        known = {
-            (row.scheme, row.value)
-            for row in conn.execute(
-                select(profile_identifiers).where(profile_identifiers.c.profile_id == profile_id)
-            )
-        }
-        fresh = [
-            {"scheme": s, "value": v, "profile_id": profile_id}
-            for s, v in new.identifiers
-            if (s, v) not in known
-        ]
-        if fresh:
-            conn.execute(insert(profile_identifiers), fresh)
-        names = sorted({n.casefold()[:512] for n in new.names})
-        if names:
-            conn.execute(
-                insert(profile_names), [{"profile_id": profile_id, "name_folded": n} for n in names]
-            )
-        rendered = new.render(profile_id, version)
-        row_id = conn.execute(
-            insert(profile_versions)
-            .values(
-                profile_id=profile_id,
-                version=version,
-                publisher=new.publisher,
-                published_at=new.published_at,
-                payload_sha256=rendered.payload_sha256,
-                request_sha256=new.request_sha256,
-                jws=rendered.jws,
-                profile_pb=rendered.profile_pb,
-                source_jws=new.source_jws,
-            )
-            .returning(profile_versions.c.id)
-        ).scalar_one()
-        return StoredVersion(
-            row_id=row_id,
-            profile_id=profile_id,
-            version=version,
-            publisher=new.publisher,
-            published_at=new.published_at,
-            payload_sha256=rendered.payload_sha256,
-            jws=rendered.jws,
-            profile_pb=rendered.profile_pb,
+        # Parents before children, as the foreign keys want them.
+        if created:
+            conn.execute(insert(profiles), [heads[pid].created_row(pid) for pid in created])
+        updated = [pid for pid in names if pid not in created]
+        if updated:
+            conn.execute(_move_head, [heads[pid].moved_row(pid) for pid in updated])
+            for ids in _chunks(set(updated)):
+                conn.execute(_forget_names, {"ids": ids})
+        name_rows = [
+            {"profile_id": pid, "name_folded": name} for pid, folded in names.items() for name in folded
+        ]  # fmt: skip
+        for table, rows in ((profile_identifiers, identifier_rows), (profile_names, name_rows)):
+            if rows:
+                conn.execute(insert(table), rows)
+        row_ids = (
+            conn.execute(_insert_versions, version_rows).scalars().all() if version_rows else []
         )
+        stored = iter(row_ids)
+        return [
+            outcome
+            if isinstance(outcome, GatewayError)
+            else StoredVersion(
+                row_id=next(stored),
+                profile_id=outcome[0]["profile_id"],
+                version=outcome[0]["version"],
+                publisher=outcome[0]["publisher"],
+                published_at=outcome[0]["published_at"],
+                payload_sha256=outcome[1].payload_sha256,
+                jws=outcome[1].jws,
+                profile_pb=outcome[1].profile_pb,
+            )
+            for outcome in decided
+        ]
+
+
+@dataclass
+class _Head:
+    """A profile's latest version as a batch moves it, its first publisher and its country."""
+
+    latest_version: int
+    publisher: str
+    country: str
+    created_at: datetime | None = None  # set when the batch creates the profile
+
+    def created_row(self, profile_id: str) -> dict[str, Any]:
+        return {"id": profile_id, "country": self.country, "latest_version": self.latest_version,
+                "created_at": self.created_at}  # fmt: skip
+
+    def moved_row(self, profile_id: str) -> dict[str, Any]:
+        return {"pid": profile_id, "latest": self.latest_version, "new_country": self.country}
+
+
+def _owning_profile(
+    new: NewVersion,
+    stored_as: dict[str, tuple[str, int]],
+    owner_of: dict[tuple[str, str], str],
+    heads: dict[str, _Head],
+) -> str | None:
+    """The profile ``new`` is a version of (None for a new one), or why it cannot be stored."""
+    if new.request_sha256 in stored_as:
+        profile_id, version = stored_as[new.request_sha256]
+        raise Conflict(
+            f"this JWS was already published as profiles/{profile_id} version {version}",
+            field="jws",
+            profile_name=f"profiles/{profile_id}",
+            version=version,
+        )
+    owners = {owner_of[key]: key for key in new.identifiers if key in owner_of}
+    if len(owners) > 1:
+        clashes = ", ".join(f"{s}:{v} -> profiles/{p}" for p, (s, v) in sorted(owners.items()))
+        raise Conflict(
+            f"the identifiers belong to different profiles ({clashes})", field="/subject/ids"
+        )
+    if not owners:
+        return None
+    (profile_id,) = owners
+    # A partner changes only what it published: the first version's publisher owns it.
+    if heads[profile_id].publisher != new.publisher:
+        raise PermissionDenied(
+            f"profiles/{profile_id} was published by another partner; only its publisher may publish new versions",
+            field="/subject/ids",
+        )
+    return profile_id
+
+
+# Lookups of a batch take at most this many values each: well under SQLite's and PostgreSQL's
+# bound-parameter limits, with an identifier counting twice.
+_CHUNK = 1000
+_Key = TypeVar("_Key", str, tuple[str, str])
+
+
+def _chunks(values: Iterable[_Key]) -> Iterator[list[_Key]]:
+    ordered = sorted(values)  # a set in a stable order
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
+
+
+_replays = select(
+    profile_versions.c.request_sha256, profile_versions.c.profile_id, profile_versions.c.version
+).where(profile_versions.c.request_sha256.in_(bindparam("digests", expanding=True)))
+_owners = select(profile_identifiers).where(
+    tuple_(profile_identifiers.c.scheme, profile_identifiers.c.value).in_(
+        bindparam("keys", expanding=True)
+    )
+)
+_first_version = profile_versions.alias("first_version")
+_heads = (
+    select(profiles.c.id, profiles.c.latest_version, profiles.c.country, _first_version.c.publisher)
+    .select_from(
+        profiles.join(
+            _first_version,
+            and_(_first_version.c.profile_id == profiles.c.id, _first_version.c.version == 1),
+        )
+    )
+    .where(profiles.c.id.in_(bindparam("ids", expanding=True)))
+)
+_move_head = (
+    update(profiles)
+    .where(profiles.c.id == bindparam("pid"))
+    .values(latest_version=bindparam("latest"), country=bindparam("new_country"))
+)
+_forget_names = delete(profile_names).where(
+    profile_names.c.profile_id.in_(bindparam("ids", expanding=True))
+)
+_insert_versions = insert(profile_versions).returning(
+    profile_versions.c.id, sort_by_parameter_order=True
+)
 
 
 def _first_ref(rows: list[tuple[Any, ...]]) -> VersionRef | None:
     return VersionRef(*rows[0]) if rows else None
-
-
-def _identifier_in(identifiers: Sequence[tuple[str, str]]) -> ColumnElement[bool]:
-    return or_(
-        *(
-            and_(profile_identifiers.c.scheme == s, profile_identifiers.c.value == v)
-            for s, v in identifiers
-        )
-    )
 
 
 def _stored(row: Any) -> StoredVersion:
