@@ -7,7 +7,8 @@ Every error a caller can see is a ``GatewayError``; transports map each subclass
     ├── InvalidArgument          a field breaks a rule (names the field)
     │   ├── InvalidIdentifier    an identifier fails its scheme's format or check digit
     │   ├── AdapterError         a partner-format record breaks a mapping rule (names its path)
-    │   └── ProofError           a Merkle proof does not prove what it claims
+    │   ├── ProofError           a Merkle proof does not prove what it claims
+    │   └── RulePackError        a rule pack is malformed, fails its tests, unsigned or tampered
     ├── PayloadTooLarge          the request body is over the configured limit
     ├── Unauthenticated          no valid signature / credential
     ├── PermissionDenied         the caller is known but not allowed to do this
@@ -66,6 +67,11 @@ class ProofError(InvalidArgument):
     """A Merkle proof (or its parameters) does not prove what it claims."""
 
 
+class RulePackError(InvalidArgument):
+    """A rule pack cannot be activated: malformed (``field`` is a JSON pointer into the pack),
+    failing its own tests, out of validity, unsigned or tampered."""
+
+
 class PayloadTooLarge(GatewayError):
     """The request is larger than the configured limit."""
 
@@ -109,6 +115,7 @@ __all__ = [
     "PermissionDenied",
     "ProofError",
     "QuotaExceeded",
+    "RulePackError",
     "Unauthenticated",
     "Unavailable",
 ]

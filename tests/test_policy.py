@@ -13,6 +13,7 @@ from gateway.schema.cxg.v1 import (
     audit_service_pb2,
     consent_service_pb2,
     profile_service_pb2,
+    rules_service_pb2,
 )
 from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
 from gateway.transport.grpc_server import service_methods
@@ -47,6 +48,7 @@ def test_every_rpc_of_every_service_has_a_policy(gateway: Gateway) -> None:
             consent_service_pb2,
             admin_service_pb2,
             audit_service_pb2,
+            rules_service_pb2,
         )
         for service in module.DESCRIPTOR.services_by_name.values()
         for method in service.methods
@@ -94,6 +96,10 @@ def test_an_operation_without_policy_is_refused_to_everyone() -> None:
         (("sme_portal",), "PublishProfile", False),
         (("sme_portal",), "GrantConsent", True),
         (("bank",), "GrantConsent", False),
+        (("customs",), "RecognizeAeo", True),
+        (("bank",), "RecognizeAeo", False),
+        (("bank",), "EquivalentGrade", True),
+        (("witness",), "EquivalentGrade", False),
     ],
 )
 def test_roles_decide_operations(roles: tuple[str, ...], operation: str, allowed: bool) -> None:

@@ -36,6 +36,7 @@ from gateway.errors import (
     Unavailable,
 )
 from gateway.schema.cxg.v1 import audit_service_pb2 as pb
+from gateway.schema.cxg.v1.rules_service_pb2 import SignedDecision
 from gateway.storage import Database
 from gateway.storage._group import GroupCommitter
 from gateway.storage.audit import AuditStore, StoredCheckpoint
@@ -339,6 +340,12 @@ def load_note_key(path: Path) -> ed25519.Ed25519PrivateKey:
 
 _RESOURCE_FIELDS = ("name", "profile_name", "profile", "partner_id")
 _IDENTIFIER_FIELDS = ("id", "subject")
+_AEO_NUMBER_FIELDS = ("aeo_number",)
+
+
+def rule_pack_of(answer: object) -> str:
+    """The SHA-256 of the rule pack that decided an answer ("" when no pack did)."""
+    return answer.decision.rule_pack_sha256 if isinstance(answer, SignedDecision) else ""
 
 
 def subjects(*messages: object) -> tuple[str, ...]:
@@ -355,6 +362,9 @@ def subjects(*messages: object) -> tuple[str, ...]:
             value = getattr(message, name, None) if name in fields else None
             if isinstance(value, str) and value:
                 found.append(f"partners/{value}" if name == "partner_id" else value)
+        for name in _AEO_NUMBER_FIELDS:
+            if name in fields and (number := getattr(message, name)):
+                found.append(f"AEO:{number}")
         for name in _IDENTIFIER_FIELDS:
             if name in fields and fields[name].message_type is not None and message.HasField(name):
                 entity = getattr(message, name)

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import IO, Any
 
@@ -23,7 +23,7 @@ from gateway.errors import Conflict, GatewayError, InvalidArgument, NotFound, Pe
 from gateway.identifiers import normalize_scheme, validate
 from gateway.mapping import Adapter, Record
 from gateway.profiles import canonical_json, legal_names, parse_profile_json, validate_profile
-from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
+from gateway.schema.cxg.v1.profile_pb2 import CommonGrade, CreditProfile
 from gateway.schema.cxg.v1.profile_service_pb2 import (
     GetProfileRequest,
     ListProfileVersionsRequest,
@@ -45,6 +45,8 @@ from gateway.trust.policy import FULL, minimize, purpose_for
 
 # (caller id, profile id, purpose, cited consent name) -> consent id; raises when not valid.
 ConsentCheck = Callable[[str, str, str, str], str]
+# The profile's grade on the common scale as of a day, by the active rule packs (None: no grade).
+CommonGradeOf = Callable[[CreditProfile, date], CommonGrade | None]
 
 PROFILE_TYP = "cxg-profile+jws"
 MAX_IMPORT_ERRORS = 100
@@ -111,6 +113,7 @@ class ProfileExchange:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         cache_size: int = 8192,
         formats: Callable[[str], Adapter] = mapping.adapter,
+        common_grade: CommonGradeOf = lambda profile, day: None,
     ) -> None:
         self._store = store
         self._keyring = keyring
@@ -120,6 +123,7 @@ class ProfileExchange:
         self._accepted_legacy_ids = accepted_legacy_ids
         self._clock = clock
         self._formats = formats
+        self._common_grade = common_grade
         # A version never changes, so each view of it is rendered and signed once per format.
         self._signed: Callable[[int, str, str], SignedVersion] = lru_cache(maxsize=cache_size)(
             self._render_view
@@ -127,7 +131,12 @@ class ProfileExchange:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, db: Database, directory: PartnerDirectory
+        cls,
+        settings: Settings,
+        db: Database,
+        directory: PartnerDirectory,
+        *,
+        common_grade: CommonGradeOf = lambda profile, day: None,
     ) -> ProfileExchange:
         return cls(
             ProfileStore(db),
@@ -136,6 +145,7 @@ class ProfileExchange:
             gateway_id=settings.gateway_id,
             check_consent=ConsentService(db).check,
             accepted_legacy_ids=settings.accepted_legacy_ids,
+            common_grade=common_grade,
         )
 
     @property
@@ -256,6 +266,10 @@ class ProfileExchange:
         profile.provenance.source_institution = partner.id
         if not profile.HasField("valid_from"):
             profile.valid_from.FromDatetime(now)
+        # The gateway's reading of the ratings on the common scale, by the active packs.
+        grade = self._common_grade(profile, now.date())
+        if grade is not None:
+            profile.common_grade.CopyFrom(grade)
 
         def render(profile_id: str, version: int) -> Rendered:
             profile.name, profile.version = f"profiles/{profile_id}", version

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -242,4 +243,17 @@ audit_cosignatures = Table(
     Column("witness", String(64), primary_key=True),
     Column("signature", Text, nullable=False),
     Column("added_at", UtcDateTime(), nullable=False),
+)
+
+# Rule packs ever activated, by the SHA-256 of the pack file; the operator-signed file itself.
+# One version of a pack id is active at a time; the ones it replaced stay, for audit.
+rule_packs = Table(
+    "rule_packs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("pack_id", String(64), nullable=False, index=True),
+    Column("version", String(32), nullable=False),
+    Column("jws", Text, nullable=False),
+    Column("activated_at", UtcDateTime(), nullable=False),
+    Column("active", Boolean, nullable=False),
 )

@@ -44,6 +44,9 @@ TABLE: dict[type[errors.GatewayError], Mapping] = {
     errors.ProofError: Mapping(
         grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid-proof", "Invalid proof"
     ),
+    errors.RulePackError: Mapping(
+        grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid-rule-pack", "Invalid rule pack"
+    ),
     errors.InvalidArgument: Mapping(
         grpc.StatusCode.INVALID_ARGUMENT, 400, "invalid-argument", "Invalid argument"
     ),

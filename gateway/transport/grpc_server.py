@@ -25,8 +25,9 @@ from gateway.schema.cxg.v1 import admin_service_pb2 as admin_pb
 from gateway.schema.cxg.v1 import audit_service_pb2 as audit_pb
 from gateway.schema.cxg.v1 import consent_service_pb2 as consent_pb
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
+from gateway.schema.cxg.v1 import rules_service_pb2 as rules_pb
 from gateway.service.access import Credentials
-from gateway.service.audit import Exchange, sha256_hex, subjects
+from gateway.service.audit import Exchange, rule_pack_of, sha256_hex, subjects
 from gateway.service.tokens import Caller
 from gateway.transport._imports import Upload, summary_message
 from gateway.transport.errors import AUDIT_LEAF, grpc_status, mapping_for, unexpected, with_trailer
@@ -134,6 +135,21 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
             ),
             "ListRefusals": Method(
                 admin_pb.ListRefusalsRequest, lambda r, c: services.refusals.list(r)
+            ),
+        },
+        rules_pb.DESCRIPTOR.services_by_name["RulesService"].full_name: {
+            "RecognizeAeo": Method(
+                rules_pb.RecognizeAeoRequest,
+                lambda r, c: services.rules.recognize_aeo(r, c.partner),
+            ),
+            "EquivalentGrade": Method(
+                rules_pb.EquivalentGradeRequest, lambda r, c: services.rules.equivalent_grade(r)
+            ),
+            "ListRulePacks": Method(
+                rules_pb.ListRulePacksRequest, lambda r, c: services.rules.list_packs()
+            ),
+            "GetRulePack": Method(
+                rules_pb.GetRulePackRequest, lambda r, c: services.rules.get_pack(r)
             ),
         },
         audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name: {
@@ -268,6 +284,7 @@ def _exchange(
         request_sha256=request_sha256,
         response_sha256=sha256_hex(body) if body else "",
         decision=decision,
+        rule_pack=rule_pack_of(answer),
     )
 
 

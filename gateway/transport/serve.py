@@ -20,6 +20,7 @@ from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
 from gateway.service.quotas import Quotas
 from gateway.service.refusals import RefusalLog
+from gateway.service.rules import RuleService
 from gateway.service.tokens import TokenService
 from gateway.storage import Database
 from gateway.storage.partners import PartnerStore
@@ -45,7 +46,10 @@ class Gateway:
         self.db.upgrade()
         self.trust = TrustCache(PartnerStore(self.db), ttl=settings.trust_cache_seconds)
         self.replay = ReplayStore(self.db)
-        self.exchange = ProfileExchange.from_settings(settings, self.db, self.trust)
+        self.rules = RuleService.from_settings(settings, self.db)
+        self.exchange = ProfileExchange.from_settings(
+            settings, self.db, self.trust, common_grade=self.rules.common_grade
+        )
         self.tokens = TokenService(
             self.exchange.keyring,
             self.trust,
@@ -59,6 +63,7 @@ class Gateway:
         self.services = Services(
             exchange=self.exchange,
             consents=ConsentService(self.db),
+            rules=self.rules,
             admin=AdminApi(self.partners),
             refusals=self.refusals,
             tokens=self.tokens,

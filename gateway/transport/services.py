@@ -10,6 +10,7 @@ from gateway.service.admin import AdminApi
 from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
 from gateway.service.refusals import RefusalLog
+from gateway.service.rules import RuleService
 from gateway.service.tokens import TokenService
 from gateway.storage import Database
 
@@ -18,6 +19,7 @@ from gateway.storage import Database
 class Services:
     exchange: ProfileExchange
     consents: ConsentService
+    rules: RuleService
     admin: AdminApi
     refusals: RefusalLog
     tokens: TokenService

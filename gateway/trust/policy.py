@@ -51,6 +51,12 @@ OPERATIONS: dict[str, Rule] = {
     "RevokeConsent": Rule(frozenset({"sme_portal"})),
     "GetConsent": Rule(READERS),
     "ListConsents": Rule(READERS),
+    # RulesService: customs ask about AEO authorisations; any reader asks grade equivalence;
+    # the packs themselves are public, so anyone can check which rules decided.
+    "RecognizeAeo": Rule(frozenset({"customs", "operator"})),
+    "EquivalentGrade": Rule(READERS | {"operator"}),
+    "ListRulePacks": Rule(public=True, audited=False),
+    "GetRulePack": Rule(public=True, audited=False),
     # AdminService
     "ListPartners": _OPERATOR,
     "GetPartner": _OPERATOR,

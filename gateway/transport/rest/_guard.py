@@ -48,6 +48,7 @@ _STREAMED_SHA256 = "cxg.streamed_sha256"
 # Operations whose route reads its (large) body itself, as a stream: never buffered here.
 _STREAMED = frozenset({"ImportProfiles"})
 _AUDITED = "cxg.audited"
+_DECIDED = "cxg.decided"  # a rules decision's pack and subjects, for its audit leaf
 # Path parameters that name a resource, and the collection they name it in.
 _RESOURCES = {"profile_id": "profiles", "consent_id": "consents", "partner_id": "partners"}
 
@@ -88,16 +89,18 @@ async def record_exchange(request: Request, response: Response, decision: str) -
     query = request.query_params
     body = bytes(response.body)
     received = received_line(request) + request.scope.get(_BODY, b"")
+    rule_pack, decided = request.scope.get(_DECIDED, ("", ()))
     exchange = Exchange(
         operation=operation,
         transport="rest",
         partner=caller.partner.id if caller else "",
-        subject=_subjects(request, body if request.method != "GET" else b""),
+        subject=_subjects(request, body if request.method != "GET" else b"") + decided,
         purpose=query.get("purpose", ""),
         consent=query.get("consent", ""),
         request_sha256=request.scope.get(_STREAMED_SHA256) or sha256_hex(received),
         response_sha256=sha256_hex(body),
         decision=decision,
+        rule_pack=rule_pack,
     )
     audit: AuditLog = request.app.state.services.audit
     leaf = await audit.record_async(exchange)
@@ -108,6 +111,12 @@ def received_line(request: Request) -> bytes:
     """The request line as received, which the audit leaf's request digest starts with."""
     target = request.url.path + ("?" + request.url.query if request.url.query else "")
     return f"{request.method} {target}\n".encode()
+
+
+def mark_decision(request: Request, rule_pack: str, subjects: tuple[str, ...]) -> None:
+    """For a route that answers with a rules decision: the pack that decided and the subjects
+    the request named, for the audit leaf."""
+    request.scope[_DECIDED] = (rule_pack, subjects)
 
 
 def mark_streamed(request: Request, request_sha256: str) -> None:

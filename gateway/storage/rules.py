@@ -1,0 +1,56 @@
+"""Rule packs as activated: the operator-signed file by its SHA-256, and which are active."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+
+from gateway.storage.database import Database
+from gateway.storage.tables import rule_packs
+
+
+@dataclass(frozen=True)
+class StoredPack:
+    sha256: str
+    pack_id: str
+    version: str
+    jws: str
+    activated_at: datetime
+    active: bool
+
+
+class RulePackStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def activate(self, sha256: str, pack_id: str, version: str, jws: str, at: datetime) -> None:
+        """Make this pack the active version of its id, in one transaction; activating a pack
+        that is already stored (a roll-back to it) makes it active again."""
+        with self._db.write() as conn:
+            conn.execute(
+                update(rule_packs)
+                .where(rule_packs.c.pack_id == pack_id, rule_packs.c.active)
+                .values(active=False)
+            )
+            stored = conn.execute(
+                update(rule_packs)
+                .where(rule_packs.c.sha256 == sha256)
+                .values(active=True, activated_at=at)
+            ).rowcount
+            if not stored:
+                conn.execute(
+                    insert(rule_packs).values(
+                        sha256=sha256, pack_id=pack_id, version=version, jws=jws,
+                        activated_at=at, active=True,
+                    )
+                )  # fmt: skip
+
+    def active(self) -> list[StoredPack]:
+        query = select(rule_packs).where(rule_packs.c.active).order_by(rule_packs.c.pack_id)
+        return [StoredPack(**row._mapping) for row in self._db.read(query)]
+
+    def get(self, sha256: str) -> StoredPack | None:
+        rows = self._db.read(select(rule_packs).where(rule_packs.c.sha256 == sha256))
+        return StoredPack(**rows[0]._mapping) if rows else None
