@@ -53,9 +53,12 @@ OPEN, "data missing"):
 - grade-equivalence: ``date`` and ``rating``: ``scheme``, ``grade``, ``as_of_date``,
   ``issuer``, ``valid_from_date``, ``valid_until_date``.
 
-A decision is OPEN, before any rule runs, when the engine is unknown, when the decision date is
-outside the pack's validity, or when the facts are older than ``max_age_days`` (the AEO data's
-``data_date``, a rating's ``as_of_date``); and after the rules, when none decided.
+A decision is OPEN, before any rule runs, when the engine is unknown (step ``engine``), when the
+decision date is outside the pack's validity (``validity``), or, for a pack with
+``max_age_days``, when the facts' date (the AEO data's ``data_date``, a rating's ``as_of_date``)
+is missing (``data-missing``), later than the decision date (``data-after-date``) or older than
+the limit (``freshness``); during the rules, when one reads a fact that is absent
+(``data-missing``); and after them, when none decided (``no-rule``).
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ import hashlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -204,6 +207,8 @@ class RulePack:
             stated = self._facts_date(facts)
             if stated is None:  # nothing to judge freshness by
                 return self._open("data-missing", day, detail=".".join(_FRESHNESS[self.type]))
+            if stated > day:  # facts of a later day say nothing of this one
+                return self._open("data-after-date", day)
             if day - stated > timedelta(days=self.max_age_days):
                 return self._open("freshness", day)
         for rule in self.rules:
@@ -217,8 +222,14 @@ class RulePack:
                     rule.outcome, rule.reason, day, rule.benefits, rule.bucket, rule.ordinal
                 )
         if self.type == "grade-equivalence":
-            rating = facts.get("rating") or {}
-            row = self.grades.get((str(rating.get("scheme")), str(rating.get("grade"))))
+            rating = facts.get("rating")
+            if (
+                not isinstance(rating, Mapping)
+                or not rating.get("scheme")
+                or not rating.get("grade")
+            ):
+                return self._open("data-missing", day, detail="rating.scheme, rating.grade")
+            row = self.grades.get((str(rating["scheme"]), str(rating["grade"])))
             if row is not None:
                 reason = Reason(
                     f"grade:{row.scheme}:{row.grade}",
@@ -305,6 +316,11 @@ _ENGINE_REASONS = {
         "the data is older than {days} days: too stale to decide",
         "данные старше {days} дн.: слишком устарели для решения",
     ),
+    "data-after-date": (
+        "数据的日期晚于判定日期，不能说明当日的情况",
+        "the data is dated after the decision date: it says nothing of that day",
+        "данные датированы позже даты решения и ничего не говорят о ней",
+    ),
     "data-missing": (
         "缺少规则所需的数据",
         "a fact the rule needs is missing",
@@ -376,7 +392,7 @@ def _parse(doc: dict[str, Any], source: bytes) -> RulePack:
         if stray:
             raise RulePackError(f"grades of schemes not covered: {sorted(stray)}", field="/grades")
     max_age = doc.get("max_age_days")
-    if max_age is not None and (not isinstance(max_age, int) or max_age < 0):
+    if max_age is not None and (not _is_whole(max_age) or max_age < 0):
         raise RulePackError("max_age_days is a whole number of days", field="/max_age_days")
     pack = RulePack(
         id=_text(doc, "id", ""),
@@ -424,7 +440,7 @@ def _rule(item: Any, where: str, pack_type: str, env: Any, engine: str) -> Rule:
         raise RulePackError("only a recognition grants benefits", field=f"{where}/benefits")
     if (bucket or ordinal) and (pack_type != "grade-equivalence" or outcome != Outcome.RECOGNIZED):
         raise RulePackError("only a recognized grade has a bucket", field=f"{where}/bucket")
-    if not isinstance(ordinal, int):
+    if not _is_whole(ordinal):
         raise RulePackError("ordinal is a whole number", field=f"{where}/ordinal")
     return Rule(
         rule_id, when, outcome, Reason(rule_id, **reason), program, benefits, bucket, ordinal
@@ -435,12 +451,13 @@ def _grades(items: Any, pack_type: str) -> dict[tuple[str, str], Grade]:
     if items and pack_type != "grade-equivalence":
         raise RulePackError("only a grade pack has grades", field="/grades")
     table: dict[tuple[str, str], Grade] = {}
+    ordinals: dict[str, int] = {}  # one bucket, one place on the common scale
     for n, item in enumerate(items):
         where = f"/grades/{n}"
         if not isinstance(item, dict):
             raise RulePackError("a grade is a table", field=where)
         _only(item, {"scheme", "grade", "ordinal", "bucket", "source"}, where)
-        if not isinstance(item.get("ordinal"), int):
+        if not _is_whole(item.get("ordinal")):
             raise RulePackError("ordinal is a whole number", field=f"{where}/ordinal")
         row = Grade(
             _text(item, "scheme", where),
@@ -452,6 +469,10 @@ def _grades(items: Any, pack_type: str) -> dict[tuple[str, str], Grade]:
         if (row.scheme, row.grade) in table:
             raise RulePackError(f"{row.scheme} {row.grade} is listed twice", field=where)
         table[row.scheme, row.grade] = row
+        if ordinals.setdefault(row.bucket, row.ordinal) != row.ordinal:
+            raise RulePackError(
+                f"bucket {row.bucket} has ordinal {ordinals[row.bucket]} elsewhere", field=where
+            )
     return table
 
 
@@ -522,12 +543,18 @@ def _outcome(value: Any, where: str) -> Outcome:
 
 
 def _date(value: Any, where: str) -> date:
+    if isinstance(value, datetime):
+        raise RulePackError("expected a date, not a date and time", field=where)
     if isinstance(value, date):  # TOML's own date literal
         return value
     try:
         return date.fromisoformat(str(value))
     except ValueError:
         raise RulePackError("expected an ISO date (YYYY-MM-DD)", field=where) from None
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # TOML's true is no number
 
 
 def _is_semver(text: str) -> bool:
