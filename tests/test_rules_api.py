@@ -293,3 +293,23 @@ def test_the_audit_leaf_of_a_grpc_decision_names_the_pack(
 
 def _log_size(gateway: Gateway) -> int:
     return int(gateway.audit.sign_checkpoint().size)
+
+
+def test_of_two_overlapping_packs_activated_at_once_one_is_refused(gateway: Gateway) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    signed = [
+        gateway.rules.sign(aeo_pack().replace(b'id = "test-aeo-cn-de"', f'id = "rival-{n}"'.encode()))
+        for n in range(2)
+    ]  # fmt: skip
+
+    def attempt(jws: str) -> bool:
+        try:
+            gateway.rules.activate(jws)
+        except RulePackError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(2) as pool:
+        assert sorted(pool.map(attempt, signed)) == [False, True]
+    assert len(gateway.rules.list_packs().packs) == 1

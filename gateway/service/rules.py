@@ -118,9 +118,11 @@ class RuleService:
             raise RulePackError(
                 f"{len(failures)} of the pack's tests fail: {listed}", field="/tests"
             )
-        self.reload(force=True)
-        self._book.with_pack(pack)  # refuses a pack that overlaps another
-        self._store.activate(pack.sha256, pack.id, pack.version, signed, self._clock())
+
+        def no_overlap(active: list[StoredPack]) -> None:
+            RuleBook(self.verify(p.jws) for p in active).with_pack(pack)
+
+        self._store.activate(pack.sha256, pack.id, pack.version, signed, self._clock(), no_overlap)
         self.reload(force=True)
         return pack
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from gateway.storage.database import Database
 from gateway.storage.tables import rule_packs
@@ -25,10 +26,24 @@ class RulePackStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def activate(self, sha256: str, pack_id: str, version: str, jws: str, at: datetime) -> None:
-        """Make this pack the active version of its id, in one transaction; activating a pack
-        that is already stored (a roll-back to it) makes it active again."""
+    def activate(
+        self,
+        sha256: str,
+        pack_id: str,
+        version: str,
+        jws: str,
+        at: datetime,
+        check: Callable[[list[StoredPack]], None],
+    ) -> None:
+        """Make this pack the active version of its id, in one transaction, once ``check``
+        (which raises to refuse) has seen the active packs; activating a stored pack again (a
+        roll-back to it) makes it active again. Activations take turns, so two overlapping
+        packs cannot both pass their checks."""
         with self._db.write() as conn:
+            if not self._db.is_sqlite:  # SQLite's write transaction already excludes others
+                conn.execute(text("LOCK TABLE rule_packs IN SHARE ROW EXCLUSIVE MODE"))
+            active = conn.execute(select(rule_packs).where(rule_packs.c.active))
+            check([StoredPack(**row._mapping) for row in active])
             conn.execute(
                 update(rule_packs)
                 .where(rule_packs.c.pack_id == pack_id, rule_packs.c.active)
