@@ -35,10 +35,19 @@ class Settings:
     trust_cache_seconds: float = 1.0
     # How often the audit log's checkpoint is signed while the log grows.
     checkpoint_seconds: float = 10.0
+    # The gateway's own country (ISO 3166-1): its SCO-code issuer keys are that country's.
+    country: str = "CN"
+    # Where people reach the REST port (the scan-to-check page SCO QR codes point at); empty
+    # means http://HOST:REST_PORT.
+    public_url: str = ""
 
     @property
     def gateway_keys_dir(self) -> Path:
         return self.keys_dir / "gateway"
+
+    @property
+    def scan_base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.rest_port}"
 
     @property
     def partners_dir(self) -> Path:
@@ -60,6 +69,8 @@ class Settings:
             tls_dir=Path(env["CXG_TLS_DIR"]) if env.get("CXG_TLS_DIR") else None,
             trust_cache_seconds=float(env.get("CXG_TRUST_CACHE_SECONDS", cls.trust_cache_seconds)),
             checkpoint_seconds=float(env.get("CXG_CHECKPOINT_SECONDS", cls.checkpoint_seconds)),
+            country=env.get("CXG_COUNTRY", cls.country),
+            public_url=env.get("CXG_PUBLIC_URL", cls.public_url),
             accepted_legacy_ids=frozenset(
                 x.strip().upper() for x in legacy.split(",") if x.strip()
             ),

@@ -14,6 +14,7 @@ from gateway.schema.cxg.v1 import (
     consent_service_pb2,
     profile_service_pb2,
     rules_service_pb2,
+    sco_service_pb2,
 )
 from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
 from gateway.transport.grpc_server import service_methods
@@ -49,6 +50,7 @@ def test_every_rpc_of_every_service_has_a_policy(gateway: Gateway) -> None:
             admin_service_pb2,
             audit_service_pb2,
             rules_service_pb2,
+            sco_service_pb2,
         )
         for service in module.DESCRIPTOR.services_by_name.values()
         for method in service.methods

@@ -257,3 +257,19 @@ rule_packs = Table(
     Column("activated_at", UtcDateTime(), nullable=False),
     Column("active", Boolean, nullable=False),
 )
+
+# SCO codes issued by this gateway: the signed text, and the state the status list publishes
+# at the code's index (its place in the list, given in issue order, never reused).
+sco_codes = Table(
+    "sco_codes",
+    metadata,
+    Column("code_id", String(32), primary_key=True),
+    Column("status_index", Integer, nullable=False, unique=True),
+    Column("profile_id", ForeignKey("profiles.id"), nullable=False, index=True),
+    Column("issued_by", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("changed_at", UtcDateTime(), nullable=False),
+    Column("text", Text, nullable=False),
+)

@@ -26,6 +26,7 @@ from gateway.schema.cxg.v1 import audit_service_pb2 as audit_pb
 from gateway.schema.cxg.v1 import consent_service_pb2 as consent_pb
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
 from gateway.schema.cxg.v1 import rules_service_pb2 as rules_pb
+from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
 from gateway.service.access import Credentials
 from gateway.service.audit import Exchange, rule_pack_of, sha256_hex, subjects
 from gateway.service.tokens import Caller
@@ -150,6 +151,28 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
             ),
             "GetRulePack": Method(
                 rules_pb.GetRulePackRequest, lambda r, c: services.rules.get_pack(r)
+            ),
+        },
+        sco_pb.DESCRIPTOR.services_by_name["ScoService"].full_name: {
+            "IssueScoCode": Method(
+                sco_pb.IssueScoCodeRequest, lambda r, c: services.sco.issue_code(r, c.partner)
+            ),
+            "GetScoCode": Method(
+                sco_pb.GetScoCodeRequest, lambda r, c: services.sco.get_code(r, c.partner)
+            ),
+            "SetScoCodeStatus": Method(
+                sco_pb.SetScoCodeStatusRequest, lambda r, c: services.sco.set_status(r, c.partner)
+            ),
+            "VerifyScoCode": Method(
+                sco_pb.VerifyScoCodeRequest, lambda r, c: services.sco.verify_code(r)
+            ),
+            "GetTrustList": Method(
+                sco_pb.GetTrustListRequest,
+                lambda r, c: sco_pb.SignedList(jws=services.sco.trust_list()[1]),
+            ),
+            "GetStatusList": Method(
+                sco_pb.GetStatusListRequest,
+                lambda r, c: sco_pb.SignedList(jws=services.sco.status_list()[1]),
             ),
         },
         audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name: {

@@ -21,6 +21,7 @@ from gateway.service.consents import ConsentService
 from gateway.service.quotas import Quotas
 from gateway.service.refusals import RefusalLog
 from gateway.service.rules import RuleService
+from gateway.service.sco import ScoService
 from gateway.service.tokens import TokenService
 from gateway.storage import Database
 from gateway.storage.partners import PartnerStore
@@ -64,6 +65,7 @@ class Gateway:
             exchange=self.exchange,
             consents=ConsentService(self.db),
             rules=self.rules,
+            sco=ScoService.from_settings(settings, self.db),
             admin=AdminApi(self.partners),
             refusals=self.refusals,
             tokens=self.tokens,

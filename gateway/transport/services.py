@@ -11,6 +11,7 @@ from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
 from gateway.service.refusals import RefusalLog
 from gateway.service.rules import RuleService
+from gateway.service.sco import ScoService
 from gateway.service.tokens import TokenService
 from gateway.storage import Database
 
@@ -20,6 +21,7 @@ class Services:
     exchange: ProfileExchange
     consents: ConsentService
     rules: RuleService
+    sco: ScoService
     admin: AdminApi
     refusals: RefusalLog
     tokens: TokenService

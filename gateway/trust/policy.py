@@ -57,6 +57,17 @@ OPERATIONS: dict[str, Rule] = {
     "EquivalentGrade": Rule(READERS | {"operator"}),
     "ListRulePacks": Rule(public=True, audited=False),
     "GetRulePack": Rule(public=True, audited=False),
+    # ScoService: issuers issue and manage their codes; anyone checks a code and reads the
+    # signed lists and the scan page (public checks are not audited: scanning must not grow
+    # the log).
+    "IssueScoCode": Rule(frozenset({"issuer", "operator"})),
+    "GetScoCode": Rule(frozenset({"issuer", "operator"})),
+    "GetScoCodeQr": Rule(frozenset({"issuer", "operator"})),
+    "SetScoCodeStatus": Rule(frozenset({"issuer", "operator"})),
+    "VerifyScoCode": Rule(public=True, audited=False),
+    "GetTrustList": Rule(public=True, audited=False),
+    "GetStatusList": Rule(public=True, audited=False),
+    "ScanScoCode": Rule(public=True, audited=False),
     # AdminService
     "ListPartners": _OPERATOR,
     "GetPartner": _OPERATOR,

@@ -50,7 +50,12 @@ _STREAMED = frozenset({"ImportProfiles"})
 _AUDITED = "cxg.audited"
 _DECIDED = "cxg.decided"  # a rules decision's pack and subjects, for its audit leaf
 # Path parameters that name a resource, and the collection they name it in.
-_RESOURCES = {"profile_id": "profiles", "consent_id": "consents", "partner_id": "partners"}
+_RESOURCES = {
+    "profile_id": "profiles",
+    "consent_id": "consents",
+    "partner_id": "partners",
+    "code_id": "scoCodes",
+}
 
 
 def operation_of(operation_id: str | None) -> str:

@@ -28,7 +28,7 @@ from gateway.identifiers import SCHEMES
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.transport._imports import Upload, summary_message
 from gateway.transport.errors import PROBLEM_JSON, mapping_for, problem, unexpected
-from gateway.transport.rest import admin, audit, consents, oauth, rules
+from gateway.transport.rest import admin, audit, consents, oauth, rules, sco
 from gateway.transport.rest._guard import (
     GuardedRoute,
     caller_of,
@@ -69,6 +69,7 @@ def create_app(
     app.include_router(_routes())
     app.include_router(consents.router)
     app.include_router(rules.router)
+    app.include_router(sco.router)
     app.include_router(admin.router)
     app.include_router(audit.router)
     app.include_router(oauth.router)
@@ -500,6 +501,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 *admin.MESSAGES,
                 *audit.MESSAGES,
                 *rules.MESSAGES,
+                *sco.MESSAGES,
             )
         )
         # What a JSON Schema can say beyond the proto field types.

@@ -1,0 +1,300 @@
+"""SCO codes: issue a company's code from its profile, change its status, and check codes with
+the current trust and status lists; publish both lists signed.
+
+The gateway issues with its own active key, as issuer ``gateway_id`` of country
+``settings.country``. Partners with the ``issuer`` role issue with their own keys, elsewhere;
+their registered keys are on the trust list under their partner id and country, so their codes
+verify here and offline. The status list covers the codes this gateway issued.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from gateway.config import Settings
+from gateway.errors import InvalidArgument, NotFound
+from gateway.identifiers import normalize_scheme, validate
+from gateway.schema.cxg.v1 import sco_service_pb2 as pb
+from gateway.schema.cxg.v1.profile_pb2 import AeoState, CreditProfile
+from gateway.sco import (
+    CodeStatus,
+    Names,
+    Result,
+    ScoClaims,
+    StatusList,
+    TrustedKey,
+    TrustList,
+    Verification,
+    issue,
+    qr_png,
+    qr_svg,
+    verify,
+)
+from gateway.signing import KeyRing
+from gateway.storage import Database, ProfileStore
+from gateway.storage.partners import PartnerStore
+from gateway.storage.sco import ScoCodeStore, StoredCode
+from gateway.trust import Partner
+
+SCAN_PATH = "/s/"
+DEFAULT_VALID_DAYS, MAX_VALID_DAYS = 365, 1096
+TRUST_LIST_VALID = timedelta(days=1)  # a verifier warns after a day, refuses a week later
+STATUS_LIST_VALID, STATUS_LIST_TTL = timedelta(days=1), timedelta(minutes=5)
+_CACHE_SECONDS = 60.0
+_LANGUAGES = ("zh", "en", "ru")
+_STATES = {
+    pb.CODE_STATE_VALID: ("valid", CodeStatus.VALID),
+    pb.CODE_STATE_REVOKED: ("revoked", CodeStatus.REVOKED),
+    pb.CODE_STATE_SUSPENDED: ("suspended", CodeStatus.SUSPENDED),
+    pb.CODE_STATE_UNDER_REVIEW: ("under_review", CodeStatus.UNDER_REVIEW),
+}
+_BY_NAME = {name: (state, status) for state, (name, status) in _STATES.items()}
+
+
+class ScoService:
+    def __init__(
+        self,
+        store: ScoCodeStore,
+        profiles: ProfileStore,
+        partners: PartnerStore,
+        keyring: KeyRing,
+        *,
+        gateway_id: str,
+        country: str,
+        public_url: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._profiles = profiles
+        self._partners = partners
+        self._keyring = keyring
+        self.issuer = gateway_id
+        self._country = country
+        self._public_url = public_url.rstrip("/")
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._trust: tuple[float, TrustList, str] | None = None  # built at, list, its JWS
+        self._status: tuple[float, StatusList, str] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, db: Database) -> ScoService:
+        return cls(
+            ScoCodeStore(db),
+            ProfileStore(db),
+            PartnerStore(db),
+            KeyRing.from_dir(settings.gateway_keys_dir),
+            gateway_id=settings.gateway_id,
+            country=settings.country,
+            public_url=settings.scan_base_url,
+        )
+
+    # -- issuing and status -----------------------------------------------------------------------
+
+    def issue_code(self, request: pb.IssueScoCodeRequest, caller: Partner) -> pb.ScoCode:
+        scheme = normalize_scheme(request.subject.scheme, field="subject.scheme")
+        value = validate(scheme, request.subject.value, field="subject.value").value
+        days = request.valid_days or DEFAULT_VALID_DAYS
+        if not 1 <= days <= MAX_VALID_DAYS:
+            raise InvalidArgument(f"valid_days is 1 to {MAX_VALID_DAYS}", field="valid_days")
+        unknown = set(request.languages) - set(_LANGUAGES)
+        if unknown:
+            raise InvalidArgument(
+                f"languages are {', '.join(_LANGUAGES)}, not {', '.join(sorted(unknown))}",
+                field="languages",
+            )
+        ref = self._profiles.find_by_identifier(scheme, value)
+        if ref is None:
+            raise NotFound("no profile for this identifier", field="subject")
+        profile = CreditProfile.FromString(self._profiles.load(ref.row_id).profile_pb)
+        now = self._clock().replace(microsecond=0)
+        template = _claims_of(profile, set(request.languages or _LANGUAGES), self.issuer)
+        stored = self._store.issue(
+            template.code_id,
+            ref.profile_id,
+            caller.id,
+            now,
+            now + timedelta(days=days),
+            lambda index: issue(
+                replace(template, status_index=index, issued_at=now, expires_at=now + timedelta(days=days)),
+                self._keyring.active,
+            ),
+        )  # fmt: skip
+        return self._message(stored)
+
+    def get_code(self, request: pb.GetScoCodeRequest, caller: Partner) -> pb.ScoCode:
+        return self._message(self._own(request.name, caller))
+
+    def set_status(self, request: pb.SetScoCodeStatusRequest, caller: Partner) -> pb.ScoCode:
+        stored = self._own(request.name, caller)
+        if request.state not in _STATES:
+            raise InvalidArgument("state is one of the CODE_STATE values", field="state")
+        changed = self._store.set_state(stored.code_id, _STATES[request.state][0], self._clock())
+        assert changed is not None
+        with self._lock:
+            self._status = None  # the next status list says so
+        return self._message(changed)
+
+    def qr(self, request: pb.GetScoCodeRequest, caller: Partner, image: str) -> bytes:
+        """The code's QR image ("png" or "svg"), holding its scan URL."""
+        url = self.scan_url(self._own(request.name, caller).text)
+        return (qr_png(url) if image == "png" else qr_svg(url)).data
+
+    # -- checking ---------------------------------------------------------------------------------
+
+    def check(self, text: str) -> Verification:
+        """A code (or a scan URL) checked with the current lists: a code of this gateway's with
+        its status list, another issuer's with the trust list alone."""
+        code = code_in(text)
+        trust, _ = self.trust_list()
+        first = verify(code, trust, now=self._clock())
+        if first.result is not Result.VALID or first.claims is None:
+            return first
+        if first.claims.issuer != self.issuer:
+            return first
+        status, _ = self.status_list()
+        return verify(code, trust, status, now=self._clock())
+
+    def verify_code(self, request: pb.VerifyScoCodeRequest) -> pb.ScoVerification:
+        checked = self.check(request.code)
+        answer = pb.ScoVerification(result=checked.result.value, reasons=checked.reasons)
+        if checked.claims is not None:
+            claims = checked.claims
+            answer.claims.CopyFrom(
+                pb.ScoClaims(
+                    code_id=claims.code_id,
+                    subject_ids=[{"scheme": s, "value": v} for s, v in claims.subject_ids],
+                    names={"zh": claims.names.zh, "en": claims.names.en, "ru": claims.names.ru},
+                    country=claims.country,
+                    grade_bucket=claims.grade_bucket,
+                    aeo=claims.aeo,
+                    aeo_type=claims.aeo_type,
+                    status_index=claims.status_index,
+                    issuer=claims.issuer,
+                )
+            )
+            answer.claims.issue_time.FromDatetime(claims.issued_at)
+            answer.claims.expire_time.FromDatetime(claims.expires_at)
+        return answer
+
+    def scan_url(self, code: str) -> str:
+        """The URL a QR code holds: upper case, and the code's space and % percent-encoded, so
+        the whole URL stays in the QR alphanumeric alphabet (Base45's own)."""
+        escaped = code.replace("%", "%25").replace(" ", "%20")
+        return f"{self._public_url.upper()}{SCAN_PATH.upper()}{escaped}"
+
+    # -- the signed lists -------------------------------------------------------------------------
+
+    def trust_list(self) -> tuple[TrustList, str]:
+        with self._lock:
+            if self._trust is None or _expired(self._trust[0]):
+                now = self._clock().replace(microsecond=0)
+                trust = TrustList(
+                    version=int(now.timestamp()),
+                    issued_at=now,
+                    next_update=now + TRUST_LIST_VALID,
+                    keys=tuple(self._trusted_keys()),
+                )
+                self._trust = (time.monotonic(), trust, trust.sign(self._keyring.active))
+            return self._trust[1], self._trust[2]
+
+    def status_list(self) -> tuple[StatusList, str]:
+        with self._lock:
+            if self._status is None or _expired(self._status[0]):
+                size, states = self._store.states()
+                now = self._clock().replace(microsecond=0)
+                status = StatusList(
+                    max(size, 1), issuer=self.issuer, issued_at=now,
+                    expires_at=now + STATUS_LIST_VALID, ttl=STATUS_LIST_TTL,
+                )  # fmt: skip
+                for index, state in states.items():
+                    status.set(index, _BY_NAME[state][1])
+                jws = status.sign(
+                    self._keyring.active, now=now, valid_for=STATUS_LIST_VALID, ttl=STATUS_LIST_TTL
+                )
+                self._status = (time.monotonic(), status, jws)
+            return self._status[1], self._status[2]
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _trusted_keys(self) -> list[TrustedKey]:
+        keys = [
+            TrustedKey.from_signing_key(key, issuer=self.issuer, country=self._country)
+            for key in self._keyring.keys
+        ]
+        for partner in self._partners.all():
+            if "issuer" not in partner.roles or not partner.active:
+                continue
+            for key in self._partners.keys_of(partner.id):
+                if key.status != "active":
+                    continue
+                keys.append(
+                    TrustedKey.from_jwk(
+                        key.jwk,
+                        issuer=partner.id,
+                        country=partner.country,
+                        valid_from=key.not_before,
+                        valid_to=key.not_after,
+                    )
+                )
+        return keys
+
+    def _own(self, name: str, caller: Partner) -> StoredCode:
+        prefix, _, code_id = name.partition("/")
+        if prefix != "scoCodes" or not code_id:
+            raise InvalidArgument("name is scoCodes/{code_id}", field="name")
+        stored = self._store.get(code_id)
+        # Another issuer's code is as invisible as a missing one.
+        if stored is None or (stored.issued_by != caller.id and "operator" not in caller.roles):
+            raise NotFound("no such SCO code")
+        return stored
+
+    def _message(self, stored: StoredCode) -> pb.ScoCode:
+        url = self.scan_url(stored.text)
+        message = pb.ScoCode(
+            name=f"scoCodes/{stored.code_id}",
+            code=stored.text,
+            url=url,
+            profile=f"profiles/{stored.profile_id}",
+            state=_BY_NAME[stored.state][0],
+            status_index=stored.status_index,
+            issued_by=stored.issued_by,
+            qr_version=qr_svg(url).version,
+        )
+        message.issue_time.FromDatetime(stored.issued_at)
+        message.expire_time.FromDatetime(stored.expires_at)
+        return message
+
+
+def code_in(text: str) -> str:
+    """The code a scanned text holds: the code itself, or the last path segment of a scan URL
+    (percent-decoded), as an offline app strips the URL."""
+    text = text.strip()
+    if "://" in text:
+        path = urllib.parse.urlsplit(text).path
+        at = path.upper().find(SCAN_PATH.upper())
+        return urllib.parse.unquote(path[at + len(SCAN_PATH) :]) if at >= 0 else text
+    return text
+
+
+def _claims_of(profile: CreditProfile, languages: set[str], issuer: str) -> ScoClaims:
+    names = profile.subject.legal_name
+    aeo = next((a for a in profile.aeo if a.status == AeoState.AEO_STATE_AUTHORISED), None)
+    return ScoClaims.new(
+        subject_ids=[(i.scheme, i.value) for i in profile.subject.ids],
+        names=Names(**{lang: getattr(names, lang) for lang in languages}),
+        country=profile.subject.country,
+        issuer=issuer,
+        status_index=0,  # set when stored
+        valid_for=timedelta(days=1),  # set when stored
+        grade_bucket=profile.common_grade.bucket,
+        aeo_type=aeo.type if aeo else "",
+    )
+
+
+def _expired(built: float) -> bool:
+    return time.monotonic() - built >= _CACHE_SECONDS

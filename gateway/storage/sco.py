@@ -1,0 +1,90 @@
+"""SCO codes issued by this gateway: each with its place in the status list and its state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.storage.database import Database
+from gateway.storage.tables import sco_codes
+
+_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class StoredCode:
+    code_id: str
+    status_index: int
+    profile_id: str
+    issued_by: str
+    state: str
+    issued_at: datetime
+    expires_at: datetime
+    changed_at: datetime
+    text: str
+
+
+class ScoCodeStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def issue(
+        self,
+        code_id: str,
+        profile_id: str,
+        issued_by: str,
+        issued_at: datetime,
+        expires_at: datetime,
+        sign: Callable[[int], str],
+    ) -> StoredCode:
+        """Store a new code at the next status-list index; ``sign`` makes its text once the
+        index (one of its claims) is known. Concurrent issuers take turns for the index."""
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self._db.write() as conn:
+                    if not self._db.is_sqlite:
+                        conn.execute(text("LOCK TABLE sco_codes IN SHARE ROW EXCLUSIVE MODE"))
+                    last = conn.execute(select(func.max(sco_codes.c.status_index))).scalar()
+                    row = StoredCode(
+                        code_id=code_id,
+                        status_index=0 if last is None else last + 1,
+                        profile_id=profile_id,
+                        issued_by=issued_by,
+                        state="valid",
+                        issued_at=issued_at,
+                        expires_at=expires_at,
+                        changed_at=issued_at,
+                        text="",
+                    )
+                    row = replace(row, text=sign(row.status_index))
+                    conn.execute(insert(sco_codes).values(**asdict(row)))
+                    return row
+            except IntegrityError:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def get(self, code_id: str) -> StoredCode | None:
+        rows = self._db.read(select(sco_codes).where(sco_codes.c.code_id == code_id))
+        return StoredCode(**rows[0]._mapping) if rows else None
+
+    def set_state(self, code_id: str, state: str, at: datetime) -> StoredCode | None:
+        with self._db.write() as conn:
+            changed = conn.execute(
+                update(sco_codes)
+                .where(sco_codes.c.code_id == code_id)
+                .values(state=state, changed_at=at)
+            ).rowcount
+        return self.get(code_id) if changed else None
+
+    def states(self) -> tuple[int, dict[int, str]]:
+        """The number of indexes given so far, and the state of every code not valid."""
+        size = self._db.read(select(func.count()).select_from(sco_codes))[0][0]
+        rows = self._db.read(
+            select(sco_codes.c.status_index, sco_codes.c.state).where(sco_codes.c.state != "valid")
+        )
+        return int(size), {row.status_index: row.state for row in rows}

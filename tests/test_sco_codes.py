@@ -1,0 +1,569 @@
+"""SCO codes (上合码): issue, verify offline, and refuse every kind of bad code with its own
+result. An independent COSE implementation (pycose) and bare cbor2 check what we issue."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import base45  # type: ignore[import-untyped]
+import cbor2
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pycose.keys.ec2 import EC2Key
+from pycose.keys.okp import OKPKey
+from pycose.messages.sign1message import Sign1Message
+
+import gateway.sco
+from gateway.errors import Unauthenticated
+from gateway.sco import (
+    CodeStatus,
+    Freshness,
+    Names,
+    Result,
+    ScoClaims,
+    StatusList,
+    TrustedKey,
+    TrustList,
+    cose_kid,
+    issue,
+    qr_png,
+    qr_svg,
+    verify,
+)
+from gateway.sco._base45 import b45decode
+from gateway.sco._token import PREFIX, encode_claims
+from gateway.signing import SigningKey
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+SOON = NOW + timedelta(hours=1)
+IDS = (("CN_USCC", "91370200MA3C5QH2X4"), ("LEI", "300300C5RZ2QH1KX1M86"), ("AEO", "CN3702960123"))
+TYPICAL_NAMES = Names(
+    zh="青岛海通国际贸易有限公司",
+    en="Qingdao Haitong International Trade Co., Ltd.",
+    ru="Циндао Хайтун Интернэшнл Трейд Ко., Лтд.",
+)
+
+
+def claims(**changes: Any) -> ScoClaims:
+    fields: dict[str, Any] = {
+        "subject_ids": IDS,
+        "names": TYPICAL_NAMES,
+        "country": "CN",
+        "issuer": "CN",
+        "status_index": 5,
+        "valid_for": timedelta(days=365),
+        "grade_bucket": "A",
+        "aeo_type": "CN_ADVANCED",
+        "now": NOW,
+    }
+    return ScoClaims.new(**{**fields, **changes})
+
+
+def trust(*keys: TrustedKey, next_update: datetime = NOW + timedelta(days=1)) -> TrustList:
+    return TrustList(version=1, issued_at=NOW, next_update=next_update, keys=keys)
+
+
+def entry(key: SigningKey, issuer: str = "CN", **changes: Any) -> TrustedKey:
+    return TrustedKey.from_signing_key(key, issuer=issuer, country="CN", **changes)
+
+
+def to_text(cose: bytes) -> str:
+    """A code's text around any COSE bytes, built with the reference Base45 encoder."""
+    encoded: bytes = base45.b45encode(zlib.compress(cose))
+    return PREFIX + encoded.decode()
+
+
+def cose_of(text: str) -> bytes:
+    """A code's COSE bytes, unwrapped with the reference Base45 decoder."""
+    decoded: bytes = base45.b45decode(text[len(PREFIX) :])
+    return zlib.decompress(decoded)
+
+
+def sign_raw(payload: bytes, key: SigningKey, kid: bytes) -> bytes:
+    """A COSE_Sign1 with any kid: what a forger with their own key would make."""
+    protected = cbor2.dumps({1: -8, 4: kid})
+    assert isinstance(key.private_key, ed25519.Ed25519PrivateKey)
+    signature = key.private_key.sign(cbor2.dumps(["Signature1", protected, b"", payload]))
+    return cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, signature]))
+
+
+def pycose_decode(cose: bytes) -> Sign1Message:
+    """``Sign1Message.decode`` expects cbor2 5's list inside the tag; cbor2 6 decodes a tag's
+    content as a tuple (and maps as frozendict), so unwrap the tag here and let pycose parse
+    the rest: headers, payload, signature, and its own Sig_structure when verifying."""
+    tagged = cbor2.loads(cose)
+    assert tagged.tag == 18
+    protected, unprotected, payload, signature = tagged.value
+    message: Sign1Message = Sign1Message.from_cose_obj(
+        [protected, dict(unprotected), payload, signature], True
+    )
+    return message
+
+
+@pytest.fixture(scope="module")
+def issuer() -> SigningKey:
+    return SigningKey.generate("EdDSA")
+
+
+@pytest.fixture(scope="module")
+def gateway_key() -> SigningKey:
+    return SigningKey.generate("EdDSA")
+
+
+@pytest.fixture(scope="module")
+def anchors(gateway_key: SigningKey) -> dict[str, Any]:
+    return {"keys": [gateway_key.public_jwk()]}
+
+
+# --- public surface ------------------------------------------------------------------------------
+
+
+def test_public_surface_changes_only_on_purpose() -> None:
+    assert sorted(gateway.sco.__all__) == gateway.sco.__all__
+    assert set(gateway.sco.__all__) == {
+        "CodeStatus",
+        "Freshness",
+        "Names",
+        "QrImage",
+        "Result",
+        "ScoClaims",
+        "StatusList",
+        "TrustList",
+        "TrustedKey",
+        "Verification",
+        "cose_kid",
+        "issue",
+        "qr_png",
+        "qr_svg",
+        "verify",
+    }
+    assert all(hasattr(gateway.sco, name) for name in gateway.sco.__all__)
+
+
+# --- Base45 (RFC 9285 section 4.3 and 4.4 examples) ----------------------------------------------
+
+RFC_9285 = [
+    (b"AB", "BB8"),
+    (b"Hello!!", "%69 VD92EX0"),
+    (b"base-45", "UJCLQE7W581"),
+    (b"ietf!", "QED8WEX0"),
+]
+
+
+@pytest.mark.parametrize(("raw", "encoded"), RFC_9285)
+def test_base45_rfc_9285_examples(raw: bytes, encoded: str) -> None:
+    assert base45.b45encode(raw).decode() == encoded
+    assert b45decode(encoded) == raw == base45.b45decode(encoded)
+
+
+@pytest.mark.parametrize("bad", ["GGW", "A", "ABCD", "ab", "BB8\n", "ÄÖ", ":::"])
+def test_base45_decoder_refuses_what_rfc_9285_refuses(bad: str) -> None:
+    with pytest.raises(ValueError):
+        b45decode(bad)
+
+
+@given(st.binary(max_size=600))
+def test_base45_fast_decoder_agrees_with_the_reference_package(data: bytes) -> None:
+    assert b45decode(base45.b45encode(data).decode()) == data
+
+
+# --- issue and verify ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alg", ["EdDSA", "ES256"])
+def test_round_trip_for_both_algorithms(alg: str) -> None:
+    key = SigningKey.generate(alg)
+    issued = claims()
+    text = issue(issued, key)
+    checked = verify(text, trust(entry(key)), now=SOON)
+    assert checked.result is Result.VALID and checked.valid
+    assert checked.claims == issued
+    assert checked.kid == cose_kid(key.private_key.public_key())
+    assert checked.reasons == ()
+
+
+@pytest.mark.parametrize("alg", ["EdDSA", "ES256"])
+def test_pycose_verifies_an_issued_code_and_cbor2_alone_reads_its_claims(alg: str) -> None:
+    key = SigningKey.generate(alg)
+    issued = claims()
+    message = pycose_decode(cose_of(issue(issued, key)))
+    public = key.private_key.public_key()
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        message.key = OKPKey(crv="Ed25519", x=raw)
+    else:
+        numbers = public.public_numbers()
+        message.key = EC2Key(
+            crv="P_256", x=numbers.x.to_bytes(32, "big"), y=numbers.y.to_bytes(32, "big")
+        )
+    assert message.verify_signature()
+
+    spki = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    protected = cbor2.loads(cbor2.loads(cose_of(issue(issued, key))).value[0])
+    assert protected == {1: -8 if alg == "EdDSA" else -7, 4: hashlib.sha256(spki).digest()[:8]}
+
+    assert message.payload is not None
+    cwt = cbor2.loads(message.payload)
+    iat = int(NOW.timestamp())
+    assert (cwt[1], cwt[6], cwt[4]) == ("CN", iat, iat + 365 * 86400)
+    assert cwt[7] == bytes.fromhex(issued.code_id)
+    assert cwt[-65537] == {
+        1: [[1, IDS[0][1]], [2, IDS[1][1]], [3, IDS[2][1]]],
+        2: [TYPICAL_NAMES.zh, TYPICAL_NAMES.en, TYPICAL_NAMES.ru],
+        3: "CN",
+        4: "A",
+        5: True,
+        6: "CN_ADVANCED",
+        7: 5,
+    }
+    assert cbor2.dumps(cwt, canonical=True) == message.payload  # deterministic encoding
+
+
+def test_unregistered_schemes_travel_as_text(issuer: SigningKey) -> None:
+    issued = claims(subject_ids=[("KZ_BIN", "123456789012")], aeo_type="", grade_bucket="")
+    assert cbor2.loads(encode_claims(issued))[-65537][1] == [["KZ_BIN", "123456789012"]]
+    assert verify(issue(issued, issuer), trust(entry(issuer)), now=SOON).claims == issued
+
+
+def test_typical_code_length_and_qr_version(issuer: SigningKey) -> None:
+    """The typical code with names in three languages is ~570 characters, QR version 15-M:
+    the signature, kid and code id alone are 80 incompressible bytes (120 characters) and the
+    three names ~150 bytes of UTF-8 that zlib barely shrinks. One name fits 400 (below)."""
+    text = issue(claims(), issuer)
+    assert len(text) < 600
+    png = qr_png(text)
+    assert png.data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert (png.error, png.version) == ("M", 15)
+    svg = qr_svg(text)
+    assert b"<svg" in svg.data and svg.version == 15
+
+
+def test_a_code_with_the_local_name_only_is_under_400_characters(issuer: SigningKey) -> None:
+    # Three identifiers and the Chinese name: what fits QR version 12. All three languages do
+    # not (the test above): an issuer chooses the languages for a small QR code.
+    text = issue(claims(names=Names(zh="青岛海通国际贸易有限公司")), issuer)
+    assert len(text) < 400
+    assert qr_png(text).version <= 12
+
+
+def test_a_code_without_names_fits_qr_version_12(issuer: SigningKey) -> None:
+    text = issue(claims(names=Names()), issuer)
+    assert len(text) < 400
+    assert qr_png(text).version <= 12
+
+
+def test_key_id_collision_tries_every_key_with_that_kid(issuer: SigningKey) -> None:
+    kid = cose_kid(issuer.private_key.public_key())
+    decoy = TrustedKey(
+        kid=kid,
+        issuer="CN",
+        country="CN",
+        alg="EdDSA",
+        jwk=SigningKey.generate().public_jwk(),
+    )
+    text = issue(claims(), issuer)
+    assert verify(text, trust(decoy, entry(issuer)), now=SOON).result is Result.VALID
+    assert verify(text, trust(entry(issuer), decoy), now=SOON).result is Result.VALID
+    assert verify(text, trust(decoy), now=SOON).result is Result.FORGED
+
+
+# --- every bad code has its own result -----------------------------------------------------------
+
+
+def test_flipped_signature_byte_is_forged(issuer: SigningKey) -> None:
+    cose = bytearray(cose_of(issue(claims(), issuer)))
+    cose[-1] ^= 0x01
+    checked = verify(to_text(bytes(cose)), trust(entry(issuer)), now=SOON)
+    assert checked.result is Result.FORGED and checked.claims is None
+
+
+def test_resigned_by_an_untrusted_key_with_the_trusted_kid_is_forged(issuer: SigningKey) -> None:
+    kid = cose_kid(issuer.private_key.public_key())
+    forged = sign_raw(encode_claims(claims(grade_bucket="AAA")), SigningKey.generate(), kid)
+    checked = verify(to_text(forged), trust(entry(issuer)), now=SOON)
+    assert checked.result is Result.FORGED and checked.claims is None
+
+
+def test_signature_is_checked_before_any_claim_is_read(issuer: SigningKey) -> None:
+    kid = cose_kid(issuer.private_key.public_key())
+    garbage = b"\xa1\x01\xff"  # not a claims map, not even valid CBOR
+    assert (
+        verify(
+            to_text(sign_raw(garbage, SigningKey.generate(), kid)), trust(entry(issuer)), now=SOON
+        ).result
+        is Result.FORGED
+    )
+    signed = verify(to_text(sign_raw(garbage, issuer, kid)), trust(entry(issuer)), now=SOON)
+    assert signed.result is Result.MALFORMED and signed.claims is None
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        pytest.param(lambda t: t[:-10], id="truncated text"),
+        pytest.param(lambda t: to_text(cose_of(t)[:-20]), id="truncated COSE"),
+        pytest.param(lambda t: "HC1:" + t[4:], id="wrong prefix"),
+        pytest.param(lambda t: t.lower(), id="not Base45"),
+        pytest.param(lambda t: PREFIX + base45.b45encode(b"no zlib here").decode(), id="not zlib"),
+        pytest.param(lambda t: to_text(b"\xff\x00\x13garbage"), id="garbage CBOR"),
+        pytest.param(lambda t: to_text(cbor2.dumps([1, 2, 3, 4])), id="untagged array"),
+        pytest.param(lambda t: to_text(cose_of(t) + b"\x00"), id="trailing byte"),
+        pytest.param(lambda t: "", id="empty"),
+        pytest.param(lambda t: None, id="not text"),
+    ],
+)
+def test_malformed_input(issuer: SigningKey, mangle: Any) -> None:
+    checked = verify(mangle(issue(claims(), issuer)), trust(entry(issuer)), now=SOON)
+    assert checked.result is Result.MALFORMED, checked
+    assert checked.reasons and checked.claims is None
+
+
+def test_oversize_text_and_zip_bomb(issuer: SigningKey) -> None:
+    assert verify("SC1:" + "0" * 1000, trust(entry(issuer)), now=SOON).result is Result.OVERSIZE
+    bomb = to_text(b"\x00" * 200_000)  # 200 kB of zeros deflate to ~200 bytes
+    assert len(bomb) < 1000  # passes the text bound: only the inflate bound stops it
+    assert verify(bomb, trust(entry(issuer)), now=SOON).result is Result.OVERSIZE
+
+
+def test_expired_and_not_yet_valid(issuer: SigningKey) -> None:
+    text = issue(claims(valid_for=timedelta(days=30)), issuer)
+    trusted = trust(entry(issuer), next_update=NOW + timedelta(days=400))
+    assert verify(text, trusted, now=NOW - timedelta(seconds=1)).result is Result.NOT_YET_VALID
+    assert verify(text, trusted, now=NOW).result is Result.VALID
+    assert verify(text, trusted, now=NOW + timedelta(days=30)).result is Result.EXPIRED
+    assert verify(text, trusted, now=NOW + timedelta(days=30)).claims is not None
+
+
+def test_unknown_issuer(issuer: SigningKey) -> None:
+    text = issue(claims(), issuer)
+    stranger = entry(SigningKey.generate())
+    assert verify(text, trust(stranger), now=SOON).result is Result.UNKNOWN_ISSUER
+    # A trusted key speaking for another issuer than the one it is listed for.
+    assert verify(text, trust(entry(issuer, issuer="KZ")), now=SOON).result is Result.UNKNOWN_ISSUER
+    # A key listed only from after the code was issued.
+    late = entry(issuer, valid_from=NOW + timedelta(minutes=1))
+    assert verify(text, trust(late), now=SOON).result is Result.UNKNOWN_ISSUER
+
+
+@pytest.mark.parametrize(
+    ("status", "result"),
+    [
+        (CodeStatus.VALID, Result.VALID),
+        (CodeStatus.REVOKED, Result.REVOKED),
+        (CodeStatus.SUSPENDED, Result.SUSPENDED),
+        (CodeStatus.UNDER_REVIEW, Result.UNDER_REVIEW),
+    ],
+)
+def test_status_list_decides_after_the_signature(
+    issuer: SigningKey,
+    gateway_key: SigningKey,
+    anchors: dict[str, Any],
+    status: CodeStatus,
+    result: Result,
+) -> None:
+    statuses = StatusList(100, issuer="CN")
+    statuses.set(5, status)
+    statuses.set(4, CodeStatus.REVOKED)  # a neighbour's bits must not leak into slot 5
+    published = StatusList.verify(statuses.sign(gateway_key, now=NOW), anchors, SOON)
+    assert (
+        verify(issue(claims(), issuer), trust(entry(issuer)), published, now=SOON).result is result
+    )
+
+
+def test_status_that_cannot_be_established_is_never_valid(
+    issuer: SigningKey, gateway_key: SigningKey, anchors: dict[str, Any]
+) -> None:
+    text = issue(claims(status_index=500), issuer)
+    trusted = trust(entry(issuer), next_update=NOW + timedelta(days=10))
+    small = StatusList(100, issuer="CN")
+    assert verify(text, trusted, small, now=SOON).result is Result.UNDER_REVIEW
+    other = StatusList(1000, issuer="KZ")
+    assert verify(text, trusted, other, now=SOON).result is Result.UNDER_REVIEW
+    published = StatusList.verify(
+        StatusList(1000, issuer="CN").sign(gateway_key, now=NOW), anchors, SOON
+    )
+    assert verify(text, trusted, published, now=SOON).result is Result.VALID
+    checked = verify(text, trusted, published, now=NOW + timedelta(days=2))
+    assert checked.result is Result.UNDER_REVIEW
+    assert "expired" in checked.reasons[0]
+
+
+def test_stale_trust_list_warns_then_refuses(issuer: SigningKey) -> None:
+    text = issue(claims(), issuer)
+    trusted = trust(entry(issuer), next_update=NOW + timedelta(days=1))
+    stale = verify(text, trusted, now=NOW + timedelta(days=2))
+    assert stale.result is Result.VALID
+    assert "past its update time" in stale.reasons[0]
+    refused = verify(text, trusted, now=NOW + timedelta(days=9))
+    assert refused.result is Result.STALE_TRUST_LIST and refused.claims is None
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=1200) | st.binary(max_size=900).map(to_text))
+def test_verify_never_raises_on_hostile_input(text: str) -> None:
+    key = SigningKey.generate()
+    assert verify(text, trust(entry(key)), now=SOON).result in {
+        Result.MALFORMED,
+        Result.OVERSIZE,
+        Result.UNKNOWN_ISSUER,
+    }
+
+
+# --- claims: validation and the round-trip property ----------------------------------------------
+
+_TYPICAL_IDS = st.tuples(
+    st.sampled_from(["CN_USCC", "LEI", "AEO", "KZ_BIN", "RU_OGRN"]),
+    st.text("0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=10, max_size=20),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ids=st.lists(_TYPICAL_IDS, min_size=1, max_size=3),
+    zh=st.text(st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), max_size=12),
+    en=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40),
+    ru=st.text(
+        st.characters(min_codepoint=0x0410, max_codepoint=0x044F) | st.just(" "), max_size=40
+    ),
+    grade=st.sampled_from(["", "A", "AA+", "B3"]),
+    aeo_type=st.sampled_from(["", "AEOC", "AEOF", "CN_ADVANCED"]),
+    index=st.integers(0, 2**32),
+    days=st.integers(1, 3650),
+)
+def test_any_claims_round_trip_within_a_bounded_length(
+    ids: list[tuple[str, str]],
+    zh: str,
+    en: str,
+    ru: str,
+    grade: str,
+    aeo_type: str,
+    index: int,
+    days: int,
+) -> None:
+    key = SigningKey.generate()
+    issued = claims(
+        subject_ids=ids,
+        names=Names(zh, en, ru),
+        grade_bucket=grade,
+        aeo_type=aeo_type,
+        status_index=index,
+        valid_for=timedelta(days=days),
+    )
+    text = issue(issued, key)
+    assert verify(text, trust(entry(key)), now=SOON).claims == issued
+    # Worst case for the typical sizes: incompressible names, 20-character ids.
+    assert len(text) < 720
+    assert qr_png(text).version <= 17
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"country": "cn"}, "country"),
+        ({"subject_ids": [("CN_USCC", "")]}, "subject_ids/0"),
+        ({"subject_ids": []}, "subject_ids"),
+        ({"status_index": -1}, "status_index"),
+        ({"issuer": ""}, "issuer"),
+        ({"valid_for": timedelta(0)}, "expires_at"),
+        ({"now": datetime(2026, 6, 1)}, "issued_at"),
+    ],
+)
+def test_claims_are_validated_on_construction(changes: dict[str, Any], field: str) -> None:
+    from gateway.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument) as caught:
+        claims(**changes)
+    assert caught.value.field == field
+
+
+# --- the signed trust list -----------------------------------------------------------------------
+
+
+def test_trust_list_round_trip_and_staleness(
+    issuer: SigningKey, gateway_key: SigningKey, anchors: dict[str, Any]
+) -> None:
+    es_key = SigningKey.generate("ES256")
+    built = TrustList(
+        version=7,
+        issued_at=NOW,
+        next_update=NOW + timedelta(days=1),
+        keys=(entry(issuer, valid_to=NOW + timedelta(days=90)), entry(es_key, issuer="KZ")),
+    )
+    jws = built.sign(gateway_key)
+    fresh = TrustList.verify(jws, anchors, SOON)
+    assert fresh == built and fresh.freshness(SOON) is Freshness.FRESH
+    assert fresh.keys_for(cose_kid(es_key.private_key.public_key()))[0].issuer == "KZ"
+
+    stale = TrustList.verify(jws, anchors, NOW + timedelta(days=3))
+    assert stale.freshness(NOW + timedelta(days=3)) is Freshness.STALE
+    with pytest.raises(Unauthenticated) as refused:
+        TrustList.verify(jws, anchors, NOW + timedelta(days=8, seconds=1))
+    assert refused.value.details["rule"] == "stale"
+    with pytest.raises(Unauthenticated) as rolled_back:
+        TrustList.verify(jws, anchors, SOON, min_version=8)
+    assert rolled_back.value.details["rule"] == "rollback"
+
+
+def test_trust_list_signature_must_verify(
+    issuer: SigningKey, gateway_key: SigningKey, anchors: dict[str, Any]
+) -> None:
+    jws = trust(entry(issuer)).sign(gateway_key)
+    header, payload, signature = jws.split(".")
+    tampered = f"{header}.{payload[:-4]}AAAA.{signature}"
+    with pytest.raises(Unauthenticated):
+        TrustList.verify(tampered, anchors, SOON)
+    with pytest.raises(Unauthenticated):
+        TrustList.verify(jws, {"keys": [SigningKey.generate().public_jwk()]}, SOON)
+    impostor = SigningKey.generate()
+    same_kid = {"keys": [{**impostor.public_jwk(), "kid": gateway_key.kid}]}
+    with pytest.raises(Unauthenticated):
+        TrustList.verify(jws, same_kid, SOON)
+
+
+# --- the signed status list ----------------------------------------------------------------------
+
+
+def test_status_list_reads_the_token_status_list_draft_example() -> None:
+    # draft-ietf-oauth-status-list, 2-bit example: 12 statuses, lst "eNo76fITAAPfAgc".
+    statuses = StatusList.from_lst("eNo76fITAAPfAgc", issuer="CN")
+    assert [int(statuses.get(i)) for i in range(12)] == [1, 2, 0, 3, 0, 1, 0, 1, 1, 2, 3, 3]
+    rebuilt = StatusList(12, issuer="CN")
+    for i in range(12):
+        rebuilt.set(i, statuses.get(i))
+    assert rebuilt.lst() == "eNo76fITAAPfAgc"
+
+
+def test_status_list_sign_verify_and_expiry(
+    gateway_key: SigningKey, anchors: dict[str, Any]
+) -> None:
+    statuses = StatusList(10_000, issuer="CN")
+    statuses.set(9_999, CodeStatus.SUSPENDED)
+    jws = statuses.sign(
+        gateway_key, now=NOW, valid_for=timedelta(hours=6), ttl=timedelta(minutes=30)
+    )
+    published = StatusList.verify(jws, anchors, SOON)
+    assert published.get(9_999) is CodeStatus.SUSPENDED and published.get(0) is CodeStatus.VALID
+    assert (published.issued_at, published.ttl) == (NOW, timedelta(minutes=30))
+    with pytest.raises(Unauthenticated) as expired:
+        StatusList.verify(jws, anchors, NOW + timedelta(hours=6))
+    assert expired.value.details["rule"] == "expired"
+    header, payload, signature = jws.split(".")
+    with pytest.raises(Unauthenticated):
+        flipped = ("B" if signature[0] == "A" else "A") + signature[1:]
+        StatusList.verify(f"{header}.{payload}.{flipped}", anchors, SOON)
+
+
+def test_cose_kid_is_sha256_of_the_spki_prefix() -> None:
+    public = ec.generate_private_key(ec.SECP256R1()).public_key()
+    spki = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert cose_kid(public) == hashlib.sha256(spki).digest()[:8]
