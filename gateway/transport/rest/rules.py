@@ -68,7 +68,7 @@ async def list_rule_packs(services: ServicesDep) -> Response:
 
 
 @router.get(
-    "/v1/rulePacks/{sha256}",
+    "/v1/rulePacks/{sha256:segment}",
     operation_id="GetRulePack",
     summary="One rule pack by its SHA-256: the operator-signed file",
     responses=responses(pb.SignedRulePack, 400, 404, public=True),

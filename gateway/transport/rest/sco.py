@@ -54,7 +54,7 @@ async def issue_code(request: Request, services: ServicesDep, caller: CallerDep)
 
 
 @router.get(
-    "/v1/scoCodes/{code_id}",
+    "/v1/scoCodes/{code_id:segment}",
     operation_id="GetScoCode",
     summary="One SCO code this gateway issued (its issuer, operators)",
     responses=responses(pb.ScoCode, 400, 404),
@@ -65,7 +65,7 @@ async def get_code(code_id: CodeId, services: ServicesDep, caller: CallerDep) ->
 
 
 @router.get(
-    "/v1/scoCodes/{code_id}/qr.{image}",
+    "/v1/scoCodes/{code_id:segment}/qr.{image}",
     operation_id="GetScoCodeQr",
     summary="The code's QR image (PNG or SVG, error correction M), holding its scan URL",
     responses={
@@ -82,7 +82,7 @@ async def get_qr(
 
 
 @router.post(
-    "/v1/scoCodes/{code_id}:setStatus",
+    "/v1/scoCodes/{code_id:segment}:setStatus",
     operation_id="SetScoCodeStatus",
     summary="Revoke, suspend, put under review or reinstate a code (its issuer, operators)",
     responses=responses(pb.ScoCode, 400, 404),
@@ -143,7 +143,7 @@ async def scan_page(
     code: str,
     request: Request,
     services: ServicesDep,
-    lang: Annotated[str, Query(max_length=8, description="zh, en or ru.")] = "",
+    lang: Annotated[str, Query(description="zh, en or ru; anything else is ignored.")] = "",
 ) -> Response:
     language = lang if lang in TEXT_COLUMNS else _negotiate(request.headers.get("accept-language"))
     checked = await run_in_threadpool(services.sco.check, code)
