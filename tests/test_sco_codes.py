@@ -19,7 +19,6 @@ from pycose.keys.ec2 import EC2Key
 from pycose.keys.okp import OKPKey
 from pycose.messages.sign1message import Sign1Message
 
-import gateway.sco
 from gateway.errors import Unauthenticated
 from gateway.sco import (
     CodeStatus,
@@ -119,31 +118,6 @@ def gateway_key() -> SigningKey:
 @pytest.fixture(scope="module")
 def anchors(gateway_key: SigningKey) -> dict[str, Any]:
     return {"keys": [gateway_key.public_jwk()]}
-
-
-# --- public surface ------------------------------------------------------------------------------
-
-
-def test_public_surface_changes_only_on_purpose() -> None:
-    assert sorted(gateway.sco.__all__) == gateway.sco.__all__
-    assert set(gateway.sco.__all__) == {
-        "CodeStatus",
-        "Freshness",
-        "Names",
-        "QrImage",
-        "Result",
-        "ScoClaims",
-        "StatusList",
-        "TrustList",
-        "TrustedKey",
-        "Verification",
-        "cose_kid",
-        "issue",
-        "qr_png",
-        "qr_svg",
-        "verify",
-    }
-    assert all(hasattr(gateway.sco, name) for name in gateway.sco.__all__)
 
 
 # --- Base45 (RFC 9285 section 4.3 and 4.4 examples) ----------------------------------------------
