@@ -255,6 +255,7 @@ def test_profiles_carry_the_common_grade_of_the_active_packs(
 ) -> None:
     pack = activate(gateway, GRADE_PACK)
     receipt = publish(gateway.exchange, partners["cn-customs"], profile())  # CN_TAX A, 2026-04-30
+    assert receipt.rule_pack_sha256 == pack.sha256  # the receipt, and the publish's leaf, name it
     stored = read(gateway.exchange, partners["ru-bureau"], GetProfileRequest(name=receipt.profile_name))  # fmt: skip
     grade = json.loads(stored.as_json)["profile"]["commonGrade"]
     assert grade == {
@@ -313,3 +314,17 @@ def test_of_two_overlapping_packs_activated_at_once_one_is_refused(gateway: Gate
     with ThreadPoolExecutor(2) as pool:
         assert sorted(pool.map(attempt, signed)) == [False, True]
     assert len(gateway.rules.list_packs().packs) == 1
+
+
+def test_a_publish_over_rest_names_its_common_grade_pack_in_the_audit_leaf(
+    gateway: Gateway, partners: dict[str, TestPartner]
+) -> None:
+    pack = activate(gateway, GRADE_PACK)
+    client = RestClient(gateway, partners)
+    outcome = client.publish(partners["cn-customs"].sign(profile()))
+    client.close()
+    assert outcome.body["rulePackSha256"] == pack.sha256
+    operator = partners["cxg-operator"].as_partner()
+    seen = gateway.audit.entries(audit_pb.ListEntriesRequest(start=0, end=_log_size(gateway)), operator)  # fmt: skip
+    leaves = [json.loads(e.data) for e in seen.entries]
+    assert [leaf["rule_pack"] for leaf in leaves if leaf["operation"] == "PublishProfile"] == [pack.sha256]  # fmt: skip

@@ -36,6 +36,7 @@ from gateway.errors import (
     Unavailable,
 )
 from gateway.schema.cxg.v1 import audit_service_pb2 as pb
+from gateway.schema.cxg.v1.profile_service_pb2 import PublishReceipt
 from gateway.schema.cxg.v1.rules_service_pb2 import SignedDecision
 from gateway.storage import Database
 from gateway.storage._group import GroupCommitter
@@ -345,7 +346,9 @@ _AEO_NUMBER_FIELDS = ("aeo_number",)
 
 def rule_pack_of(answer: object) -> str:
     """The SHA-256 of the rule pack that decided an answer ("" when no pack did)."""
-    return answer.decision.rule_pack_sha256 if isinstance(answer, SignedDecision) else ""
+    if isinstance(answer, SignedDecision):
+        return answer.decision.rule_pack_sha256
+    return answer.rule_pack_sha256 if isinstance(answer, PublishReceipt) else ""
 
 
 def subjects(*messages: object) -> tuple[str, ...]:

@@ -239,6 +239,7 @@ class ProfileExchange:
             payload_sha256=stored.payload_sha256,
             request_sha256=request_sha256,
             publisher=partner.id,
+            rule_pack_sha256=profile.common_grade.rule_pack.partition("#")[2],
         )
         receipt.published_at.FromDatetime(now)
         receipt.receipt_jws = self._keyring.active.sign_jws(

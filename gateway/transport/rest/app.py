@@ -32,6 +32,7 @@ from gateway.transport.rest import admin, audit, consents, oauth, rules, sco
 from gateway.transport.rest._guard import (
     GuardedRoute,
     caller_of,
+    mark_decision,
     mark_streamed,
     operation_of,
     received_line,
@@ -215,9 +216,11 @@ def _routes() -> APIRouter:
         request: Request, services: ServicesDep, caller: CallerDep
     ) -> Response:
         publish = await read_message(request, pb.PublishProfileRequest)
-        return message_response(
-            await run_in_threadpool(services.exchange.publish_profile, publish, caller.partner)
+        receipt = await run_in_threadpool(
+            services.exchange.publish_profile, publish, caller.partner
         )
+        mark_decision(request, receipt.rule_pack_sha256, ())  # the common grade's pack
+        return message_response(receipt)
 
     @router.post(
         IMPORT_PATH,

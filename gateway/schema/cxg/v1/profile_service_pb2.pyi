@@ -43,7 +43,7 @@ class PublishProfileRequest(_message.Message):
     def __init__(self, jws: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
 
 class PublishReceipt(_message.Message):
-    __slots__ = ("profile_name", "version", "payload_sha256", "request_sha256", "published_at", "publisher", "receipt_jws")
+    __slots__ = ("profile_name", "version", "payload_sha256", "request_sha256", "published_at", "publisher", "receipt_jws", "rule_pack_sha256")
     PROFILE_NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,7 @@ class PublishReceipt(_message.Message):
     PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
     PUBLISHER_FIELD_NUMBER: _ClassVar[int]
     RECEIPT_JWS_FIELD_NUMBER: _ClassVar[int]
+    RULE_PACK_SHA256_FIELD_NUMBER: _ClassVar[int]
     profile_name: str
     version: int
     payload_sha256: str
@@ -58,7 +59,8 @@ class PublishReceipt(_message.Message):
     published_at: _timestamp_pb2.Timestamp
     publisher: str
     receipt_jws: str
-    def __init__(self, profile_name: _Optional[str] = ..., version: _Optional[int] = ..., payload_sha256: _Optional[str] = ..., request_sha256: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., publisher: _Optional[str] = ..., receipt_jws: _Optional[str] = ...) -> None: ...
+    rule_pack_sha256: str
+    def __init__(self, profile_name: _Optional[str] = ..., version: _Optional[int] = ..., payload_sha256: _Optional[str] = ..., request_sha256: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., publisher: _Optional[str] = ..., receipt_jws: _Optional[str] = ..., rule_pack_sha256: _Optional[str] = ...) -> None: ...
 
 class ListProfileVersionsRequest(_message.Message):
     __slots__ = ("name", "page_size", "page_token")
