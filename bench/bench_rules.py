@@ -11,7 +11,10 @@ compiled once, as the gateway keeps them); the timed loop is ``RulePack.decide(f
 - ``grade``: a grade-equivalence pack of 2 guard rules (both false) and a 22-row table; the
   table decides;
 - ``bare CEL``: ``program.eval(data=facts)`` of one compiled expression
-  (``aeo.status == "authorised"``), the floor of one rule.
+  (``aeo.status == "authorised"``), the floor of one rule;
+- ``RecognizeAeo answer``: ``RuleService.recognize_aeo`` as the API runs it, on a SQLite file:
+  the operator's latest profile looked up by AEO number, the shipped EU-China pack deciding,
+  the answer signed (Ed25519 JWS). Transport and audit leaf excluded.
 The issue's target is at least 2,000 decisions per second. Measures; never asserts.
 """
 
@@ -19,14 +22,27 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from cel_expr_python import cel
 
+from gateway.config import Settings
+from gateway.mapping import adapter
 from gateway.rules import Outcome, RulePack
+from gateway.schema.cxg.v1.rules_service_pb2 import RecognizeAeoRequest
+from gateway.service import PartnerAdmin, ProfileExchange
+from gateway.service.rules import RuleService
+from gateway.signing import KeyRing, SigningKey
+from gateway.storage import Database
+from gateway.storage.partners import PartnerStore
+from gateway.trust import Partner
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DAY = date(2026, 6, 1)
 REASON = 'reason = { zh = "理由", en = "reason", ru = "причина" }'
@@ -143,6 +159,29 @@ def rate(call: Callable[[], object], seconds: float) -> float:
             return count / (now - start)
 
 
+def service_call(folder: Path) -> Callable[[], object]:
+    """RuleService.recognize_aeo for a Chinese AEO imported from the customs sample, with the
+    shipped EU-China pack active, as a German customs caller asks."""
+    KeyRing.init(folder / "keys" / "gateway")
+    settings = Settings(database_url=f"sqlite:///{folder / 'cxg.db'}", keys_dir=folder / "keys")
+    db = Database.from_url(settings.database_url)
+    db.upgrade()
+    customs = Partner(
+        id="de-customs", name="DE customs", country="DE", roles=frozenset({"customs"})
+    )
+    PartnerAdmin(db).register(customs, [SigningKey.generate("EdDSA").public_jwk()])
+    directory = PartnerStore(db)
+    exchange = ProfileExchange.from_settings(settings, db, directory)
+    with (ROOT / "adapters" / "customs_aeo" / "samples" / "cn-operator.xml").open("rb") as sample:
+        assert exchange.import_records(adapter("customs-aeo-list"), sample, customs).imported == 1
+    rules = RuleService.from_settings(settings, db)
+    rules.activate(rules.sign((ROOT / "rules" / "aeo-mra-cn-eu.toml").read_bytes()))
+    request = RecognizeAeoRequest(aeo_number="CN3702960517")
+    answer = rules.recognize_aeo(request, customs)
+    assert answer.decision.rule == "recognized", answer
+    return lambda: rules.recognize_aeo(request, customs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -169,6 +208,9 @@ def main() -> None:
         "aeo pack (7th of 8 rules decides)": rate(lambda: aeo.decide(AEO_FACTS, DAY), args.seconds),
         "grade pack (2 rules + table)": rate(lambda: grades.decide(GRADE_FACTS, DAY), args.seconds),
     }
+    with tempfile.TemporaryDirectory(prefix="cxg-bench-rules-") as tmp:
+        recognize = service_call(Path(tmp))
+        results["RecognizeAeo answer (lookup, decide, sign)"] = rate(recognize, args.seconds)
     bare = results["bare CEL (1 expression)"]
     print(f"one core, {args.seconds:g} s per measurement; target >= 2,000 decisions/s")
     for name, per_second in results.items():

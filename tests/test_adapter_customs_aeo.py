@@ -379,3 +379,11 @@ def test_a_list_record_that_breaks_the_xsd_is_refused_and_reading_goes_on() -> N
     assert bad is not None and bad.rule == "xsd"
     assert bad.field == "/aeo:Operator[2]"  # the element whose children are wrong
     assert "Unexpected child with tag 'aeo:Nickname'" in bad.message
+
+
+def test_a_file_of_one_record_is_read_as_one_record() -> None:
+    with (SAMPLES / "cn-operator.xml").open("rb") as stream:
+        results = list(adapter.read(stream))
+    assert [(r.number, r.error) for r in results] == [(1, None)]
+    assert results[0].profile is not None
+    assert results[0].profile.aeo[0].authorisation_number == "CN3702960517"

@@ -65,10 +65,11 @@ def _elements(stream: IO[bytes], record_tag: str | None) -> Iterator[ElementTree
             if record_tag is None:
                 if not stack:
                     yield element
-            elif element.tag == record_tag and stack:
+            elif element.tag == record_tag:  # within a list, or a file of one record
                 in_record = 0
                 yield element
-                stack[-1].remove(element)  # constant memory: the record is done with
+                if stack:
+                    stack[-1].remove(element)  # constant memory: the record is done with
     except ElementTree.ParseError as exc:
         raise XmlRefused(f"not well-formed XML: {exc}", exc.position[0]) from exc
     except DefusedXmlException as exc:

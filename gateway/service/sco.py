@@ -75,7 +75,7 @@ class ScoService:
         self._keyring = keyring
         self.issuer = gateway_id
         self._country = country
-        self._public_url = public_url.rstrip("/")
+        self.public_url = public_url.rstrip("/")
         self._clock = clock
         self._lock = threading.Lock()
         self._trust: tuple[float, TrustList, str] | None = None  # built at, list, its JWS
@@ -185,7 +185,7 @@ class ScoService:
         """The URL a QR code holds: upper case, and the code's space and % percent-encoded, so
         the whole URL stays in the QR alphanumeric alphabet (Base45's own)."""
         escaped = code.replace("%", "%25").replace(" ", "%20")
-        return f"{self._public_url.upper()}{SCAN_PATH.upper()}{escaped}"
+        return f"{self.public_url.upper()}{SCAN_PATH.upper()}{escaped}"
 
     # -- the signed lists -------------------------------------------------------------------------
 

@@ -92,6 +92,8 @@ class Gateway:
             self.grpc_port = self.grpc_server.add_secure_port(address, _grpc_mtls(tls))
         self._rest_socket = _bind(settings.host, settings.rest_port)
         self.rest_port: int = self._rest_socket.getsockname()[1]
+        if not settings.public_url:  # QR codes point at the port actually bound
+            self.services.sco.public_url = f"http://{settings.host}:{self.rest_port}"
         app = create_app(
             self.services,
             max_request_bytes=settings.max_request_bytes,

@@ -40,7 +40,7 @@ class _Segment(Convertor[str]):
 register_url_convertor("segment", _Segment())
 
 # REST routes that serve another operation's use case.
-SERVES = {"LookupProfile": "GetProfile"}
+SERVES = {"LookupProfile": "GetProfile", "ScanScoCodeUpper": "ScanScoCode"}
 _OPERATION = "cxg.operation"
 _CALLER = "cxg.caller"
 _BODY = "cxg.body"

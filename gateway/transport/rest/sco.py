@@ -133,6 +133,11 @@ async def status_list(services: ServicesDep) -> Response:
 
 
 @router.get(
+    "/S/{code:path}",
+    operation_id="ScanScoCodeUpper",  # the same page (SERVES): QR codes hold upper-case URLs
+    include_in_schema=False,
+)
+@router.get(
     "/s/{code:path}",
     operation_id="ScanScoCode",
     summary="The scan-to-check page a code's QR points at (HTML, zh/en/ru)",
