@@ -21,14 +21,13 @@ The issue's target is at least 2,000 decisions per second. Measures; never asser
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from _rate import pin_to_one_core, rate
 from cel_expr_python import cel
 
 from gateway.config import Settings
@@ -143,22 +142,6 @@ def grade_pack() -> RulePack:
     return RulePack.from_bytes(text.encode())
 
 
-def rate(call: Callable[[], object], seconds: float) -> float:
-    """Calls per second of ``call`` over about ``seconds`` (after a short warm-up)."""
-    for _ in range(200):
-        call()
-    count, batch = 0, 200
-    start = time.perf_counter()
-    deadline = start + seconds
-    while True:
-        for _ in range(batch):
-            call()
-        count += batch
-        now = time.perf_counter()
-        if now >= deadline:
-            return count / (now - start)
-
-
 def service_call(folder: Path) -> Callable[[], object]:
     """RuleService.recognize_aeo for a Chinese AEO imported from the customs sample, with the
     shipped EU-China pack active, as a German customs caller asks."""
@@ -188,8 +171,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    pin_to_one_core()
 
     aeo, grades = aeo_pack(), grade_pack()
     assert not aeo.run_tests() and not grades.run_tests()

@@ -18,12 +18,10 @@ version (error correction M). Measures; never asserts.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from _rate import pin_to_one_core, rate
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from gateway.sco import (
@@ -67,22 +65,6 @@ def typical_claims() -> ScoClaims:
     )
 
 
-def rate(call: Callable[[], object], seconds: float) -> float:
-    """Calls per second of ``call`` over about ``seconds`` (after a short warm-up)."""
-    for _ in range(100):
-        call()
-    count, batch = 0, 100
-    start = time.perf_counter()
-    deadline = start + seconds
-    while True:
-        for _ in range(batch):
-            call()
-        count += batch
-        now = time.perf_counter()
-        if now >= deadline:
-            return count / (now - start)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -93,8 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds = 1, 0.2
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    pin_to_one_core()
 
     gateway, issuer = SigningKey.generate(), SigningKey.generate("EdDSA")
     anchors = {"keys": [gateway.public_jwk()]}

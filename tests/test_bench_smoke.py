@@ -1,4 +1,4 @@
-"""Both benchmarks still run end to end (servers, load, report). They measure, so nothing here
+"""The benchmarks still run end to end (servers, load, report). They measure, so nothing here
 asserts a ratio: performance figures come from full runs, in the closing notes."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _quick_run(script: str) -> str:
-    """``bench/SCRIPT --quick``; asserts it exits 0 and returns its report."""
+def _quick_run(script: str, *args: str) -> str:
+    """``bench/SCRIPT --quick`` (or ``args``); asserts it exits 0 and returns its report."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), "--quick"],
+        [sys.executable, str(ROOT / "bench" / script), *(args or ("--quick",))],
         capture_output=True,
         text=True,
         timeout=240,
@@ -67,3 +67,13 @@ def test_audit_benchmark_quick_run_reports_every_part() -> None:
         _row(report, f"{transport:<9} gateway, audit on ")
         _row(report, f"{transport:<9} gateway, audit off (--no-audit)")
         assert f"   {transport} " in report.split("throughput ratio audit on/off")[1]
+
+
+def test_import_rules_and_sco_benchmarks_quick_runs_report_their_figures() -> None:
+    report = _quick_run("bench_import.py", "--records", "200")
+    assert "ratio gateway/bare" in report and "imported 200" in report
+    report = _quick_run("bench_rules.py", "--seconds", "0.1")
+    assert "aeo pack (7th of 8 rules decides)" in report
+    assert "RecognizeAeo answer (lookup, decide, sign)" in report
+    report = _quick_run("bench_sco.py")
+    assert "typical code:" in report and "verify() + status list" in report
