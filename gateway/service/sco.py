@@ -5,6 +5,9 @@ The gateway issues with its own active key, as issuer ``gateway_id`` of country
 ``settings.country``. Partners with the ``issuer`` role issue with their own keys, elsewhere;
 their registered keys are on the trust list under their partner id and country, so their codes
 verify here and offline. The status list covers the codes this gateway issued.
+
+Both lists are signed at most once a minute per process: a status change made here shows at
+once, one made through another replica (or a newly registered issuer) within the minute.
 """
 
 from __future__ import annotations
@@ -111,19 +114,16 @@ class ScoService:
         if ref is None:
             raise NotFound("no profile for this identifier", field="subject")
         profile = CreditProfile.FromString(self._profiles.load(ref.row_id).profile_pb)
-        now = self._clock().replace(microsecond=0)
-        template = _claims_of(profile, set(request.languages or _LANGUAGES), self.issuer)
+        languages = set(request.languages or _LANGUAGES)
+        claims = _claims_of(profile, languages, self.issuer, self._clock(), timedelta(days=days))
         stored = self._store.issue(
-            template.code_id,
+            claims.code_id,
             ref.profile_id,
             caller.id,
-            now,
-            now + timedelta(days=days),
-            lambda index: issue(
-                replace(template, status_index=index, issued_at=now, expires_at=now + timedelta(days=days)),
-                self._keyring.active,
-            ),
-        )  # fmt: skip
+            claims.issued_at,
+            claims.expires_at,
+            lambda index: issue(replace(claims, status_index=index), self._keyring.active),
+        )
         return self._message(stored)
 
     def get_code(self, request: pb.GetScoCodeRequest, caller: Partner) -> pb.ScoCode:
@@ -281,7 +281,10 @@ def code_in(text: str) -> str:
     return text
 
 
-def _claims_of(profile: CreditProfile, languages: set[str], issuer: str) -> ScoClaims:
+def _claims_of(
+    profile: CreditProfile, languages: set[str], issuer: str, now: datetime, valid_for: timedelta
+) -> ScoClaims:
+    """A new code's claims from the company's profile; its status index is set once stored."""
     names = profile.subject.legal_name
     aeo = next((a for a in profile.aeo if a.status == AeoState.AEO_STATE_AUTHORISED), None)
     return ScoClaims.new(
@@ -289,10 +292,11 @@ def _claims_of(profile: CreditProfile, languages: set[str], issuer: str) -> ScoC
         names=Names(**{lang: getattr(names, lang) for lang in languages}),
         country=profile.subject.country,
         issuer=issuer,
-        status_index=0,  # set when stored
-        valid_for=timedelta(days=1),  # set when stored
+        status_index=0,
+        valid_for=valid_for,
         grade_bucket=profile.common_grade.bucket,
         aeo_type=aeo.type if aeo else "",
+        now=now,
     )
 
 
