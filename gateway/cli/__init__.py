@@ -1,5 +1,6 @@
 """The ``cxg`` command: run the gateway, manage its keys and database, validate identifiers,
-and call a gateway as a partner would."""
+and call a gateway as a partner would. The larger command groups live beside this module:
+``rules`` (rules.py) and ``sco`` (sco.py); what they all share is in _common.py."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from cryptography.hazmat.primitives import serialization
 
+from gateway.cli._common import T, _fail, _run, _with_database
+from gateway.cli.rules import activate_shipped_packs, rules_app
+from gateway.cli.sco import issue_demo_code, sco_app
 from gateway.config import Settings
 from gateway.errors import GatewayError, InvalidIdentifier
 from gateway.identifiers import CHECK_DIGIT_MISMATCH, validate
@@ -33,13 +37,6 @@ formats_app = typer.Typer(no_args_is_help=True, help="Partner formats (adapters/
 audit_app = typer.Typer(
     no_args_is_help=True, help="The audit log: checkpoints, exports, offline verification."
 )
-rules_app = typer.Typer(
-    no_args_is_help=True, help="Mutual-recognition rule packs: test, sign, activate, diff."
-)
-sco_app = typer.Typer(
-    no_args_is_help=True,
-    help="SCO codes: issue, change status, export the signed lists, verify offline.",
-)
 for sub, name in (
     (keys_app, "keys"),
     (id_app, "id"),
@@ -54,13 +51,7 @@ for sub, name in (
 ):
     app.add_typer(sub, name=name)
 
-T = TypeVar("T")
 Alg = Annotated[str, typer.Option(help="EdDSA (Ed25519, default) or ES256 (P-256).")]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(1)
 
 
 @app.command()
@@ -101,8 +92,8 @@ def demo(
     publishers = {p.id: p for p in store.all()}
     exchange = ProfileExchange.from_settings(settings, db, store)
     first_ids = demo_data.seed(exchange, partner_keys, publishers)
-    packs = _activate_shipped_packs(settings, db)
-    code = _issue_demo_code(settings, db, first_ids[0], publishers)
+    packs = activate_shipped_packs(settings, db)
+    code = issue_demo_code(settings, db, first_ids[0], publishers)
     db.dispose()
     typer.echo(
         f"cxg demo: {len(first_ids)} companies from {len(partner_keys)} partners ({', '.join(partner_keys)})\n"
@@ -128,16 +119,6 @@ API documentation: {rest}/docs    Stop with Ctrl-C.
 """
     )
     gateway.run()
-
-
-def _issue_demo_code(settings: Settings, db: Any, first_id: str, publishers: dict[str, Any]) -> Any:
-    """A fresh SCO code for the first demo company, issued as the demo operator."""
-    from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
-    from gateway.service.sco import ScoService
-
-    scheme, value = first_id.split()
-    request = sco_pb.IssueScoCodeRequest(subject={"scheme": scheme, "value": value})
-    return ScoService.from_settings(settings, db).issue_code(request, publishers["demo-operator"])
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -295,14 +276,6 @@ def _read_jwk(path: Path) -> dict[str, Any]:
         raise _fail(f"{path} must hold exactly one public JWK")
     jwk: dict[str, Any] = keys[0]
     return jwk
-
-
-def _run(action: Callable[[], T]) -> T:
-    """Run an operator action; a GatewayError becomes its message on stderr and exit status 1."""
-    try:
-        return action()
-    except GatewayError as exc:
-        raise _fail(str(exc)) from exc
 
 
 @partners_app.command("list")
@@ -661,19 +634,6 @@ def audit_verify_consistency(file: ProofFile) -> None:
     _verify_proof(file, load_consistency_json)
 
 
-def _with_database(action: Callable[[Settings, Any], T]) -> T:
-    """Run ``action(settings, db)`` on CXG_DATABASE_URL (see ``_run`` for errors)."""
-    from gateway.storage import Database
-
-    settings = Settings.from_env()
-    db = Database.from_url(settings.database_url)
-    try:
-        db.upgrade()
-        return _run(lambda: action(settings, db))
-    finally:
-        db.dispose()
-
-
 @audit_app.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign a checkpoint of the log now (unless the latest covers it) and print its note."""
@@ -791,388 +751,3 @@ def audit_witness(
     partial.write_text(json.dumps(kept))
     partial.replace(state)
     typer.echo(f"co-signed tree size {seen.size}; cosigners: {', '.join(checkpoint.cosigners)}")
-
-
-# -- rule packs -------------------------------------------------------------------------------
-
-SHIPPED_PACKS = Path(__file__).resolve().parents[1] / "rules"
-PackFiles = Annotated[
-    list[Path], typer.Argument(exists=True, dir_okay=False, help="Rule pack files (TOML).")
-]
-
-
-def _activate_shipped_packs(settings: Settings, db: Any) -> str:
-    """Sign and activate every pack shipped in ``rules/``; re-activating an active pack is a
-    no-op. A pack the service refuses (e.g. expired) is reported and skipped."""
-    files = sorted(SHIPPED_PACKS.glob("*.toml"))
-    if not files:
-        return ""
-    service = _rule_service(settings, db)
-    active = 0
-    for file in files:
-        try:
-            service.activate(service.sign(file.read_bytes()))
-            active += 1
-        except GatewayError as exc:
-            typer.echo(f"note: rule pack {file.name} not activated: {exc}", err=True)
-    return f"\n  rule packs: {active} of {len(files)} in {SHIPPED_PACKS} active"
-
-
-def _rule_service(settings: Settings, db: Any) -> Any:
-    from gateway.service.rules import RuleService
-
-    return RuleService.from_settings(settings, db)
-
-
-def _read_pack_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise _fail(f"cannot read {path}: {exc.strerror}") from exc
-
-
-@rules_app.command("test")
-def rules_test(packs: PackFiles) -> None:
-    """Parse each pack and run its own tests (no database, no keys): one line per test and a
-    summary. Exit 0 only when every pack parses and every test passes."""
-    from gateway.errors import RulePackError
-    from gateway.rules import RulePack
-
-    passed = failed = broken = 0
-    for path in packs:
-        try:
-            pack = RulePack.from_bytes(_read_pack_file(path))
-        except RulePackError as exc:
-            typer.echo(f"{path}: malformed: {exc}")
-            broken += 1
-            continue
-        typer.echo(f"{path}: {pack.name} ({pack.type}) sha256={pack.sha256}")
-        failures = {f.test: f for f in pack.run_tests()}
-        for test in pack.tests:
-            failure = failures.get(test.name)
-            if failure is None:
-                typer.echo(f"  pass  {test.name}")
-                passed += 1
-            else:
-                typer.echo(f"  FAIL  {test.name}: expected {failure.expected}, got {failure.got}")
-                failed += 1
-    typer.echo(
-        f"{len(packs)} packs ({broken} malformed), {passed + failed} tests:"
-        f" {passed} passed, {failed} failed"
-    )
-    if failed or broken:
-        raise typer.Exit(1)
-
-
-@rules_app.command("sign")
-def rules_sign(
-    pack: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The pack (TOML).")],
-    out: Annotated[
-        Path | None, typer.Option("-o", "--out", help="Where to write the JWS (PACK.jws).")
-    ] = None,
-) -> None:
-    """Sign a pack with the gateway's operator key (its tests run at activation)."""
-    data = _read_pack_file(pack)
-    signed = _with_database(lambda s, db: _rule_service(s, db).sign(data))
-    target = out or pack.with_name(pack.name + ".jws")
-    target.write_text(signed + "\n", encoding="ascii")
-    typer.echo(f"signed {pack} -> {target}")
-
-
-@rules_app.command("activate")
-def rules_activate(
-    signed: Annotated[
-        list[Path],
-        typer.Argument(exists=True, dir_okay=False, help="Signed packs (cxg rules sign)."),
-    ],
-) -> None:
-    """Verify, test and activate each signed pack, in order; stop at the first refused."""
-
-    def activate(settings: Settings, db: Any) -> None:
-        service = _rule_service(settings, db)
-        for path in signed:
-            try:
-                text = _read_pack_file(path).decode("utf-8").strip()
-            except UnicodeDecodeError as exc:
-                raise _fail(f"{path}: not a signed pack (a JWS by the operator key)") from exc
-            try:
-                pack = service.activate(text)
-            except GatewayError as exc:
-                raise _fail(f"{path}: refused: {exc}") from exc
-            typer.echo(f"activated {pack.name} sha256={pack.sha256}")
-
-    _with_database(activate)
-
-
-@rules_app.command("list")
-def rules_list() -> None:
-    """The active packs: id@version, type, validity, sha256."""
-    listed = _with_database(lambda s, db: _rule_service(s, db).list_packs())
-    if not listed.packs:
-        typer.echo("no active rule packs")
-    for info in listed.packs:
-        sha256 = info.name.removeprefix("rulePacks/")
-        typer.echo(
-            f"{info.id}@{info.version}\t{info.type}\t{info.valid_from}..{info.valid_to}"
-            f"\tsha256={sha256}"
-        )
-
-
-@rules_app.command("diff")
-def rules_diff(
-    old: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The pack now.")],
-    new: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Its new version.")],
-    on: Annotated[
-        str, typer.Option("--date", help="Decide as of this day (YYYY-MM-DD); default today UTC.")
-    ] = "",
-) -> None:
-    """Dry run: the decisions over the stored profiles that change from OLD to NEW (TOML or
-    signed .jws files of one type). Nothing is written."""
-    from datetime import date
-
-    from gateway.rules import RulePack
-    from gateway.service.rules_diff import diff_packs
-    from gateway.storage import ProfileStore
-
-    try:
-        day = date.fromisoformat(on) if on else datetime.now(UTC).date()
-    except ValueError as exc:
-        raise _fail(f"--date: expected YYYY-MM-DD, got {on!r}") from exc
-
-    def run(settings: Settings, db: Any) -> Any:
-        def load(path: Path) -> RulePack:
-            data = _read_pack_file(path)
-            try:
-                if path.suffix == ".jws":
-                    text = data.decode("utf-8", "replace").strip()
-                    return _rule_service(settings, db).verify(text)  # type: ignore[no-any-return]
-                return RulePack.from_bytes(data)
-            except GatewayError as exc:
-                raise _fail(f"{path}: {exc}") from exc
-
-        before, after = load(old), load(new)
-        return before, after, diff_packs(ProfileStore(db), before, after, day)
-
-    before, after, rows = _with_database(run)
-    typer.echo(f"{before.name} -> {after.name} as of {day.isoformat()}")
-    for row in rows:
-        typer.echo(
-            f"{row.name}\t{row.subject}\t{row.question}\t"
-            f"{row.old.outcome} ({row.old.reason.rule}{_bucket(row.old)}) -> "
-            f"{row.new.outcome} ({row.new.reason.rule}{_bucket(row.new)})"
-        )
-    typer.echo(f"{len(rows)} decisions change")
-
-
-def _bucket(decision: Any) -> str:
-    return f", {decision.bucket} {decision.ordinal}" if decision.bucket else ""
-
-
-# -- SCO codes -------------------------------------------------------------------------------
-
-_STATE_NAMES = {"revoke": "REVOKED", "suspend": "SUSPENDED", "reinstate": "VALID"}
-AsOperator = Annotated[
-    str | None,
-    typer.Option("--as", help="The operator partner acting (default: the first registered one)."),
-]
-
-
-def _sco_as_operator(operator_id: str | None, action: Callable[[Any, Any], T]) -> T:
-    """Run ``action(service, operator)`` on CXG_DATABASE_URL as an operator partner."""
-    from gateway.service.sco import ScoService
-    from gateway.storage.partners import PartnerStore
-
-    def run(settings: Settings, db: Any) -> T:
-        operators = [
-            p for p in PartnerStore(db).all() if "operator" in p.roles and p.status == "active"
-        ]
-        chosen = [p for p in operators if operator_id in (None, p.id)]
-        if not chosen:
-            wanted = f"operator {operator_id!r}" if operator_id else "operator partner"
-            raise _fail(f"no active {wanted} is registered (cxg partners list)")
-        return action(ScoService.from_settings(settings, db), chosen[0])
-
-    return _with_database(run)
-
-
-@sco_app.command("issue")
-def sco_issue(
-    subject: Annotated[
-        str, typer.Argument(help="The company, as SCHEME:VALUE (AEO:CN3702960123).")
-    ],
-    days: Annotated[int, typer.Option(min=1, help="Days the code is valid.")] = 365,
-    languages: Annotated[
-        str, typer.Option(help="The name's languages the code carries: zh,en,ru or fewer.")
-    ] = "zh,en,ru",
-    png: Annotated[Path | None, typer.Option(help="Write the scan URL's QR code as PNG.")] = None,
-    svg: Annotated[Path | None, typer.Option(help="Write the scan URL's QR code as SVG.")] = None,
-    operator_id: AsOperator = None,
-) -> None:
-    """Issue an SCO code for a company with a profile; print it, its size and its scan URL."""
-    from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
-    from gateway.sco import qr_png, qr_svg
-
-    scheme, sep, value = subject.partition(":")
-    if not sep or not scheme or not value:
-        raise _fail(f"subject {subject!r} is not SCHEME:VALUE")
-    request = sco_pb.IssueScoCodeRequest(
-        subject={"scheme": scheme, "value": value},
-        valid_days=days,
-        languages=[x.strip() for x in languages.split(",") if x.strip()],
-    )
-    code = _sco_as_operator(operator_id, lambda sco, caller: sco.issue_code(request, caller))
-    typer.echo(code.code)
-    typer.echo(f"{code.name}: {len(code.code)} characters, QR version {code.qr_version}-M")
-    typer.echo(f"scan URL: {code.url}")
-    for path, render in ((png, qr_png), (svg, qr_svg)):
-        if path is not None:
-            path.write_bytes(render(code.url).data)
-            typer.echo(f"wrote {path}")
-
-
-def _sco_set_state(code_id: str, verb: str, operator_id: str | None) -> None:
-    from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
-
-    name = code_id if code_id.startswith("scoCodes/") else f"scoCodes/{code_id}"
-    request = sco_pb.SetScoCodeStatusRequest(name=name, state=f"CODE_STATE_{_STATE_NAMES[verb]}")
-    code = _sco_as_operator(operator_id, lambda sco, caller: sco.set_status(request, caller))
-    typer.echo(f"{code.name}: {_STATE_NAMES[verb]}")
-
-
-CodeId = Annotated[str, typer.Argument(help="The code id (16 hex digits) or scoCodes/{id}.")]
-
-
-@sco_app.command("revoke")
-def sco_revoke(code_id: CodeId, operator_id: AsOperator = None) -> None:
-    """Revoke a code for good."""
-    _sco_set_state(code_id, "revoke", operator_id)
-
-
-@sco_app.command("suspend")
-def sco_suspend(code_id: CodeId, operator_id: AsOperator = None) -> None:
-    """Suspend a code until it is reinstated."""
-    _sco_set_state(code_id, "suspend", operator_id)
-
-
-@sco_app.command("reinstate")
-def sco_reinstate(code_id: CodeId, operator_id: AsOperator = None) -> None:
-    """Make a code valid again."""
-    _sco_set_state(code_id, "reinstate", operator_id)
-
-
-Output = Annotated[Path | None, typer.Option("-o", "--output", help="Write it here, not stdout.")]
-
-
-def _sco_list(which: str, output: Path | None) -> None:
-    from gateway.service.sco import ScoService
-
-    def signed(settings: Settings, db: Any) -> str:
-        sco = ScoService.from_settings(settings, db)
-        _, jws = sco.trust_list() if which == "trust" else sco.status_list()
-        return jws
-
-    jws = _with_database(signed)
-    if output is None:
-        typer.echo(jws)
-    else:
-        output.write_text(jws + "\n")
-        typer.echo(f"wrote {output}")
-
-
-@sco_app.command("trust-list")
-def sco_trust_list(output: Output = None) -> None:
-    """The trust list of SCO issuer keys, as the JWS the gateway signs."""
-    _sco_list("trust", output)
-
-
-@sco_app.command("status-list")
-def sco_status_list(output: Output = None) -> None:
-    """The status list of this gateway's SCO codes, as the JWS the gateway signs."""
-    _sco_list("status", output)
-
-
-@sco_app.command("verify")
-def sco_verify(
-    code: Annotated[str, typer.Argument(help="The code's text, or the scan URL its QR holds.")],
-    trust_list: Annotated[
-        Path, typer.Option("--trust-list", help="The trust list JWS (cxg sco trust-list).")
-    ],
-    status_list: Annotated[
-        Path | None,
-        typer.Option("--status-list", help="The issuer's status list JWS (cxg sco status-list)."),
-    ] = None,
-    anchor: Annotated[
-        Path | None,
-        typer.Option(help="JWKS the lists must be signed with (default: this gateway's keys)."),
-    ] = None,
-) -> None:
-    """Verify a code offline, with no database and no network: the lists are checked against the
-    anchor keys, then the code against the lists. Exit status 0 only when VALID."""
-    from gateway.service.sco import code_in
-    from gateway.signing import KeyRing
-
-    now = datetime.now(UTC)
-    if anchor is None:
-        try:
-            anchor_jwks: Any = KeyRing.from_dir(Settings.from_env().gateway_keys_dir).jwks()
-        except GatewayError as exc:
-            raise _fail(f"no anchor keys: {exc} (give --anchor JWKS_FILE)") from exc
-    else:
-        try:
-            anchor_jwks = json.loads(anchor.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise _fail(f"anchor {anchor}: not a readable JWKS: {exc}") from exc
-    trust = _sco_signed_list(trust_list, "trust list", anchor_jwks, now)
-    status = None
-    if status_list is not None:
-        status = _sco_signed_list(status_list, "status list", anchor_jwks, now)
-    _sco_print(code_in(code), trust, status, now)
-
-
-def _sco_signed_list(path: Path, what: str, anchor_jwks: Any, now: datetime) -> Any:
-    """A trust or status list from a file holding its JWS (or the REST answer {"jws": ...}),
-    verified against the anchor keys."""
-    from gateway.sco import StatusList, TrustList
-
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-        if text.startswith("{"):
-            text = json.loads(text)["jws"]
-        if what == "trust list":
-            return TrustList.verify(text, anchor_jwks, now)
-        return StatusList.verify(text, anchor_jwks, now)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise _fail(f"{what} {path}: unreadable: {exc}") from exc
-    except GatewayError as exc:
-        raise _fail(f"{what} {path} refused: {exc}") from exc
-
-
-def _sco_print(code: str, trust: Any, status: Any, now: datetime) -> None:
-    from gateway.sco import verify
-
-    checked = verify(code, trust, status, now=now)
-    typer.echo(checked.result.value)
-    for reason in checked.reasons:
-        typer.echo(f"  {reason}")
-    claims = checked.claims
-    if claims is not None:
-        names = " / ".join(n for n in (claims.names.zh, claims.names.en, claims.names.ru) if n)
-        aeo = f"yes ({claims.aeo_type})" if claims.aeo else "no"
-        for label, value in (
-            ("code id", claims.code_id),
-            ("company", names),
-            ("identifiers", ", ".join(f"{s} {v}" for s, v in claims.subject_ids)),
-            ("country", claims.country),
-            ("grade", claims.grade_bucket or "none"),
-            ("AEO", aeo),
-            ("valid", f"{claims.issued_at.isoformat()} .. {claims.expires_at.isoformat()}"),
-            ("issuer", claims.issuer),
-            ("status index", str(claims.status_index)),
-        ):
-            typer.echo(f"  {label}: {value}")
-    if not checked.valid:
-        raise typer.Exit(1)
-
-
-if __name__ == "__main__":  # `python -m gateway.cli`, as the tests run it
-    app(prog_name="cxg")
