@@ -26,7 +26,12 @@ if TYPE_CHECKING:
     from gateway.trust import Quota
     from gateway.trust.pki import IssuedCertificate
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="The Credit Exchange Gateway: run it, manage its keys, partners, rules and SCO codes,"
+    " and call it as a partner would.",
+)
 keys_app = typer.Typer(no_args_is_help=True, help="The gateway's signing keys.")
 id_app = typer.Typer(no_args_is_help=True, help="Company identifiers.")
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
