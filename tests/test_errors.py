@@ -76,7 +76,16 @@ def test_problem_document_and_grpc_status_carry_the_field() -> None:
         ),
         (
             "gateway.signing",
-            {"SUPPORTED_ALGORITHMS", "KeyRing", "SigningKey", "public_jwk", "thumbprint"},
+            {
+                "SUPPORTED_ALGORITHMS",
+                "KeyRing",
+                "PrivateKey",
+                "PublicKey",
+                "SigningKey",
+                "algorithm_of",
+                "public_jwk",
+                "thumbprint",
+            },
         ),
         (
             "gateway.service",

@@ -435,6 +435,7 @@ def test_the_small_packs_are_valid() -> None:
         pytest.param(edit(GRADE_BASE, "[[tests]]", '[[grades]]\nscheme = "MOODYS_LT"\ngrade = "Aaa"\nordinal = 10\nbucket = "PRIME"\n\n[[tests]]'), "/grades", id="grade-of-uncovered-scheme"),
         pytest.param(edit(BASE, 'b = ["DE"]', 'b = ["Germany"]'), "/parties/b", id="bad-country"),
         pytest.param(b"id = ", "/", id="not-toml"),
+        pytest.param(edit(BASE, 'reads = ["aeo.status"]', 'reads = ["rating.grade"]'), "/reads", id="reads-a-fact-of-another-type"),
         pytest.param(edit(BASE, "valid_from = 2020-01-01\n", "valid_from = 2020-01-01\nmax_age_days = true\n"), "/max_age_days", id="bool-for-days"),
         pytest.param(edit(GRADE_BASE, "ordinal = 10", "ordinal = true"), "/grades/0/ordinal", id="bool-for-ordinal"),
         pytest.param(edit(BASE, "valid_from = 2020-01-01", "valid_from = 2020-01-01T00:00:00"), "/valid_from", id="date-time-for-date"),

@@ -404,7 +404,7 @@ def _parse(doc: dict[str, Any], source: bytes) -> RulePack:
         max_age_days=max_age,
         arrangement=str(doc.get("arrangement", "")),
         description=_languages(doc.get("description"), "/description"),
-        reads=tuple(_strings(doc.get("reads", []), "/reads")),
+        reads=_reads(doc.get("reads", []), pack_type),
         parties=parties,
         schemes=schemes,
         rules=compiled,
@@ -418,6 +418,15 @@ def _parse(doc: dict[str, Any], source: bytes) -> RulePack:
     if not pack.tests:
         raise RulePackError("a pack carries its own test cases", field="/tests")
     return pack
+
+
+def _reads(value: Any, pack_type: str) -> tuple[str, ...]:
+    """The facts a pack says it reads: each must start with a fact its type has."""
+    reads = tuple(_strings(value, "/reads"))
+    unknown = [name for name in reads if name.split(".")[0] not in _VARIABLES[pack_type]]
+    if unknown:
+        raise RulePackError(f"{pack_type} packs have no fact {unknown[0]!r}", field="/reads")
+    return reads
 
 
 def _rule(item: Any, where: str, pack_type: str, env: Any, engine: str) -> Rule:

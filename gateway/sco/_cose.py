@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from gateway.signing._jwk import PrivateKey, PublicKey, algorithm_of
+from gateway.signing import PrivateKey, PublicKey, algorithm_of
 
 COSE_SIGN1_TAG = 18
 HEADER_ALG = 1

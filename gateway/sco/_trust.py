@@ -20,8 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.sco._cose import KID_LENGTH, cose_kid
 from gateway.sco._jws import epoch, from_epoch, sign_document, verify_document
-from gateway.signing import SUPPORTED_ALGORITHMS, SigningKey, public_jwk
-from gateway.signing._jwk import PublicKey, algorithm_of
+from gateway.signing import SUPPORTED_ALGORITHMS, PublicKey, SigningKey, algorithm_of, public_jwk
 
 TRUST_LIST_TYP = "cxg-sco-trust-list+jws"
 GRACE = timedelta(days=7)

@@ -1,6 +1,22 @@
 """The gateway's signing keys and JWS production (RFC 7515, kid per RFC 7638)."""
 
-from gateway.signing._jwk import SUPPORTED_ALGORITHMS, public_jwk, thumbprint
+from gateway.signing._jwk import (
+    SUPPORTED_ALGORITHMS,
+    PrivateKey,
+    PublicKey,
+    algorithm_of,
+    public_jwk,
+    thumbprint,
+)
 from gateway.signing.keyring import KeyRing, SigningKey
 
-__all__ = ["SUPPORTED_ALGORITHMS", "KeyRing", "SigningKey", "public_jwk", "thumbprint"]
+__all__ = [
+    "SUPPORTED_ALGORITHMS",
+    "KeyRing",
+    "PrivateKey",
+    "PublicKey",
+    "SigningKey",
+    "algorithm_of",
+    "public_jwk",
+    "thumbprint",
+]
