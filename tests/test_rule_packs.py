@@ -91,7 +91,7 @@ def test_pack_parses_and_passes_its_own_tests(file: str) -> None:
     assert p.arrangement and p.reads
     # every rule is exercised by at least one embedded test that names it
     assert {rule.id for rule in p.rules} <= {t.rule for t in p.tests}
-    # real Chinese and Russian text, not placeholders
+    # the zh text is written in Chinese characters, the ru text in Cyrillic
     for text in (p.description, *(vars(r.reason) for r in p.rules)):
         assert has_script(text["zh"], "\u4e00", "\u9fff"), text
         assert has_script(text["ru"], "\u0400", "\u04ff"), text

@@ -24,7 +24,7 @@ from gateway.service.sco import ScoService
 from gateway.signing import SigningKey
 from gateway.transport.rest._scan_text import TEXT
 from gateway.transport.serve import Gateway
-from tests.support import TestPartner, profile, publish
+from tests.support import TestPartner, missing_tool, profile, publish
 
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
@@ -74,9 +74,11 @@ class Chromium:
 def chromium() -> Iterator[Chromium]:
     """One headless Chromium for the whole module (each case gets its own context)."""
     if sync_playwright is None:
-        pytest.skip("the playwright package is not installed (pip install -e '.[test]')")
+        missing_tool(
+            "the playwright package is missing", "the test extra: pip install -e '.[test]'"
+        )
     if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        missing_tool(f"no Chromium at {CHROMIUM}", "Debian's browser: apt-get install chromium")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver = Chromium()
     yield driver
