@@ -145,6 +145,7 @@ def test_problem_document_and_grpc_status_carry_the_field() -> None:
                 "issue",
                 "qr_png",
                 "qr_svg",
+                "qr_version",
                 "verify",
             },
         ),

@@ -370,6 +370,21 @@ def test_status_that_cannot_be_established_is_never_valid(
     assert "expired" in checked.reasons[0]
 
 
+def test_status_lists_by_issuer_apply_to_their_issuer_only(
+    issuer: SigningKey, gateway_key: SigningKey, anchors: dict[str, Any]
+) -> None:
+    text = issue(claims(status_index=5), issuer)
+    trusted = trust(entry(issuer))
+    statuses = StatusList(100, issuer="CN")
+    statuses.set(5, CodeStatus.REVOKED)
+    published = StatusList.verify(statuses.sign(gateway_key, now=NOW), anchors, SOON)
+    listed = verify(text, trusted, now=SOON, status_lists={"CN": published})
+    assert listed.result is Result.REVOKED
+    # A verifier with no list for this issuer judges by signature and dates.
+    unlisted = verify(text, trusted, now=SOON, status_lists={"KZ": published})
+    assert unlisted.result is Result.VALID
+
+
 def test_stale_trust_list_warns_then_refuses(issuer: SigningKey) -> None:
     text = issue(claims(), issuer)
     trusted = trust(entry(issuer), next_update=NOW + timedelta(days=1))

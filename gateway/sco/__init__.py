@@ -6,7 +6,7 @@ two-bit status list. Pure domain code: no database, no network.
 """
 
 from gateway.sco._cose import cose_kid
-from gateway.sco._qr import QrImage, qr_png, qr_svg
+from gateway.sco._qr import QrImage, qr_png, qr_svg, qr_version
 from gateway.sco._status import CodeStatus, StatusList
 from gateway.sco._token import Names, ScoClaims, issue
 from gateway.sco._trust import Freshness, TrustedKey, TrustList
@@ -27,5 +27,6 @@ __all__ = [
     "issue",
     "qr_png",
     "qr_svg",
+    "qr_version",
     "verify",
 ]

@@ -7,6 +7,7 @@ signature checked before a single claim is read, and only signed claims decide v
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -58,8 +59,13 @@ def verify(
     status_list: StatusList | None = None,
     *,
     now: datetime | None = None,
+    status_lists: Mapping[str, StatusList] | None = None,
 ) -> Verification:
-    """Verify a code's text against a trust list (and, if given, its issuer's status list)."""
+    """Verify a code's text against a trust list and, if given, its issuer's status list.
+
+    ``status_lists`` (by issuer) serves a verifier that holds the lists of some issuers only:
+    a code of an issuer it has no list for is judged by signature and dates alone.
+    """
     now = now or datetime.now(UTC)
     warnings: list[str] = []
     try:
@@ -114,6 +120,8 @@ def verify(
         return outcome(Result.NOT_YET_VALID, f"Valid from {claims.issued_at.isoformat()}.")
     if now >= claims.expires_at:
         return outcome(Result.EXPIRED, f"Expired at {claims.expires_at.isoformat()}.")
+    if status_lists is not None:
+        status_list = status_lists.get(claims.issuer)
     if status_list is None:
         return outcome(Result.VALID)
 

@@ -227,7 +227,8 @@ class RuleService:
         return pb.SignedDecision(decision=message, jws=jws)
 
     def _info(self, stored: StoredPack) -> pb.RulePackInfo:
-        pack = self.verify(stored.jws)
+        loaded = {p.sha256: p for p in self.reload().packs}
+        pack = loaded.get(stored.sha256) or self.verify(stored.jws)
         info = pb.RulePackInfo(
             name=f"rulePacks/{stored.sha256}",
             id=pack.id,

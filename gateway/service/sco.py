@@ -27,7 +27,6 @@ from gateway.schema.cxg.v1.profile_pb2 import AeoState, CreditProfile
 from gateway.sco import (
     CodeStatus,
     Names,
-    Result,
     ScoClaims,
     StatusList,
     TrustedKey,
@@ -36,6 +35,7 @@ from gateway.sco import (
     issue,
     qr_png,
     qr_svg,
+    qr_version,
     verify,
 )
 from gateway.signing import KeyRing
@@ -149,15 +149,9 @@ class ScoService:
     def check(self, text: str) -> Verification:
         """A code (or a scan URL) checked with the current lists: a code of this gateway's with
         its status list, another issuer's with the trust list alone."""
-        code = code_in(text)
         trust, _ = self.trust_list()
-        first = verify(code, trust, now=self._clock())
-        if first.result is not Result.VALID or first.claims is None:
-            return first
-        if first.claims.issuer != self.issuer:
-            return first
         status, _ = self.status_list()
-        return verify(code, trust, status, now=self._clock())
+        return verify(code_in(text), trust, now=self._clock(), status_lists={self.issuer: status})
 
     def verify_code(self, request: pb.VerifyScoCodeRequest) -> pb.ScoVerification:
         checked = self.check(request.code)
@@ -263,7 +257,7 @@ class ScoService:
             state=_BY_NAME[stored.state][0],
             status_index=stored.status_index,
             issued_by=stored.issued_by,
-            qr_version=qr_svg(url).version,
+            qr_version=qr_version(url),
         )
         message.issue_time.FromDatetime(stored.issued_at)
         message.expire_time.FromDatetime(stored.expires_at)
