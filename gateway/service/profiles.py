@@ -137,10 +137,11 @@ class ProfileExchange:
         directory: PartnerDirectory,
         *,
         common_grade: CommonGradeOf = lambda profile, day: None,
+        keyring: KeyRing | None = None,
     ) -> ProfileExchange:
         return cls(
             ProfileStore(db),
-            KeyRing.from_dir(settings.gateway_keys_dir),
+            keyring or KeyRing.from_dir(settings.gateway_keys_dir),
             PartnerRegistry(directory),
             gateway_id=settings.gateway_id,
             check_consent=ConsentService(db).check,

@@ -67,11 +67,13 @@ class RuleService:
         self.reload()
 
     @classmethod
-    def from_settings(cls, settings: Settings, db: Database) -> RuleService:
+    def from_settings(
+        cls, settings: Settings, db: Database, keyring: KeyRing | None = None
+    ) -> RuleService:
         return cls(
             RulePackStore(db),
             ProfileStore(db),
-            KeyRing.from_dir(settings.gateway_keys_dir),
+            keyring or KeyRing.from_dir(settings.gateway_keys_dir),
             gateway_id=settings.gateway_id,
         )
 

@@ -85,12 +85,14 @@ class ScoService:
         self._status: tuple[float, StatusList, str] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, db: Database) -> ScoService:
+    def from_settings(
+        cls, settings: Settings, db: Database, keyring: KeyRing | None = None
+    ) -> ScoService:
         return cls(
             ScoCodeStore(db),
             ProfileStore(db),
             PartnerStore(db),
-            KeyRing.from_dir(settings.gateway_keys_dir),
+            keyring or KeyRing.from_dir(settings.gateway_keys_dir),
             gateway_id=settings.gateway_id,
             country=settings.country,
             public_url=settings.scan_base_url,

@@ -23,6 +23,7 @@ from gateway.service.refusals import RefusalLog
 from gateway.service.rules import RuleService
 from gateway.service.sco import ScoService
 from gateway.service.tokens import TokenService
+from gateway.signing import KeyRing
 from gateway.storage import Database
 from gateway.storage.partners import PartnerStore
 from gateway.storage.refusals import RefusalStore
@@ -47,9 +48,10 @@ class Gateway:
         self.db.upgrade()
         self.trust = TrustCache(PartnerStore(self.db), ttl=settings.trust_cache_seconds)
         self.replay = ReplayStore(self.db)
-        self.rules = RuleService.from_settings(settings, self.db)
+        keyring = KeyRing.from_dir(settings.gateway_keys_dir)  # read once, for every use case
+        self.rules = RuleService.from_settings(settings, self.db, keyring)
         self.exchange = ProfileExchange.from_settings(
-            settings, self.db, self.trust, common_grade=self.rules.common_grade
+            settings, self.db, self.trust, common_grade=self.rules.common_grade, keyring=keyring
         )
         self.tokens = TokenService(
             self.exchange.keyring,
@@ -65,7 +67,7 @@ class Gateway:
             exchange=self.exchange,
             consents=ConsentService(self.db),
             rules=self.rules,
-            sco=ScoService.from_settings(settings, self.db),
+            sco=ScoService.from_settings(settings, self.db, keyring),
             admin=AdminApi(self.partners),
             refusals=self.refusals,
             tokens=self.tokens,
