@@ -82,6 +82,7 @@ def demo(
     """Set up a development gateway (SQLite, generated keys, demo partners and companies) and serve it."""
     from gateway import demo as demo_data
     from gateway.service import PartnerAdmin, ProfileExchange
+    from gateway.service.rules import RuleService
     from gateway.signing import KeyRing
     from gateway.storage import Database
     from gateway.storage.partners import PartnerStore
@@ -95,9 +96,11 @@ def demo(
     PartnerAdmin(db).import_files(settings.partners_dir)
     store = PartnerStore(db)
     publishers = {p.id: p for p in store.all()}
-    exchange = ProfileExchange.from_settings(settings, db, store)
-    first_ids = demo_data.seed(exchange, partner_keys, publishers)
+    # Packs first, so the demo companies' profiles carry the common grade they compute.
     packs = activate_shipped_packs(settings, db)
+    rules = RuleService.from_settings(settings, db)
+    exchange = ProfileExchange.from_settings(settings, db, store, common_grade=rules.common_grade)
+    first_ids = demo_data.seed(exchange, partner_keys, publishers)
     code = issue_demo_code(settings, db, first_ids[0], publishers)
     db.dispose()
     typer.echo(
