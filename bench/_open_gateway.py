@@ -36,6 +36,9 @@ class OpenGate(Gatekeeper):
 
     caller: Caller | None = None
 
+    def screen(self, operation: str, source: str, *, has_token: bool) -> None:
+        pass  # its load sends no token: no call is anonymous here
+
     def authenticate(self, operation: str, credentials: Credentials) -> Caller | None:
         return self.caller
 

@@ -12,7 +12,7 @@ Single thread, pinned to one CPU when the OS allows. Each round measures, back t
 - ``verify() + status``: the same with a verified 2-bit status list of 100,000 codes.
 Ratios are taken per round (so a noisy neighbour hits both sides) and the median reported.
 The issue's target: verify() / bare >= 0.6. Also prints the typical code's length and QR
-version (error correction M). Measures; never asserts.
+version (error correction M), and its scan URL's. Measures; never asserts.
 """
 
 from __future__ import annotations
@@ -37,9 +37,12 @@ from gateway.sco import (
 )
 from gateway.sco._cose import parse_sign1
 from gateway.sco._token import text_to_cose
+from gateway.service.sco import url_form
 from gateway.signing import SigningKey
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+PUBLIC_URL = "https://cxg.qingdao.dev"
+STATUS_URI = f"{PUBLIC_URL}/v1/sco/statusList"
 
 
 def typical_claims() -> ScoClaims:
@@ -61,6 +64,7 @@ def typical_claims() -> ScoClaims:
         valid_for=timedelta(days=365),
         grade_bucket="A",
         aeo_type="CN_ADVANCED",
+        status_uri=STATUS_URI,
         now=NOW - timedelta(days=1),
     )
 
@@ -90,7 +94,7 @@ def main() -> None:
         NOW,
     )
     status_list = StatusList.verify(
-        StatusList(100_000, issuer="CN").sign(gateway, now=NOW), anchors, NOW
+        StatusList(100_000, issuer="CN", subject=STATUS_URI).sign(gateway, now=NOW), anchors, NOW
     )
     text = issue(typical_claims(), issuer)
     sign1 = parse_sign1(text_to_cose(text))
@@ -100,6 +104,7 @@ def main() -> None:
     assert verify(text, trust_list, now=NOW).result is Result.VALID
     assert verify(text, trust_list, status_list, now=NOW).result is Result.VALID
     qr = qr_png(text)
+    url = f"{PUBLIC_URL.upper()}/S/{url_form(text)}"
 
     rows: dict[str, list[float]] = {"bare": [], "verify": [], "status": []}
     for _ in range(args.rounds):
@@ -110,7 +115,8 @@ def main() -> None:
         )
 
     print(
-        f"typical code: {len(text)} characters, QR version {qr.version}-{qr.error} (alphanumeric)"
+        f"typical code: {len(text)} characters, QR version {qr.version}-{qr.error} (alphanumeric);"
+        f" its scan URL {len(url)} characters, QR version {qr_png(url).version}-M"
     )
     print(f"one core, {args.rounds} rounds x 3 x {args.seconds:g} s; target verify()/bare >= 0.6")
     labels = {

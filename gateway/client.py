@@ -76,8 +76,9 @@ class PartnerClient:
         self._expires = 0.0
 
     def sign_profile(self, profile_json: bytes) -> str:
-        """A profile publication: the proto3 JSON signed with the partner's key."""
-        return self._key.sign_jws(profile_json, {"typ": "cxg-profile+jws"})
+        """A profile publication: the proto3 JSON signed with the partner's key, typed as a
+        publication (``cxg-publish+jws``; what the gateway serves is ``cxg-profile+jws``)."""
+        return self._key.sign_jws(profile_json, {"typ": "cxg-publish+jws"})
 
     # -- calls -----------------------------------------------------------------------------------
 

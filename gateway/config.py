@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///cxg.db"
 MIB = 1024 * 1024
@@ -35,11 +36,23 @@ class Settings:
     trust_cache_seconds: float = 1.0
     # How often the audit log's checkpoint is signed while the log grows.
     checkpoint_seconds: float = 10.0
+    # Callers without a valid token (gateway/service/flood.py): each source address may be
+    # refused (or ask for a token) this often before it is answered 429 without further work...
+    anonymous_rps: float = 20.0
+    anonymous_burst: int = 40
+    # ...at most this many of their refusals a second, over every source, get a leaf of their
+    # own; the rest are counted into one summary leaf every refusal_summary_seconds.
+    anonymous_leaves_per_second: float = 100.0
+    refusal_summary_seconds: float = 10.0
     # The gateway's own country (ISO 3166-1): its SCO-code issuer keys are that country's.
     country: str = "CN"
     # Where people reach the REST port (the scan-to-check page SCO QR codes point at); empty
     # means http://HOST:REST_PORT.
     public_url: str = ""
+    # Further origins the REST port is reached at (behind proxies), besides public_url: a DPoP
+    # proof's htu may name any of them. What a request says about its own URL (Host,
+    # X-Forwarded-*, Forwarded) is never believed.
+    allowed_origins: tuple[str, ...] = ()
 
     @property
     def gateway_keys_dir(self) -> Path:
@@ -48,6 +61,19 @@ class Settings:
     @property
     def scan_base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.rest_port}"
+
+    def rest_origins(self, bound_port: int) -> tuple[str, ...]:
+        """The base URLs a REST request may be addressed to, public one first: public_url, or
+        the address and port actually bound (and localhost) when it is empty; then
+        allowed_origins."""
+        if self.public_url:
+            own = [self.public_url]
+        else:
+            scheme = "https" if self.tls_dir else "http"
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+            host = "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
+            own = [f"{scheme}://{host}:{bound_port}", f"{scheme}://localhost:{bound_port}"]
+        return tuple(dict.fromkeys(origin.rstrip("/") for origin in (*own, *self.allowed_origins)))
 
     @property
     def partners_dir(self) -> Path:
@@ -69,9 +95,39 @@ class Settings:
             tls_dir=Path(env["CXG_TLS_DIR"]) if env.get("CXG_TLS_DIR") else None,
             trust_cache_seconds=float(env.get("CXG_TRUST_CACHE_SECONDS", cls.trust_cache_seconds)),
             checkpoint_seconds=float(env.get("CXG_CHECKPOINT_SECONDS", cls.checkpoint_seconds)),
+            anonymous_rps=float(env.get("CXG_ANONYMOUS_RPS", cls.anonymous_rps)),
+            anonymous_burst=int(env.get("CXG_ANONYMOUS_BURST", cls.anonymous_burst)),
+            anonymous_leaves_per_second=float(
+                env.get("CXG_ANONYMOUS_LEAVES_PER_SECOND", cls.anonymous_leaves_per_second)
+            ),
+            refusal_summary_seconds=float(
+                env.get("CXG_REFUSAL_SUMMARY_SECONDS", cls.refusal_summary_seconds)
+            ),
             country=env.get("CXG_COUNTRY", cls.country),
-            public_url=env.get("CXG_PUBLIC_URL", cls.public_url),
+            public_url=_origin(env.get("CXG_PUBLIC_URL", cls.public_url), "CXG_PUBLIC_URL"),
+            allowed_origins=tuple(
+                _origin(item.strip(), "CXG_ALLOWED_ORIGINS")
+                for item in env.get("CXG_ALLOWED_ORIGINS", "").split(",")
+                if item.strip()
+            ),
             accepted_legacy_ids=frozenset(
                 x.strip().upper() for x in legacy.split(",") if x.strip()
             ),
         )
+
+
+def _origin(url: str, name: str) -> str:
+    """An absolute http(s) base URL (a path prefix allowed), without query, fragment or
+    userinfo; empty stays empty."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{name}: {url!r} is not an absolute http(s) URL")
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(f"{name}: {url!r} must have no query, fragment or userinfo")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{name}: {url!r} has no valid port") from exc
+    return url.rstrip("/")

@@ -21,6 +21,7 @@ from gateway.config import Settings
 from gateway.errors import Conflict, NotFound
 from gateway.schema.cxg.v1.profile_service_pb2 import GetProfileRequest, PublishProfileRequest
 from gateway.service import ProfileExchange
+from gateway.service.profiles import PUBLISH_TYP
 from gateway.signing import SigningKey
 from gateway.trust import Partner
 
@@ -232,7 +233,7 @@ def seed(
         if _exists(exchange, first, publisher):
             continue
         payload = json.dumps(profile, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        jws = keys[partner_id].sign_jws(payload, {"typ": "cxg-profile+jws"})
+        jws = keys[partner_id].sign_jws(payload, {"typ": PUBLISH_TYP})
         with contextlib.suppress(Conflict):  # published by a concurrent run
             exchange.publish_profile(PublishProfileRequest(jws=jws), publisher)
     return first_ids

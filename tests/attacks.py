@@ -15,7 +15,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -39,6 +39,10 @@ from tests.partner_client import DpopClient, assertion
 from tests.support import USCC, TestPartner, b64url, unsigned_jws
 
 GATEWAY_ID = "cxg.qingdao.dev"  # Settings().gateway_id, as partners configure it
+# Header fields as a wire sends them: a mapping, or (name, value) pairs when a name repeats.
+Headers = Mapping[str, str] | Sequence[tuple[str, str]]
+# What every 401 over REST says in WWW-Authenticate (RFC 6750 section 3, RFC 9449 section 7.1).
+CHALLENGE_SCHEMES = ("DPoP ", "Bearer")
 
 # How each transport answers a refusal, by problem slug. Written out here rather than read from
 # gateway.transport.errors, so that a change to that table shows up as a failing test.
@@ -68,7 +72,8 @@ class Call:
     request: Message
     response_type: type[Message]
     params: Mapping[str, Any] = field(default_factory=dict)
-    body: Mapping[str, Any] | None = None  # REST JSON body, for routes that read one
+    # REST body, for routes that read one: JSON of a mapping, or bytes as they are
+    body: Mapping[str, Any] | bytes | None = None
 
     @property
     def grpc_method(self) -> str:
@@ -239,6 +244,7 @@ class Reply:
     field: str | None = None
     detail: str = ""
     retry_after: int | None = None  # REST Retry-After, gRPC RetryInfo
+    challenge: str | None = None  # REST WWW-Authenticate
 
     @property
     def ok(self) -> bool:
@@ -252,6 +258,8 @@ def assert_refused(reply: Reply, problem: str, field: str | None = None) -> None
     assert (reply.status, reply.problem, reply.field) == (expected_status, problem, field), reply
     if isinstance(reply.status, int):
         assert set(reply.body) <= PROBLEM_MEMBERS, reply.body
+        if reply.status == 401:  # every 401 says how to authenticate
+            assert (reply.challenge or "").startswith(CHALLENGE_SCHEMES), reply
 
 
 def _rest_reply(response: httpx.Response) -> Reply:
@@ -268,6 +276,7 @@ def _rest_reply(response: httpx.Response) -> Reply:
         field=problem.get("field"),
         detail=problem.get("detail", ""),
         retry_after=int(retry_after) if retry_after is not None else None,
+        challenge=response.headers.get("www-authenticate"),
     )
 
 
@@ -301,7 +310,7 @@ class Wire(Protocol):
         """(method, URL) a DPoP proof for ``call`` names in htm and htu."""
         ...
 
-    def send(self, call: Call, headers: Mapping[str, str]) -> Reply: ...
+    def send(self, call: Call, headers: Headers) -> Reply: ...
 
     def close(self) -> None: ...
 
@@ -316,43 +325,56 @@ class RestWire:
         return call.http_method, str(self._request(call, {}).url).split("?")[0]
 
     def send(
-        self, call: Call, headers: Mapping[str, str], *, params: Mapping[str, Any] | None = None
+        self, call: Call, headers: Headers, *, params: Mapping[str, Any] | None = None
     ) -> Reply:
         return _rest_reply(self.http.send(self._request(call, headers, params)))
 
     def _request(
-        self, call: Call, headers: Mapping[str, str], params: Mapping[str, Any] | None = None
+        self, call: Call, headers: Headers, params: Mapping[str, Any] | None = None
     ) -> httpx.Request:
         return self.http.build_request(
             call.http_method,
             call.path,
             params={**call.params, **(params or {})},
-            json=call.body,
-            headers=dict(headers),
+            json=None if isinstance(call.body, bytes) else call.body,
+            content=call.body if isinstance(call.body, bytes) else None,
+            headers=[*_pairs(headers), *self._content_type(call)],
         )
 
     def close(self) -> None:
         self.http.close()
 
+    @staticmethod
+    def _content_type(call: Call) -> list[tuple[str, str]]:
+        return [("Content-Type", "application/json")] if isinstance(call.body, bytes) else []
+
 
 class GrpcWire:
     name = "grpc"
 
-    def __init__(self, target: str, credentials: grpc.ChannelCredentials | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        credentials: grpc.ChannelCredentials | None = None,
+        *,
+        authority: str | None = None,
+    ) -> None:
+        """``authority``: the :authority the calls name (gRPC's Host), when not the target's."""
+        options = [("grpc.default_authority", authority)] if authority else []
         self.channel = (
-            grpc.secure_channel(target, credentials)
+            grpc.secure_channel(target, credentials, options)
             if credentials
-            else grpc.insecure_channel(target)
+            else grpc.insecure_channel(target, options)
         )
 
     def target(self, call: Call) -> tuple[str, str]:
         return "POST", f"https://{GATEWAY_ID}{call.grpc_method}"
 
-    def send(self, call: Call, headers: Mapping[str, str]) -> Reply:
+    def send(self, call: Call, headers: Headers) -> Reply:
         rpc = self.channel.unary_unary(
             call.grpc_method, request_serializer=lambda m: m.SerializeToString()
         )  # no response deserializer: the bytes as sent
-        metadata = tuple((name.lower(), value) for name, value in headers.items())
+        metadata = tuple((name.lower(), value) for name, value in _pairs(headers))
         try:
             raw = rpc(call.request, timeout=30, metadata=metadata)
         except grpc.RpcError as exc:
@@ -362,6 +384,10 @@ class GrpcWire:
 
     def close(self) -> None:
         self.channel.close()
+
+
+def _pairs(headers: Headers) -> list[tuple[str, str]]:
+    return list(headers.items() if isinstance(headers, Mapping) else headers)
 
 
 # -- Tokens -----------------------------------------------------------------------------------
@@ -429,9 +455,11 @@ def assertion_claims(partner_id: str, **overrides: Any) -> dict[str, Any]:
     return claims | overrides
 
 
-def signed(header: dict[str, Any], claims: dict[str, Any], key: SigningKey) -> str:
-    """A compact JWS with exactly ``header`` as protected header, signed by jwcrypto."""
-    token = jc_jws.JWS(json.dumps(claims).encode())
+def signed(header: dict[str, Any], claims: dict[str, Any] | bytes, key: SigningKey) -> str:
+    """A compact JWS with exactly ``header`` as protected header, signed by jwcrypto; ``claims``
+    as bytes are the payload as is (e.g. JSON no library would write)."""
+    payload = claims if isinstance(claims, bytes) else json.dumps(claims).encode()
+    token = jc_jws.JWS(payload)
     token.add_signature(
         jc_jwk.JWK.from_pem(key.private_pem()), alg=header["alg"], protected=json.dumps(header)
     )
@@ -467,3 +495,16 @@ def jws_parts(jws: str) -> tuple[dict[str, Any], dict[str, Any]]:
         json.loads(base64.urlsafe_b64decode(part + "==")) for part in jws.split(".")[:2]
     )
     return header, payload
+
+
+def deep_json(depth: int, *, closed: bool = True) -> bytes:
+    """A JSON object whose member ``a`` nests arrays ``depth`` deep (unclosed: the way an attacker
+    saves bytes where a length is capped; a parser recurses just as deep before it notices)."""
+    return b'{"a":' + b"[" * depth + (b"]" * depth + b"}" if closed else b"")
+
+
+def with_header_bytes(header: bytes, jws: str) -> str:
+    """``jws`` with its protected header replaced by exactly ``header`` (the signature no longer
+    verifies; the header is refused before that is checked)."""
+    _, payload, signature = jws.split(".")
+    return f"{b64url(header)}.{payload}.{signature}"

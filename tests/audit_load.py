@@ -343,7 +343,8 @@ def verified_checkpoint(text: str, verifier: str, origin: str) -> SignedCheckpoi
 def check_leaf_data(data: bytes, ack: Ack) -> None:
     """The leaf records the acknowledged call: its partner, operation and exact digests."""
     document = json.loads(data)
-    assert document["v"] == 1 and document["decision"] == "ok", document
+    assert document["v"] == 2 and document["kind"] == "exchange", document
+    assert document["decision"] == "ok", document
     assert document["transport"] == "rest", document
     assert (document["partner"], document["operation"]) == (ack.partner, ack.operation), (
         ack,

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from gateway.audit.entries import acting_as
 from gateway.config import Settings
 from gateway.service import PartnerAdmin
 from gateway.signing import KeyRing
 from gateway.storage import Database, normalize_url
 from gateway.transport.serve import Gateway
-from tests.support import TestPartner, make_partners, write_partners
+from tests.support import TEST_ACTOR, TestPartner, make_partners, write_partners
 
 POSTGRES_URL = os.environ.get("CXG_TEST_POSTGRES_URL")
 
@@ -27,6 +28,14 @@ def reset_postgres(url: str) -> None:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def acting_test() -> Iterator[None]:
+    """A test that changes state directly (not through the API or the CLI, which name their
+    own actors) is the actor its audit leaves name."""
+    with acting_as(TEST_ACTOR):
+        yield
 
 
 @pytest.fixture(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from gateway.audit.entries import Actor, acting_as
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.signing import SigningKey
 from gateway.trust import Partner, parse_partner_file
@@ -16,6 +18,9 @@ from gateway.trust import Partner, parse_partner_file
 if TYPE_CHECKING:
     from gateway.service import ProfileExchange
     from gateway.service.profiles import SignedVersion
+
+# Whom the audit leaves of changes a test makes directly (not through the API or CLI) name.
+TEST_ACTOR = Actor("test:pytest", "pytest")
 
 USCC = "91370200MA3C5QH2X4"
 USCC_2 = "91370211MA3D8KLN40"
@@ -54,7 +59,7 @@ class TestPartner:
             if isinstance(profile, bytes)
             else json.dumps(profile, ensure_ascii=False).encode()
         )
-        return self.key.sign_jws(payload, {"typ": "cxg-profile+jws", **headers})
+        return self.key.sign_jws(payload, {"typ": "cxg-publish+jws", **headers})
 
 
 def make_partners() -> dict[str, TestPartner]:
@@ -180,3 +185,17 @@ def missing_tool(message: str, install: str) -> NoReturn:
     import pytest
 
     pytest.fail(f"{message}; install {install}", pytrace=False)
+
+
+def acting_pool(workers: int) -> ThreadPoolExecutor:
+    """A thread pool whose threads act as the test (a new thread starts with no actor)."""
+    return ThreadPoolExecutor(workers, initializer=_act_as_test)
+
+
+_WORKER_ACTORS: list[Any] = []  # kept: a collected context manager would reset its actor
+
+
+def _act_as_test() -> None:
+    acting = acting_as(TEST_ACTOR)
+    acting.__enter__()  # for the worker thread's whole life
+    _WORKER_ACTORS.append(acting)

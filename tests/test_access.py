@@ -10,13 +10,17 @@ on REST and gRPC alike.
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import ssl
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import base45  # type: ignore[import-untyped]
 import grpc
 import pytest
 from jwcrypto import jwk as jc_jwk
@@ -25,6 +29,7 @@ from jwcrypto import jws as jc_jws
 from gateway.config import Settings
 from gateway.errors import NotFound
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
+from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
 from gateway.service import PartnerAdmin
 from gateway.service.tokens import TokenService
 from gateway.signing import SigningKey
@@ -43,6 +48,7 @@ from tests.attacks import (
     assertion_claims,
     call,
     consent_request,
+    deep_json,
     get_consent,
     get_profile,
     grant_consent,
@@ -62,6 +68,7 @@ from tests.attacks import (
     signed,
     suspend_partner,
     with_bad_signature,
+    with_header_bytes,
 )
 from tests.clients import ASSERTION_TYPE
 from tests.partner_client import DpopClient, assertion
@@ -750,3 +757,462 @@ def test_partner_client_calls_both_transports(
     listing = call(wire, list_partners(), login("cxg-operator"))
     assert listing.ok, listing
     assert {p["id"] for p in listing.body["partners"]} == set(partners)
+
+
+# -- Where a request was sent: the gateway's own origins, never the request's word -------------
+
+EVIL = "evil.example"
+# The ways a request can describe the URL it was sent to; each is a lie in these tests.
+SPOOFS = {
+    "host": ("http", {"Host": EVIL}),
+    "x-forwarded": ("https", {"X-Forwarded-Host": EVIL, "X-Forwarded-Proto": "https"}),
+    "forwarded": ("https", {"Forwarded": f"host={EVIL};proto=https"}),
+}
+PROXY = "https://cxg.example.org"  # an origin the operator allows (CXG_ALLOWED_ORIGINS)
+
+
+def token_form(client_assertion: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": client_assertion,
+    } | fields
+
+
+def assert_oauth_refusal(response: Any, status: int, error: str, field: str) -> None:
+    """An RFC 6749 section 5.2 error naming ``field``, with a challenge when it is a 401."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert (body["error"], body.get("field")) == (error, field), body
+    assert "access_token" not in body
+    if status == 401:
+        assert response.headers["www-authenticate"].startswith("DPoP "), response.headers
+
+
+@pytest.mark.parametrize("spoof", list(SPOOFS))
+def test_dpop_proof_for_the_host_the_request_names(
+    rest: RestWire, login: Login, spoof: str
+) -> None:
+    scheme, headers = SPOOFS[spoof]
+    request = search_profiles()
+    forged = login("kz-bank").headers(rest, request, htu=f"{scheme}://{EVIL}{request.path}")
+    assert_refused(rest.send(request, forged | headers), "unauthenticated", "DPoP.claims.htu")
+
+
+@pytest.mark.parametrize("spoof", list(SPOOFS))
+def test_token_request_proof_for_the_host_the_request_names(
+    rest: RestWire, partners: dict[str, TestPartner], spoof: str
+) -> None:
+    scheme, headers = SPOOFS[spoof]
+    proof = DpopClient().proof("POST", f"{scheme}://{EVIL}/oauth2/token")
+    response = rest.http.post(
+        "/oauth2/token",
+        data=token_form(assertion(partners["ru-bureau"])),
+        headers={"DPoP": proof} | headers,
+    )
+    assert_oauth_refusal(response, 401, "invalid_client", "DPoP.claims.htu")
+    assert 'error="invalid_dpop_proof"' in response.headers["www-authenticate"]
+
+
+def test_grpc_proof_for_the_authority_the_call_names(gateway: Gateway, login: Login) -> None:
+    """gRPC's Host is :authority; the htu of a call stays the gateway id's, whatever it says."""
+    wire = GrpcWire(f"127.0.0.1:{gateway.grpc_port}", authority=EVIL)
+    try:
+        request, token = search_profiles(), login("kz-bank")
+        forged = call(wire, request, token, htu=f"https://{EVIL}{request.grpc_method}")
+        assert_refused(forged, "unauthenticated", "DPoP.claims.htu")
+        assert call(wire, request, token).ok
+    finally:
+        wire.close()
+
+
+@pytest.mark.parametrize("spoof", list(SPOOFS))
+def test_a_proof_for_the_gateways_own_origin_is_accepted_whatever_the_request_says(
+    rest: RestWire, login: Login, partners: dict[str, TestPartner], spoof: str
+) -> None:
+    """The origin match alone decides: a lie in Host or Forwarded neither helps nor hurts."""
+    _, headers = SPOOFS[spoof]
+    reply = rest.send(
+        search_profiles(), login("kz-bank").headers(rest, search_profiles()) | headers
+    )
+    assert reply.ok, reply
+    url = f"{rest.http.base_url}".rstrip("/") + "/oauth2/token"
+    response = rest.http.post(
+        "/oauth2/token",
+        data=token_form(assertion(partners["ru-bureau"])),
+        headers={"DPoP": DpopClient().proof("POST", url)} | headers,
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def proxied(settings: Settings) -> Iterator[Gateway]:
+    """A gateway reached directly and through a proxy at PROXY."""
+    running = Gateway(dataclasses.replace(settings, allowed_origins=(PROXY,)))
+    PartnerAdmin(running.db).import_files(settings.partners_dir)
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_allowed_origins_are_accepted_and_no_other(
+    proxied: Gateway, partners: dict[str, TestPartner]
+) -> None:
+    rest = RestWire(f"http://127.0.0.1:{proxied.rest_port}")
+    grpc_wire = GrpcWire(f"127.0.0.1:{proxied.grpc_port}")
+    try:
+        dpop = DpopClient()
+        token_proof = dpop.proof("POST", f"{PROXY}/oauth2/token")
+        response = rest.http.post(
+            "/oauth2/token",
+            data=token_form(assertion(partners["kz-bank"])),
+            headers={"DPoP": token_proof, "Host": "cxg.example.org"},
+        )
+        assert response.status_code == 200, response.text
+        token = Token(response.json()["access_token"], dpop)
+        request = search_profiles()
+        for origin in (PROXY, f"http://localhost:{proxied.rest_port}"):
+            assert call(rest, request, token, htu=origin + request.path).ok
+        for origin in (f"{PROXY}.{EVIL}", "http://cxg.example.org", f"{PROXY}:8443"):
+            reply = call(rest, request, token, htu=origin + request.path)
+            assert_refused(reply, "unauthenticated", "DPoP.claims.htu")
+        # A gRPC call still names the gateway id, not a REST origin.
+        reply = call(grpc_wire, request, token, htu=PROXY + request.grpc_method)
+        assert_refused(reply, "unauthenticated", "DPoP.claims.htu")
+    finally:
+        rest.close()
+        grpc_wire.close()
+
+
+# -- One credential of each kind per request --------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "field"), [("DPoP", "DPoP"), ("Authorization", "authorization")])
+def test_credential_header_sent_twice(wire: Wire, login: Login, name: str, field: str) -> None:
+    token, request = login("kz-bank"), search_profiles()
+    first, second = token.headers(wire, request), token.headers(wire, request)
+    pairs = [*first.items(), (name, second[name])]
+    assert_refused(wire.send(request, pairs), "unauthenticated", field)
+    assert wire.send(request, first).ok  # refused before any proof was used up
+
+
+def test_token_request_with_two_dpop_proofs(
+    rest: RestWire, partners: dict[str, TestPartner]
+) -> None:
+    url = f"{rest.http.base_url}".rstrip("/") + "/oauth2/token"
+    proofs = [("DPoP", DpopClient().proof("POST", url)) for _ in range(2)]
+    response = rest.http.post(
+        "/oauth2/token", data=token_form(assertion(partners["ru-bureau"])), headers=proofs
+    )
+    assert_oauth_refusal(response, 401, "invalid_client", "DPoP")
+
+
+# -- Times a JWT states ------------------------------------------------------------------------
+
+
+# Claims by the time the request is made: a case list is built long before some cases run.
+Claims = Callable[[int], dict[str, Any]]
+
+
+@pytest.mark.parametrize(
+    ("claims", "field"),
+    [
+        (lambda now: {"nbf": now + 61}, "client_assertion.nbf"),
+        (lambda now: {"nbf": str(now)}, "client_assertion.nbf"),
+        (lambda now: {"nbf": True}, "client_assertion.nbf"),
+    ],
+    ids=["nbf-61s-in-the-future", "nbf-a-string", "nbf-a-boolean"],
+)
+def test_assertion_not_yet_valid(
+    rest: RestWire, partners: dict[str, TestPartner], claims: Claims, field: str
+) -> None:
+    bureau, jti = partners["ru-bureau"], uuid.uuid4().hex
+    assert_no_token(rest, assertion(bureau, jti=jti, **claims(int(time.time()))), field)
+    assert_jti_unused(rest, bureau, jti)
+
+
+@pytest.mark.parametrize(
+    ("claims", "field"),
+    [
+        (lambda now: {"nbf": now + 61}, "DPoP.claims.nbf"),
+        (lambda now: {"exp": now - 1}, "DPoP.claims.exp"),
+    ],
+    ids=["nbf-61s-in-the-future", "expired"],
+)
+def test_dpop_proof_outside_the_times_it_states(
+    wire: Wire, login: Login, claims: Claims, field: str
+) -> None:
+    proof = claims(int(time.time()))
+    assert_refused(
+        call(wire, search_profiles(), login("kz-bank"), **proof), "unauthenticated", field
+    )
+
+
+# -- client_id at the token endpoint -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("client_id", "status", "error"),
+    [
+        ("kz-bank", 401, "invalid_client"),
+        ("", 401, "invalid_client"),
+        (["ru-bureau", "ru-bureau"], 400, "invalid_request"),
+        (["ru-bureau", "kz-bank"], 400, "invalid_request"),
+    ],
+    ids=["another-partner", "empty", "twice-the-same", "twice-different"],
+)
+def test_client_id_that_is_not_the_assertions_subject(
+    rest: RestWire,
+    partners: dict[str, TestPartner],
+    client_id: str | list[str],
+    status: int,
+    error: str,
+) -> None:
+    url = f"{rest.http.base_url}".rstrip("/") + "/oauth2/token"
+    response = rest.http.post(
+        "/oauth2/token",
+        data=token_form(assertion(partners["ru-bureau"]), client_id=client_id),
+        headers={"DPoP": DpopClient().proof("POST", url)},
+    )
+    assert_oauth_refusal(response, status, error, "client_id")
+
+
+def test_client_id_of_the_assertions_subject_is_accepted(
+    rest: RestWire, partners: dict[str, TestPartner]
+) -> None:
+    url = f"{rest.http.base_url}".rstrip("/") + "/oauth2/token"
+    response = rest.http.post(
+        "/oauth2/token",
+        data=token_form(assertion(partners["ru-bureau"]), client_id="ru-bureau"),
+        headers={"DPoP": DpopClient().proof("POST", url)},
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_any_token_parameter_sent_twice(rest: RestWire, partners: dict[str, TestPartner]) -> None:
+    url = f"{rest.http.base_url}".rstrip("/") + "/oauth2/token"
+    response = rest.http.post(
+        "/oauth2/token",
+        data=token_form(assertion(partners["ru-bureau"]), scope=["a", "b"]),
+        headers={"DPoP": DpopClient().proof("POST", url)},
+    )
+    assert_oauth_refusal(response, 400, "invalid_request", "scope")
+
+
+def test_a_query_parameter_sent_twice(rest: RestWire, login: Login, published: str) -> None:
+    """The purpose decides what is shown: a second one is refused, not silently preferred."""
+    once = get_profile(published, "credit_reporting")
+    query = "?purpose=credit_reporting&purpose=trade_due_diligence"
+    twice = dataclasses.replace(once, path=once.path + query, params={})
+    token = login("ru-bureau")
+    assert rest.send(once, token.headers(rest, once)).ok
+    assert_refused(rest.send(twice, token.headers(rest, twice)), "invalid-argument", "purpose")
+
+
+# -- Challenges and schemes --------------------------------------------------------------------
+
+CHALLENGE = re.compile(r"(?P<scheme>[A-Za-z]+)(?: (?P<params>.*))?")
+PARAM = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def challenge_of(reply: Reply) -> tuple[str, dict[str, str]]:
+    match = CHALLENGE.fullmatch(reply.challenge or "")
+    assert match, reply
+    return match["scheme"], dict(PARAM.findall(match["params"] or ""))
+
+
+def test_every_401_says_how_to_authenticate(rest: RestWire, login: Login) -> None:
+    """RFC 6750 section 3 and RFC 9449 section 7.1: WWW-Authenticate, with the error once the
+    request carried credentials, and the algorithms a DPoP proof may use."""
+    request, algs = search_profiles(), "EdDSA ES256"
+    assert challenge_of(rest.send(request, {})) == ("DPoP", {"algs": algs})
+    scheme, params = challenge_of(rest.send(request, {"Authorization": "DPoP forged"}))
+    assert (scheme, params["error"], params["algs"]) == ("DPoP", "invalid_token", algs)
+    assert params["error_description"]
+    bearer = challenge_of(call(rest, request, Token("forged", None)))
+    assert bearer[0] == "Bearer" and bearer[1]["error"] == "invalid_token"
+    token = login("kz-bank")
+    stale = token.headers(rest, request, iat=int(time.time()) - 3600)
+    scheme, params = challenge_of(rest.send(request, stale))
+    assert (scheme, params["error"]) == ("DPoP", "invalid_dpop_proof")
+    assert "in the past" in params["error_description"]
+
+
+@pytest.mark.parametrize("scheme", ["dpop", "DPOP", "DPoP  "], ids=["lower", "upper", "spaces"])
+def test_auth_scheme_is_case_insensitive(wire: Wire, login: Login, scheme: str) -> None:
+    token, request = login("kz-bank"), search_profiles()
+    headers = token.headers(wire, request) | {"Authorization": f"{scheme} {token.value}"}
+    reply = wire.send(request, headers)
+    assert reply.ok, reply
+
+
+# -- Explicit typing: one kind of signed object never passes for another -----------------------
+
+
+@pytest.mark.parametrize(
+    "typ", ["at+jwt", "dpop+jwt", "cxg-publish+jws", "cxg-profile+jws", "JOSE"]
+)
+def test_assertion_of_another_type(
+    rest: RestWire, partners: dict[str, TestPartner], typ: str
+) -> None:
+    bureau, jti = partners["ru-bureau"], uuid.uuid4().hex
+    header = {"alg": bureau.key.alg, "kid": bureau.key.kid, "typ": typ}
+    forged = signed(header, assertion_claims(bureau.id, jti=jti), bureau.key)
+    assert_no_token(rest, forged, "client_assertion.header.typ")
+    assert_jti_unused(rest, bureau, jti)
+
+
+@pytest.mark.parametrize("typ", ["JWT", "jwt", "application/jwt"])
+def test_assertion_typed_jwt_is_accepted(
+    rest: RestWire, partners: dict[str, TestPartner], typ: str
+) -> None:
+    bureau = partners["ru-bureau"]
+    header = {"alg": bureau.key.alg, "kid": bureau.key.kid, "typ": typ}
+    typed = signed(header, assertion_claims(bureau.id), bureau.key)
+    assert request_token(rest.http, typed, DpopClient()).status_code == 200
+
+
+def test_a_publication_replayed_as_a_client_assertion(
+    rest: RestWire, partners: dict[str, TestPartner]
+) -> None:
+    bureau = partners["ru-bureau"]
+    publication = bureau.sign(json.dumps(assertion_claims(bureau.id)).encode())
+    assert_no_token(rest, publication, "client_assertion.header.typ")
+
+
+def test_a_client_assertion_replayed_as_a_publication(
+    gateway: Gateway, wire: Wire, login: Login, partners: dict[str, TestPartner]
+) -> None:
+    bank = partners["kz-bank"]
+    reply = call(wire, publish_profile(assertion(bank)), login(bank.id))
+    assert_refused(reply, "unauthenticated", "jws.header.typ")
+
+
+# -- Nesting bombs: JSON from outside is bounded, and refused by the field it came in -----------
+
+DEEP = 5_000  # past Python's recursion limit (1,000), and within every length cap
+BOMB = deep_json(DEEP, closed=False)  # for headers, capped at 8 KiB
+
+
+def test_deep_assertion_header(rest: RestWire, partners: dict[str, TestPartner]) -> None:
+    forged = with_header_bytes(BOMB, assertion(partners["ru-bureau"]))
+    assert_no_token(rest, forged, "client_assertion.header")
+
+
+def test_deep_assertion_claims(rest: RestWire, partners: dict[str, TestPartner]) -> None:
+    bureau = partners["ru-bureau"]
+    forged = signed({"alg": bureau.key.alg, "kid": bureau.key.kid}, deep_json(DEEP), bureau.key)
+    assert_no_token(rest, forged, "client_assertion.claims")
+
+
+def test_deep_dpop_proof_header(wire: Wire, login: Login) -> None:
+    headers = login("kz-bank").headers(wire, search_profiles())
+    headers["DPoP"] = with_header_bytes(BOMB, headers["DPoP"])
+    assert_refused(wire.send(search_profiles(), headers), "unauthenticated", "DPoP.header")
+
+
+def test_deep_dpop_proof_header_at_the_token_endpoint(
+    rest: RestWire, partners: dict[str, TestPartner]
+) -> None:
+    url = f"{rest.http.base_url}".rstrip("/") + "/oauth2/token"
+    proof = with_header_bytes(BOMB, DpopClient().proof("POST", url))
+    response = rest.http.post(
+        "/oauth2/token", data=token_form(assertion(partners["ru-bureau"])), headers={"DPoP": proof}
+    )
+    assert_oauth_refusal(response, 401, "invalid_client", "DPoP.header")
+
+
+def test_deep_access_token_header(wire: Wire, login: Login) -> None:
+    genuine = login("kz-bank")
+    forged = Token(with_header_bytes(BOMB, genuine.value), genuine.dpop)
+    assert_refused(call(wire, search_profiles(), forged), "unauthenticated", "authorization")
+
+
+@pytest.mark.parametrize(
+    ("part", "problem", "field"),
+    [("header", "unauthenticated", "jws.header"), ("payload", "invalid-argument", "jws.payload")],
+)
+def test_deep_publication(
+    wire: Wire,
+    login: Login,
+    partners: dict[str, TestPartner],
+    part: str,
+    problem: str,
+    field: str,
+) -> None:
+    bank = partners["kz-bank"]
+    jws = (
+        with_header_bytes(BOMB, bank.sign(other_company()))
+        if part == "header"
+        else bank.sign(deep_json(10_000))
+    )
+    assert_refused(call(wire, publish_profile(jws), login(bank.id)), problem, field)
+
+
+@pytest.mark.parametrize(
+    ("request_", "caller"),
+    [
+        (publish_profile("x"), "kz-bank"),
+        (grant_consent(consent_request()), "sme-portal"),
+        (
+            Call(
+                "VerifyScoCode",
+                "ScoService",
+                "POST",
+                "/v1/scoCodes:verify",
+                sco_pb.VerifyScoCodeRequest(),
+                sco_pb.ScoVerification,
+            ),
+            None,
+        ),
+    ],
+    ids=["publish", "grant-consent", "verify-sco-code-anonymously"],
+)
+def test_deep_json_body(rest: RestWire, login: Login, request_: Call, caller: str | None) -> None:
+    bomb = dataclasses.replace(request_, body=deep_json(10_000))
+    reply = call(rest, bomb, login(caller)) if caller else rest.send(bomb, {})
+    assert_refused(reply, "invalid-argument", "body")
+    assert "nested too deeply" in reply.detail
+
+
+def test_nesting_bombs_are_recorded_as_refusals(
+    gateway: Gateway,
+    wires: dict[str, Wire],
+    rest: RestWire,
+    login: Login,
+    partners: dict[str, TestPartner],
+) -> None:
+    bank = partners["kz-bank"]
+    for wire in wires.values():
+        call(wire, publish_profile(bank.sign(deep_json(10_000))), login(bank.id))
+    assert_no_token(rest, with_header_bytes(BOMB, assertion(bank)), "client_assertion.header")
+    gateway.refusals.flush()
+    listing = call(rest, list_refusals(), login("cxg-operator"))
+    seen = {
+        (r.get("partnerId", ""), r["operation"], r["reason"], r.get("field"), r["transport"])
+        for r in listing.body["refusals"]
+    }
+    assert {
+        ("kz-bank", "PublishProfile", "invalid-argument", "jws.payload", "rest"),
+        ("kz-bank", "PublishProfile", "invalid-argument", "jws.payload", "grpc"),
+        ("", "CreateToken", "unauthenticated", "client_assertion.header", "rest"),
+    } <= seen
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_deep_cbor_in_an_sco_code_is_malformed(wires: dict[str, Wire], transport: str) -> None:
+    code = "SC1:" + base45.b45encode(zlib.compress(b"\x81" * 4_000 + b"\x00")).decode()
+    request = sco_pb.VerifyScoCodeRequest(code=code)
+    verify = Call(
+        "VerifyScoCode",
+        "ScoService",
+        "POST",
+        "/v1/scoCodes:verify",
+        request,
+        sco_pb.ScoVerification,
+        body={"code": code},
+    )
+    reply = wires[transport].send(verify, {})
+    assert reply.ok, reply
+    assert reply.body["result"] == "MALFORMED"
+    assert "nesting depth" in " ".join(reply.body["reasons"])

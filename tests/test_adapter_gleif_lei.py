@@ -9,6 +9,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
+import xmlschema
 from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,15 +17,33 @@ from stdnum import lei
 from stdnum.iso7064 import mod_97_10
 
 from adapters.gleif_lei import adapter
-from gateway.mapping import AdapterError, Record
+from gateway.mapping import AdapterError
 from gateway.profiles import CreditProfile, validate_profile
 from gateway.schema.cxg.v1 import profile_pb2
 
 SAMPLES = Path(__file__).resolve().parent.parent / "adapters" / "gleif_lei" / "samples"
+XSD = SAMPLES.parent / "2021-03-04_lei-cdf-v3-1.xsd"  # the published LEI-CDF 3.1 schema
+XSD_SCHEMA = xmlschema.XMLSchema(str(XSD), base_url=str(XSD.parent), allow="sandbox")
 NS = "http://www.gleif.org/data/schema/leidata/2016"
 LEI_NS = {"lei": NS}
 ROOT = "/lei:LEIRecord"
 RU_SAMPLE = (SAMPLES / "ru_romashka.xml").read_text(encoding="utf-8")
+
+
+def _in_lei_data(record: bytes) -> bytes:
+    """One written LEIRecord as a whole LEI-CDF file (LEIRecord is no global element of the
+    schema: only a file validates on its own)."""
+    body = record.split(b"?>", 1)[1].replace(f' xmlns:lei="{NS}"'.encode(), b"", 1)
+    return (
+        (
+            f'<?xml version="1.0" encoding="UTF-8"?><lei:LEIData xmlns:lei="{NS}"><lei:LEIHeader>'
+            "<lei:ContentDate>2026-01-01T00:00:00Z</lei:ContentDate>"
+            "<lei:FileContent>QUERY_RESPONSE</lei:FileContent><lei:RecordCount>1</lei:RecordCount>"
+            "</lei:LEIHeader><lei:LEIRecords>"
+        ).encode()
+        + body
+        + b"</lei:LEIRecords></lei:LEIData>"
+    )
 
 
 def _subject(profile: CreditProfile) -> dict[str, Any]:
@@ -49,7 +68,7 @@ def _ru(old: str, new: str) -> bytes:
 EXPECTED = {
     "cn_qingdao_hailian.xml": {
         "ids": [{"scheme": "LEI", "value": "300300CNQD7H3L9FTP12"}],
-        "legalName": {"local": "青岛海联国际贸易有限公司", "localLang": "zh"},
+        "legalName": {"zh": "青岛海联国际贸易有限公司"},
         "country": "CN",
         "address": {
             "country": "CN",
@@ -64,10 +83,7 @@ EXPECTED = {
     },
     "ru_romashka.xml": {
         "ids": [{"scheme": "LEI", "value": "253400RUB9T2KXQM4Z70"}],
-        "legalName": {
-            "local": 'ОБЩЕСТВО С ОГРАНИЧЕННОЙ ОТВЕТСТВЕННОСТЬЮ "РОМАШКА"',
-            "localLang": "ru",
-        },
+        "legalName": {"ru": 'ОБЩЕСТВО С ОГРАНИЧЕННОЙ ОТВЕТСТВЕННОСТЬЮ "РОМАШКА"'},
         "country": "RU",
         "address": {
             "country": "RU",
@@ -85,6 +101,8 @@ EXPECTED = {
         "legalName": {
             "local": '"Дала Агро Экспорт" жауапкершілігі шектеулі серіктестігі',
             "localLang": "kk",
+            # an OtherEntityName of type ALTERNATIVE_LANGUAGE_LEGAL_NAME
+            "ru": 'Товарищество с ограниченной ответственностью "Дала Агро Экспорт"',
         },
         "country": "KZ",
         "address": {
@@ -94,9 +112,38 @@ EXPECTED = {
             "street": "пр. Абая, д. 52, офис 14",
             "postalCode": "A15E3F4",
         },
-        "legalForm": "8888",
+        "legalForm": "ТОО",  # 8888 with OtherLegalForm ТОО
         "status": "ENTITY_STATUS_INACTIVE",
         "registrationDate": "2015-11-02",
+    },
+}
+
+
+# The LEI's Registration, carried as a rating of scheme LEI_REGISTRATION (README: "Registration")
+REGISTRATIONS = {
+    "cn_qingdao_hailian.xml": {
+        "scheme": "LEI_REGISTRATION",
+        "grade": "ISSUED",
+        "asOfDate": "2026-05-20",
+        "issuer": "300300GLOUCN00000009",
+        "validFromDate": "2018-05-21",
+        "validUntilDate": "2027-05-21",
+    },
+    "ru_romashka.xml": {
+        "scheme": "LEI_REGISTRATION",
+        "grade": "ISSUED",
+        "asOfDate": "2026-09-30",
+        "issuer": "253400LOURU000000077",
+        "validFromDate": "2014-10-02",
+        "validUntilDate": "2027-10-02",
+    },
+    "kz_dala_agro.xml": {
+        "scheme": "LEI_REGISTRATION",
+        "grade": "LAPSED",
+        "asOfDate": "2025-03-01",
+        "issuer": "549300LOUKZ000000062",
+        "validFromDate": "2017-02-14",
+        "validUntilDate": "2025-02-14",
     },
 }
 
@@ -109,7 +156,9 @@ def test_every_sample_is_covered() -> None:
 def test_sample_decodes_to_the_expected_profile_and_round_trips(name: str) -> None:
     profile = adapter.decode((SAMPLES / name).read_bytes())
     assert _subject(profile) == EXPECTED[name]
-    assert set(json_format.MessageToDict(profile)) == {"subject"}  # nothing else is invented
+    document = json_format.MessageToDict(profile)
+    assert set(document) == {"subject", "ratings"}  # nothing else is invented
+    assert document["ratings"] == [REGISTRATIONS[name]]
     encoded = adapter.encode(profile)
     assert adapter.decode(encoded) == profile
 
@@ -135,6 +184,7 @@ def test_encoded_record_is_lei_cdf_shaped() -> None:
     assert [child.tag.split("}")[1] for child in entity] == [
         "LegalName",
         "LegalAddress",
+        "HeadquartersAddress",
         "LegalJurisdiction",
         "LegalForm",
         "EntityStatus",
@@ -169,70 +219,96 @@ def test_unspecified_status_goes_out_as_null_and_comes_back() -> None:
 
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 COUNTRIES = ["CN", "RU", "KZ", "KG", "TJ", "UZ", "IN", "PK", "IR", "BY", "US", "DE"]
-LANGS = ["zh", "ru", "kk", "ky", "tg", "uz-Latn", "en", "hi", "fa", "be"]
+LOCAL_LANGS = ["kk", "ky", "tg", "uz-Latn", "hi", "fa", "be"]  # names that stay in `local`
+LIVE = ["ISSUED", "LAPSED", "PENDING_TRANSFER", "PENDING_ARCHIVAL", "TRANSFERRED"]
 
 
 def _lei(base: str) -> str:
     return base + mod_97_10.calc_check_digits(base)
 
 
+# LEI-CDF Tokenized500Type: no tab or line break, no space at either end or twice in a row
 _text = (
     st.text(
         alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Cn")),
         min_size=1,
         max_size=40,
     )
-    .map(str.strip)
+    .map(lambda text: " ".join(text.split()))
     .filter(bool)
 )
+_leis = st.text(alphabet=_ALNUM, min_size=18, max_size=18).map(_lei)
+_dates = st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)).map(date.isoformat)
 
 
 @st.composite
 def profiles(draw: st.DrawFn) -> CreditProfile:
+    """Canonical profiles within what LEI-CDF carries: the names, legal address, jurisdiction
+    (a country), legal form, status, creation date and the LEI's registration."""
+    names: dict[str, str] = {}
+    if draw(st.booleans()):
+        names["local"] = draw(_text)
+        lang = draw(st.none() | st.sampled_from(LOCAL_LANGS))
+        if lang:
+            names["localLang"] = lang
+    for lang in ("zh", "ru", "en"):
+        if draw(st.booleans()) or (lang == "en" and not names):
+            names[lang] = draw(_text)
     subject: dict[str, Any] = {
-        "ids": [
-            {
-                "scheme": "LEI",
-                "value": _lei(draw(st.text(alphabet=_ALNUM, min_size=18, max_size=18))),
-            }
-        ],
-        "legalName": {"local": draw(_text)},
+        "ids": [{"scheme": "LEI", "value": draw(_leis)}],
+        "legalName": names,
         "country": draw(st.sampled_from(COUNTRIES)),
+        "address": {
+            "country": draw(st.sampled_from(COUNTRIES)),
+            "locality": draw(_text),
+            "street": draw(_text),
+        },
     }
-    lang = draw(st.none() | st.sampled_from(LANGS))
-    if lang:
-        subject["legalName"]["localLang"] = lang
-    address = {
-        key: value
-        for key, value in {
-            "country": draw(st.none() | st.sampled_from(COUNTRIES)),
-            "region": draw(st.none() | st.from_regex(r"[A-Z]{2}-[A-Z0-9]{1,3}", fullmatch=True)),
-            "locality": draw(st.none() | _text),
-            "street": draw(st.none() | _text),
-            "postalCode": draw(st.none() | _text),
-        }.items()
-        if value is not None
-    }
-    if address:
-        subject["address"] = address
-    form = draw(st.none() | st.from_regex(r"[A-Z0-9]{4}", fullmatch=True))
+    region = draw(st.none() | st.from_regex(r"[A-Z]{2}-[A-Z0-9]{1,3}", fullmatch=True))
+    if region:
+        subject["address"]["region"] = region
+    postal_code = draw(st.none() | _text)
+    if postal_code:
+        subject["address"]["postalCode"] = postal_code
+    # an ELF code, or a form with none (written 8888 + OtherLegalForm)
+    form = draw(st.none() | st.from_regex(r"[A-Z0-9]{4}", fullmatch=True) | _text)
     if form:
         subject["legalForm"] = form
-    status = draw(st.sampled_from([None, "ENTITY_STATUS_ACTIVE", "ENTITY_STATUS_INACTIVE"]))
-    if status:
-        subject["status"] = status
-    created = draw(st.none() | st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)))
+    registration = draw(st.sampled_from([*LIVE, "RETIRED", "MERGED"]))
+    if registration in ("RETIRED", "MERGED"):  # the entity is gone
+        subject["status"] = "ENTITY_STATUS_DISSOLVED"
+    else:
+        status = draw(st.sampled_from([None, "ENTITY_STATUS_ACTIVE", "ENTITY_STATUS_INACTIVE"]))
+        if status:
+            subject["status"] = status
+    created = draw(st.none() | _dates)
     if created:
-        subject["registrationDate"] = created.isoformat()
-    profile = json_format.ParseDict({"subject": subject}, CreditProfile())
+        subject["registrationDate"] = created
+    rating = {
+        "scheme": "LEI_REGISTRATION",
+        "grade": registration,
+        "asOfDate": draw(_dates),
+        "issuer": draw(_leis),
+        "validFromDate": draw(_dates),
+        "validUntilDate": draw(_dates),
+    }
+    profile = json_format.ParseDict({"subject": subject, "ratings": [rating]}, CreditProfile())
     validate_profile(profile)  # the generator makes only valid profiles
     return profile
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(profiles())
 def test_decode_encode_round_trip(profile: CreditProfile) -> None:
     assert adapter.decode(adapter.encode(profile)) == profile
+
+
+@settings(max_examples=50, deadline=None)
+@given(profiles())
+def test_every_encoded_record_is_valid_against_the_lei_cdf_xsd(profile: CreditProfile) -> None:
+    """Checked by xmlschema against the published schema file itself, not the adapter's copy
+    of its record declaration."""
+    assert XSD_SCHEMA.is_valid(io.BytesIO(_in_lei_data(adapter.encode(profile))))
 
 
 def test_generated_lei_is_valid() -> None:
@@ -389,8 +465,8 @@ def test_bad_legal_address_country() -> None:
 
 def test_status_the_format_cannot_carry_is_refused_outbound() -> None:
     profile = adapter.decode((SAMPLES / "ru_romashka.xml").read_bytes())
-    # LEI-CDF has ACTIVE, INACTIVE and NULL only
-    profile.subject.status = profile_pb2.ENTITY_STATUS_DISSOLVED
+    # LEI-CDF has ACTIVE, INACTIVE and NULL only (a dissolved entity goes out INACTIVE)
+    profile.subject.status = profile_pb2.ENTITY_STATUS_LIQUIDATING
     with pytest.raises(AdapterError) as caught:
         adapter.encode(profile)
     assert caught.value.rule == "code"
@@ -425,25 +501,26 @@ def test_bulk_file() -> None:
     first, second, _, fourth = (r.profile for r in records)
     assert first is not None and second is not None and fourth is not None
     assert first.subject.ids[0].value == "300300QD6RXH4N8P2J28"
-    assert first.subject.legal_name.local == "青岛上合示范区供应链管理有限公司"
+    assert first.subject.legal_name.zh == "青岛上合示范区供应链管理有限公司"
     assert first.subject.registration_date == "2020-09-01"
     assert second.subject.country == "US"  # LegalJurisdiction US-DE
     assert second.subject.address.region == "US-DE"
     assert second.subject.legal_form == "HZEH"
     assert fourth.subject.country == "UZ"  # no LegalJurisdiction: the legal address country
     assert fourth.subject.legal_name.local_lang == "uz-Latn"
+    assert fourth.subject.legal_form == "MChJ"  # 8888 + OtherLegalForm
+    assert fourth.ratings[0].grade == "PENDING_TRANSFER"
     assert fourth.subject.status == 0  # NULL
     assert fourth.subject.registration_date == ""
 
 
-def test_bulk_file_with_billion_laughs_is_one_error_record() -> None:
+def test_bulk_file_with_billion_laughs_is_refused_whole() -> None:
+    """Refused before its first record: a file with no record is an error, not 0 records."""
     body = (SAMPLES / "bulk.xml").read_bytes().split(b"?>", 1)[1]
-    records = list(adapter.read(io.BytesIO(BILLION_LAUGHS + body.replace(b"LLC", b"&lol9;"))))
-    assert len(records) == 1
-    only: Record = records[0]
-    assert only.profile is None and only.error is not None
-    assert only.error.rule == "xml"
-    assert only.number == 1
+    with pytest.raises(AdapterError) as caught:
+        list(adapter.read(io.BytesIO(BILLION_LAUGHS + body.replace(b"LLC", b"&lol9;"))))
+    assert caught.value.rule == "xml"
+    assert "DTD" in str(caught.value)
 
 
 def test_bulk_file_cut_short_reports_the_good_records_then_the_break() -> None:
@@ -454,3 +531,94 @@ def test_bulk_file_cut_short_reports_the_good_records_then_the_break() -> None:
     last = records[-1]
     assert last.error is not None and last.error.rule == "xml"
     assert last.error.field is not None and last.error.field.startswith("line ")
+
+
+# 5. what a lender needs (issue 14) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lang", "slot"),
+    [("en", "en"), ("en-GB", "en"), ("ru", "ru"), ("zh-Hans", "zh"), ("zh-Hant", None), ("kk", None)],
+)  # fmt: skip
+def test_the_legal_name_goes_to_the_language_its_xml_lang_names(
+    lang: str, slot: str | None
+) -> None:
+    profile = adapter.decode(_ru('xml:lang="ru">ОБЩЕСТВО', f'xml:lang="{lang}">ОБЩЕСТВО'))
+    names = json_format.MessageToDict(profile.subject.legal_name)
+    name = 'ОБЩЕСТВО С ОГРАНИЧЕННОЙ ОТВЕТСТВЕННОСТЬЮ "РОМАШКА"'
+    assert names == ({slot: name} if slot else {"local": name, "localLang": lang})
+
+
+@pytest.mark.parametrize("status", ["ANNULLED", "DUPLICATE", "CANCELLED", "PENDING_VALIDATION"])
+def test_an_lei_its_lou_withdrew_or_never_issued_is_refused(status: str) -> None:
+    error = _refusal(_ru("<lei:RegistrationStatus>ISSUED<", f"<lei:RegistrationStatus>{status}<"))
+    assert error.rule == "registration_status"
+    assert error.field == f"{ROOT}/lei:Registration/lei:RegistrationStatus"
+
+
+@pytest.mark.parametrize("status", ["RETIRED", "MERGED"])
+def test_a_retired_or_merged_lei_makes_the_entity_dissolved(status: str) -> None:
+    profile = adapter.decode(
+        _ru("<lei:RegistrationStatus>ISSUED<", f"<lei:RegistrationStatus>{status}<")
+    )
+    assert profile.subject.status == profile_pb2.ENTITY_STATUS_DISSOLVED
+    assert profile.ratings[0].grade == status
+    written = adapter.encode(profile)
+    assert b"<lei:EntityStatus>INACTIVE</lei:EntityStatus>" in written
+    assert adapter.decode(written) == profile
+
+
+@pytest.mark.parametrize("status", ["ISSUED", "LAPSED", "PENDING_TRANSFER", "TRANSFERRED"])
+def test_a_live_registration_is_carried_as_written(status: str) -> None:
+    profile = adapter.decode(
+        _ru("<lei:RegistrationStatus>ISSUED<", f"<lei:RegistrationStatus>{status}<")
+    )
+    assert (profile.subject.status, profile.ratings[0].grade) == (
+        profile_pb2.ENTITY_STATUS_ACTIVE,
+        status,
+    )
+
+
+def test_a_form_with_no_elf_code_goes_out_as_8888_with_other_legal_form() -> None:
+    profile = adapter.decode((SAMPLES / "kz_dala_agro.xml").read_bytes())
+    assert profile.subject.legal_form == "ТОО"
+    written = ElementTree.fromstring(adapter.encode(profile))
+    form = written.find("lei:Entity/lei:LegalForm", LEI_NS)
+    assert form is not None
+    assert [(child.tag.split("}")[1], child.text) for child in form] == [
+        ("EntityLegalFormCode", "8888"),
+        ("OtherLegalForm", "ТОО"),
+    ]
+
+
+def test_a_profile_without_the_lei_registration_is_refused_going_out() -> None:
+    """LEI-CDF requires the Registration, which only a record read in this format carries."""
+    profile = adapter.decode((SAMPLES / "ru_romashka.xml").read_bytes())
+    del profile.ratings[:]
+    with pytest.raises(AdapterError) as caught:
+        adapter.encode(profile)
+    assert caught.value.rule == "required"
+    assert caught.value.field == "lei:Registration/lei:InitialRegistrationDate"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.glob("*.xml")))
+def test_samples_and_what_they_encode_to_are_valid_against_the_lei_cdf_xsd(name: str) -> None:
+    data = (SAMPLES / name).read_bytes()
+    if name == "bulk.xml":
+        assert XSD_SCHEMA.is_valid(io.BytesIO(data))
+        return
+    assert XSD_SCHEMA.is_valid(io.BytesIO(_in_lei_data(data)))
+    assert XSD_SCHEMA.is_valid(io.BytesIO(_in_lei_data(adapter.encode(adapter.decode(data)))))
+
+
+def test_the_header_and_the_records_extension_are_skipped() -> None:
+    data = (
+        (SAMPLES / "bulk.xml")
+        .read_bytes()
+        .replace(
+            b"</lei:LEIRecords>",
+            b'<lei:Extension><x:Note xmlns:x="urn:x">any</x:Note></lei:Extension></lei:LEIRecords>',
+        )
+    )
+    assert XSD_SCHEMA.is_valid(io.BytesIO(data))
+    assert [r.number for r in adapter.read(io.BytesIO(data))] == [1, 2, 3, 4]

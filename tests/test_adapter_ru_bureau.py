@@ -149,7 +149,7 @@ def test_a_bad_record_is_refused_naming_the_partner_path(
     with pytest.raises(AdapterError) as refused:
         adapter.decode(data)
     assert (refused.value.field, refused.value.rule) == (field, rule)
-    assert "ru-bureau 1.0.0" in refused.value.message
+    assert "ru-bureau 1.1.0" in refused.value.message
 
 
 def test_a_profile_the_format_cannot_carry_is_refused_going_out() -> None:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import grpc
 import httpx
@@ -19,12 +20,17 @@ from google.protobuf import json_format
 from sqlalchemy import update
 
 from gateway.audit import merkle, note
+from gateway.audit._export import verify_export
+from gateway.config import Settings
 from gateway.errors import Conflict
 from gateway.schema.cxg.v1 import audit_service_pb2 as pb
 from gateway.schema.cxg.v1 import audit_service_pb2_grpc as pb_grpc
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
-from gateway.service.audit import Exchange
+from gateway.service.audit import AuditLog, Exchange
+from gateway.service.audit_export import AuditExporter
 from gateway.signing import SigningKey
+from gateway.storage import Database
+from gateway.storage.audit import AuditStore
 from gateway.storage.tables import audit_nodes
 from gateway.transport.serve import Gateway
 from tests.clients import GrpcClient, RestClient
@@ -109,7 +115,8 @@ def test_entry_contents_follow_the_callers_rights(
     data = base64.b64decode(own["data"])
     assert hashlib.sha256(b"\x00" + data).digest() == base64.b64decode(anonymous["leafHash"])
     entry = json.loads(data)
-    assert entry["v"] == 1 and entry["partner"] == "ru-bureau"
+    assert entry["v"] == 2 and entry["kind"] == "exchange" and entry["partner"] == "ru-bureau"
+    assert len(bytes.fromhex(entry["salt"])) == 16
     assert (entry["operation"], entry["transport"], entry["decision"]) == (
         "SearchProfiles",
         "rest",
@@ -179,10 +186,14 @@ def test_the_gateway_refuses_to_sign_over_a_rewritten_history(
     rest, _ = clients
     for _ in range(4):
         rest_leaf(rest, "/v1/profiles:search?name_prefix=Qing")
-    gateway.audit.sign_checkpoint()
-    with gateway.db.write() as conn:  # an insider rewrites the first four leaves' subtree
-        conn.execute(  # level 2, index 0: the key is index << 6 | level
-            update(audit_nodes).where(audit_nodes.c.key == 2).values(hash=b"\x00" * 32)
+    signed = gateway.audit.sign_checkpoint()
+    # An insider rewrites the largest subtree the signed root is made of.
+    level, index = merkle.root_nodes(signed.size)[0]
+    with gateway.db.write() as conn:  # a node's key is index << 6 | level
+        conn.execute(
+            update(audit_nodes)
+            .where(audit_nodes.c.key == index << 6 | level)
+            .values(hash=b"\x00" * 32)
         )
     rest_leaf(rest, "/v1/profiles:search?name_prefix=Qing")
     with pytest.raises(Conflict, match="refusing to sign"):
@@ -209,8 +220,8 @@ def test_proof_requests_outside_the_log_name_their_field(
 
 
 def test_a_leaf_is_canonical_json_of_every_exchange_field() -> None:
-    """Entry format v1, byte for byte: keys sorted, no spaces, UTF-8, time in UTC with
-    microseconds. Any field added to Exchange must appear in the leaf."""
+    """Entry format v2, byte for byte: keys sorted, no spaces, UTF-8, time in UTC with
+    microseconds, a 128-bit salt. Any field added to Exchange must appear in the leaf."""
     exchange = Exchange(
         operation="GetProfile",
         transport="rest",
@@ -224,15 +235,65 @@ def test_a_leaf_is_canonical_json_of_every_exchange_field() -> None:
     )
     at = datetime(2026, 11, 27, 16, 5, 1, 2003, tzinfo=UTC)
     moscow = datetime(2026, 11, 27, 19, 5, 1, tzinfo=timezone(timedelta(hours=3)))
-    assert exchange.leaf(at).decode() == GOLDEN_LEAF
-    assert exchange.leaf(moscow).decode() == GOLDEN_LEAF.replace("01.002003Z", "01.000000Z")
+    salt = "0123456789abcdef" * 2
+    assert exchange.leaf(at, salt).decode() == GOLDEN_LEAF
+    assert exchange.leaf(moscow, salt).decode() == GOLDEN_LEAF.replace("01.002003Z", "01.000000Z")
     document = json.loads(exchange.leaf(at))
-    assert set(document) == {field.name for field in fields(Exchange)} | {"v", "time"}
+    assert set(document) == {field.name for field in fields(Exchange)} | {
+        "v",
+        "time",
+        "kind",
+        "salt",
+    }
     canonical = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    assert exchange.leaf(at) == canonical.encode()
+    assert canonical.encode() == exchange.leaf(at, document["salt"])
+
+
+def test_a_leaf_hash_hides_guessable_contents() -> None:
+    """The attack that found the defect: a competitor knows (or can enumerate) every field of a
+    call, down to the microsecond, and compares candidate leaves with the public hash. With a
+    fresh 128-bit salt per leaf no candidate without the salt matches, and two identical calls
+    at the same instant have different leaf hashes; the owner, shown the contents, can still
+    check them against the hash."""
+    exchange = Exchange("GetProfile", "rest", "ru-bureau", ("profiles/p1",), "credit_reporting",
+                        "", "a" * 64, "b" * 64, "ok")  # fmt: skip
+    at = datetime(2026, 11, 27, 16, 5, 1, 2003, tzinfo=UTC)
+    first, second = exchange.leaf(at), exchange.leaf(at)
+    assert merkle.leaf_hash(first) != merkle.leaf_hash(second)
+    public = merkle.leaf_hash(first)
+    contents = json.loads(first)
+    # Everything but the salt guessed right: no candidate salt a brute force could try matches.
+    guesses = [exchange.leaf(at, f"{n:032x}") for n in range(10_000)]
+    assert public not in {merkle.leaf_hash(guess) for guess in guesses}
+    assert merkle.leaf_hash(exchange.leaf(at, contents["salt"])) == public  # the owner's check
+
+
+def test_version_1_leaves_keep_verifying(settings: Settings, db: Database, tmp_path: Path) -> None:
+    """A log written before the salt (v1 leaves) and grown with v2 leaves is still one log:
+    checkpoints sign over it and its export verifies offline, leaf by leaf."""
+    v1 = GOLDEN_LEAF_V1.encode()
+    v2 = Exchange("GetProfile", "rest", "", (), "", "", "", "", "ok").leaf(datetime.now(UTC))
+    AuditStore(db).append([(v1, "ru-bureau"), (v2, None), (v1, None)])
+    log = AuditLog.from_settings(settings, db)
+    checkpoint = log.sign_checkpoint()
+    exported = tmp_path / "log.jsonl"
+    with exported.open("w") as out:
+        AuditExporter.from_settings(settings, db).export(out)
+    report = verify_export(exported)
+    assert report.leaves == checkpoint.size == AuditStore(db).size()
+    assert report.unsigned_leaves == 0
 
 
 GOLDEN_LEAF = (
+    '{"consent":"","decision":"ok","kind":"exchange","operation":"GetProfile","partner":"ru-bure'
+    'au","purpose":"credit_reporting","request_sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
+    'aaaaaaaaaaaaaaaaaaaaaaaa","response_sha256":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'
+    'bbbbbbbbbbbbbbbbbb","rule_pack":"","salt":"0123456789abcdef0123456789abcdef","subject":["p'
+    'rofiles/p1","CN_USCC:91370200MA3C5QH2X4","Ойл \\"ООО\\""],"time":"2026-11-27T16:05:01.0020'
+    '03Z","transport":"rest","v":2}'
+)
+# A leaf as version 1 wrote it (no kind, no salt).
+GOLDEN_LEAF_V1 = (
     '{"consent":"","decision":"ok","operation":"GetProfile","partner":"ru-bureau","pu'
     'rpose":"credit_reporting","request_sha256":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
     'aaaaaaaaaaaaaaaaaaaaaaaaaaaa","response_sha256":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'

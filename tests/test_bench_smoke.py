@@ -77,3 +77,10 @@ def test_import_rules_and_sco_benchmarks_quick_runs_report_their_figures() -> No
     assert "RecognizeAeo answer (lookup, decide, sign)" in report
     report = _quick_run("bench_sco.py")
     assert "typical code:" in report and "verify() + status list" in report
+
+
+def test_anonymous_flood_benchmark_quick_run_accounts_for_every_refusal() -> None:
+    report = _quick_run("bench_anonymous_flood.py")
+    for scenario in ("rest, 1 source", "grpc, 1 source", "rest, 250 sources"):
+        assert f"== {scenario}: 600 requests" in report
+    assert report.count("checked: all accounted for") == 3

@@ -283,6 +283,19 @@ REFUSALS = [
         id="iat-61s-old",
     ),
     pytest.param(
+        claims(nbf=NOW + 11), {}, "DPoP.claims.nbf", "nbf is more than 10 s", id="nbf-11s-ahead"
+    ),
+    pytest.param(claims(nbf=str(NOW)), {}, "DPoP.claims.nbf", "not an integer", id="nbf-string"),
+    pytest.param(claims(exp=NOW), {}, "DPoP.claims.exp", "the proof has expired", id="exp-now"),
+    pytest.param(claims(exp=True), {}, "DPoP.claims.exp", "not an integer", id="exp-bool"),
+    pytest.param(
+        claims(htu="https://api.example.net/v1/profiles:lookup"),
+        {"url": (URL, "http://127.0.0.1:8080/v1/profiles:lookup")},
+        "DPoP.claims.htu",
+        "or the same path under another of 1 origins",
+        id="htu-none-of-the-origins",
+    ),
+    pytest.param(
         claims(ath=dpop_ath("another token")),
         {"access_token": TOKEN},
         "DPoP.claims.ath",
@@ -416,6 +429,16 @@ def test_dpop_ath_refuses_a_non_ascii_token() -> None:
 )
 def test_htu_matches_after_rfc3986_normalization(htu: str, url: str) -> None:
     assert verify(make_proof(claims={"htu": htu}), url=url).htu == htu
+
+
+def test_htu_may_name_the_request_under_any_of_the_servers_origins() -> None:
+    other = "http://127.0.0.1:8080/v1/profiles:lookup"
+    for htu in (URL, other):
+        assert verify(make_proof(claims={"htu": htu}), url=(URL, other)).htu == htu
+
+
+def test_nbf_and_exp_within_their_bounds_are_accepted() -> None:
+    assert verify(make_proof(claims={"nbf": NOW + 10, "exp": NOW + 1})).iat == NOW
 
 
 @pytest.mark.parametrize(

@@ -90,8 +90,24 @@ def test_a_bad_partner_record_is_refused_by_its_path_and_nothing_is_stored(
     before = versions(gateway)
     refused = client.publish(partners["ru-bureau"].sign(record), format="ru-bureau")
     assert refused.problem == "invalid-record" and refused.field == field, refused
-    assert "ru-bureau 1.0.0" in refused.detail
+    assert "ru-bureau 1.1.0" in refused.detail
     assert versions(gateway) == before
+
+
+@pytest.mark.parametrize(
+    ("cty", "problem"), [("application/json", None), ("xml", "invalid-argument")]
+)
+def test_a_format_publication_names_the_formats_media_type_or_none(
+    client: RestClient | GrpcClient,
+    gateway: Gateway,
+    partners: dict[str, TestPartner],
+    cty: str,
+    problem: str | None,
+) -> None:
+    """Typed as any publication, with the media type of the record as its cty when it has one."""
+    outcome = client.publish(partners["ru-bureau"].sign(SAMPLE, cty=cty), format="ru-bureau")
+    assert (outcome.problem, outcome.field) == (problem, problem and "jws.header.cty"), outcome
+    assert versions(gateway) == (0 if problem else 1)
 
 
 def test_an_unknown_format_is_refused_by_name_on_publish_and_get(

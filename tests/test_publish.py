@@ -18,6 +18,7 @@ from gateway.signing import SigningKey
 from gateway.storage import Database
 from gateway.storage.tables import profile_identifiers, profile_versions, profiles
 from gateway.transport.serve import Gateway
+from tests.attacks import deep_json, with_header_bytes
 from tests.clients import GrpcClient, RestClient, Session
 from tests.support import (
     USCC,
@@ -114,7 +115,7 @@ def test_receipt_is_signed_by_the_gateway(
 def _hs256_with_public_key(p: Partners) -> str:
     # Algorithm confusion: HMAC keyed with the partner's *public* key, which an attacker knows.
     partner = p["ru-bureau"]
-    header = {"alg": "HS256", "kid": partner.key.kid, "typ": "cxg-profile+jws"}
+    header = {"alg": "HS256", "kid": partner.key.kid, "typ": "cxg-publish+jws"}
     signing_input = (
         f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(profile()).encode())}"
     )
@@ -140,7 +141,7 @@ def _signed_by_other_partner_key(p: Partners) -> str:
     import jwt
 
     payload = json.dumps(profile()).encode()
-    headers = {"kid": p["ru-bureau"].key.kid, "typ": "cxg-profile+jws"}
+    headers = {"kid": p["ru-bureau"].key.kid, "typ": "cxg-publish+jws"}
     return jwt.api_jws.encode(
         payload, p["cn-customs"].key.private_key, algorithm="EdDSA", headers=headers
     )
@@ -192,6 +193,40 @@ BAD_PUBLISHES: list[tuple[str, Callable[[Partners], str], str, str | None]] = [
         lambda p: p["ru-bureau"].sign(profile(), crit=["exp"], exp=1),
         "unauthenticated",
         "jws.header.crit",
+    ),
+    # Explicit typing (RFC 8725 section 3.11): a partner publishes cxg-publish+jws, nothing else.
+    *(
+        (
+            f"typ-{name}",
+            lambda p, typ=typ: p["ru-bureau"].sign(profile(), typ=typ),
+            "unauthenticated",
+            "jws.header.typ",
+        )
+        for name, typ in (
+            ("missing", None),
+            ("served-profile", "cxg-profile+jws"),
+            ("access-token", "at+jwt"),
+            ("dpop-proof", "dpop+jwt"),
+            ("jwt-of-an-assertion", "JWT"),
+        )
+    ),
+    (
+        "cty-not-json",
+        lambda p: p["ru-bureau"].sign(profile(), cty="application/xml"),
+        "invalid-argument",
+        "jws.header.cty",
+    ),
+    (
+        "header-nested-5000-deep",
+        lambda p: with_header_bytes(deep_json(5_000, closed=False), p["ru-bureau"].sign(profile())),
+        "unauthenticated",
+        "jws.header",
+    ),
+    (
+        "payload-nested-10000-deep",
+        lambda p: p["ru-bureau"].sign(deep_json(10_000)),
+        "invalid-argument",
+        "jws.payload",
     ),
     ("suspended-partner", lambda p: p["suspended-bank"].sign(profile()), "permission-denied", None),
     (
@@ -379,6 +414,15 @@ def test_bad_publish_is_refused_and_stores_nothing(
     assert (outcome.problem, outcome.field) == (problem, field), outcome
     assert outcome.detail
     assert row_counts(gateway) == before == (0, 0, 0)
+
+
+@pytest.mark.parametrize("typ", ["application/cxg-publish+jws", "CXG-Publish+JWS"])
+def test_publication_typ_compares_as_a_media_type(
+    client: RestClient | GrpcClient, partners: Partners, typ: str
+) -> None:
+    """RFC 7515 section 4.1.9: typ is case-insensitive and its application/ prefix optional."""
+    outcome = client.publish(partners["kz-bank"].sign(profile(), typ=typ, cty="json"))
+    assert outcome.problem is None, outcome
 
 
 def test_replayed_publish_is_refused_and_stores_nothing(

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import RulePackError
+from gateway.rules import RuleBook
 from gateway.rules._pack import Outcome, RulePack
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -38,6 +39,8 @@ EU27 = {
     "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
     "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 }  # fmt: skip
+# A corrected pack is a new version of its id; the others are still at their first.
+VERSIONS = {"aeo-mra-cn-eu": "1.1.0"}
 
 
 @functools.cache
@@ -86,7 +89,7 @@ def test_the_expected_packs_are_there() -> None:
 def test_pack_parses_and_passes_its_own_tests(file: str) -> None:
     p = pack(file.removesuffix(".toml"))
     assert p.id == file.removesuffix(".toml")
-    assert (p.version, p.engine) == ("1.0.0", "cel/1")
+    assert (p.version, p.engine) == (VERSIONS.get(p.id, "1.0.0"), "cel/1")
     assert p.run_tests() == []
     assert p.arrangement and p.reads
     # every rule is exercised by at least one embedded test that names it
@@ -103,9 +106,10 @@ def test_pack_hash_is_over_the_file_bytes(file: str) -> None:
     assert p.sha256 == hashlib.sha256((RULES / file).read_bytes()).hexdigest()
 
 
-def test_eu_pack_names_the_27_member_states_and_the_decision_date() -> None:
+def test_eu_pack_names_the_member_states_and_the_decision_date() -> None:
     p = pack("aeo-mra-cn-eu")
-    assert p.parties == (frozenset({"CN"}), frozenset(EU27))
+    # the 27, and the United Kingdom until the end of its transition period (a rule ends it)
+    assert p.parties == (frozenset({"CN"}), frozenset(EU27 | {"GB"}))
     assert p.valid_from == d("2014-05-16")  # JCCC decision of 16 May 2014 (2014/772/EU)
     assert "2014/772/EU" in p.arrangement
 
@@ -150,6 +154,59 @@ def test_eu_aeoc_alone_is_not_covered() -> None:
     facts = aeo_facts("FR", "AEOC", importing="CN", data_date="2020-05-05")
     decision = pack("aeo-mra-cn-eu").decide(facts, d("2020-05-05"))
     assert (decision.outcome, decision.reason.rule) == (Outcome.NOT_RECOGNIZED, "type-not-covered")
+
+
+# Decision 2014/772/EU bound the UK as a member state from 2015-11-01; it left the EU on
+# 2020-01-31 and stayed bound through the transition period (Withdrawal Agreement arts. 126 and
+# 129(1)), which ended on 2020-12-31. No China-UK arrangement has followed (rules/README.md).
+UK_COVERED = ["2015-11-01", "2019-06-01", "2020-01-31", "2020-02-01", "2020-12-31"]
+UK_NOT_COVERED = ["2021-01-01", "2021-01-05", "2026-06-01"]
+
+
+@pytest.mark.parametrize("day", UK_COVERED + UK_NOT_COVERED)
+def test_uk_is_covered_until_the_end_of_the_transition_period(day: str) -> None:
+    p = pack("aeo-mra-cn-eu")
+    covered = day in UK_COVERED
+    for facts in (
+        aeo_facts("GB", "AEOS", importing="CN", data_date=day),  # a UK AEO in China
+        aeo_facts("GB", "AEOF", importing="CN", data_date=day),
+        aeo_facts("CN", "CN_ADVANCED", importing="GB", data_date=day),  # a Chinese AEO in the UK
+    ):
+        decision = p.decide(facts, d(day))
+        if covered:
+            assert (decision.outcome, decision.reason.rule) == (Outcome.RECOGNIZED, "recognized")
+            assert decision.benefits
+        else:
+            assert (decision.outcome, decision.reason.rule) == (
+                Outcome.NOT_RECOGNIZED,
+                "gb-after-transition",
+            )
+            assert decision.benefits == () and "2020-12-31" in decision.reason.en
+    # AEOC alone was never covered, for the UK as for any member state
+    aeoc = p.decide(aeo_facts("GB", "AEOC", importing="CN", data_date=day), d(day))
+    assert aeoc.outcome == Outcome.NOT_RECOGNIZED
+
+
+def test_the_uk_leaving_changes_nothing_for_the_27() -> None:
+    p, day = pack("aeo-mra-cn-eu"), "2021-01-05"
+    for member in sorted(EU27):
+        theirs = p.decide(aeo_facts(member, "AEOS", importing="CN", data_date=day), d(day))
+        assert theirs.outcome == Outcome.RECOGNIZED, member
+        ours = p.decide(aeo_facts("CN", "CN_ADVANCED", importing=member, data_date=day), d(day))
+        assert ours.outcome == Outcome.RECOGNIZED, member
+
+
+def test_the_rule_book_sends_china_uk_questions_to_the_eu_pack() -> None:
+    book = RuleBook([pack(name) for name in ("aeo-mra-cn-eu", "aeo-mra-cn-by")])
+    before = book.recognize_aeo(
+        "CN", "GB", aeo_facts("GB", "AEOS", importing="CN", data_date="2019-06-01"), d("2019-06-01")
+    )
+    assert (before.pack_id, before.outcome) == ("aeo-mra-cn-eu", Outcome.RECOGNIZED)
+    after = book.recognize_aeo(
+        "CN", "GB", aeo_facts("GB", "AEOS", importing="CN", data_date="2021-01-05"), d("2021-01-05")
+    )
+    assert (after.pack_id, after.outcome) == ("aeo-mra-cn-eu", Outcome.NOT_RECOGNIZED)
+    assert after.reason.rule == "gb-after-transition"
 
 
 def customs_order_on(day: date) -> RulePack:

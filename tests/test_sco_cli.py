@@ -1,5 +1,6 @@
-"""``cxg sco`` as an operator runs it: issue a code, change its status, export the signed trust
-and status lists, and verify a code offline with them (no database, no network)."""
+"""``cxg sco`` as an operator runs it: issue a code, change its status (every transition, and
+the ones refused: revocation is final), export the signed trust and status lists, and verify a
+code offline with them (no database, no network)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from gateway.cli import app
 from gateway.sco import TrustList
 from gateway.signing import SigningKey
+from gateway.storage.audit import AuditStore
 from gateway.transport.serve import Gateway
 from tests.support import TestPartner, profile, publish
 from tests.test_sco_page import flip_signature
@@ -46,7 +48,7 @@ def issued(subject: str, *options: str) -> tuple[str, str, str]:
     code, summary, url = lines[0], lines[1], lines[2]
     assert code.startswith("SC1:")
     assert summary.startswith("scoCodes/") and f": {len(code)} characters, QR version" in summary
-    assert url.startswith("scan URL: HTTP://") and "/S/SC1:" in url
+    assert url.startswith("scan URL: HTTP://") and "/S/SC1-" in url
     return code, summary.split(":")[0].removeprefix("scoCodes/"), url.removeprefix("scan URL: ")
 
 
@@ -68,22 +70,73 @@ def test_issue_then_verify_offline_then_revoke(company: str, tmp_path: Path) -> 
     by_url = cxg("sco", "verify", url, "--trust-list", trust, "--status-list", status)
     assert by_url.splitlines()[0] == "VALID"
 
-    assert f"scoCodes/{code_id}: REVOKED" in cxg("sco", "revoke", code_id)
+    assert "SUSPENDED" in cxg("sco", "suspend", code_id)
     # The old status list still vouches for the code: offline, a verifier knows no better.
     stale = cxg("sco", "verify", code, "--trust-list", trust, "--status-list", status)
     assert stale.splitlines()[0] == "VALID"
     _, status = lists(tmp_path)
-    revoked = cxg("sco", "verify", code, "--trust-list", trust, "--status-list", status, status=1)
-    assert revoked.splitlines()[0] == "REVOKED" and "marks it REVOKED" in revoked
-
-    assert "SUSPENDED" in cxg("sco", "suspend", code_id)
-    _, status = lists(tmp_path)
     out = cxg("sco", "verify", code, "--trust-list", trust, "--status-list", status, status=1)
-    assert out.startswith("SUSPENDED")
+    assert out.startswith("SUSPENDED") and "marks it SUSPENDED" in out
     assert "VALID" in cxg("sco", "reinstate", code_id)
     _, status = lists(tmp_path)
     out = cxg("sco", "verify", code, "--trust-list", trust, "--status-list", status)
     assert out.startswith("VALID")
+
+    assert f"scoCodes/{code_id}: REVOKED" in cxg("sco", "revoke", code_id)
+    _, status = lists(tmp_path)
+    revoked = cxg("sco", "verify", code, "--trust-list", trust, "--status-list", status, status=1)
+    assert revoked.splitlines()[0] == "REVOKED" and "marks it REVOKED" in revoked
+    # "Revoke a code for good": nothing brings it back.
+    refused = cxg("sco", "reinstate", code_id, status=1)
+    assert "state: " in refused and "revocation is final" in refused
+    _, status = lists(tmp_path)
+    out = cxg("sco", "verify", code, "--trust-list", trust, "--status-list", status, status=1)
+    assert out.startswith("REVOKED")
+
+
+# The command that asks for each state, and every (from, to) pair: revocation is final, a
+# "change" to the state a code is in is no change, every other change is allowed.
+VERBS = {"VALID": "reinstate", "SUSPENDED": "suspend", "UNDER_REVIEW": "review",
+         "REVOKED": "revoke"}  # fmt: skip
+REFUSED = {(start, end) for start in VERBS for end in VERBS if start == end or start == "REVOKED"}
+
+
+def test_every_state_change_at_the_command_line(cli: Gateway, company: str, tmp_path: Path) -> None:
+    """Issue 14, item 9, at the command line: `cxg sco reinstate` brought a revoked code back.
+    From each state to each, an allowed change is printed, recorded once in the audit log and
+    in the next status list (verified offline); a refused one exits 1 naming the field and the
+    reason, and stores and records nothing."""
+    trust, _ = lists(tmp_path)
+
+    def state_offline(code: str) -> str:
+        _, status = lists(tmp_path)
+        out = runner.invoke(app, ["sco", "verify", code, "--trust-list", trust,
+                                  "--status-list", status]).output  # fmt: skip
+        return out.splitlines()[0]
+
+    def leaves() -> int:
+        store = AuditStore(cli.db)
+        return sum(
+            json.loads(leaf.data).get("change") == "sco.status"
+            for leaf in store.leaves(0, store.size())
+        )
+
+    for start in VERBS:
+        for end, verb in VERBS.items():
+            code, code_id, _ = issued(company)
+            if start != "VALID":
+                cxg("sco", VERBS[start], code_id)
+            before = leaves()
+            if (start, end) in REFUSED:
+                out = cxg("sco", verb, code_id, status=1)
+                why = "revocation is final" if start == "REVOKED" else f"already {end.lower()}"
+                assert out.startswith(f"state: scoCodes/{code_id}") and why in out, out
+                assert leaves() == before
+                assert state_offline(code) == start, (start, end)
+            else:
+                assert cxg("sco", verb, code_id).strip() == f"scoCodes/{code_id}: {end}"
+                assert leaves() == before + 1
+                assert state_offline(code) == end, (start, end)
 
 
 def test_a_forged_code_fails(company: str, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ result. An independent COSE implementation (pycose) and bare cbor2 check what we
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -15,11 +16,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import KeySet
+from joserfc.jwt import JWTClaimsRegistry
 from pycose.keys.ec2 import EC2Key
 from pycose.keys.okp import OKPKey
 from pycose.messages.sign1message import Sign1Message
 
-from gateway.errors import Unauthenticated
+from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.sco import (
     CodeStatus,
     Freshness,
@@ -36,11 +40,14 @@ from gateway.sco import (
     verify,
 )
 from gateway.sco._base45 import b45decode
+from gateway.sco._jws import sign_document
 from gateway.sco._token import PREFIX, encode_claims
 from gateway.signing import SigningKey
+from tests.support import joserfc_registry
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 SOON = NOW + timedelta(hours=1)
+LIST_URI = "https://cxg.qingdao.dev/v1/sco/statusList"  # the status list's URI codes name
 IDS = (("CN_USCC", "91370200MA3C5QH2X4"), ("LEI", "300300C5RZ2QH1KX1M86"), ("AEO", "CN3702960123"))
 TYPICAL_NAMES = Names(
     zh="青岛海通国际贸易有限公司",
@@ -59,9 +66,15 @@ def claims(**changes: Any) -> ScoClaims:
         "valid_for": timedelta(days=365),
         "grade_bucket": "A",
         "aeo_type": "CN_ADVANCED",
+        "status_uri": LIST_URI,
         "now": NOW,
     }
     return ScoClaims.new(**{**fields, **changes})
+
+
+def statuses(size: int, issuer: str = "CN", subject: str = LIST_URI) -> StatusList:
+    """An empty status list of ``size`` codes, at the URI the test codes name."""
+    return StatusList(size, issuer=issuer, subject=subject)
 
 
 def trust(*keys: TrustedKey, next_update: datetime = NOW + timedelta(days=1)) -> TrustList:
@@ -189,6 +202,8 @@ def test_pycose_verifies_an_issued_code_and_cbor2_alone_reads_its_claims(alg: st
     iat = int(NOW.timestamp())
     assert (cwt[1], cwt[6], cwt[4]) == ("CN", iat, iat + 365 * 86400)
     assert cwt[7] == bytes.fromhex(issued.code_id)
+    # draft-ietf-oauth-status-list, "Referenced Token in COSE": claim 65535, text keys.
+    assert cwt[65535] == {"status_list": {"idx": 5, "uri": LIST_URI}}
     assert cwt[-65537] == {
         1: [[1, IDS[0][1]], [2, IDS[1][1]], [3, IDS[2][1]]],
         2: [TYPICAL_NAMES.zh, TYPICAL_NAMES.en, TYPICAL_NAMES.ru],
@@ -196,7 +211,6 @@ def test_pycose_verifies_an_issued_code_and_cbor2_alone_reads_its_claims(alg: st
         4: "A",
         5: True,
         6: "CN_ADVANCED",
-        7: 5,
     }
     assert cbor2.dumps(cwt, canonical=True) == message.payload  # deterministic encoding
 
@@ -208,30 +222,91 @@ def test_unregistered_schemes_travel_as_text(issuer: SigningKey) -> None:
 
 
 def test_typical_code_length_and_qr_version(issuer: SigningKey) -> None:
-    """The typical code with names in three languages is ~570 characters, QR version 15-M:
-    the signature, kid and code id alone are 80 incompressible bytes (120 characters) and the
-    three names ~150 bytes of UTF-8 that zlib barely shrinks. One name fits 400 (below)."""
+    """The typical code with names in three languages is ~655 characters, QR version 16-M or,
+    by its random code id and signature, 17 (16-M holds 658 alphanumeric characters):
+    the signature, kid and code id alone are 80 incompressible bytes (120 characters), the
+    three names ~150 bytes of UTF-8 that zlib barely shrinks, and the status claim the draft
+    requires (its keys and the list's URI) ~60 bytes (~90 characters, one QR version)."""
     text = issue(claims(), issuer)
-    assert len(text) < 600
+    assert len(text) < 670
     png = qr_png(text)
     assert png.data.startswith(b"\x89PNG\r\n\x1a\n")
-    assert (png.error, png.version) == ("M", 15)
+    assert png.error == "M" and png.version in (16, 17)
     svg = qr_svg(text)
-    assert b"<svg" in svg.data and svg.version == 15
+    assert b"<svg" in svg.data and svg.version == png.version
 
 
-def test_a_code_with_the_local_name_only_is_under_400_characters(issuer: SigningKey) -> None:
-    # Three identifiers and the Chinese name: what fits QR version 12. All three languages do
-    # not (the test above): an issuer chooses the languages for a small QR code.
+def test_a_code_with_the_local_name_only_is_under_500_characters(issuer: SigningKey) -> None:
+    # Three identifiers and the Chinese name: ~482 characters, right at what QR version 13-M
+    # holds (483), so version 13 or 14 by the random code id and signature. All three languages
+    # do not (the test above): an issuer chooses the languages for a small QR code.
     text = issue(claims(names=Names(zh="青岛海通国际贸易有限公司")), issuer)
-    assert len(text) < 400
-    assert qr_png(text).version <= 12
+    assert len(text) < 500
+    assert qr_png(text).version <= 14
 
 
-def test_a_code_without_names_fits_qr_version_12(issuer: SigningKey) -> None:
+def test_a_code_without_names_fits_qr_version_13(issuer: SigningKey) -> None:
     text = issue(claims(names=Names()), issuer)
-    assert len(text) < 400
-    assert qr_png(text).version <= 12
+    assert len(text) < 440
+    assert qr_png(text).version <= 13
+
+
+def ideographs(count: int) -> str:
+    """``count`` distinct CJK ideographs: a name zlib cannot shrink."""
+    return "".join(chr(0x4E00 + i * 61 % 20000) for i in range(count))
+
+
+def test_a_code_longer_than_a_verifier_reads_is_not_issued(issuer: SigningKey) -> None:
+    # It could only ever be OVERSIZE; the issuer chooses fewer or shorter names instead.
+    long_names = Names(zh=ideographs(300), en=ideographs(40))
+    with pytest.raises(InvalidArgument) as refused:
+        issue(claims(names=long_names), issuer)
+    assert refused.value.field == "names" and "over the 1000" in refused.value.message
+    assert len(issue(claims(names=Names(zh=long_names.en)), issuer)) <= 1000
+
+
+def test_codes_of_the_older_layout_still_verify(
+    issuer: SigningKey, gateway_key: SigningKey, anchors: dict[str, Any]
+) -> None:
+    """Codes issued before the status claim carry their index as SCO key 7 and name no list
+    URI: they decode, and their issuer's list decides their status whatever its ``sub``."""
+    older = claims(status_uri="", status_index=9)
+    cwt = cbor2.loads(encode_claims(older))
+    assert 65535 not in cwt and cwt[-65537][7] == 9
+    text = issue(older, issuer)
+    assert len(text) < 600  # ~90 characters less than the typical code of today
+    listed = statuses(100, subject="https://elsewhere.example/list")
+    listed.set(9, CodeStatus.SUSPENDED)
+    checked = verify(text, trust(entry(issuer)), listed, now=SOON)
+    assert checked.result is Result.SUSPENDED and checked.claims == older
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        {"status_list": {"idx": 5}},
+        {"status_list": {"uri": LIST_URI}},
+        {"status_list": {"idx": 5, "uri": LIST_URI, "extra": 1}},
+        {"status_list": {"idx": 5, "uri": ""}},
+        {"status_list": {"idx": 5, "uri": "statusList"}},
+        {"status_list": {"idx": -1, "uri": LIST_URI}},
+        {"status_list": {"idx": "5", "uri": LIST_URI}},
+        {"status_list": [5, LIST_URI]},
+        {"status_list": {"idx": 5, "uri": LIST_URI}, "other": {}},
+        [5, LIST_URI],
+    ],
+)
+def test_a_malformed_status_claim_is_malformed(issuer: SigningKey, status: Any) -> None:
+    cwt = cbor2.loads(encode_claims(claims()))
+    cwt[65535] = status
+    text = to_text(sign_raw(cbor2.dumps(cwt), issuer, cose_kid(issuer.private_key.public_key())))
+    checked = verify(text, trust(entry(issuer)), now=SOON)
+    assert checked.result is Result.MALFORMED, checked
+    # Both layouts at once (index twice) is neither.
+    both = cbor2.loads(encode_claims(claims()))
+    both[-65537][7] = 5
+    text = to_text(sign_raw(cbor2.dumps(both), issuer, cose_kid(issuer.private_key.public_key())))
+    assert verify(text, trust(entry(issuer)), now=SOON).result is Result.MALFORMED
 
 
 def test_key_id_collision_tries_every_key_with_that_kid(issuer: SigningKey) -> None:
@@ -343,10 +418,10 @@ def test_status_list_decides_after_the_signature(
     status: CodeStatus,
     result: Result,
 ) -> None:
-    statuses = StatusList(100, issuer="CN")
-    statuses.set(5, status)
-    statuses.set(4, CodeStatus.REVOKED)  # a neighbour's bits must not leak into slot 5
-    published = StatusList.verify(statuses.sign(gateway_key, now=NOW), anchors, SOON)
+    listed = statuses(100)
+    listed.set(5, status)
+    listed.set(4, CodeStatus.REVOKED)  # a neighbour's bits must not leak into slot 5
+    published = StatusList.verify(listed.sign(gateway_key, now=NOW), anchors, SOON)
     assert (
         verify(issue(claims(), issuer), trust(entry(issuer)), published, now=SOON).result is result
     )
@@ -357,13 +432,15 @@ def test_status_that_cannot_be_established_is_never_valid(
 ) -> None:
     text = issue(claims(status_index=500), issuer)
     trusted = trust(entry(issuer), next_update=NOW + timedelta(days=10))
-    small = StatusList(100, issuer="CN")
+    small = statuses(100)
     assert verify(text, trusted, small, now=SOON).result is Result.UNDER_REVIEW
-    other = StatusList(1000, issuer="KZ")
+    other = statuses(1000, issuer="KZ")
     assert verify(text, trusted, other, now=SOON).result is Result.UNDER_REVIEW
-    published = StatusList.verify(
-        StatusList(1000, issuer="CN").sign(gateway_key, now=NOW), anchors, SOON
-    )
+    # The list at another URI than the one the code names (draft: sub must equal uri).
+    elsewhere = statuses(1000, subject="https://cxg.qingdao.dev/v1/sco/otherList")
+    refused = verify(text, trusted, elsewhere, now=SOON)
+    assert refused.result is Result.UNDER_REVIEW and LIST_URI in refused.reasons[0]
+    published = StatusList.verify(statuses(1000).sign(gateway_key, now=NOW), anchors, SOON)
     assert verify(text, trusted, published, now=SOON).result is Result.VALID
     checked = verify(text, trusted, published, now=NOW + timedelta(days=2))
     assert checked.result is Result.UNDER_REVIEW
@@ -375,9 +452,9 @@ def test_status_lists_by_issuer_apply_to_their_issuer_only(
 ) -> None:
     text = issue(claims(status_index=5), issuer)
     trusted = trust(entry(issuer))
-    statuses = StatusList(100, issuer="CN")
-    statuses.set(5, CodeStatus.REVOKED)
-    published = StatusList.verify(statuses.sign(gateway_key, now=NOW), anchors, SOON)
+    revoked = statuses(100)
+    revoked.set(5, CodeStatus.REVOKED)
+    published = StatusList.verify(revoked.sign(gateway_key, now=NOW), anchors, SOON)
     listed = verify(text, trusted, now=SOON, status_lists={"CN": published})
     assert listed.result is Result.REVOKED
     # A verifier with no list for this issuer judges by signature and dates.
@@ -449,8 +526,8 @@ def test_any_claims_round_trip_within_a_bounded_length(
     text = issue(issued, key)
     assert verify(text, trust(entry(key)), now=SOON).claims == issued
     # Worst case for the typical sizes: incompressible names, 20-character ids.
-    assert len(text) < 720
-    assert qr_png(text).version <= 17
+    assert len(text) < 810
+    assert qr_png(text).version <= 18
 
 
 @pytest.mark.parametrize(
@@ -466,8 +543,6 @@ def test_any_claims_round_trip_within_a_bounded_length(
     ],
 )
 def test_claims_are_validated_on_construction(changes: dict[str, Any], field: str) -> None:
-    from gateway.errors import InvalidArgument
-
     with pytest.raises(InvalidArgument) as caught:
         claims(**changes)
     assert caught.value.field == field
@@ -533,11 +608,9 @@ def test_status_list_reads_the_token_status_list_draft_example() -> None:
 def test_status_list_sign_verify_and_expiry(
     gateway_key: SigningKey, anchors: dict[str, Any]
 ) -> None:
-    statuses = StatusList(10_000, issuer="CN")
-    statuses.set(9_999, CodeStatus.SUSPENDED)
-    jws = statuses.sign(
-        gateway_key, now=NOW, valid_for=timedelta(hours=6), ttl=timedelta(minutes=30)
-    )
+    listed = statuses(10_000)
+    listed.set(9_999, CodeStatus.SUSPENDED)
+    jws = listed.sign(gateway_key, now=NOW, valid_for=timedelta(hours=6), ttl=timedelta(minutes=30))
     published = StatusList.verify(jws, anchors, SOON)
     assert published.get(9_999) is CodeStatus.SUSPENDED and published.get(0) is CodeStatus.VALID
     assert (published.issued_at, published.ttl) == (NOW, timedelta(minutes=30))
@@ -548,6 +621,90 @@ def test_status_list_sign_verify_and_expiry(
     with pytest.raises(Unauthenticated):
         flipped = ("B" if signature[0] == "A" else "A") + signature[1:]
         StatusList.verify(f"{header}.{payload}.{flipped}", anchors, SOON)
+
+
+@pytest.mark.filterwarnings("ignore:EdDSA is deprecated via RFC 9864")
+def test_the_status_list_token_is_what_the_draft_requires(
+    gateway_key: SigningKey, anchors: dict[str, Any]
+) -> None:
+    """draft-ietf-oauth-status-list, "Status List Token in JWT Format", read with joserfc: typ
+    statuslist+jwt; sub (the URI the codes name), iat, exp, ttl (positive), status_list {bits,
+    lst: base64url without padding of zlib (DEFLATE in ZLIB format)}."""
+    listed = statuses(12)
+    for i, value in enumerate([1, 2, 0, 3, 0, 1, 0, 1, 1, 2, 3, 3]):
+        listed.set(i, CodeStatus(value))
+    token = listed.sign(
+        gateway_key, now=NOW, valid_for=timedelta(hours=6), ttl=timedelta(minutes=30)
+    )
+    decoded = jose_jwt.decode(
+        token, KeySet.import_key_set(anchors), registry=joserfc_registry(["EdDSA"])
+    )
+    assert decoded.header["typ"] == "statuslist+jwt" and decoded.header["kid"] == gateway_key.kid
+    required = JWTClaimsRegistry(
+        now=int(SOON.timestamp()),
+        sub={"essential": True, "value": LIST_URI},
+        iat={"essential": True},
+        exp={"essential": True},
+    )
+    required.validate(decoded.claims)
+    claims_set = decoded.claims
+    assert claims_set["iat"] == int(NOW.timestamp())
+    assert claims_set["exp"] == int((NOW + timedelta(hours=6)).timestamp())
+    assert claims_set["ttl"] == 1800 and type(claims_set["ttl"]) is int
+    assert set(claims_set["status_list"]) == {"bits", "lst"}
+    assert claims_set["status_list"]["bits"] == 2
+    lst = claims_set["status_list"]["lst"]
+    assert set(lst) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    # The draft's own 2-bit example bytes (0xC9 0x44 0xF9), inflated with zlib alone.
+    assert zlib.decompress(base64.urlsafe_b64decode(lst + "=" * (-len(lst) % 4))) == bytes(
+        [0xC9, 0x44, 0xF9]
+    )
+    with pytest.raises(InvalidArgument) as unnamed:
+        statuses(12, subject="").sign(gateway_key, now=NOW)
+    assert unnamed.value.field == "subject"
+
+
+def _status_token(**changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "sub": LIST_URI,
+        "iss": "CN",
+        "iat": int(NOW.timestamp()),
+        "exp": int((NOW + timedelta(days=1)).timestamp()),
+        "ttl": 300,
+        "status_list": {"bits": 2, "lst": statuses(4).lst()},
+    }
+    document.update(changes)
+    return {k: v for k, v in document.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("document", "typ", "field"),
+    [
+        (_status_token(sub=None), "statuslist+jwt", "status_list/sub"),
+        (_status_token(sub=""), "statuslist+jwt", "status_list/sub"),
+        (_status_token(sub="statusList"), "statuslist+jwt", "status_list/sub"),
+        (_status_token(sub=7), "statuslist+jwt", "status_list/sub"),
+        (_status_token(iat=None), "statuslist+jwt", "status_list/iat"),
+        (_status_token(exp=None), "statuslist+jwt", "status_list/exp"),
+        (_status_token(ttl=0), "statuslist+jwt", "status_list/ttl"),
+        (_status_token(ttl=None), "statuslist+jwt", "status_list/ttl"),
+        (_status_token(status_list=None), "statuslist+jwt", "status_list/status_list"),
+        (_status_token(status_list={"bits": 1, "lst": "eNrbuRgAAhcBXQ"}), "statuslist+jwt",
+         "status_list/status_list"),
+        (_status_token(), "JWT", "status_list.header.typ"),
+    ],
+    ids=["no-sub", "empty-sub", "relative-sub", "number-sub", "no-iat", "no-exp", "ttl-0",
+         "no-ttl", "no-status_list", "bits-1", "typ-JWT"],
+)  # fmt: skip
+def test_a_status_list_token_without_what_the_draft_requires_is_refused(
+    gateway_key: SigningKey, anchors: dict[str, Any], document: dict[str, Any], typ: str, field: str
+) -> None:
+    jws = sign_document(gateway_key, typ, document)
+    with pytest.raises(InvalidArgument) as refused:
+        StatusList.verify(jws, anchors, SOON)
+    assert refused.value.field == field
+    assert StatusList.verify(sign_document(gateway_key, "statuslist+jwt", _status_token()),
+                             anchors, SOON).subject == LIST_URI  # fmt: skip
 
 
 def test_cose_kid_is_sha256_of_the_spki_prefix() -> None:

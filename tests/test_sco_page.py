@@ -1,11 +1,15 @@
 """The scan-to-check page (GET /s/{code}) in a real browser: Debian's headless Chromium driven by
 Playwright, never a downloaded browser. Every kind of code, in zh, en and ru, on a phone-sized
 screen; also without JavaScript, and with hostile input. Screenshots of every case are kept in
-test-artifacts/sco-page/ at the repository root."""
+test-artifacts/sco-page/ at the repository root. Scan URLs survive what proxies and browsers do
+to a path (merged slashes, resolved dot segments, case changes), checked against the page."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import random
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,11 +20,13 @@ from typing import Any, TypeVar
 import base45  # type: ignore[import-untyped]
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
 from gateway.sco import Names, ScoClaims, issue
 from gateway.sco._token import PREFIX, text_to_cose
-from gateway.service.sco import ScoService
+from gateway.service.sco import ScoService, code_in, url_form
 from gateway.signing import SigningKey
 from gateway.transport.rest._scan_text import TEXT
 from gateway.transport.serve import Gateway
@@ -232,25 +238,165 @@ def test_the_page_works_without_javascript(chromium: Chromium, codes: Codes, lan
     chromium.run(visit)
 
 
+QR_ALPHANUMERIC = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+
+
 def test_the_scan_url_holds_the_code_in_the_qr_alphabet(codes: Codes) -> None:
     url = codes.url("valid")
-    assert url == url.upper() and url.startswith(f"HTTP://127.0.0.1:{codes.port}/S/SC1:")
+    assert url == url.upper() and set(url) <= QR_ALPHANUMERIC
+    assert url.startswith(f"HTTP://127.0.0.1:{codes.port}/S/SC1-")
+    # After the scan path: digits and upper-case letters only, nothing a proxy rewrites.
+    assert re.fullmatch(r"SC1-[0-9A-Z]+", url.split("/S/", 1)[1])
 
 
 def test_the_gateway_s_scan_urls_name_its_bound_port(gateway: Gateway, codes: Codes) -> None:
     # The fixture asks for port 0; the URL names the port the gateway bound.
-    assert f"127.0.0.1:{gateway.rest_port}/S/SC1:" in gateway.services.sco.scan_url(codes.valid)
+    assert f"127.0.0.1:{gateway.rest_port}/S/SC1-" in gateway.services.sco.scan_url(codes.valid)
+
+
+# --- scan URLs behind proxies (issue 14, item 13) ----------------------------------------------
+
+
+def merge_slashes(url: str) -> str:
+    """What nginx does by default (merge_slashes on) before it routes or passes a path on."""
+    origin, path = split_url(url)
+    return origin + re.sub("/{2,}", "/", path)
+
+
+def remove_dot_segments(url: str) -> str:
+    """RFC 3986 section 5.2.4, as browsers, proxies and HTTP clients resolve a path."""
+    origin, path = split_url(url)
+    output: list[str] = []
+    while path:
+        if path.startswith(("../", "./")):
+            path = path[path.index("/") + 1 :]
+        elif path.startswith("/./") or path == "/.":
+            path = "/" + path[3:]
+        elif path.startswith("/../") or path == "/..":
+            path = "/" + path[4:]
+            if output:
+                output.pop()
+        elif path in (".", ".."):
+            path = ""
+        else:
+            end = path.find("/", 1)
+            end = len(path) if end < 0 else end
+            output.append(path[:end])
+            path = path[end:]
+    return origin + "".join(output)
+
+
+def split_url(url: str) -> tuple[str, str]:
+    scheme, rest = url.split("://", 1)
+    host, slash, path = rest.partition("/")
+    return f"{scheme}://{host}", slash + path
+
+
+NORMALISATIONS: dict[str, Callable[[str], str]] = {
+    "merged slashes": merge_slashes,
+    "dot segments resolved": remove_dot_segments,
+    "upper case": str.upper,
+    "lower case": str.lower,
+}
+
+
+def old_scan_url(sco: ScoService, code: str) -> str:
+    """The URL form QR codes held before: the code itself, its space and % percent-encoded."""
+    escaped = code.replace("%", "%25").replace(" ", "%20")
+    return f"{sco.public_url.upper()}/S/{escaped}"
+
+
+def random_codes(gateway: Gateway, count: int) -> list[str]:
+    """``count`` genuine codes of the gateway (VALID: index 0 is the fixture's valid code), of
+    random lengths and contents; the random code id and signature vary every byte."""
+    sco = gateway.services.sco
+    chance = random.Random(14)
+    now = datetime.now(UTC).replace(microsecond=0)
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz.,&()-"
+    made = []
+    for _ in range(count):
+        name = "".join(chance.choice(letters) for _ in range(chance.randrange(0, 60))).strip()
+        claims = ScoClaims.new(
+            subject_ids=[("AEO", AEO["value"])],
+            names=Names(zh=NAMES["zh"][: chance.randrange(0, 13)], en=name),
+            country="CN",
+            issuer=sco.issuer,
+            status_index=0,
+            valid_for=timedelta(days=chance.randrange(1, 1000)),
+            status_uri=sco.status_uri,
+            now=now - timedelta(minutes=1),
+        )
+        made.append(issue(claims, gateway.exchange.keyring.active))
+    return made
+
+
+def verdict(client: httpx.Client, url: str) -> str:
+    page = client.get(url)
+    assert page.status_code == 200, (url, page.status_code)
+    found = re.search(r'data-result="([A-Z_]+)"', page.text)
+    assert found is not None, url
+    return found.group(1)
+
+
+def test_scan_urls_survive_path_normalisation(gateway: Gateway, codes: Codes) -> None:
+    """About 9% of codes hold "//" (Base45 has '/' and '.' in its alphabet), so their URLs, the
+    code as such in the path, broke behind nginx, which merges slashes by default. Every one of
+    2,000 random codes' scan URLs, with its slashes merged, its dot segments resolved, or its
+    case changed, gets the very verdict of the URL as issued from the real scan page."""
+    # The normalisations as specified (RFC 3986 section 5.2.4's example; nginx's merging).
+    assert remove_dot_segments("http://h/a/b/c/./../../g") == "http://h/a/g"
+    assert remove_dot_segments("http://h/mid/content=5/../6") == "http://h/mid/6"
+    assert merge_slashes("HTTP://H:1//S/AB//C///D") == "HTTP://H:1/S/AB/C/D"
+    sco = gateway.services.sco
+    texts = random_codes(gateway, 2000)
+    urls = [sco.scan_url(text) for text in texts]
+    # The sample holds the codes that broke: their old URLs change under normalisation.
+    old_urls = [old_scan_url(sco, text) for text in texts]
+    broken = [url for url in old_urls if merge_slashes(url) != url]
+    assert len(broken) > 0.05 * len(texts), len(broken)
+    with httpx.Client(timeout=30) as client:
+        for text, url in zip(texts, urls, strict=True):
+            assert set(url) <= QR_ALPHANUMERIC and url == url.upper()
+            expected = verdict(client, url)
+            assert expected == "VALID", (text, url)
+            for name, normalise in NORMALISATIONS.items():
+                changed = normalise(url)
+                if changed != url:  # the same URL needs no second request
+                    assert verdict(client, changed) == expected, (name, url)
+        # The old form is still read as issued (and in any case), not once normalised.
+        for url in broken[:20]:
+            assert verdict(client, url) == verdict(client, url.lower()) == "VALID", url
+            assert verdict(client, merge_slashes(url)) != "VALID", url
+    # What an offline app does with a scanned URL reads every form back to the code.
+    for text, url in zip(texts[:300], urls, strict=False):
+        for form in (url, url.lower(), old_scan_url(sco, text), old_scan_url(sco, text).lower()):
+            assert code_in(form) == text, form
+
+
+@given(st.binary(max_size=700))
+def test_the_url_form_carries_any_bytes(data: bytes) -> None:
+    text = PREFIX + base45.b45encode(data).decode("ascii")
+    form = url_form(text)
+    assert re.fullmatch(r"SC1-[0-9A-Z]*", form)
+    assert code_in(form) == code_in(form.lower()) == text
+    assert len(form) <= len(text) * 1.04 + 4  # base 36 is about as dense as Base45
 
 
 def test_the_scan_url_opens_as_is(chromium: Chromium, codes: Codes) -> None:
-    def visit() -> None:
-        context, page = open_page(chromium.browser, codes.url("valid"), "en")
+    def visit(url: str) -> None:
+        context, page = open_page(chromium.browser, url, "en")
         try:
             assert_page(page, "VALID", "en", fields=True)
         finally:
             context.close()
 
-    chromium.run(visit)
+    # Also typed or rewritten in lower case, and in the form QR codes held before.
+    for url in (
+        codes.url("valid"),
+        codes.url("valid").lower(),
+        old_scan_url(codes.sco, codes.valid),
+    ):
+        chromium.run(functools.partial(visit, url))
 
 
 @pytest.mark.parametrize(
@@ -260,8 +406,11 @@ def test_the_scan_url_opens_as_is(chromium: Chromium, codes: Codes) -> None:
         ('SC1:"><img src=x onerror=alert(1)><b>bold</b>', "MALFORMED"),
         ("SC1:" + "A" * 4996, "OVERSIZE"),
         ("", "MALFORMED"),
+        ("SC1-" + "Z" * 4996, "OVERSIZE"),
+        ("sc1-0000", "MALFORMED"),
+        ("http://[::1/s/SC1-1", "MALFORMED"),
     ],
-    ids=["script", "html", "5000-characters", "empty"],
+    ids=["script", "html", "5000-characters", "empty", "5000-url-form", "zeros", "bad-url"],
 )
 def test_hostile_input_gets_a_plain_page(gateway: Gateway, code: str, result: str) -> None:
     response = httpx.get(

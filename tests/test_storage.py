@@ -3,8 +3,6 @@ contiguous under concurrent publishers, lookups by any identifier, search that t
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -17,7 +15,16 @@ from gateway.service import ProfileExchange
 from gateway.storage import Database
 from gateway.storage.partners import PartnerStore
 from gateway.storage.tables import metadata, profile_versions
-from tests.support import KZ_BIN, TestPartner, make_kz_bins, profile, publish, read, with_subject
+from tests.support import (
+    KZ_BIN,
+    TestPartner,
+    acting_pool,
+    make_kz_bins,
+    profile,
+    publish,
+    read,
+    with_subject,
+)
 
 Partners = dict[str, TestPartner]
 
@@ -59,7 +66,7 @@ def test_concurrent_publishes_of_one_company_get_contiguous_versions(
         kz_company(KZ_BIN, "Stepnoy Karavan", ratings=[{"scheme": "SP_LT", "grade": g}])
         for g in ("BB", "BB+", "BBB-", "BBB", "BBB+", "A-", "A", "A+")
     ]
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with acting_pool(8) as pool:
         receipts = list(pool.map(lambda d: publish(exchange, bank, d), documents))
     assert (
         len({r.profile_name for r in receipts}) == 1
@@ -83,7 +90,7 @@ def test_replay_under_concurrency_stores_once(
         except Conflict:
             return "replay"
 
-    with ThreadPoolExecutor(max_workers=6) as pool:
+    with acting_pool(6) as pool:
         outcomes = sorted(pool.map(attempt, range(6)))
     assert outcomes == ["replay"] * 5 + ["stored"]
 

@@ -3,6 +3,7 @@ token; refusals answer in the RFC 6749 error format and issue nothing."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import httpx
@@ -11,6 +12,7 @@ from jwcrypto import jwk as jc_jwk
 from jwcrypto import jwt as jc_jwt
 
 from gateway.transport.serve import Gateway
+from tests.clients import RestClient
 from tests.partner_client import DpopClient, assertion
 from tests.support import TestPartner
 
@@ -94,3 +96,21 @@ def test_token_refusals_use_oauth_errors(
     assert body["error"] == error and body["error_description"]
     assert body.get("field") == field
     assert "access_token" not in body
+
+
+def test_a_token_exchange_is_audited_under_the_partner_it_authenticated(
+    gateway: Gateway, partners: dict[str, TestPartner]
+) -> None:
+    response = token_request(gateway, assertion(partners["kz-bank"]), DpopClient())
+    assert response.status_code == 200, response.text
+    leaf = int(response.headers["cxg-audit-leaf"])
+    operator = RestClient(gateway, partners, caller="cxg-operator")
+    try:
+        listed = operator.request(
+            "GET", "/v1/audit/entries", params={"start": leaf, "end": leaf + 1}
+        )
+    finally:
+        operator.close()
+    assert listed.status_code == 200, listed.text
+    data = json.loads(base64.b64decode(listed.json()["entries"][0]["data"]))
+    assert (data["operation"], data["partner"]) == ("CreateToken", "kz-bank")

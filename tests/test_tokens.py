@@ -3,11 +3,13 @@ mTLS), driven by a partner client written with jwcrypto, an independent JOSE lib
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -328,3 +330,28 @@ def test_replay_store_is_shared_and_expires(db: Database) -> None:
     assert first.remember("old", time.time() - 1) is True
     assert second.remember("old", time.time() + 60) is True  # an expired entry no longer blocks
     assert first.purge() == 0
+
+
+def test_the_rest_origins_are_the_gateways_own() -> None:
+    """What a DPoP proof's htu may name: the configured public URL or the port actually bound,
+    then the operator's further origins; never anything a request says."""
+    env = {"CXG_ALLOWED_ORIGINS": "https://cxg.example.org/, https://proxy.example:8443/cxg"}
+    settings = Settings.from_env(env)
+    assert settings.rest_origins(41234) == (
+        "http://127.0.0.1:41234",
+        "http://localhost:41234",
+        "https://cxg.example.org",
+        "https://proxy.example:8443/cxg",
+    )
+    public = Settings.from_env({"CXG_PUBLIC_URL": "https://cxg.qingdao.example/"})
+    assert public.rest_origins(41234) == ("https://cxg.qingdao.example",)
+    everywhere = dataclasses.replace(Settings(), host="::", tls_dir=Path("pki"))
+    assert everywhere.rest_origins(8443) == ("https://[::1]:8443", "https://localhost:8443")
+
+
+@pytest.mark.parametrize(
+    "origin", ["ftp://cxg.example", "/v1", "https://cxg.example?x=1", "https://u@cxg.example"]
+)
+def test_an_allowed_origin_must_be_an_http_base_url(origin: str) -> None:
+    with pytest.raises(ValueError, match="CXG_ALLOWED_ORIGINS"):
+        Settings.from_env({"CXG_ALLOWED_ORIGINS": origin})

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from cryptography.hazmat.primitives import serialization
 
+from gateway._private_files import open_private
 from gateway.cli._common import T, _fail, _run, _with_database
 from gateway.cli.rules import activate_shipped_packs, rules_app
 from gateway.cli.sco import issue_demo_code, sco_app
@@ -84,25 +85,27 @@ def demo(
     from gateway.service import PartnerAdmin, ProfileExchange
     from gateway.service.rules import RuleService
     from gateway.signing import KeyRing
-    from gateway.storage import Database
     from gateway.storage.partners import PartnerStore
     from gateway.transport.serve import Gateway
 
     settings = Settings.from_env()
-    KeyRing.init(settings.gateway_keys_dir)
     partner_keys = demo_data.ensure_partners(settings)
-    db = Database.from_url(settings.database_url)
-    db.upgrade()
-    PartnerAdmin(db).import_files(settings.partners_dir)
-    store = PartnerStore(db)
-    publishers = {p.id: p for p in store.all()}
-    # Packs first, so the demo companies' profiles carry the common grade they compute.
-    packs = activate_shipped_packs(settings, db)
-    rules = RuleService.from_settings(settings, db)
-    exchange = ProfileExchange.from_settings(settings, db, store, common_grade=rules.common_grade)
-    first_ids = demo_data.seed(exchange, partner_keys, publishers)
-    code = issue_demo_code(settings, db, first_ids[0], publishers)
-    db.dispose()
+
+    def seed(settings: Settings, db: Any) -> tuple[list[str], str, Any]:
+        audited_key_change(settings, db, KeyRing.init, "EdDSA")
+        PartnerAdmin(db).import_files(settings.partners_dir)
+        store = PartnerStore(db)
+        publishers = {p.id: p for p in store.all()}
+        # Packs first, so the demo companies' profiles carry the common grade they compute.
+        packs = activate_shipped_packs(settings, db)
+        rules = RuleService.from_settings(settings, db)
+        exchange = ProfileExchange.from_settings(
+            settings, db, store, common_grade=rules.common_grade
+        )
+        first_ids = demo_data.seed(exchange, partner_keys, publishers)
+        return first_ids, packs, issue_demo_code(settings, db, first_ids[0], publishers)
+
+    first_ids, packs, code = _with_database(seed)
     typer.echo(
         f"cxg demo: {len(first_ids)} companies from {len(partner_keys)} partners ({', '.join(partner_keys)})\n"
         f"  database: {settings.database_url}    keys: {settings.keys_dir}/{packs}\n"
@@ -137,7 +140,7 @@ def keys_init(alg: Alg = "EdDSA") -> None:
     """Create the gateway's signing key if there is none; print its key id."""
     from gateway.signing import KeyRing
 
-    ring = KeyRing.init(Settings.from_env().gateway_keys_dir, alg)
+    ring = _with_database(lambda settings, db: audited_key_change(settings, db, KeyRing.init, alg))
     typer.echo(f"active signing key {ring.active.kid} ({ring.active.alg})")
 
 
@@ -146,10 +149,41 @@ def keys_rotate(alg: Alg = "EdDSA") -> None:
     """Add a new signing key and make it active; older keys stay published in the JWKS."""
     from gateway.signing import KeyRing
 
-    ring = KeyRing.rotate(Settings.from_env().gateway_keys_dir, alg)
+    ring = _with_database(
+        lambda settings, db: audited_key_change(settings, db, KeyRing.rotate, alg)
+    )
     typer.echo(
         f"active signing key {ring.active.kid} ({ring.active.alg}); {len(ring.keys)} keys published"
     )
+
+
+def audited_key_change(
+    settings: Settings, db: Any, change: Callable[[Path, str], Any], alg: str
+) -> Any:
+    """Change the gateway's keyring inside a database transaction that records the change: a
+    key file that cannot be written leaves no leaf, and a new active key gets one."""
+    from gateway.storage.audit import ChangeLog
+
+    with db.write() as conn:
+        before = _active_kid(settings.gateway_keys_dir)
+        ring = change(settings.gateway_keys_dir, alg)
+        if ring.active.kid != before:
+            ChangeLog(db).record(
+                conn,
+                "gateway.key.activate",
+                [f"keys/{ring.active.kid}"],
+                {"alg": ring.active.alg, "replaces": before, "published": len(ring.keys)},
+            )
+    return ring
+
+
+def _active_kid(directory: Path) -> str | None:
+    from gateway.signing import KeyRing
+
+    try:
+        return KeyRing.from_dir(directory).active.kid
+    except GatewayError:
+        return None
 
 
 @keys_app.command("jwks")
@@ -267,14 +301,8 @@ def _registry(action: Callable[[PartnerAdmin], T]) -> T:
     """Run an operator action on the registry in CXG_DATABASE_URL (see ``_run`` for errors),
     closing the database after it."""
     from gateway.service import PartnerAdmin
-    from gateway.storage import Database
 
-    db = Database.from_url(Settings.from_env().database_url)
-    try:
-        db.upgrade()
-        return _run(lambda: action(PartnerAdmin(db)))
-    finally:
-        db.dispose()
+    return _with_database(lambda settings, db: action(PartnerAdmin(db)))
 
 
 def _read_jwk(path: Path) -> dict[str, Any]:
@@ -674,7 +702,7 @@ def audit_export(
         return
     partial = out.with_name(out.name + ".partial")  # never leave a cut file under the real name
     try:
-        with partial.open("w", encoding="utf-8") as file:
+        with open_private(partial) as file:  # the leaves hold who asked about whom
             summary = _with_database(lambda s, db: AuditExporter.from_settings(s, db).export(file))
         partial.replace(out)
     finally:

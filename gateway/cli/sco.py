@@ -20,7 +20,12 @@ sco_app = typer.Typer(
     help="SCO codes: issue, change status, export the signed lists, verify offline.",
 )
 
-_STATE_NAMES = {"revoke": "REVOKED", "suspend": "SUSPENDED", "reinstate": "VALID"}
+_STATE_NAMES = {
+    "revoke": "REVOKED",
+    "suspend": "SUSPENDED",
+    "review": "UNDER_REVIEW",
+    "reinstate": "VALID",
+}
 AsOperator = Annotated[
     str | None,
     typer.Option("--as", help="The operator partner acting (default: the first registered one)."),
@@ -94,19 +99,25 @@ CodeId = Annotated[str, typer.Argument(help="The code id (16 hex digits) or scoC
 
 @sco_app.command("revoke")
 def sco_revoke(code_id: CodeId, operator_id: AsOperator = None) -> None:
-    """Revoke a code for good."""
+    """Revoke a code for good: a revoked code can never change state again."""
     _sco_set_state(code_id, "revoke", operator_id)
 
 
 @sco_app.command("suspend")
 def sco_suspend(code_id: CodeId, operator_id: AsOperator = None) -> None:
-    """Suspend a code until it is reinstated."""
+    """Suspend a valid or under-review code until it is reinstated."""
     _sco_set_state(code_id, "suspend", operator_id)
+
+
+@sco_app.command("review")
+def sco_review(code_id: CodeId, operator_id: AsOperator = None) -> None:
+    """Put a valid or suspended code under review (verifiers are told to take care)."""
+    _sco_set_state(code_id, "review", operator_id)
 
 
 @sco_app.command("reinstate")
 def sco_reinstate(code_id: CodeId, operator_id: AsOperator = None) -> None:
-    """Make a code valid again."""
+    """Make a suspended or under-review code valid again (never a revoked one)."""
     _sco_set_state(code_id, "reinstate", operator_id)
 
 

@@ -7,6 +7,13 @@ A spec is data (a TOML file in the adapter's folder)::
     format = "json"               # json | xml | csv
     xsd = "partner.xsd"           # XML: the partner's published schema, beside the spec; every
                                   # record is checked against its record element's declaration
+    record = "kz:Company"         # XML: the record element
+    containers = ["kz:Companies"] # XML bulk files: the elements (paths from the document
+                                  # element) whose children are the records; each child is a
+                                  # record position, and one that is no record is refused
+    ignored = []                  # XML bulk files: elements the format's specification puts
+                                  # beside the records (a file header), skipped whole; any
+                                  # other element outside the records ends the reading
     [namespaces]                  # XML prefixes used in source paths
     [constants]                   # canonical fields the format implies, e.g. "subject.country" = "RU"
     [codes.status]                # code tables: partner code = canonical value; the first partner
@@ -14,7 +21,8 @@ A spec is data (a TOML file in the adapter's folder)::
     [[fields]]                    # one partner value <-> one canonical field
     canonical = "subject.ids[scheme=RU_INN].value"
     source = "/ИНН"
-    required = true               # also: codes = "status", date = "%d.%m.%Y", default = "..."
+    required = true               # also: codes = "status", date = "%d.%m.%Y", default = "...",
+                                  # pattern = "[0-9]{6}" (the partner value, both ways)
     [[fields]]                    # derived, read-only: filled when the record leaves it empty
     canonical = "subject.legalName.en"
     derive = "translit-ru"        # from = "subject.legalName.ru"
@@ -32,6 +40,7 @@ cannot carry (a constant it contradicts, a value with no partner code) the same 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +73,7 @@ class Field:
     default: str | None = None
     derive: str | None = None
     derive_from: CanonicalPath | None = None
+    pattern: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,8 @@ class MappingSpec:
     record: str = ""
     columns: tuple[str, ...] = ()
     xsd: str = ""  # XML: the schema file each record is checked against (from_file: its path)
+    containers: tuple[str, ...] = ()  # XML bulk files: paths of the elements holding the records
+    ignored: tuple[str, ...] = ()  # XML bulk files: paths of the elements skipped whole
 
     @classmethod
     def from_file(cls, path: Path) -> MappingSpec:
@@ -118,6 +130,8 @@ class MappingSpec:
                 "record",
                 "columns",
                 "xsd",
+                "containers",
+                "ignored",
             },
         )
         if data.get("format") not in FORMATS:
@@ -131,6 +145,8 @@ class MappingSpec:
             raise SpecError("an XML format names its record element (record = ...)")
         if data.get("xsd") and data["format"] != "xml":
             raise SpecError("only an XML format has an XSD")
+        if (data.get("containers") or data.get("ignored")) and data["format"] != "xml":
+            raise SpecError("only an XML format has containers and ignored elements")
         constants = dict(data.get("constants", {}))
         for key in constants:
             CanonicalPath.parse(key)
@@ -147,6 +163,8 @@ class MappingSpec:
             record=data.get("record", ""),
             columns=tuple(data.get("columns", ())),
             xsd=data.get("xsd", ""),
+            containers=tuple(data.get("containers", ())),
+            ignored=tuple(data.get("ignored", ())),
         )
 
     def carried(self) -> list[str]:
@@ -167,7 +185,17 @@ def _field(data: dict[str, Any], codes: Mapping[str, Any]) -> Field:
     _only(
         data,
         "field",
-        {"canonical", "source", "required", "codes", "date", "default", "derive", "from"},
+        {
+            "canonical",
+            "source",
+            "required",
+            "codes",
+            "date",
+            "default",
+            "derive",
+            "from",
+            "pattern",
+        },
     )
     item = Field(
         canonical=CanonicalPath.parse(data["canonical"]),
@@ -178,6 +206,7 @@ def _field(data: dict[str, Any], codes: Mapping[str, Any]) -> Field:
         default=data.get("default"),
         derive=data.get("derive"),
         derive_from=CanonicalPath.parse(data["from"]) if "from" in data else None,
+        pattern=re.compile(data["pattern"]) if "pattern" in data else None,
     )
     if item.codes is not None and item.codes not in codes:
         raise SpecError(f"{item.canonical}: no code table {item.codes!r}")
@@ -309,6 +338,7 @@ class Mapper:
                 item.canonical.set(target, TRANSLITERATIONS[item.derive](source))
 
     def _inbound_value(self, item: Field, value: str, where: str) -> str:
+        self._check_pattern(item, value, where)
         if item.codes is not None:
             table = self.spec.codes[item.codes]
             if value not in table:
@@ -390,7 +420,15 @@ class Mapper:
     def _outbound_value(self, item: Field, value: str) -> str:
         assert item.source is not None
         if item.date is not None:
-            value = date.fromisoformat(value).strftime(item.date)
+            day = date.fromisoformat(value)
+            value = day.strftime(item.date)
+            if _parsed(value, item.date) != day:  # e.g. a year before 1000 in "%Y"
+                raise self._error(
+                    item.source,
+                    item.canonical.text,
+                    "date",
+                    f"{day.isoformat()} cannot be written in the form {item.date}",
+                )
         if item.codes is not None:
             reverse = self._reverse[item.codes]
             if value not in reverse:
@@ -401,7 +439,17 @@ class Mapper:
                     f"{value!r} has no code in table {item.codes!r}",
                 )
             value = reverse[value]
+        self._check_pattern(item, value, item.source)
         return value
+
+    def _check_pattern(self, item: Field, value: str, where: str) -> None:
+        if item.pattern is not None and not item.pattern.fullmatch(value):
+            raise self._error(
+                where,
+                item.canonical.text,
+                "pattern",
+                f"{value!r} does not match the format's pattern {item.pattern.pattern!r}",
+            )
 
     def _error(self, where: str, canonical: str, rule: str, message: str) -> AdapterError:
         return AdapterError(
@@ -411,6 +459,13 @@ class Mapper:
             canonical=canonical,
             rule=rule,
         )
+
+
+def _parsed(value: str, form: str) -> date | None:
+    try:
+        return datetime.strptime(value, form).date()
+    except ValueError:
+        return None
 
 
 def _origin(origins: Mapping[str, str], pointer: str) -> str | None:

@@ -1,8 +1,9 @@
 """A partner's published XSD, checked against every record element we read in its format.
 
 The schema is loaded once from the adapter's folder (never from the network) and each record is
-checked against the schema's global declaration of the record element, so a bulk file is
-checked record by record, as it streams. The record was parsed safely before (``_xml``): the
+checked against the schema's declaration of the record element (the global one, or else the
+first local one, as LEI-CDF declares ``LEIRecord`` inside ``LEIRecords``), so a bulk file is
+checked record by record, as it streams. Records written out are checked the same way. The record was parsed safely before (``_xml``): the
 XSD validator never parses partner bytes itself.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import xmlschema
+from xmlschema.validators import XsdElement
 
 _QUALIFIED = re.compile(r"\{([^}]*)\}")
 
@@ -23,9 +25,12 @@ class RecordSchema:
         self.name = path.name
         # "sandbox": the schema may include only files from its own folder, never a URL.
         schema = xmlschema.XMLSchema(str(path), base_url=str(path.parent), allow="sandbox")
-        declaration = schema.maps.elements.get(record_tag)
+        declaration = schema.maps.elements.get(record_tag) or next(
+            (e for e in schema.iter_components(XsdElement) if e.name == record_tag), None
+        )
         if declaration is None:
-            raise ValueError(f"{path.name} declares no global element {record_tag}")
+            raise ValueError(f"{path.name} declares no element {record_tag}")
+        assert isinstance(declaration, XsdElement)
         self._declaration = declaration
         self._prefixes = {uri: prefix for prefix, uri in namespaces.items()}
 

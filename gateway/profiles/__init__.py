@@ -17,6 +17,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from gateway._json import JsonError, read_json
 from gateway.errors import InvalidArgument, InvalidIdentifier
 from gateway.identifiers import CHECK_DIGIT_MISMATCH, is_country, validate
 from gateway.schema.cxg.v1.profile_pb2 import CreditProfile, LocalizedText
@@ -45,13 +46,12 @@ def parse_profile_json(payload: bytes, *, field: str = "jws.payload") -> CreditP
 
 
 def parse_json_message(payload: bytes, message: Message, *, field: str) -> None:
-    """Fill ``message`` from proto3 JSON: one JSON object, no duplicate keys, no unknown fields."""
+    """Fill ``message`` from proto3 JSON: one JSON object within the size and depth bounds of
+    ``gateway._json``, no duplicate keys, no unknown fields."""
     try:
-        document = json.loads(payload, object_pairs_hook=_refuse_duplicate_keys)
-    except (UnicodeDecodeError, json.JSONDecodeError, _DuplicateKey) as exc:
-        raise InvalidArgument(f"not valid JSON: {exc}", field=field) from exc
-    except RecursionError as exc:
-        raise InvalidArgument("JSON nested too deeply", field=field) from exc
+        document = read_json(payload)
+    except JsonError as exc:
+        raise InvalidArgument(str(exc), field=field) from exc
     if not isinstance(document, dict):
         raise InvalidArgument("must be a JSON object", field=field)
     _check_json_types(message.DESCRIPTOR, document, "")  # type: ignore[arg-type]  # upb or pure
@@ -257,17 +257,3 @@ def _date(text: str, at: str, *, required: bool = False) -> None:
         date.fromisoformat(text)
     except ValueError:
         raise InvalidArgument(f"{text!r} is not an ISO 8601 date (YYYY-MM-DD)", field=at) from None
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Two parsers may keep different copies of a duplicated key: a signed document must be unambiguous.
-    document: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in document:
-            raise _DuplicateKey(f"duplicate key {key!r}")
-        document[key] = value
-    return document

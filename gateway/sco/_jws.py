@@ -10,6 +10,7 @@ from typing import Any
 
 import jwt
 
+from gateway._json import JsonError, jws_header, read_json_object
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.signing import SUPPORTED_ALGORITHMS, SigningKey
 
@@ -28,8 +29,8 @@ def verify_document(
     The anchor key alone decides the algorithm (its ``alg`` member); the header must agree.
     """
     try:
-        header = jwt.get_unverified_header(jws)
-    except jwt.PyJWTError as exc:
+        header = jws_header(jws)
+    except JsonError as exc:
         raise InvalidArgument(f"not a compact JWS: {exc}", field=field) from exc
     if header.get("typ") != typ:
         raise InvalidArgument(f"JWS typ must be {typ!r}", field=f"{field}.header.typ")
@@ -51,12 +52,9 @@ def verify_document(
         except jwt.PyJWTError:
             continue
         try:
-            document = json.loads(payload)
-        except ValueError as exc:
-            raise InvalidArgument("signed payload is not JSON", field=field) from exc
-        if not isinstance(document, dict):
-            raise InvalidArgument("signed payload is not a JSON object", field=field)
-        return document
+            return read_json_object(payload)
+        except JsonError as exc:
+            raise InvalidArgument(f"signed payload: {exc}", field=field) from exc
     raise Unauthenticated("JWS signature does not verify with any anchor key", field=field)
 
 

@@ -3,8 +3,14 @@
 ``{"bits": 2, "lst": base64url(zlib(bytes))}``; code ``i`` sits in byte ``i // 4`` at bit offset
 ``2 * (i % 4)`` from the least significant bit. Values follow the draft's registry: 0 VALID,
 1 INVALID (revoked), 2 SUSPENDED, 3 application-specific, here "under review".
-The signed payload also carries ``iss``, ``iat``, ``exp`` (hard expiry) and ``ttl`` (seconds a
-verifier may cache it before fetching again).
+
+The Status List Token (draft-ietf-oauth-status-list, "Status List Token in JWT Format"): header
+``typ`` ``statuslist+jwt``; claims ``sub`` (REQUIRED: the list's URI, equal to the ``uri`` in the
+status claim of every code it covers), ``iat`` (REQUIRED), ``exp`` and ``ttl`` (RECOMMENDED
+there; always set here, and ``exp`` required by ``verify``: a verifier must not decide on a
+status the issuer no longer vouches for), ``status_list`` (REQUIRED), and ``iss`` (allowed).
+
+A code's state changes only along ``TRANSITIONS``: revocation (the draft's INVALID) is final.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.sco._jws import epoch, from_epoch, sign_document, verify_document
+from gateway.sco._token import is_uri
 from gateway.signing import SigningKey
 
 STATUS_LIST_TYP = "statuslist+jwt"
@@ -32,11 +39,33 @@ class CodeStatus(enum.IntEnum):
     SUSPENDED = 2
     UNDER_REVIEW = 3
 
+    def may_become(self, new: CodeStatus) -> bool:
+        """Whether a code in this state may be changed to ``new`` (see ``TRANSITIONS``)."""
+        return new in TRANSITIONS[self]
+
+
+# Every state but revoked may change to any other; revoked changes to nothing (the status list
+# draft's INVALID is for good, and a verifier that saw it may have acted on it). A "change" to the
+# state a code is already in is no change, and refused as such.
+TRANSITIONS: dict[CodeStatus, frozenset[CodeStatus]] = {
+    CodeStatus.VALID: frozenset(
+        {CodeStatus.SUSPENDED, CodeStatus.UNDER_REVIEW, CodeStatus.REVOKED}
+    ),
+    CodeStatus.SUSPENDED: frozenset(
+        {CodeStatus.VALID, CodeStatus.UNDER_REVIEW, CodeStatus.REVOKED}
+    ),
+    CodeStatus.UNDER_REVIEW: frozenset(
+        {CodeStatus.VALID, CodeStatus.SUSPENDED, CodeStatus.REVOKED}
+    ),
+    CodeStatus.REVOKED: frozenset(),
+}
+
 
 class StatusList:
     """The status of every code one issuer has issued, by the code's ``status_index``.
 
-    ``issued_at``, ``expires_at`` and ``ttl`` are set on a list that came out of ``verify``.
+    ``subject`` is the list's URI (the ``sub`` claim); ``issued_at``, ``expires_at`` and ``ttl``
+    are set on a list that came out of ``verify``.
     """
 
     def __init__(
@@ -44,6 +73,7 @@ class StatusList:
         size: int,
         *,
         issuer: str,
+        subject: str = "",
         data: bytes | None = None,
         issued_at: datetime | None = None,
         expires_at: datetime | None = None,
@@ -55,6 +85,7 @@ class StatusList:
         if data is not None and len(data) != length:
             raise InvalidArgument(f"must be {length} bytes", field="data")
         self.issuer = issuer
+        self.subject = subject
         self._bits = bytearray(data if data is not None else length)
         self.issued_at = issued_at
         self.expires_at = expires_at
@@ -84,7 +115,13 @@ class StatusList:
         valid_for: timedelta = timedelta(days=1),
         ttl: timedelta = timedelta(hours=1),
     ) -> str:
+        """The Status List Token (a JWS with the claims above), signed by ``key``."""
+        if not is_uri(self.subject):
+            raise InvalidArgument("a signed list names its URI (sub)", field="subject")
+        if ttl.total_seconds() < 1:
+            raise InvalidArgument("must be a positive number of seconds", field="ttl")
         document = {
+            "sub": self.subject,
             "iss": self.issuer,
             "iat": epoch(now),
             "exp": epoch(now + valid_for),
@@ -108,16 +145,21 @@ class StatusList:
         body = document.get("status_list")
         ttl = document.get("ttl")
         issuer = document.get("iss")
+        subject = document.get("sub")
         if not isinstance(body, dict) or body.get("bits") != BITS:
             raise InvalidArgument(f"must be {{bits: {BITS}, lst}}", field="status_list/status_list")
-        if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 0:
-            raise InvalidArgument("must be whole seconds", field="status_list/ttl")
+        # The draft: "MUST be a positive number"; an absent ttl is allowed there, not here.
+        if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1:
+            raise InvalidArgument("must be whole seconds, at least 1", field="status_list/ttl")
         if not isinstance(issuer, str) or not issuer:
             raise InvalidArgument("must be the issuer id", field="status_list/iss")
+        if not isinstance(subject, str) or not is_uri(subject):
+            raise InvalidArgument("must be the list's URI", field="status_list/sub")
         data = _inflate(body.get("lst"))
         return cls(
             len(data) * _PER_BYTE,
             issuer=issuer,
+            subject=subject,
             data=data,
             issued_at=from_epoch(document, "iat", "status_list"),
             expires_at=expires_at,

@@ -9,6 +9,9 @@ CWT claims map (deterministic CBOR)::
     4  exp   expiry, epoch seconds
     6  iat   issued at, epoch seconds (also when the code starts to be valid)
     7  cti   code id, 8 random bytes (shown as 16 lower-case hex digits)
+    65535    status (draft-ietf-oauth-status-list, "Referenced Token in COSE"):
+             {"status_list": {"idx": uint, "uri": tstr}}, this code's slot in the Status List
+             Token at ``uri`` (whose ``sub`` is that URI)
     -65537   SCO claims, a map with small integer keys (private-use claim key):
         1  subject ids   [[scheme, value], ...]; scheme 1 CN_USCC, 2 LEI, 3 AEO, other tstr
         2  names         [zh, en, ru], each tstr, "" when absent
@@ -16,15 +19,17 @@ CWT claims map (deterministic CBOR)::
         4  grade bucket  tstr, "" when none
         5  aeo           bool
         6  aeo type      tstr, "" when not AEO
-        7  status index  uint, this code's slot in its issuer's status list
 
 Every key is always present, so a payload has one encoding and decoding is a strict shape check.
+Codes issued before the status claim (and claims without a ``status_uri``) carry no 65535 and
+the status index as SCO key 7 instead, with no URI; they decode as before.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+import urllib.parse
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,13 +44,17 @@ from gateway.sco._cose import MalformedError, cbor_decode, cbor_encode, sign1
 from gateway.signing import SigningKey
 
 PREFIX = "SC1:"
-MAX_TEXT_LENGTH = 1000  # characters; a code is ~600, a QR code of version 40-M holds 3,391
+MAX_TEXT_LENGTH = 1000  # characters; a typical code is ~655, a QR code of version 40-M holds 3,391
 MAX_COSE_BYTES = 4096  # inflated size bound: a zip bomb stops here
 
-CLAIM_ISS, CLAIM_EXP, CLAIM_IAT, CLAIM_CTI, CLAIM_SCO = 1, 4, 6, 7, -65537
+CLAIM_ISS, CLAIM_EXP, CLAIM_IAT, CLAIM_CTI, CLAIM_STATUS, CLAIM_SCO = 1, 4, 6, 7, 65535, -65537
 SCO_IDS, SCO_NAMES, SCO_COUNTRY, SCO_GRADE, SCO_AEO, SCO_AEO_TYPE, SCO_STATUS = range(1, 8)
-_CWT_KEYS = frozenset((CLAIM_ISS, CLAIM_EXP, CLAIM_IAT, CLAIM_CTI, CLAIM_SCO))
-_SCO_KEYS = frozenset(range(SCO_IDS, SCO_STATUS + 1))
+_CWT_KEYS = frozenset((CLAIM_ISS, CLAIM_EXP, CLAIM_IAT, CLAIM_CTI, CLAIM_STATUS, CLAIM_SCO))
+_SCO_KEYS = frozenset(range(SCO_IDS, SCO_AEO_TYPE + 1))
+# The layout of codes issued before the status claim: the index as SCO key 7, no URI.
+_LEGACY_CWT_KEYS = _CWT_KEYS - {CLAIM_STATUS}
+_LEGACY_SCO_KEYS = _SCO_KEYS | {SCO_STATUS}
+_MAX_URI = 200  # characters; every one of them is in every code
 # The three identifiers nearly every code carries, as one-byte codes; others travel as text.
 SCHEME_CODES = {"CN_USCC": 1, "LEI": 2, "AEO": 3}
 _SCHEME_NAMES = {v: k for k, v in SCHEME_CODES.items()}
@@ -84,6 +93,7 @@ class ScoClaims:
     expires_at: datetime
     status_index: int
     issuer: str
+    status_uri: str = ""  # the Status List Token's URI; "" in codes of the older layout
 
     def __post_init__(self) -> None:
         if not _CODE_ID.fullmatch(self.code_id):
@@ -111,6 +121,10 @@ class ScoClaims:
             raise InvalidArgument("must be an integer >= 0", field="status_index")
         if not self.issuer:
             raise InvalidArgument("must not be empty", field="issuer")
+        if self.status_uri and not is_uri(self.status_uri):
+            raise InvalidArgument(
+                f"must be an absolute URI of at most {_MAX_URI} characters", field="status_uri"
+            )
 
     @classmethod
     def new(
@@ -124,6 +138,7 @@ class ScoClaims:
         valid_for: timedelta,
         grade_bucket: str = "",
         aeo_type: str = "",
+        status_uri: str = "",
         now: datetime | None = None,
     ) -> ScoClaims:
         """Claims for a new code: a fresh random code id, issued now (whole seconds)."""
@@ -140,14 +155,23 @@ class ScoClaims:
             expires_at=issued + valid_for,
             status_index=status_index,
             issuer=issuer,
+            status_uri=status_uri,
         )
 
 
 def issue(claims: ScoClaims, key: SigningKey) -> str:
-    """The ``SC1:`` text of a new code for ``claims``, signed by ``key``."""
+    """The ``SC1:`` text of a new code for ``claims``, signed by ``key``. Refused (``names``)
+    when it would be longer than a verifier reads: such a code could only ever be OVERSIZE."""
     cose = sign1(encode_claims(claims), key.private_key)
     encoded: bytes = base45.b45encode(zlib.compress(cose, 9))
-    return PREFIX + encoded.decode("ascii")
+    text = PREFIX + encoded.decode("ascii")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise InvalidArgument(
+            f"the code would be {len(text)} characters, over the {MAX_TEXT_LENGTH} a verifier "
+            "reads: carry fewer or shorter names",
+            field="names",
+        )
+    return text
 
 
 def encode_claims(claims: ScoClaims) -> bytes:
@@ -159,27 +183,31 @@ def encode_claims(claims: ScoClaims) -> bytes:
         SCO_GRADE: claims.grade_bucket,
         SCO_AEO: claims.aeo,
         SCO_AEO_TYPE: claims.aeo_type,
-        SCO_STATUS: claims.status_index,
     }
-    return cbor_encode(
-        {
-            CLAIM_ISS: claims.issuer,
-            CLAIM_EXP: int(claims.expires_at.timestamp()),
-            CLAIM_IAT: iat,
-            CLAIM_CTI: _cti(claims.code_id),
-            CLAIM_SCO: sco,
-        }
-    )
+    cwt: dict[int, object] = {
+        CLAIM_ISS: claims.issuer,
+        CLAIM_EXP: int(claims.expires_at.timestamp()),
+        CLAIM_IAT: iat,
+        CLAIM_CTI: _cti(claims.code_id),
+        CLAIM_SCO: sco,
+    }
+    if claims.status_uri:
+        cwt[CLAIM_STATUS] = {"status_list": {"idx": claims.status_index, "uri": claims.status_uri}}
+    else:
+        sco[SCO_STATUS] = claims.status_index
+    return cbor_encode(cwt)
 
 
 def decode_claims(payload: bytes) -> ScoClaims:
     """Claims from a verified payload; any deviation from the layout is MalformedError."""
     cwt = cbor_decode(payload)
-    if not isinstance(cwt, dict) or cwt.keys() != _CWT_KEYS:
+    if not isinstance(cwt, dict) or cwt.keys() not in (_CWT_KEYS, _LEGACY_CWT_KEYS):
         raise MalformedError("CWT claims are not the SCO code's claim set")
     sco = cwt[CLAIM_SCO]
-    if not isinstance(sco, dict) or sco.keys() != _SCO_KEYS:
+    legacy = CLAIM_STATUS not in cwt
+    if not isinstance(sco, dict) or sco.keys() != (_LEGACY_SCO_KEYS if legacy else _SCO_KEYS):
         raise MalformedError("SCO claim is not the expected map")
+    index, uri = (sco[SCO_STATUS], "") if legacy else _status_claim(cwt[CLAIM_STATUS])
     ids = sco[SCO_IDS]
     names = sco[SCO_NAMES]
     if not isinstance(ids, list) or not all(isinstance(i, list) and len(i) == 2 for i in ids):
@@ -200,8 +228,9 @@ def decode_claims(payload: bytes) -> ScoClaims:
             aeo_type=_text(sco[SCO_AEO_TYPE]),
             issued_at=_time(cwt[CLAIM_IAT]),
             expires_at=_time(cwt[CLAIM_EXP]),
-            status_index=_typed(sco[SCO_STATUS], int),
+            status_index=_typed(index, int),
             issuer=_text(cwt[CLAIM_ISS]),
+            status_uri=uri,
         )
     except InvalidArgument as exc:
         raise MalformedError(f"claim {exc}") from exc
@@ -231,6 +260,31 @@ def text_to_cose(text: object) -> bytes:
     if inflater.unused_data:
         raise MalformedError("bytes after the zlib stream")
     return cose
+
+
+def _status_claim(status: object) -> tuple[object, str]:
+    """(idx, uri) of the draft's status claim, which must hold exactly that reference."""
+    if not isinstance(status, dict) or status.keys() != {"status_list"}:
+        raise MalformedError("status claim must be {status_list: {idx, uri}}")
+    reference = status["status_list"]
+    if not isinstance(reference, dict) or reference.keys() != {"idx", "uri"}:
+        raise MalformedError("status_list must be {idx, uri}")
+    uri = _text(reference["uri"])
+    if not uri:
+        raise MalformedError("status_list uri is empty")
+    return reference["idx"], uri
+
+
+def is_uri(text: str) -> bool:
+    """An absolute URI with an authority (where a verifier fetches the status list), short and
+    printable ASCII (it goes into every code)."""
+    if len(text) > _MAX_URI or not (text.isascii() and text.isprintable()):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError:
+        return False
+    return bool(parts.scheme and parts.netloc)
 
 
 def _code_id(cti: bytes) -> str:

@@ -64,7 +64,9 @@ def verify(
     """Verify a code's text against a trust list and, if given, its issuer's status list.
 
     ``status_lists`` (by issuer) serves a verifier that holds the lists of some issuers only:
-    a code of an issuer it has no list for is judged by signature and dates alone.
+    a code of an issuer it has no list for is judged by signature and dates alone. A code that
+    names its list's URI (the draft's status claim) is judged only by a list whose ``sub`` is
+    that URI.
     """
     now = now or datetime.now(UTC)
     warnings: list[str] = []
@@ -140,6 +142,8 @@ def verify(
 def _status_unknown(status_list: StatusList, claims: ScoClaims, now: datetime) -> str:
     if status_list.issuer != claims.issuer:
         return f"the status list is issuer {status_list.issuer!r}'s, not {claims.issuer!r}'s"
+    if claims.status_uri and status_list.subject != claims.status_uri:
+        return f"the status list is {status_list.subject!r}, the code's is {claims.status_uri!r}"
     if status_list.expires_at is not None and now >= status_list.expires_at:
         return "the status list has expired"
     if claims.status_index >= status_list.size:

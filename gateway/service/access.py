@@ -1,5 +1,6 @@
 """Admission of every request: who is calling (token and its binding), may it call this operation
-(policy), is it within its quota; and a record of every refusal.
+(policy), is it within its quota; and a record of every refusal, bounded for callers without a
+valid token (``gateway.service.flood``).
 
 Both transports call ``Gatekeeper.authenticate`` then ``Gatekeeper.authorize`` before any handler
 runs, with the credentials as they read them off the wire, so the two cannot enforce different
@@ -17,6 +18,7 @@ from functools import lru_cache
 from typing import TypeVar
 
 from gateway.errors import GatewayError, Unauthenticated
+from gateway.service.flood import FloodGuard
 from gateway.service.quotas import Quotas
 from gateway.service.refusals import RefusalLog
 from gateway.service.tokens import Caller, TokenService
@@ -45,10 +47,18 @@ class Gatekeeper:
         tokens: TokenService,
         quotas: Quotas,
         refusals: RefusalLog,
+        flood: FloodGuard,
     ) -> None:
         self._tokens = tokens
         self._quotas = quotas
         self._refusals = refusals
+        self._flood = flood
+
+    def screen(self, operation: str, source: str, *, has_token: bool) -> None:
+        """Before anything else: refuse (``QuotaExceeded``) a request without an access token, or
+        a token request, from a source over its limit for callers without a valid token.
+        ``source`` is the connection's peer address (``flood.source_address``), never a header."""
+        self._flood.screen(operation, source, has_token=has_token)
 
     def authenticate(self, operation: str, credentials: Credentials) -> Caller | None:
         """The caller behind the credentials; None for a public operation. Raises the refusal."""
@@ -83,8 +93,20 @@ class Gatekeeper:
         self._quotas.charge(caller.partner)
 
     def refused(
-        self, operation: str, transport: str, caller: Caller | None, error: GatewayError, slug: str
-    ) -> None:
+        self,
+        operation: str,
+        transport: str,
+        caller: Caller | None,
+        error: GatewayError,
+        slug: str,
+        *,
+        source: str,
+    ) -> bool:
+        """Record a refusal. Returns whether it is recorded on its own, as a refusal row (and the
+        transport then appends its audit leaf, when the operation is audited); a refusal of a
+        caller without a valid token over the flood limits is only counted, into a summary."""
+        if caller is None and not self._flood.refused(operation, source, slug, error):
+            return False
         self._refusals.record(
             partner_id=caller.partner.id if caller else None,
             operation=operation,
@@ -93,6 +115,7 @@ class Gatekeeper:
             detail=error.message,
             field=error.field,
         )
+        return True
 
 
 @lru_cache(maxsize=1024)

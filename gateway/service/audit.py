@@ -2,21 +2,18 @@
 acknowledged only once durable; signed checkpoints that never contradict an earlier one;
 proofs; witness co-signatures.
 
-A leaf is canonical bytes: UTF-8 JSON with sorted keys and no spaces, ``"v": 1`` first in
-meaning (a new layout gets a new version), so anyone can recompute its hash.
+What a leaf says is defined in ``gateway.audit.entries`` (salted canonical JSON, version 2).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from google.protobuf.message import Message
 
 from gateway.audit import merkle, note
+from gateway.audit.entries import Exchange, summary_leaf
 from gateway.config import Settings
 from gateway.errors import (
     Conflict,
@@ -44,45 +42,9 @@ from gateway.storage.audit import AuditStore, StoredCheckpoint
 from gateway.storage.partners import PartnerStore
 from gateway.trust import Partner, PartnerKey
 
-ENTRY_VERSION = 1
 NOTE_KEY_FILE = "checkpoint-ed25519.pem"  # under the gateway's key folder
 MAX_ENTRIES = 1000
 _log = logging.getLogger("cxg.audit")
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """What one call did, as its leaf records it."""
-
-    operation: str
-    transport: str
-    partner: str  # the caller's partner id; "" when it was not established
-    subject: tuple[str, ...]  # resource names and "SCHEME:VALUE" identifiers involved
-    purpose: str
-    consent: str
-    request_sha256: str
-    response_sha256: str
-    decision: str  # "ok", or the problem type of the refusal
-    rule_pack: str = ""
-
-    def leaf(self, at: datetime) -> bytes:
-        """The canonical entry: JSON with sorted keys, no spaces, UTF-8 (written out by hand
-        in key order: ``dataclasses.asdict`` and ``sort_keys`` were most of a leaf's cost)."""
-        document = {
-            "consent": self.consent,
-            "decision": self.decision,
-            "operation": self.operation,
-            "partner": self.partner,
-            "purpose": self.purpose,
-            "request_sha256": self.request_sha256,
-            "response_sha256": self.response_sha256,
-            "rule_pack": self.rule_pack,
-            "subject": list(self.subject),
-            "time": at.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z",
-            "transport": self.transport,
-            "v": ENTRY_VERSION,
-        }
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def origin_of(settings: Settings) -> str:
@@ -134,6 +96,17 @@ class AuditLog:
     async def record_async(self, exchange: Exchange) -> int:
         """``record`` from an event loop: the loop's leaves of one pass commit together."""
         return await self._group.submit(self._entry(exchange))
+
+    async def record_summary_async(
+        self, counts: list[dict[str, object]], since: datetime, until: datetime
+    ) -> int:
+        """Append a summary leaf standing for refusals that got no leaf of their own."""
+        return await self._group.submit((summary_leaf(counts, since, until, self._clock()), None))
+
+    def record_summary(
+        self, counts: list[dict[str, object]], since: datetime, until: datetime
+    ) -> int:
+        return self._group.run((summary_leaf(counts, since, until, self._clock()), None))
 
     def _entry(self, exchange: Exchange) -> tuple[bytes, str | None]:
         return exchange.leaf(self._clock()), exchange.partner or None

@@ -8,7 +8,6 @@ CLI and both transports point at the same thing.
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from gateway._json import read_json
 from gateway.errors import Conflict, InvalidArgument, NotFound
 from gateway.storage.database import Database
 from gateway.storage.partners import PartnerStore
@@ -276,7 +276,7 @@ def _read_partner_file(
     path: Path,
 ) -> tuple[Partner, list[PartnerKey], list[PartnerCertificate]]:
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path.read_bytes())  # a file from outside, bounded as any other
         partner, keys = parse_partner_file(data)
         _check_registration(partner)
         pems = data.get("certificates", [])

@@ -49,6 +49,10 @@ ConsentCheck = Callable[[str, str, str, str], str]
 CommonGradeOf = Callable[[CreditProfile, date], CommonGrade | None]
 
 PROFILE_TYP = "cxg-profile+jws"
+# What a partner signs to publish: not PROFILE_TYP, which names what the gateway serves, so that
+# neither can pass for the other. A partner-format publication has it too, with ``cty`` the
+# format's media type.
+PUBLISH_TYP = "cxg-publish+jws"
 MAX_IMPORT_ERRORS = 100
 RECEIPT_TYP = "cxg-receipt+jws"
 _NAME = re.compile(r"^profiles/([0-9a-f]{32})$")
@@ -213,7 +217,7 @@ class ProfileExchange:
     def publish_profile(self, request: PublishProfileRequest, caller: Partner) -> PublishReceipt:
         if not request.jws:
             raise InvalidArgument("jws is required", field="jws")
-        verified = self._partners.verify(request.jws)
+        verified = self._partners.verify(request.jws, typ=PUBLISH_TYP)
         partner = verified.partner
         if partner.id != caller.id:
             raise PermissionDenied(
@@ -225,8 +229,10 @@ class ProfileExchange:
         accept_legacy = self._accepts_legacy
         if request.format:  # the partner's own format, mapped and validated by its adapter
             adapter = self._formats(request.format)
+            _check_content_type(verified.header, adapter.media_type)
             profile = adapter.decode(verified.payload, accept_legacy=accept_legacy)
         else:
+            _check_content_type(verified.header, "application/json")
             profile = parse_profile_json(verified.payload)
             validate_profile(profile, accept_legacy=accept_legacy)
         now = self._clock()
@@ -437,6 +443,19 @@ def _lookup_keys(profile: CreditProfile) -> list[tuple[str, str]]:
         if ("AEO", a.authorisation_number) not in keys
     ]
     return keys
+
+
+def _check_content_type(header: dict[str, Any], media_type: str) -> None:
+    """A ``cty`` the partner signed must be the media type of what the payload is read as."""
+    cty = header.get("cty")
+    if cty is None:
+        return
+    stated = cty.lower().removeprefix("application/") if isinstance(cty, str) else cty
+    if stated != media_type.removeprefix("application/"):
+        raise InvalidArgument(
+            f"JWS cty {cty!r} is not {media_type!r}, the media type of the payload as published",
+            field="jws.header.cty",
+        )
 
 
 def _profile_id(name: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 import jwt
 
+from gateway._json import JsonError, jws_header
 from gateway.config import Settings
 from gateway.errors import InvalidArgument, NotFound, RulePackError
 from gateway.identifiers import validate
@@ -89,8 +90,8 @@ class RuleService:
     def verify(self, signed: str) -> RulePack:
         """The pack a signed file holds; ``RulePackError`` unless the operator key signed it."""
         try:
-            header = jwt.get_unverified_header(signed)
-        except jwt.DecodeError as exc:
+            header = jws_header(signed)
+        except JsonError as exc:
             raise RulePackError(
                 "not a signed pack (a JWS by the operator key): sign it with `cxg rules sign`",
                 field="/",

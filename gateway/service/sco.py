@@ -6,12 +6,22 @@ The gateway issues with its own active key, as issuer ``gateway_id`` of country
 their registered keys are on the trust list under their partner id and country, so their codes
 verify here and offline. The status list covers the codes this gateway issued.
 
-Both lists are signed at most once a minute per process: a status change made here shows at
-once, one made through another replica (or a newly registered issuer) within the minute.
+A code's state changes only as ``CodeStatus.may_become`` allows (revocation is final); the check
+is a compare-and-set in the store's transaction.
+
+Both lists are cached for a minute per process (``_CACHE_SECONDS``), and the cached status list
+is dropped whenever this process issues a code or changes a state, so what it answers and serves
+says so at once. On other replicas: a new code verifies at once too (a code of ours whose index
+is outside the cached list makes the list be built again before the answer); a status change
+shows within the minute, the served list covers a new code within the minute, and a newly
+registered issuer's keys reach the trust list within the minute.
+
+A scan URL holds the code in a form that path normalisation cannot change (see ``scan_url``).
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import urllib.parse
@@ -19,14 +29,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import base45  # type: ignore[import-untyped]  # RFC 9285; the package ships no type hints
+
 from gateway.config import Settings
-from gateway.errors import InvalidArgument, NotFound
+from gateway.errors import Conflict, InvalidArgument, NotFound
 from gateway.identifiers import normalize_scheme, validate
 from gateway.schema.cxg.v1 import sco_service_pb2 as pb
 from gateway.schema.cxg.v1.profile_pb2 import AeoState, CreditProfile
 from gateway.sco import (
     CodeStatus,
     Names,
+    Result,
     ScoClaims,
     StatusList,
     TrustedKey,
@@ -45,6 +58,15 @@ from gateway.storage.sco import ScoCodeStore, StoredCode
 from gateway.trust import Partner
 
 SCAN_PATH = "/s/"
+STATUS_LIST_PATH = "/v1/sco/statusList"  # with Accept: application/statuslist+jwt, the token
+# A code in a scan URL: "SC1-" and its zlib bytes in base 36 (digits and upper-case letters).
+URL_PREFIX = "SC1-"
+_CODE_PREFIX = "SC1:"
+_BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_IN_BASE36 = re.compile(r"[0-9A-Z]*")
+# Past any code's length (a code over 1,000 characters is OVERSIZE), under the 4,300 digits int()
+# converts from base 36 by default.
+_MAX_URL_FORM = 2000
 DEFAULT_VALID_DAYS, MAX_VALID_DAYS = 365, 1096
 TRUST_LIST_VALID = timedelta(days=1)  # a verifier warns after a day, refuses a week later
 STATUS_LIST_VALID, STATUS_LIST_TTL = timedelta(days=1), timedelta(minutes=5)
@@ -57,6 +79,7 @@ _STATES = {
     pb.CODE_STATE_UNDER_REVIEW: ("under_review", CodeStatus.UNDER_REVIEW),
 }
 _BY_NAME = {name: (state, status) for state, (name, status) in _STATES.items()}
+_STATUS_OF = {name: status for name, status in _STATES.values()}
 
 
 class ScoService:
@@ -98,6 +121,12 @@ class ScoService:
             public_url=settings.scan_base_url,
         )
 
+    @property
+    def status_uri(self) -> str:
+        """The Status List Token's URI: its ``sub``, and the ``uri`` in every code it covers
+        (so changing the public URL leaves the codes issued before without a list)."""
+        return f"{self.public_url}{STATUS_LIST_PATH}"
+
     # -- issuing and status -----------------------------------------------------------------------
 
     def issue_code(self, request: pb.IssueScoCodeRequest, caller: Partner) -> pb.ScoCode:
@@ -118,14 +147,22 @@ class ScoService:
         profile = CreditProfile.FromString(self._profiles.load(ref.row_id).profile_pb)
         languages = set(request.languages or _LANGUAGES)
         claims = _claims_of(profile, languages, self.issuer, self._clock(), timedelta(days=days))
-        stored = self._store.issue(
-            claims.code_id,
-            ref.profile_id,
-            caller.id,
-            claims.issued_at,
-            claims.expires_at,
-            lambda index: issue(replace(claims, status_index=index), self._keyring.active),
-        )
+        claims = replace(claims, status_uri=self.status_uri)  # the list that will hold it
+        try:
+            stored = self._store.issue(
+                claims.code_id,
+                ref.profile_id,
+                caller.id,
+                claims.issued_at,
+                claims.expires_at,
+                lambda index: issue(replace(claims, status_index=index), self._keyring.active),
+            )
+        except InvalidArgument as exc:
+            if exc.field != "names":
+                raise
+            # The caller's way to a shorter code: the languages of the names it carries.
+            raise InvalidArgument(exc.message, field="languages") from exc
+        self._drop_status_list()  # the cached one may end before the new code's index
         return self._message(stored)
 
     def get_code(self, request: pb.GetScoCodeRequest, caller: Partner) -> pb.ScoCode:
@@ -135,11 +172,20 @@ class ScoService:
         stored = self._own(request.name, caller)
         if request.state not in _STATES:
             raise InvalidArgument("state is one of the CODE_STATE values", field="state")
-        changed = self._store.set_state(stored.code_id, _STATES[request.state][0], self._clock())
-        assert changed is not None
-        with self._lock:
-            self._status = None  # the next status list says so
-        return self._message(changed)
+        wanted, status = _STATES[request.state]
+        sources = [name for name, was in _STATUS_OF.items() if was.may_become(status)]
+        result = self._store.set_state(stored.code_id, wanted, self._clock(), sources)
+        if result is None:
+            raise NotFound("no such SCO code")
+        code, changed = result
+        if not changed:
+            raise Conflict(
+                _refusal(code, wanted),
+                field="state",
+                current_state=pb.CodeState.Name(_BY_NAME[code.state][0]),
+            )
+        self._drop_status_list()  # the next status list says so
+        return self._message(code)
 
     def qr(self, request: pb.GetScoCodeRequest, caller: Partner, image: str) -> bytes:
         """The code's QR image ("png" or "svg"), holding its scan URL."""
@@ -151,9 +197,23 @@ class ScoService:
     def check(self, text: str) -> Verification:
         """A code (or a scan URL) checked with the current lists: a code of this gateway's with
         its status list, another issuer's with the trust list alone."""
+        code = code_in(text)
         trust, _ = self.trust_list()
         status, _ = self.status_list()
-        return verify(code_in(text), trust, now=self._clock(), status_lists={self.issuer: status})
+        checked = verify(code, trust, now=self._clock(), status_lists={self.issuer: status})
+        claims = checked.claims
+        if (
+            checked.result is Result.UNDER_REVIEW
+            and claims is not None
+            and claims.issuer == self.issuer
+            and claims.status_uri in ("", self.status_uri)
+            and claims.status_index >= status.size
+        ):
+            # A genuine code of ours issued after the cached list was built (through another
+            # replica): the list as it is now vouches for it.
+            status, _ = self.status_list(fresh=True)
+            checked = verify(code, trust, now=self._clock(), status_lists={self.issuer: status})
+        return checked
 
     def verify_code(self, request: pb.VerifyScoCodeRequest) -> pb.ScoVerification:
         checked = self.check(request.code)
@@ -178,10 +238,12 @@ class ScoService:
         return answer
 
     def scan_url(self, code: str) -> str:
-        """The URL a QR code holds: upper case, and the code's space and % percent-encoded, so
-        the whole URL stays in the QR alphanumeric alphabet (Base45's own)."""
-        escaped = code.replace("%", "%25").replace(" ", "%20")
-        return f"{self.public_url.upper()}{SCAN_PATH.upper()}{escaped}"
+        """The URL a QR code holds, all in the QR alphanumeric alphabet: upper case, and the
+        code as ``SC1-`` and its zlib bytes in base 36. Base45's own alphabet has '/', '.', '%'
+        and ' ', so a code as such in a path is changed by proxies that merge slashes (nginx by
+        default; about 9% of codes hold "//") or decode and re-encode escapes; digits and
+        letters are left alone by every normalisation, and read back in any case."""
+        return f"{self.public_url.upper()}{SCAN_PATH.upper()}{url_form(code)}"
 
     # -- the signed lists -------------------------------------------------------------------------
 
@@ -198,13 +260,15 @@ class ScoService:
                 self._trust = (time.monotonic(), trust, trust.sign(self._keyring.active))
             return self._trust[1], self._trust[2]
 
-    def status_list(self) -> tuple[StatusList, str]:
+    def status_list(self, *, fresh: bool = False) -> tuple[StatusList, str]:
+        """The status list and its signed token: the cached one, or (``fresh``, or once it is
+        older than a minute) one built from the store now."""
         with self._lock:
-            if self._status is None or _expired(self._status[0]):
+            if fresh or self._status is None or _expired(self._status[0]):
                 size, states = self._store.states()
                 now = self._clock().replace(microsecond=0)
                 status = StatusList(
-                    max(size, 1), issuer=self.issuer, issued_at=now,
+                    max(size, 1), issuer=self.issuer, subject=self.status_uri, issued_at=now,
                     expires_at=now + STATUS_LIST_VALID, ttl=STATUS_LIST_TTL,
                 )  # fmt: skip
                 for index, state in states.items():
@@ -216,6 +280,12 @@ class ScoService:
             return self._status[1], self._status[2]
 
     # -- internals --------------------------------------------------------------------------------
+
+    def _drop_status_list(self) -> None:
+        # Called once the change is committed: a list being built meanwhile (which may have read
+        # the store before it) is dropped too, as it is stored before this takes the lock.
+        with self._lock:
+            self._status = None
 
     def _trusted_keys(self) -> list[TrustedKey]:
         keys = [
@@ -267,14 +337,59 @@ class ScoService:
 
 
 def code_in(text: str) -> str:
-    """The code a scanned text holds: the code itself, or the last path segment of a scan URL
-    (percent-decoded), as an offline app strips the URL."""
+    """The code a scanned text holds, as an offline app reads it: the code itself, a scan URL,
+    or what follows a scan URL's ``/s/`` (the scan page's path); in the URL form or the older
+    one (the code as such, percent-encoded), in any case. Anything else is returned as it is,
+    for the verifier to refuse."""
     text = text.strip()
     if "://" in text:
-        path = urllib.parse.urlsplit(text).path
+        try:
+            path = urllib.parse.urlsplit(text).path
+        except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+            return text
         at = path.upper().find(SCAN_PATH.upper())
-        return urllib.parse.unquote(path[at + len(SCAN_PATH) :]) if at >= 0 else text
+        if at < 0:
+            return text
+        text = urllib.parse.unquote(path[at + len(SCAN_PATH) :])
+    head, body = text[:4].upper(), text[4:]
+    if head == URL_PREFIX and len(body) <= _MAX_URL_FORM and _IN_BASE36.fullmatch(body.upper()):
+        encoded: bytes = base45.b45encode(_from_base36(body.upper()))
+        return _CODE_PREFIX + encoded.decode("ascii")
+    if head == _CODE_PREFIX:
+        # Base45 has no lower-case letters: a code in a lower-cased URL reads back as it was.
+        return head + body.upper()
     return text
+
+
+def url_form(code: str) -> str:
+    """A code's text (``SC1:`` + Base45) as a scan URL carries it (``SC1-`` + base 36)."""
+    return URL_PREFIX + _to_base36(base45.b45decode(code.removeprefix(_CODE_PREFIX)))
+
+
+def _to_base36(data: bytes) -> str:
+    # The bytes as one big number (a few hundred bytes: cheap), leading zero bytes as "0"s.
+    number = int.from_bytes(data, "big")
+    digits = []
+    while number:
+        number, digit = divmod(number, 36)
+        digits.append(_BASE36[digit])
+    zeros = len(data) - len(data.lstrip(b"\0"))
+    return "0" * zeros + "".join(reversed(digits))
+
+
+def _from_base36(text: str) -> bytes:
+    digits = text.lstrip("0")
+    number = int(digits, 36) if digits else 0
+    return bytes(len(text) - len(digits)) + number.to_bytes((number.bit_length() + 7) // 8, "big")
+
+
+def _refusal(code: StoredCode, wanted: str) -> str:
+    name = f"scoCodes/{code.code_id}"
+    if code.state == "revoked":
+        return f"{name} is revoked, and revocation is final: it cannot become {wanted}"
+    if code.state == wanted:
+        return f"{name} is already {wanted}"
+    return f"{name} is {code.state}, and cannot become {wanted}"
 
 
 def _claims_of(

@@ -9,15 +9,17 @@ authenticated with, so suspending the partner or retiring that key ends the toke
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
 import jwt
 
+from gateway._json import JsonError, jws_header
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.signing import KeyRing
 from gateway.trust import Partner, PartnerDirectory, PartnerRegistry
@@ -28,13 +30,10 @@ ACCESS_TOKEN_TYP = "at+jwt"
 TOKEN_LIFETIME = 300
 GRANT_TYPE = "client_credentials"
 _MAX_TOKEN_LENGTH = 8 * 1024
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    access_token: str
-    token_type: str  # "DPoP" or "Bearer" (mTLS-bound)
-    expires_in: int
+# RFC 9110 section 11.4: credentials = auth-scheme 1*SP token68. The scheme is a token compared
+# without case; the spaces before the token68 may be several.
+_CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+) +([0-9A-Za-z._~+/-]+=*)")
+_SCHEMES = {"dpop": "DPoP", "bearer": "Bearer"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,14 @@ class Caller:
     token_id: str
 
 
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    token_type: str  # "DPoP" or "Bearer" (mTLS-bound)
+    expires_in: int
+    caller: Caller  # the partner that authenticated, and the new token's id
+
+
 class TokenService:
     def __init__(
         self,
@@ -53,13 +60,18 @@ class TokenService:
         remember_jti: Callable[[str, float], bool],
         *,
         gateway_id: str,
+        origins: Sequence[str] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``origins`` are the base URLs the REST port is reached at (scheme, host, port and any
+        path prefix a proxy strips), its public one first. A request URL under one of them is
+        the same request under each: a DPoP proof's ``htu`` may name any."""
         self._keyring = keyring
         self._directory = directory
         self._registry = PartnerRegistry(directory)
         self._remember = remember_jti
         self._gateway_id = gateway_id
+        self.origins = tuple(origin.rstrip("/") for origin in origins)
         self._clock = clock
         # A token's signature is checked once; every use re-checks expiry, binding and the
         # partner's standing. Failures are not cached (lru_cache does not keep exceptions).
@@ -75,7 +87,10 @@ class TokenService:
         url: str,
         dpop_proof: str | None = None,
         client_cert_thumbprint: str | None = None,
+        client_id: str | None = None,
     ) -> IssuedToken:
+        """A token for the partner ``client_assertion`` authenticates; ``client_id`` is the
+        request's parameter of that name, if it sent one."""
         if grant_type != GRANT_TYPE:
             raise InvalidArgument(f"grant_type must be {GRANT_TYPE}", field="grant_type")
         if client_assertion_type != CLIENT_ASSERTION_TYPE:
@@ -90,11 +105,16 @@ class TokenService:
             audience=self._gateway_id,
             now=now,
             remember_jti=self._remember,
+            client_id=client_id,
         )
         self._check_certificate(client_cert_thumbprint, client.partner)
         if dpop_proof is not None:
             proof = verify_dpop_proof(
-                dpop_proof, method=method, url=url, now=now, remember_jti=self._remember
+                dpop_proof,
+                method=method,
+                url=self._known_as(url),
+                now=now,
+                remember_jti=self._remember,
             )
             cnf, token_type = {"jkt": proof.jkt}, "DPoP"
         elif client_cert_thumbprint is not None:
@@ -104,6 +124,7 @@ class TokenService:
                 "a token must be sender-constrained: send a DPoP proof or use a registered client certificate",
                 field="DPoP",
             )
+        token_id = uuid.uuid4().hex
         claims = {
             "iss": self._gateway_id,
             "sub": client.partner.id,
@@ -111,7 +132,7 @@ class TokenService:
             "client_id": client.partner.id,
             "iat": int(now),
             "exp": int(now) + TOKEN_LIFETIME,
-            "jti": uuid.uuid4().hex,
+            "jti": token_id,
             "cxg_kid": client.kid,
             "cnf": cnf,
         }
@@ -122,7 +143,7 @@ class TokenService:
             algorithm=signer.alg,
             headers={"typ": ACCESS_TOKEN_TYP, "kid": signer.kid},
         )
-        return IssuedToken(token, token_type, TOKEN_LIFETIME)
+        return IssuedToken(token, token_type, TOKEN_LIFETIME, Caller(client.partner, token_id))
 
     def authenticate(
         self,
@@ -134,11 +155,13 @@ class TokenService:
         client_cert_thumbprint: str | None = None,
     ) -> Caller:
         """The caller behind an ``Authorization`` header, after every check of its binding."""
-        scheme, _, token = (authorization or "").partition(" ")
-        if not token or scheme not in ("DPoP", "Bearer") or len(token) > _MAX_TOKEN_LENGTH:
+        credentials = _CREDENTIALS.fullmatch((authorization or "").strip(" \t"))
+        scheme = _SCHEMES.get(credentials.group(1).lower()) if credentials else None
+        if credentials is None or scheme is None or len(credentials.group(2)) > _MAX_TOKEN_LENGTH:
             raise Unauthenticated(
                 "send an access token as 'Authorization: DPoP <token>'", field="authorization"
             )
+        token = credentials.group(2)
         now = self._clock()
         claims = self._claims_of(token)
         if not isinstance(claims["exp"], int) or claims["exp"] <= now:
@@ -158,7 +181,7 @@ class TokenService:
             verify_dpop_proof(
                 dpop_proof,
                 method=method,
-                url=url,
+                url=self._known_as(url),
                 now=now,
                 remember_jti=self._remember,
                 access_token=token,
@@ -180,6 +203,14 @@ class TokenService:
         self._check_certificate(client_cert_thumbprint, partner)
         return Caller(partner=partner, token_id=str(claims["jti"]))
 
+    def _known_as(self, url: str) -> str | tuple[str, ...]:
+        """``url`` under each of the gateway's origins, when it is under one of them."""
+        for origin in self.origins:
+            if url.startswith(origin + "/"):
+                path = url[len(origin) :]
+                return tuple(other + path for other in self.origins)
+        return url
+
     def _check_certificate(self, thumbprint: str | None, partner: Partner) -> None:
         """A mutual-TLS connection must use a certificate registered for the partner it
         authenticates as, whatever the token is bound to."""
@@ -191,8 +222,8 @@ class TokenService:
 
     def _verified_claims(self, token: str) -> dict[str, object]:
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
+            header = jws_header(token)
+        except JsonError as exc:
             raise Unauthenticated(f"not an access token: {exc}", field="authorization") from exc
         if header.get("typ") != ACCESS_TOKEN_TYP:
             raise Unauthenticated(f"token typ must be {ACCESS_TOKEN_TYP}", field="authorization")

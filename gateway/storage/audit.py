@@ -10,16 +10,17 @@ ever scans the log.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.audit import merkle
-from gateway.storage.database import Database
+from gateway.audit.entries import change_leaf, current_actor
+from gateway.storage.database import Database, driver_cursor
 from gateway.storage.tables import (
     audit_checkpoints,
     audit_cosignatures,
@@ -45,6 +46,34 @@ class StoredCheckpoint:
     root: bytes
     note: str
     cosignatures: tuple[tuple[str, str], ...]  # (witness, signature line)
+
+
+class ChangeLog:
+    """The leaf of each change of state, appended in the transaction that makes the change, so
+    a change and its leaf are durable together or not at all (``gateway.audit.entries``)."""
+
+    def __init__(
+        self, db: Database, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._audit = AuditStore(db)
+        self._clock = clock
+
+    def record(
+        self,
+        conn: Connection,
+        change: str,
+        subject: Sequence[str],
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append the leaf of ``change`` to ``subject`` by the current actor, inside ``conn``'s
+        transaction (call it once the change is written)."""
+        actor = current_actor()
+        data = change_leaf(actor, change, subject, detail or {}, self._clock())
+        cursor = driver_cursor(conn)
+        try:
+            self._audit.append_on(cursor, [(data, actor.partner_id)])
+        finally:
+            cursor.close()
 
 
 class AuditStore:
@@ -76,25 +105,31 @@ class AuditStore:
         The size row's update both reserves the indices and holds the row lock (PostgreSQL;
         SQLite's write lock is taken up front) until commit, so processes append in turn."""
         with self._db.driver_write() as cursor:
-            self._grow.execute(cursor, {"count": len(leaves)})
-            first = int(cursor.fetchone()[0]) - len(leaves)
-            hashes = [merkle.leaf_hash(data) for data, _ in leaves]
+            return self.append_on(cursor, leaves)
 
-            def lookup(params: dict[str, int]) -> list[Any]:
-                self._lookup.execute(cursor, params)
-                return list(cursor.fetchall())
+    def append_on(self, cursor: Any, leaves: list[tuple[bytes, str | None]]) -> int:
+        """``append`` inside a write transaction the caller holds (``cursor`` is a driver
+        cursor of it): the leaves commit or roll back with whatever else it wrote. Call it
+        last in the transaction, so the size row stays locked as briefly as possible."""
+        self._grow.execute(cursor, {"count": len(leaves)})
+        first = int(cursor.fetchone()[0]) - len(leaves)
+        hashes = [merkle.leaf_hash(data) for data, _ in leaves]
 
-            known = _nodes(lookup, merkle.completion_nodes(first, len(leaves)))
-            created = merkle.completed_nodes_batch(first, hashes, known)
-            self._insert_leaves.execute(
-                cursor,
-                [(first + i, data, partner) for i, (data, partner) in enumerate(leaves)],
-            )
-            self._insert_nodes.execute(
-                cursor,
-                [(_key(0, first + i), h) for i, h in enumerate(hashes)]
-                + [(_key(level, index), h) for level, index, h in created],
-            )
+        def lookup(params: dict[str, int]) -> list[Any]:
+            self._lookup.execute(cursor, params)
+            return list(cursor.fetchall())
+
+        known = _nodes(lookup, merkle.completion_nodes(first, len(leaves)))
+        created = merkle.completed_nodes_batch(first, hashes, known)
+        self._insert_leaves.execute(
+            cursor,
+            [(first + i, data, partner) for i, (data, partner) in enumerate(leaves)],
+        )
+        self._insert_nodes.execute(
+            cursor,
+            [(_key(0, first + i), h) for i, h in enumerate(hashes)]
+            + [(_key(level, index), h) for level, index, h in created],
+        )
         return first
 
     # -- reading -----------------------------------------------------------------------------

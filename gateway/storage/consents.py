@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
+from gateway.storage.audit import ChangeLog
 from gateway.storage.database import Database
 from gateway.storage.tables import consents
 
@@ -50,10 +51,21 @@ _valid = select(consents.c.id).where(
 class ConsentStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._changes = ChangeLog(db)
 
     def add(self, row: ConsentRow) -> None:
         with self._db.write() as conn:
             conn.execute(insert(consents).values(**asdict(row)))
+            self._changes.record(
+                conn,
+                "consent.grant",
+                [f"consents/{row.id}", f"profiles/{row.profile_id}"],
+                {
+                    "grantee": row.grantee,
+                    "purpose": row.purpose,
+                    "expires_at": row.expires_at.isoformat(),
+                },
+            )
 
     def get(self, consent_id: str) -> ConsentRow | None:
         rows = self._db.read(_by_id, {"id": consent_id})
@@ -63,12 +75,14 @@ class ConsentStore:
         """Revoke at ``at`` unless already revoked (the first time stays on record); the consent
         as it now stands, None when there is none."""
         with self._db.write() as conn:
-            conn.execute(
+            revoked = conn.execute(
                 update(consents)
                 .where(consents.c.id == consent_id, consents.c.revoked_at.is_(None))
                 .values(revoked_at=at)
             )
             found = conn.execute(_by_id, {"id": consent_id}).first()
+            if revoked.rowcount:
+                self._changes.record(conn, "consent.revoke", [f"consents/{consent_id}"])
         return _row(found) if found else None
 
     def list_for(

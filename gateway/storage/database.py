@@ -21,11 +21,13 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    make_url,
     text,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.sql import ClauseElement
 
+from gateway._private_files import make_private
 from gateway.errors import Unavailable
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -132,6 +134,7 @@ class Database:
     def from_url(cls, url: str) -> Database:
         url = normalize_url(url)
         if url.startswith("sqlite"):
+            _make_private(url)
             engine = create_engine(
                 url, pool_size=32, max_overflow=32, connect_args={"check_same_thread": False}
             )
@@ -191,6 +194,14 @@ class Database:
         for conn in held:
             conn.close()
         self.engine.dispose()
+
+
+def _make_private(url: str) -> None:
+    """The database file holds full profiles and consents: owner-only, before SQLite opens it
+    (its -wal and -shm files take the database file's mode)."""
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        make_private(Path(database))
 
 
 def alembic_config(url: str) -> Config:

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import Conflict, NotFound
+from gateway.storage.audit import ChangeLog
 from gateway.storage.database import Database
 from gateway.storage.tables import partner_certificates, partner_keys, partners
 from gateway.trust.partners import Partner, PartnerCertificate, PartnerKey, Quota
@@ -41,6 +42,7 @@ class PartnerStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._changes = ChangeLog(db)
 
     def key(self, kid: str) -> tuple[Partner, PartnerKey] | None:
         rows = self._db.read(_key_with_owner, {"kid": kid})
@@ -84,6 +86,21 @@ class PartnerStore:
                 )
                 for key in keys:
                     conn.execute(insert(partner_keys).values(**_key_values(key, now)))
+                self._changes.record(
+                    conn,
+                    "partner.register",
+                    [f"partners/{partner.id}"],
+                    {
+                        "name": partner.name,
+                        "country": partner.country,
+                        "roles": sorted(partner.roles),
+                        "purposes": sorted(partner.purposes),
+                        "operations": sorted(partner.operations),
+                        "status": partner.status,
+                        "quota": _quota_values(partner.quota),
+                        "keys": [key.kid for key in keys],
+                    },
+                )
         except IntegrityError as exc:
             raise Conflict(
                 f"partner {partner.id!r} or one of its key ids is already registered"
@@ -95,6 +112,12 @@ class PartnerStore:
         try:
             with self._db.write() as conn:
                 conn.execute(insert(partner_keys).values(**_key_values(key, datetime.now(UTC))))
+                self._changes.record(
+                    conn,
+                    "partner.key.add",
+                    [f"partners/{key.partner_id}", f"keys/{key.kid}"],
+                    {"alg": key.alg, "jwk": dict(key.jwk), **_window(key)},
+                )
         except IntegrityError as exc:
             raise Conflict(f"key id {key.kid!r} is already registered") from exc
 
@@ -105,8 +128,11 @@ class PartnerStore:
                 .where(partners.c.id == partner_id)
                 .values(status=status, updated_at=datetime.now(UTC))
             ).rowcount
-        if not changed:
-            raise NotFound(f"no partner {partner_id!r}")
+            if not changed:
+                raise NotFound(f"no partner {partner_id!r}")
+            self._changes.record(
+                conn, "partner.status", [f"partners/{partner_id}"], {"status": status}
+            )
 
     def retire_key(self, kid: str) -> None:
         now = datetime.now(UTC)
@@ -116,8 +142,9 @@ class PartnerStore:
                 .where(partner_keys.c.kid == kid)
                 .values(status="retired", retired_at=now)
             ).rowcount
-        if not changed:
-            raise NotFound(f"no key {kid!r}")
+            if not changed:
+                raise NotFound(f"no key {kid!r}")
+            self._changes.record(conn, "partner.key.retire", [f"keys/{kid}"], {"status": "retired"})
 
     # -- mTLS client certificates ---------------------------------------------------------------
 
@@ -155,6 +182,18 @@ class PartnerStore:
                         created_at=datetime.now(UTC),
                     )
                 )
+                self._changes.record(
+                    conn,
+                    "partner.certificate.add",
+                    [
+                        f"partners/{certificate.partner_id}",
+                        f"certificates/{certificate.thumbprint}",
+                    ],
+                    {
+                        "subject": certificate.subject,
+                        "not_after": certificate.not_after.isoformat(),
+                    },
+                )
         except IntegrityError as exc:
             raise Conflict(f"certificate {certificate.thumbprint} is already registered") from exc
 
@@ -166,8 +205,13 @@ class PartnerStore:
                     partner_certificates.c.thumbprint == thumbprint,
                 )
             ).rowcount
-        if not removed:
-            raise NotFound(f"partner {partner_id!r} has no certificate {thumbprint}")
+            if not removed:
+                raise NotFound(f"partner {partner_id!r} has no certificate {thumbprint}")
+            self._changes.record(
+                conn,
+                "partner.certificate.remove",
+                [f"partners/{partner_id}", f"certificates/{thumbprint}"],
+            )
 
     def set_quota(self, partner_id: str, quota: Quota) -> None:
         with self._db.write() as conn:
@@ -176,8 +220,11 @@ class PartnerStore:
                 .where(partners.c.id == partner_id)
                 .values(**_quota_values(quota), updated_at=datetime.now(UTC))
             ).rowcount
-        if not changed:
-            raise NotFound(f"no partner {partner_id!r}")
+            if not changed:
+                raise NotFound(f"no partner {partner_id!r}")
+            self._changes.record(
+                conn, "partner.quota", [f"partners/{partner_id}"], _quota_values(quota)
+            )
 
 
 def _quota_values(quota: Quota) -> dict[str, Any]:
@@ -185,6 +232,13 @@ def _quota_values(quota: Quota) -> dict[str, Any]:
         "requests_per_second": quota.requests_per_second,
         "burst": quota.burst,
         "daily_requests": quota.daily_requests,
+    }
+
+
+def _window(key: PartnerKey) -> dict[str, str | None]:
+    return {
+        name: moment.isoformat() if moment else None
+        for name, moment in (("not_before", key.not_before), ("not_after", key.not_after))
     }
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import Conflict, GatewayError, PermissionDenied
+from gateway.storage.audit import ChangeLog
 from gateway.storage.database import Database
 from gateway.storage.tables import profile_identifiers, profile_names, profile_versions, profiles
 
@@ -121,6 +122,7 @@ _stored_by_id = select(*_stored_columns).where(profile_versions.c.id == bindpara
 class ProfileStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._changes = ChangeLog(db)
         self._by_identifier = db.prepare(_by_identifier)
         self._latest_of_profile = db.prepare(_latest_of_profile)
         self._given_version = db.prepare(_given_version)
@@ -286,6 +288,21 @@ class ProfileStore:
         row_ids = (
             conn.execute(_insert_versions, version_rows).scalars().all() if version_rows else []
         )
+        if version_rows:
+            # One leaf per batch, naming each version stored with the digests of the record it
+            # came from and of what the gateway signed (about 140 bytes a version).
+            self._changes.record(
+                conn,
+                "profile.versions",
+                list(dict.fromkeys(f"profiles/{row['profile_id']}" for row in version_rows)),
+                {
+                    "versions": [
+                        f"profiles/{row['profile_id']}/versions/{row['version']}"
+                        f" request:{row['request_sha256']} payload:{row['payload_sha256']}"
+                        for row in version_rows
+                    ]
+                },
+            )
         stored = iter(row_ids)
         return [
             outcome

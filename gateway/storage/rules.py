@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import insert, select, text, update
 
+from gateway.storage.audit import ChangeLog
 from gateway.storage.database import Database
 from gateway.storage.tables import rule_packs
 
@@ -25,6 +26,7 @@ class StoredPack:
 class RulePackStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._changes = ChangeLog(db)
 
     def activate(
         self,
@@ -61,6 +63,12 @@ class RulePackStore:
                         activated_at=at, active=True,
                     )
                 )  # fmt: skip
+            self._changes.record(
+                conn,
+                "rules.activate",
+                [f"rulePacks/{sha256}"],
+                {"pack_id": pack_id, "version": version},
+            )
 
     def active(self) -> list[StoredPack]:
         query = select(rule_packs).where(rule_packs.c.active).order_by(rule_packs.c.pack_id)

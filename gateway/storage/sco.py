@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from gateway.storage.audit import ChangeLog
 from gateway.storage.database import Database
 from gateway.storage.tables import sco_codes
 
@@ -31,6 +32,7 @@ class StoredCode:
 class ScoCodeStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._changes = ChangeLog(db)
 
     def issue(
         self,
@@ -62,6 +64,16 @@ class ScoCodeStore:
                     )
                     row = replace(row, text=sign(row.status_index))
                     conn.execute(insert(sco_codes).values(**asdict(row)))
+                    self._changes.record(
+                        conn,
+                        "sco.issue",
+                        [f"scoCodes/{code_id}", f"profiles/{profile_id}"],
+                        {
+                            "status_index": row.status_index,
+                            "expires_at": expires_at.isoformat(),
+                            "issued_by": issued_by,
+                        },
+                    )
                     return row
             except IntegrityError:
                 if attempt == _ATTEMPTS - 1:
@@ -72,19 +84,30 @@ class ScoCodeStore:
         rows = self._db.read(select(sco_codes).where(sco_codes.c.code_id == code_id))
         return StoredCode(**rows[0]._mapping) if rows else None
 
-    def set_state(self, code_id: str, state: str, at: datetime) -> StoredCode | None:
+    def set_state(
+        self, code_id: str, state: str, at: datetime, sources: Collection[str]
+    ) -> tuple[StoredCode, bool] | None:
+        """Change the code's state to ``state`` if it is one of ``sources`` now, and record the
+        change's audit leaf in the same transaction. The check is a compare-and-set in the
+        UPDATE itself, so of two concurrent changes each passes only if still allowed after the
+        other. The code and whether it changed (when not, nothing is written and the code
+        returned shows the state that refused it); None if there is no such code."""
         with self._db.write() as conn:
             changed = conn.execute(
                 update(sco_codes)
-                .where(sco_codes.c.code_id == code_id)
+                .where(sco_codes.c.code_id == code_id, sco_codes.c.state.in_(list(sources)))
                 .values(state=state, changed_at=at)
             ).rowcount
-        return self.get(code_id) if changed else None
+            if changed:
+                self._changes.record(conn, "sco.status", [f"scoCodes/{code_id}"], {"state": state})
+            rows = conn.execute(select(sco_codes).where(sco_codes.c.code_id == code_id)).all()
+        return (StoredCode(**rows[0]._mapping), bool(changed)) if rows else None
 
     def states(self) -> tuple[int, dict[int, str]]:
-        """The number of indexes given so far, and the state of every code not valid."""
-        size = self._db.read(select(func.count()).select_from(sco_codes))[0][0]
+        """The number of indexes given so far (the highest one + 1: every code issued is inside a
+        list of this size), and the state of every code not valid."""
+        last = self._db.read(select(func.max(sco_codes.c.status_index)))[0][0]
         rows = self._db.read(
             select(sco_codes.c.status_index, sco_codes.c.state).where(sco_codes.c.state != "valid")
         )
-        return int(size), {row.status_index: row.state for row in rows}
+        return (0 if last is None else int(last) + 1), {row.status_index: row.state for row in rows}

@@ -10,16 +10,19 @@ generic INTERNAL. GetProfile answers with the version's cached protobuf encoding
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway.errors import GatewayError, InvalidArgument
+from gateway.audit.entries import Actor, Exchange, acting_as
+from gateway.errors import GatewayError, InvalidArgument, Unauthenticated
 from gateway.profiles import refuse_nul
 from gateway.schema.cxg.v1 import admin_service_pb2 as admin_pb
 from gateway.schema.cxg.v1 import audit_service_pb2 as audit_pb
@@ -28,7 +31,8 @@ from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
 from gateway.schema.cxg.v1 import rules_service_pb2 as rules_pb
 from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
 from gateway.service.access import Credentials
-from gateway.service.audit import Exchange, rule_pack_of, sha256_hex, subjects
+from gateway.service.audit import rule_pack_of, sha256_hex, subjects
+from gateway.service.flood import source_address
 from gateway.service.tokens import Caller
 from gateway.transport._imports import Upload, summary_message
 from gateway.transport.errors import AUDIT_LEAF, grpc_status, mapping_for, unexpected, with_trailer
@@ -209,13 +213,18 @@ def _handler(
     url = f"https://{gateway_id}/{service}/{operation}"
 
     audited = rule_for(operation).audited
+    via = f"grpc {operation}"
 
     async def handle(arriving: Any, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         caller: Caller | None = None
         request: Any = None
         digest = ""
+        source = source_address(peer_host(context.peer()))
         try:
-            caller = await gate.authenticate_async(operation, _credentials(context, url))
+            credentials = _credentials(context, url)
+            # A source flooding without a token is turned away before any signature is checked.
+            gate.screen(operation, source, has_token=credentials.authorization is not None)
+            caller = await gate.authenticate_async(operation, credentials)
             gate.authorize(operation, caller)
             if method.streamed:
                 request = await _spool(arriving, max_import_bytes)
@@ -223,10 +232,13 @@ def _handler(
             else:
                 digest = sha256_hex(arriving)
                 request = _parse(method.request_type, arriving)
-            if method.on_loop:
-                answer = method.call(request, caller)  # type: ignore[arg-type]
-            else:
-                answer = await asyncio.to_thread(method.call, request, caller)  # type: ignore[arg-type]
+            with contextlib.ExitStack() as acting:
+                if caller is not None:  # a public call may change nothing (no actor to name)
+                    acting.enter_context(acting_as(Actor.partner(caller.partner.id, via)))
+                if method.on_loop:
+                    answer = method.call(request, caller)  # type: ignore[arg-type]
+                else:
+                    answer = await asyncio.to_thread(method.call, request, caller)  # type: ignore[arg-type]
             body = method.encode(answer)
             if audited:
                 leaf = await audit.record_async(
@@ -236,9 +248,9 @@ def _handler(
             return body
         except GatewayError as exc:
             slug = mapping_for(exc).slug
-            gate.refused(operation, "grpc", caller, exc, slug)
+            logged = gate.refused(operation, "grpc", caller, exc, slug, source=source)
             status = grpc_status(exc)
-            if audited:
+            if audited and logged:  # else counted into a summary leaf (gateway/service/flood.py)
                 leaf = await audit.record_async(
                     _exchange(operation, caller, request, digest, None, b"", slug)
                 )
@@ -311,13 +323,29 @@ def _exchange(
     )
 
 
+def peer_host(peer: str) -> str | None:
+    """The address of a gRPC peer without its port: ``ipv4:10.0.0.1:5000`` and
+    ``ipv6:%5B::1%5D:5000`` (or ``ipv6:[::1]:5000``); None for other peers (``unix:``)."""
+    kind, _, rest = peer.partition(":")
+    host = unquote(rest).rpartition(":")[0]
+    if kind == "ipv4":
+        return host or None
+    if kind == "ipv6":
+        return host.removeprefix("[").removesuffix("]") or None
+    return None
+
+
 def _credentials(context: grpc.aio.ServicerContext[bytes, bytes], url: str) -> Credentials:
-    authorization = dpop = None
+    sent: dict[str, list[str | bytes]] = {"authorization": [], "dpop": []}
     for key, value in context.invocation_metadata():
-        if key == "authorization":
-            authorization = value
-        elif key == "dpop":
-            dpop = value
+        if key in sent:
+            sent[key].append(value)
+    # One of each, as over REST (RFC 9449 section 4.3): two readers could take different ones.
+    for key, values in sent.items():
+        if len(values) > 1:
+            field = "DPoP" if key == "dpop" else key
+            raise Unauthenticated(f"send {key} metadata once, not {len(values)} times", field=field)
+    authorization, dpop = (values[0] if values else None for values in sent.values())
     certificates = context.auth_context().get("x509_pem_cert")
     return Credentials(
         authorization=authorization if isinstance(authorization, str) else None,

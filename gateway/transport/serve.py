@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import ssl
 import threading
@@ -18,6 +19,7 @@ from gateway.service.access import Gatekeeper, TrustCache
 from gateway.service.admin import AdminApi
 from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
+from gateway.service.flood import FloodGuard
 from gateway.service.quotas import Quotas
 from gateway.service.refusals import RefusalLog
 from gateway.service.rules import RuleService
@@ -53,16 +55,21 @@ class Gateway:
         self.exchange = ProfileExchange.from_settings(
             settings, self.db, self.trust, common_grade=self.rules.common_grade, keyring=keyring
         )
+        # Bound first: a DPoP proof names the REST port's URL, so its origins must be known.
+        self._rest_socket = _bind(settings.host, settings.rest_port)
+        self.rest_port: int = self._rest_socket.getsockname()[1]
         self.tokens = TokenService(
             self.exchange.keyring,
             self.trust,
             self.replay.remember,
             gateway_id=settings.gateway_id,
+            origins=settings.rest_origins(self.rest_port),
         )
         self.refusals = RefusalLog(RefusalStore(self.db))
         self.quotas = Quotas(UsageStore(self.db))
         self.partners = PartnerAdmin(self.db, on_change=self.trust.invalidate)
         self.audit = AuditLog.from_settings(settings, self.db)
+        self.flood = FloodGuard.from_settings(settings, self.audit, self.refusals)
         self.services = Services(
             exchange=self.exchange,
             consents=ConsentService(self.db),
@@ -71,7 +78,7 @@ class Gateway:
             admin=AdminApi(self.partners),
             refusals=self.refusals,
             tokens=self.tokens,
-            gate=Gatekeeper(self.tokens, self.quotas, self.refusals),
+            gate=Gatekeeper(self.tokens, self.quotas, self.refusals, self.flood),
             audit=self.audit,
             db=self.db,
         )
@@ -92,8 +99,6 @@ class Gateway:
             self.grpc_port = self.grpc_server.add_insecure_port(address)
         else:
             self.grpc_port = self.grpc_server.add_secure_port(address, _grpc_mtls(tls))
-        self._rest_socket = _bind(settings.host, settings.rest_port)
-        self.rest_port: int = self._rest_socket.getsockname()[1]
         if not settings.public_url:  # QR codes point at the port actually bound
             self.services.sco.public_url = f"http://{settings.host}:{self.rest_port}"
         app = create_app(
@@ -109,6 +114,10 @@ class Gateway:
                 http=TlsHttpToolsProtocol,
                 lifespan="off",
                 access_log=False,
+                # The client address is the connection's peer, which the anonymous flood limits
+                # key on: uvicorn would otherwise take X-Forwarded-For (and the scheme from
+                # X-Forwarded-Proto) from any client on 127.0.0.1 or FORWARDED_ALLOW_IPS.
+                proxy_headers=False,
                 log_level="warning",
                 timeout_graceful_shutdown=5,
                 **(_rest_mtls(tls) if tls else {}),
@@ -117,11 +126,21 @@ class Gateway:
         self._thread: threading.Thread | None = None
 
     def run(self) -> None:
-        """Serve until SIGINT/SIGTERM (uvicorn handles them in the main thread)."""
+        """Serve until SIGINT/SIGTERM (uvicorn handles them in the main thread), then shut down.
+
+        Once stopped, uvicorn raises the signal again under the handler it found: SIGTERM's
+        default one would end the process there, before the shutdown writes the last refusal
+        summary, the queued refusals and the quota counts. So SIGTERM's handler here only asks
+        uvicorn to exit (which also covers a SIGTERM before uvicorn has started)."""
+        previous = signal.signal(signal.SIGTERM, self._exit_on_signal)
         try:
             self._loop.run_until_complete(self._serve())
         finally:
+            signal.signal(signal.SIGTERM, previous)
             self._shutdown()
+
+    def _exit_on_signal(self, signum: int, frame: object) -> None:
+        self._uvicorn.should_exit = True
 
     def start(self) -> Gateway:
         """Serve in a background thread (tests, benchmarks); stop() ends it."""
@@ -148,6 +167,7 @@ class Gateway:
     async def _serve(self) -> None:
         await self.grpc_server.start()
         self.audit.start_schedule(self.settings.checkpoint_seconds)
+        self.flood.start()
         try:
             await self._uvicorn.serve(sockets=[self._rest_socket])
         finally:
@@ -156,6 +176,7 @@ class Gateway:
 
     def _shutdown(self) -> None:
         self._rest_socket.close()
+        self.flood.close()  # the last summary of refusals counted, not logged one by one
         self.refusals.close()
         self.audit.close()
         self.quotas.flush()

@@ -2,16 +2,18 @@
 
 A partner proves who it is with a short-lived JWT signed by one of its registered keys:
 ``iss`` = ``sub`` = its partner id, ``aud`` = this gateway, ``exp`` at most five minutes ahead,
-and a ``jti`` never used before. The registered key alone decides the algorithm.
+and a ``jti`` never used before. The registered key alone decides the algorithm. Its ``typ``, if
+any, is ``JWT``: RFC 7523 asks for none, and any other names another kind of signed object (an
+access token, a DPoP proof, a profile publication) that must not pass for an assertion.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway._json import JsonError, read_json_object
 from gateway.errors import Unauthenticated
 from gateway.trust.partners import Partner, PartnerRegistry
 
@@ -19,6 +21,9 @@ CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_LIFETIME = 300  # seconds from now to exp
 MAX_FUTURE_SKEW = 10  # an iat further ahead than this is refused
 MAX_JTI_LENGTH = 256
+MAX_CLAIMS_BYTES = 16 * 1024
+# The typ values an assertion may carry; None: no typ (RFC 7519 section 5.1: "JWT" when present).
+ASSERTION_TYPS = (None, "JWT")
 
 
 @dataclass(frozen=True)
@@ -36,10 +41,15 @@ def verify_client_assertion(
     audience: str,
     now: float,
     remember_jti: Callable[[str, float], bool],
+    client_id: str | None = None,
 ) -> AuthenticatedClient:
-    """Check signature, claims and freshness; remember the jti last, so forgeries store nothing."""
+    """Check signature, claims and freshness; remember the jti last, so forgeries store nothing.
+
+    ``client_id`` is the request's own ``client_id`` parameter, when it has one: it must name the
+    partner the assertion authenticates (RFC 7521 section 4.2), never another.
+    """
     field = "client_assertion"
-    verified = registry.verify(assertion, field=field)
+    verified = registry.verify(assertion, typ=ASSERTION_TYPS, field=field)
     claims = _claims(verified.payload, field)
     partner = verified.partner
     for name in ("iss", "sub"):
@@ -48,6 +58,11 @@ def verify_client_assertion(
                 f"{name} must be the partner id of the signing key ({partner.id!r}), got {claims.get(name)!r}",
                 field=f"{field}.{name}",
             )
+    if client_id is not None and client_id != partner.id:
+        raise Unauthenticated(
+            f"client_id {client_id!r} is not the partner the assertion authenticates ({partner.id!r})",
+            field="client_id",
+        )
     audiences = claims.get("aud")
     if audiences != audience and not (isinstance(audiences, list) and audience in audiences):
         raise Unauthenticated(f"aud must name this gateway ({audience!r})", field=f"{field}.aud")
@@ -58,13 +73,16 @@ def verify_client_assertion(
         raise Unauthenticated("the assertion has expired", field=f"{field}.exp")
     if exp > now + MAX_LIFETIME:
         raise Unauthenticated(f"exp is more than {MAX_LIFETIME} s ahead", field=f"{field}.exp")
-    iat = claims.get("iat")
-    if iat is not None and (
-        not isinstance(iat, int) or isinstance(iat, bool) or iat > now + MAX_FUTURE_SKEW
-    ):
-        raise Unauthenticated(
-            f"iat is more than {MAX_FUTURE_SKEW} s in the future", field=f"{field}.iat"
-        )
+    for name in ("iat", "nbf"):  # optional; when present, not (much) later than now
+        value = claims.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise Unauthenticated(f"{name} must be an integer", field=f"{field}.{name}")
+        if value > now + MAX_FUTURE_SKEW:
+            raise Unauthenticated(
+                f"{name} is more than {MAX_FUTURE_SKEW} s in the future", field=f"{field}.{name}"
+            )
     jti = claims.get("jti")
     if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
         raise Unauthenticated(
@@ -79,9 +97,8 @@ def verify_client_assertion(
 
 def _claims(payload: bytes, field: str) -> dict[str, Any]:
     try:
-        claims = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Unauthenticated(f"assertion claims are not JSON: {exc}", field=field) from exc
-    if not isinstance(claims, dict):
-        raise Unauthenticated("assertion claims must be a JSON object", field=field)
-    return claims
+        return read_json_object(payload, max_bytes=MAX_CLAIMS_BYTES)
+    except JsonError as exc:
+        raise Unauthenticated(
+            f"assertion claims are not a bounded JSON object: {exc}", field=f"{field}.claims"
+        ) from exc

@@ -11,19 +11,17 @@ Server-provided nonces (RFC 9449 section 8) are not handled here.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
 
+from gateway._json import b64url_decode, read_json_object
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.signing._jwk import SUPPORTED_ALGORITHMS, b64url, thumbprint
 
@@ -76,7 +74,7 @@ def verify_dpop_proof(
     proof: str,
     *,
     method: str,
-    url: str,
+    url: str | Sequence[str],
     now: float,
     remember_jti: Callable[[str, float], bool],
     access_token: str | None = None,
@@ -85,6 +83,10 @@ def verify_dpop_proof(
     max_future_skew: int = 10,
 ) -> DpopProof:
     """Verify a DPoP proof for the request ``method url`` received at ``now`` (Unix seconds).
+
+    ``url`` is the URL the request was sent to as the server knows it, never as the request
+    describes itself (Host, Forwarded); a server reached at several origins passes the URL under
+    each of them, and ``htu`` must name one.
 
     ``remember_jti(key, expires_at)`` must atomically store ``key`` until ``expires_at`` and
     return True, or return False if ``key`` is already stored. When ``access_token`` is given
@@ -118,6 +120,7 @@ def verify_dpop_proof(
 
     htu = _checked_htu(claims.get("htu"), url)
     iat = _checked_iat(claims.get("iat"), now, max_age, max_future_skew)
+    _check_validity(claims, now, max_future_skew)
     if access_token is not None:
         _check_ath(claims.get("ath"), access_token)
 
@@ -137,14 +140,17 @@ def verify_dpop_proof(
     return DpopProof(jkt=jkt, jti=jti, htm=htm, htu=htu, iat=iat)
 
 
-def _checked_htu(htu: object, url: str) -> str:
+def _checked_htu(htu: object, url: str | Sequence[str]) -> str:
     if not isinstance(htu, str):
         raise Unauthenticated("claim htu is missing or not a string", field="DPoP.claims.htu")
+    urls = (url,) if isinstance(url, str) else tuple(url)
+    if not urls:
+        raise ValueError("no request URL to compare htu with")
     try:
-        request_target = _normalized_target(url)
+        request_targets = {_normalized_target(u) for u in urls}
     except ValueError as exc:
-        # The URL is built from the request (its Host header), so this is a bad request,
-        # not a bad proof.
+        # The URL is the request's path under the server's own origins: a path that makes no
+        # URL is a bad request, not a bad proof.
         raise InvalidArgument(f"request URL cannot be compared: {exc}", field="url") from exc
     try:
         proof_target = _normalized_target(htu)
@@ -152,9 +158,11 @@ def _checked_htu(htu: object, url: str) -> str:
         raise Unauthenticated(
             f"claim htu is not an absolute http(s) URI: {exc}", field="DPoP.claims.htu"
         ) from exc
-    if proof_target != request_target:
+    if proof_target not in request_targets:
         raise Unauthenticated(
-            f"claim htu {htu!r} is not the request URI {url!r} (query and fragment ignored)",
+            f"claim htu {htu!r} is not the request URI {urls[0]!r}"
+            + (f" or the same path under another of {len(urls) - 1} origins" if urls[1:] else "")
+            + " (query and fragment ignored)",
             field="DPoP.claims.htu",
         )
     return htu
@@ -174,6 +182,24 @@ def _checked_iat(iat: object, now: float, max_age: int, max_future_skew: int) ->
             field="DPoP.claims.iat",
         )
     return iat
+
+
+def _check_validity(claims: dict[str, Any], now: float, max_future_skew: int) -> None:
+    """``exp`` and ``nbf`` are not part of a proof (RFC 9449 section 4.2), but a JWT that states
+    them must not be accepted outside them (RFC 7519 sections 4.1.4 and 4.1.5)."""
+    for name in ("exp", "nbf"):
+        value = claims.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise Unauthenticated(f"claim {name} is not an integer", field=f"DPoP.claims.{name}")
+    exp, nbf = claims.get("exp"), claims.get("nbf")
+    if exp is not None and exp <= now:
+        raise Unauthenticated(
+            "claim exp has passed: the proof has expired", field="DPoP.claims.exp"
+        )
+    if nbf is not None and nbf > now + max_future_skew:
+        raise Unauthenticated(
+            f"claim nbf is more than {max_future_skew} s in the future", field="DPoP.claims.nbf"
+        )
 
 
 def _check_ath(ath: object, access_token: str) -> None:
@@ -201,7 +227,7 @@ def _protected_header(proof: object) -> dict[str, Any]:
             "proof is not exactly one compact JWS (three base64url parts)", field="DPoP"
         )
     try:
-        return _json_object(_b64url_decode(proof.split(".")[0]))
+        return read_json_object(b64url_decode(proof.split(".")[0]))
     except ValueError as exc:
         raise Unauthenticated(
             f"protected header is not a base64url JSON object: {exc}", field="DPoP.header"
@@ -256,7 +282,7 @@ def _public_jwk(header: dict[str, Any], alg: str) -> dict[str, Any]:
         value = jwk.get(member)
         # Canonical encoding only, so that one key has one thumbprint (and one jkt).
         try:
-            ok = isinstance(value, str) and len(_b64url_decode(value)) == _COORDINATE_BYTES
+            ok = isinstance(value, str) and len(b64url_decode(value)) == _COORDINATE_BYTES
         except ValueError:
             ok = False
         if not ok:
@@ -286,7 +312,7 @@ def _verified_claims(proof: str, jwk: dict[str, Any], alg: str) -> dict[str, Any
     except jwt.PyJWTError as exc:
         raise Unauthenticated(f"proof rejected: {exc}", field="DPoP") from exc
     try:
-        return _json_object(decoded["payload"])
+        return read_json_object(decoded["payload"])
     except ValueError as exc:
         raise Unauthenticated(f"payload is not a JSON object: {exc}", field="DPoP.claims") from exc
 
@@ -325,32 +351,3 @@ def _normalized_path(path: str) -> str:
             segments.append(segment)
     trailing = path.endswith(("/.", "/.."))
     return "/" + "/".join(segments) + ("/" if trailing and segments else "")
-
-
-def _json_object(data: bytes) -> dict[str, Any]:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        # RFC 7515 section 5.2: a verifier may refuse duplicate names; two readers of the
-        # same header (this module and PyJWT) must not see different values.
-        result = dict(pairs)
-        if len(result) != len(pairs):
-            raise ValueError("duplicate member name")
-        return result
-
-    try:
-        value = json.loads(data, object_pairs_hook=no_duplicates)
-    except RecursionError as exc:
-        raise ValueError("nested too deeply") from exc
-    if not isinstance(value, dict):
-        raise ValueError("not a JSON object")
-    return value
-
-
-def _b64url_decode(segment: str) -> bytes:
-    """Strict unpadded base64url: a segment that does not re-encode to itself is refused."""
-    try:
-        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("not base64url") from exc
-    if b64url(data) != segment:
-        raise ValueError("not canonical unpadded base64url")
-    return data

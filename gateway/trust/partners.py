@@ -21,8 +21,6 @@ TLS) are optional.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from typing import Any, Protocol
 import jwt
 from cryptography import x509
 
+from gateway._json import JsonError, jws_header
 from gateway.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from gateway.identifiers import is_country
 from gateway.signing._jwk import SUPPORTED_ALGORITHMS, thumbprint
@@ -218,9 +217,18 @@ class PartnerRegistry:
         self._directory = directory
         self._clock = clock
 
-    def verify(self, token: str, *, field: str = "jws") -> VerifiedJws:
-        """Verify a partner's compact JWS; the registered key alone decides the algorithm."""
+    def verify(
+        self, token: str, *, typ: str | tuple[str | None, ...], field: str = "jws"
+    ) -> VerifiedJws:
+        """Verify a partner's compact JWS; the registered key alone decides the algorithm.
+
+        ``typ`` is the header ``typ`` of the one kind of object the caller expects (or the
+        kinds; None: no ``typ``), so that a partner's signature on one kind of object is never
+        taken for another (RFC 8725 section 3.11). Values compare as RFC 7515 section 4.1.9
+        says: without case, and with or without ``application/``.
+        """
         header = _protected_header(token, field)
+        accepted = {_media_type(t) for t in ((typ,) if isinstance(typ, str) else typ)}
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise Unauthenticated("JWS header has no kid", field=f"{field}.header.kid")
@@ -245,6 +253,13 @@ class PartnerRegistry:
             )
         if refusal := key.refusal_at(self._clock()):
             raise Unauthenticated(refusal, field=f"{field}.header.kid")
+        stated = header.get("typ")
+        if not (stated is None or isinstance(stated, str)) or _media_type(stated) not in accepted:
+            expected = ", ".join(sorted("no typ" if t is None else repr(t) for t in accepted))
+            raise Unauthenticated(
+                f"JWS typ {stated!r} is not the typ of this kind of object ({expected})",
+                field=f"{field}.header.typ",
+            )
         try:
             verifier = jwt.PyJWK(dict(key.jwk), algorithm=key.alg)
             decoded = jwt.api_jws.decode_complete(token, verifier.key, algorithms=[key.alg])
@@ -259,17 +274,19 @@ class PartnerRegistry:
 
 def _protected_header(token: str, field: str) -> dict[str, Any]:
     """The decoded protected header of a compact JWS, read before any key is chosen."""
-    parts = token.split(".")
-    if len(parts) != 3:
+    if token.count(".") != 2:
         raise InvalidArgument(
             "not a JWS compact serialization (three base64url parts)", field=field
         )
     try:
-        header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
-    except (ValueError, UnicodeDecodeError) as exc:
+        return jws_header(token)
+    except JsonError as exc:
         raise Unauthenticated(
-            f"JWS protected header is not base64url JSON: {exc}", field=f"{field}.header"
+            f"JWS protected header is not a base64url JSON object: {exc}", field=f"{field}.header"
         ) from exc
-    if not isinstance(header, dict):
-        raise Unauthenticated("JWS protected header is not a JSON object", field=f"{field}.header")
-    return header
+
+
+def _media_type(typ: str | None) -> str | None:
+    """A ``typ`` as RFC 7515 section 4.1.9 compares it: case-insensitive, ``application/``
+    optional."""
+    return None if typ is None else typ.lower().removeprefix("application/")

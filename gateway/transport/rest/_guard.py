@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import quote
 
 from fastapi.routing import APIRoute
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.audit.entries import Actor, Exchange, acting_as
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.service.access import Credentials, Gatekeeper
-from gateway.service.audit import AuditLog, Exchange, sha256_hex
-from gateway.service.tokens import Caller
+from gateway.service.audit import AuditLog, sha256_hex
+from gateway.service.flood import source_address
+from gateway.service.tokens import Caller, TokenService
 from gateway.transport.errors import AUDIT_LEAF
 from gateway.transport.rest._tls import client_certificate
 from gateway.trust.policy import rule_for
@@ -69,14 +72,21 @@ class GuardedRoute(APIRoute):
 
         async def guarded(request: Request) -> Response:
             request.scope[_OPERATION] = operation
+            gate: Gatekeeper = request.app.state.services.gate
+            # A source flooding without a token is turned away before its body is even read.
+            gate.screen(operation, source_of(request), has_token="authorization" in request.headers)
             if request.method != "GET" and operation not in _STREAMED:
                 request.scope[_BODY] = await request.body()  # for the audit leaf's digest
-            gate: Gatekeeper = request.app.state.services.gate
             caller = await gate.authenticate_async(operation, _credentials(request))
             request.scope[_CALLER] = caller
             gate.authorize(operation, caller)
             _refuse_nul(request)
-            response = await handler(request)
+            _refuse_repeated(request)
+            if caller is None:  # a public call: it may change nothing (no actor to name)
+                response = await handler(request)
+            else:
+                with acting_as(Actor.partner(caller.partner.id, f"rest {operation}")):
+                    response = await handler(request)
             await record_exchange(request, response, "ok")
             return response
 
@@ -124,6 +134,12 @@ def mark_decision(request: Request, rule_pack: str, subjects: tuple[str, ...]) -
     request.scope[_DECIDED] = (rule_pack, subjects)
 
 
+def mark_caller(request: Request, caller: Caller) -> None:
+    """For a public route that authenticates its caller itself (the token endpoint): the caller
+    it established, for the audit leaf."""
+    request.scope[_CALLER] = caller
+
+
 def mark_streamed(request: Request, request_sha256: str) -> None:
     """For a route that streams its body itself: the digest of request line and body."""
     request.scope[_STREAMED_SHA256] = request_sha256
@@ -149,6 +165,13 @@ def _subjects(request: Request, answer: bytes) -> tuple[str, ...]:
             if isinstance(value := document.get(key), str) and value
         ]
     return tuple(dict.fromkeys(named))
+
+
+def source_of(request: Request) -> str:
+    """The source the request is limited under when its caller is not established: the
+    connection's peer address, never X-Forwarded-For or any header (a client writes those)."""
+    client = request.scope.get("client")
+    return source_address(client[0] if client else None)
 
 
 def identified_caller(request: Request) -> Caller | None:
@@ -181,6 +204,15 @@ def _refuse_nul(request: Request) -> None:
         raise InvalidArgument("NUL characters are not allowed in text", field=field)
 
 
+def _refuse_repeated(request: Request) -> None:
+    """A query parameter given twice is refused by name: no route takes a list, and a reader
+    that takes the first (a proxy, a log) and one that takes the last would see two requests."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    if len(names) != len(set(names)):
+        field = next(name for name in names if names.count(name) > 1)
+        raise InvalidArgument(f"{field} must not be given more than once", field=field)
+
+
 def _credentials(request: Request) -> Credentials:
     if b"access_token" in request.scope["query_string"] and "access_token" in request.query_params:
         # Tokens in URLs leak through logs and Referer headers (RFC 6750 section 5.3).
@@ -188,11 +220,33 @@ def _credentials(request: Request) -> Credentials:
             "send the access token in the Authorization header, never in the URL",
             field="access_token",
         )
-    headers = request.headers
     return Credentials(
-        authorization=headers.get("authorization"),
-        dpop=headers.get("dpop"),
+        authorization=single_header(request, "authorization"),
+        dpop=single_header(request, "DPoP"),
         client_certificate=client_certificate(request.scope),
         method=request.method,
-        url=str(request.url),
+        url=request_url(request),
     )
+
+
+def single_header(request: Request, name: str) -> str | None:
+    """The one value of a credential header field, or None; a field sent twice is refused, since
+    the two readers it could have (the gateway, a proxy) might each take another one (RFC 9449
+    section 4.3: one DPoP field; RFC 9110 section 11.6.2: Authorization is a singleton)."""
+    values = request.headers.getlist(name)
+    if len(values) > 1:
+        raise Unauthenticated(
+            f"send the {name} header field once, not {len(values)} times", field=name
+        )
+    return values[0] if values else None
+
+
+def request_url(request: Request) -> str:
+    """The URL a request was sent to as the gateway knows it: the gateway's own public origin and
+    the path of the request line. Never rebuilt from what the request says about itself (Host,
+    X-Forwarded-*, Forwarded), since a DPoP proof's htu is compared with it; the token service
+    knows the gateway's other origins (CXG_ALLOWED_ORIGINS) by this one."""
+    raw_path = request.scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else quote(request.scope["path"])
+    tokens: TokenService = request.app.state.services.tokens
+    return tokens.origins[0] + path

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import Response
 from google.protobuf.message import Message
 
+from gateway.errors import GatewayError
 from gateway.profiles import canonical_json, parse_json_message
+from gateway.signing import SUPPORTED_ALGORITHMS
 from gateway.transport.errors import PROBLEM_JSON
 from gateway.transport.rest._schemas import ref
 
 JOSE = "application/jose"
 _M = TypeVar("_M", bound=Message)
+# What a quoted-string may hold (RFC 9110 section 5.6.4), as a header goes out in latin-1.
+_NOT_QUOTABLE = re.compile(r"[^\x20-\x7e]")
+_MAX_DESCRIPTION = 300
 
 
 def message_response(message: Message) -> Response:
@@ -79,3 +85,28 @@ def json_body(message_type: type[Message]) -> dict[str, Any]:
             "content": {"application/json": {"schema": ref(message_type)}},
         }
     }
+
+
+def challenge(request: Request, refusal: GatewayError) -> str:
+    """The ``WWW-Authenticate`` challenge of a 401 (RFC 9110 section 11.6.1): the scheme the
+    client used (DPoP, or Bearer for a certificate-bound token), and the error of RFC 6750
+    section 3 or RFC 9449 section 7.1; no error when the request carried no credentials at all
+    (RFC 6750 section 3.1), as a client that sent none has not yet made one."""
+    sent = request.headers.get("authorization", "")
+    scheme = "Bearer" if sent.split(" ", 1)[0].lower() == "bearer" else "DPoP"
+    field = refusal.field or ""
+    error = (
+        "invalid_dpop_proof"
+        if field == "DPoP" or field.startswith("DPoP.")
+        else "invalid_token"
+        if sent
+        else None
+    )
+    params = []
+    if error:
+        description = _NOT_QUOTABLE.sub("?", refusal.message)[:_MAX_DESCRIPTION]
+        description = description.replace("\\", "\\\\").replace('"', '\\"')
+        params += [f'error="{error}"', f'error_description="{description}"']
+    if scheme == "DPoP":
+        params.append(f'algs="{" ".join(SUPPORTED_ALGORITHMS)}"')
+    return f"{scheme} {', '.join(params)}".rstrip()

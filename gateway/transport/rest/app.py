@@ -38,9 +38,11 @@ from gateway.transport.rest._guard import (
     received_line,
     record_exchange,
     refusal_context,
+    source_of,
 )
 from gateway.transport.rest._replies import (
     JOSE,
+    challenge,
     json_body,
     message_response,
     read_message,
@@ -61,6 +63,8 @@ def create_app(
         description="Signed, standardized company credit profiles between China and SCO partner institutions. "
         "Every operation is also served over gRPC (cxg.v1.ProfileService) with the same field names.",
     )
+    if not services.tokens.origins:  # a DPoP proof's htu is compared with these, never the Host
+        raise ValueError("the REST app needs the origins it is reached at (TokenService origins)")
     app.state.services = services
     app.state.max_import_bytes = max_import_bytes
     app.add_middleware(
@@ -402,16 +406,21 @@ def _allowed_methods(request: Request) -> list[str]:
 
 async def _refusal(request: Request, exc: GatewayError) -> Response:
     """The problem response for a refused request; when it reached a route, the refusal is
-    recorded and is a leaf of the audit log."""
+    recorded and is a leaf of the audit log (or, for a caller without a valid token over the
+    flood limits, counted into a summary leaf)."""
     status, body = problem(exc)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, QuotaExceeded) else None
     response = _problem_response(status, body, headers=headers)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = challenge(request, exc)
     if refused := refusal_context(request):
         operation, caller = refused
+        if operation == "CreateToken":  # refused before its handler ran: still an OAuth error
+            response = oauth.oauth_error(exc, request) or response
         services: Services = request.app.state.services
         slug = mapping_for(exc).slug
-        services.gate.refused(operation, "rest", caller, exc, slug)
-        await record_exchange(request, response, slug)
+        if services.gate.refused(operation, "rest", caller, exc, slug, source=source_of(request)):
+            await record_exchange(request, response, slug)
     return response
 
 

@@ -12,8 +12,16 @@ from fastapi.responses import JSONResponse, Response
 
 from gateway.errors import GatewayError, InvalidArgument, PermissionDenied, Unauthenticated
 from gateway.service.access import client_thumbprint
-from gateway.transport.errors import mapping_for
-from gateway.transport.rest._guard import GuardedRoute, record_exchange
+from gateway.transport.errors import PROBLEM_JSON, mapping_for
+from gateway.transport.rest._guard import (
+    GuardedRoute,
+    mark_caller,
+    record_exchange,
+    request_url,
+    single_header,
+    source_of,
+)
+from gateway.transport.rest._replies import PROBLEM_SCHEMA, challenge
 from gateway.transport.rest._tls import client_certificate
 from gateway.transport.services import Services
 
@@ -67,6 +75,11 @@ router = APIRouter(route_class=GuardedRoute)
             "description": "Client authentication failed",
             "content": {"application/json": {"schema": _ERROR_SCHEMA}},
         },
+        429: {
+            "description": "Too many token requests or refusals from this address (see "
+            "Retry-After); answered before the assertion is checked",
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+        },
     },
     openapi_extra={
         "parameters": [
@@ -85,7 +98,14 @@ router = APIRouter(route_class=GuardedRoute)
                     "schema": {
                         "type": "object",
                         "required": list(_FIELDS),
-                        "properties": {name: {"type": "string"} for name in _FIELDS},
+                        "properties": {
+                            **{name: {"type": "string"} for name in _FIELDS},
+                            "client_id": {
+                                "type": "string",
+                                "description": "Optional; if sent, the partner id the client "
+                                "assertion authenticates (its sub).",
+                            },
+                        },
                     }
                 }
             },
@@ -97,23 +117,29 @@ async def create_token(request: Request) -> Response:
     tokens = services.tokens
     try:
         form = _form(request.headers.get("content-type", ""), await request.body())
+        dpop_proof = single_header(request, "DPoP")
         issued = await run_in_threadpool(
             lambda: tokens.issue(
                 grant_type=form["grant_type"],
                 client_assertion_type=form["client_assertion_type"],
                 client_assertion=form["client_assertion"],
-                dpop_proof=request.headers.get("dpop"),
+                dpop_proof=dpop_proof,
                 client_cert_thumbprint=_thumbprint(request),
                 method=request.method,
-                url=str(request.url),
+                url=request_url(request),
+                client_id=form.get("client_id"),
             )
         )
     except GatewayError as exc:
         slug = mapping_for(exc).slug
-        services.gate.refused("CreateToken", "rest", None, exc, slug)
-        refused = _oauth_error(exc)
-        await record_exchange(request, refused, slug)
+        logged = services.gate.refused(
+            "CreateToken", "rest", None, exc, slug, source=source_of(request)
+        )
+        refused = oauth_error(exc, request) or _server_error(exc)
+        if logged:
+            await record_exchange(request, refused, slug)
         return refused
+    mark_caller(request, issued.caller)  # the audit leaf names the partner that authenticated
     body = {
         "access_token": issued.access_token,
         "token_type": issued.token_type,
@@ -131,23 +157,42 @@ def _form(content_type: str, body: bytes) -> dict[str, str]:
     if content_type.split(";")[0].strip().lower() != _FORM:
         raise InvalidArgument(f"the token request must be {_FORM}", field="content-type")
     try:
-        fields = parse_qs(body.decode("ascii"), strict_parsing=bool(body), max_num_fields=16)
+        fields = parse_qs(
+            body.decode("ascii"),
+            keep_blank_values=True,  # "client_id=" is a client_id, not an absent one
+            strict_parsing=bool(body),
+            max_num_fields=16,
+        )
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidArgument(f"the form cannot be parsed: {exc}", field="body") from exc
-    form: dict[str, str] = {}
+    # RFC 6749 section 3.2: no parameter more than once, named or not (a reader that takes the
+    # first and one that takes the last would see two different requests).
+    for name, values in fields.items():
+        if len(values) > 1:
+            raise InvalidArgument(f"{name} must not be given more than once", field=name)
+    form = {name: values[0] for name, values in fields.items()}
     for name in _FIELDS:
-        values = fields.get(name, [])
-        if len(values) != 1:
+        if name not in form:
             raise InvalidArgument(f"{name} must be given exactly once", field=name)
-        form[name] = values[0]
     return form
 
 
-def _oauth_error(exc: GatewayError) -> Response:
-    code, status = next(
-        ((c, s) for cls, c, s in _OAUTH_ERRORS if isinstance(exc, cls)), ("server_error", 500)
-    )
+def oauth_error(exc: GatewayError, request: Request) -> Response | None:
+    """The RFC 6749 section 5.2 error answering ``exc``, or None when that section has none for
+    it; a 401 carries a ``WWW-Authenticate`` challenge, as every 401 of the gateway does."""
+    found = next(((c, s) for cls, c, s in _OAUTH_ERRORS if isinstance(exc, cls)), None)
+    if found is None:
+        return None
+    code, status = found
     body: dict[str, Any] = {"error": code, "error_description": exc.message}
     if exc.field:
         body["field"] = exc.field
-    return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"}
+    if status == 401:
+        headers["WWW-Authenticate"] = challenge(request, exc)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _server_error(exc: GatewayError) -> Response:
+    body = {"error": "server_error", "error_description": exc.message}
+    return JSONResponse(body, status_code=500, headers={"Cache-Control": "no-store"})

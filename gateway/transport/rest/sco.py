@@ -17,6 +17,7 @@ from gateway.sco import Result
 from gateway.transport.rest._guard import GuardedRoute
 from gateway.transport.rest._replies import json_body, message_response, read_message, responses
 from gateway.transport.rest._scan_text import TEXT
+from gateway.transport.rest._schemas import ref
 from gateway.transport.rest.deps import CallerDep, ServicesDep
 
 MESSAGES = (
@@ -31,6 +32,7 @@ CodeId = Annotated[
     str, Path(pattern="^[0-9a-f]{16}$", description="The last segment of scoCodes/{code_id}.")
 ]
 LANGUAGES = (("zh", "中文"), ("en", "English"), ("ru", "Русский"))
+STATUS_LIST_TOKEN = "application/statuslist+jwt"
 _TONES = {Result.VALID: "ok", Result.UNDER_REVIEW: "warn", Result.SUSPENDED: "warn"}
 _PAGE = jinja2.Environment(
     loader=jinja2.FileSystemLoader(FilePath(__file__).parent / "templates"),
@@ -85,7 +87,10 @@ async def get_qr(
     "/v1/scoCodes/{code_id:segment}:setStatus",
     operation_id="SetScoCodeStatus",
     summary="Revoke, suspend, put under review or reinstate a code (its issuer, operators)",
-    responses=responses(pb.ScoCode, 400, 404),
+    description="Revocation is final; any other state may change to any other. A refused change "
+    "(a revoked code, or the state the code is in) answers 409 naming `state` and the code's "
+    "`current_state`, and changes nothing.",
+    responses=responses(pb.ScoCode, 400, 404, 409),
     openapi_extra=json_body(pb.SetScoCodeStatusRequest),
 )
 async def set_status(
@@ -125,10 +130,28 @@ async def trust_list(services: ServicesDep) -> Response:
     "/v1/sco/statusList",
     operation_id="GetStatusList",
     summary="The status list of this gateway's SCO codes, signed by the gateway",
-    responses=responses(pb.SignedList, public=True),
+    description="The URI in every code's status claim and the token's `sub`. With `Accept: "
+    f"{STATUS_LIST_TOKEN}` the answer is the Status List Token itself "
+    '(draft-ietf-oauth-status-list, "Status List Request").',
+    responses={
+        **responses(pb.SignedList, public=True),
+        200: {
+            "description": "OK",
+            "content": {
+                "application/json": {"schema": ref(pb.SignedList)},
+                STATUS_LIST_TOKEN: {
+                    "schema": {"type": "string", "description": "The JWS compact serialization."}
+                },
+            },
+        },
+    },
 )
-async def status_list(services: ServicesDep) -> Response:
+async def status_list(request: Request, services: ServicesDep) -> Response:
     _, jws = await run_in_threadpool(services.sco.status_list)
+    if STATUS_LIST_TOKEN in request.headers.get("accept", ""):
+        # The draft's SHOULD: browser-based verifiers may fetch it (it is public and signed).
+        headers = {"Access-Control-Allow-Origin": "*", "Vary": "Accept"}
+        return Response(jws, media_type=STATUS_LIST_TOKEN, headers=headers)
     return message_response(pb.SignedList(jws=jws))
 
 
@@ -142,7 +165,10 @@ async def status_list(services: ServicesDep) -> Response:
     operation_id="ScanScoCode",
     summary="The scan-to-check page a code's QR points at (HTML, zh/en/ru)",
     response_class=HTMLResponse,
-    responses={200: {"description": "The page", "content": {"text/html": {}}}},
+    responses={
+        **responses(None, 400, public=True),  # a malformed request (e.g. a repeated parameter)
+        200: {"description": "The page", "content": {"text/html": {}}},
+    },
 )
 async def scan_page(
     code: str,
