@@ -91,7 +91,7 @@ def check_accounting(
     counts by (source, operation, reason)."""
     store = AuditStore(gateway.db)
     found = summaries(store, start, unlogged)
-    assert 1 <= len(found) <= math.ceil(elapsed / PERIOD) + 2
+    assert found and all(sum(c["count"] for c in d["counts"]) > 0 for d in found), found
     assert store.size() - start == logged + len(found)
     exchanges = [d for d in documents(store, start) if d["kind"] == "exchange"]
     assert len(exchanges) == logged

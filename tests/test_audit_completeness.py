@@ -7,6 +7,7 @@ through the command line, the API of a running gateway, and a `cxg serve` proces
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import threading
@@ -229,12 +230,16 @@ def _stored(db: Database) -> int:
 
 
 def test_the_database_and_audit_exports_are_private(
-    operator_cli: Database, settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Files holding profiles, consents or the log's contents are created 0600, and a database
-    file found readable by others is tightened when the gateway opens it."""
-    if not settings.database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL keeps its own files")
+    file found readable by others is tightened when the gateway opens it (always on a SQLite
+    file: PostgreSQL keeps its own files)."""
+    settings = dataclasses.replace(settings, database_url=f"sqlite:///{tmp_path / 'private.db'}")
+    monkeypatch.setenv("CXG_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CXG_KEYS_DIR", str(settings.keys_dir))
+    database = Database.from_url(settings.database_url)
+    database.upgrade()
     path = Path(settings.database_url.removeprefix("sqlite:///"))
     assert os.stat(path).st_mode & 0o777 == 0o600
     os.chmod(path, 0o644)
@@ -243,7 +248,9 @@ def test_the_database_and_audit_exports_are_private(
     for sidecar in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if sidecar.exists():
             assert os.stat(sidecar).st_mode & 0o077 == 0, sidecar
-    AuditLog.from_settings(settings, operator_cli).sign_checkpoint()  # an export needs one
+    AuditStore(database).append([(b"leaf", None)])
+    AuditLog.from_settings(settings, database).sign_checkpoint()  # an export needs one
+    database.dispose()
     out = tmp_path / "export.jsonl"
     out.write_text("")
     os.chmod(out, 0o644)  # a file that was there before keeps no looser mode either
