@@ -54,11 +54,11 @@ class Gatekeeper:
         self._refusals = refusals
         self._flood = flood
 
-    def screen(self, operation: str, source: str, *, has_token: bool) -> None:
-        """Before anything else: refuse (``QuotaExceeded``) a request without an access token, or
-        a token request, from a source over its limit for callers without a valid token.
-        ``source`` is the connection's peer address (``flood.source_address``), never a header."""
-        self._flood.screen(operation, source, has_token=has_token)
+    def screen(self, operation: str, source: str) -> None:
+        """Before anything else: refuse (``QuotaExceeded``) a token request from a source over
+        its limit for callers without a valid token. ``source`` is the connection's peer address
+        (``flood.source_address``), never a header."""
+        self._flood.screen(operation, source)
 
     def authenticate(self, operation: str, credentials: Credentials) -> Caller | None:
         """The caller behind the credentials; None for a public operation. Raises the refusal."""

@@ -7,11 +7,11 @@ bound, in a log that is never pruned. Three limits apply:
 - **per source**: each source address has a token bucket (``rps`` a second, up to ``burst``).
   Every refusal of an anonymous caller takes a token, and so does every call of a public audited
   operation (the token endpoint, whose caller is never established beforehand and which checks a
-  signature), on arrival. A request that carries no access token, or any token request, from a
-  source with an empty bucket is answered 429 / RESOURCE_EXHAUSTED at once, before any signature
-  is checked. A request that carries an access token is still let through to have it checked, so
-  a partner sharing an address with a flood keeps working; if its token fails, that refusal is
-  over the limit like any other.
+  signature), on arrival. A token request from a source with an empty bucket is answered 429 /
+  RESOURCE_EXHAUSTED at once, before its signature is checked. Any other request keeps its true
+  answer (401 without a valid token: refusing it costs no signature, and a client is told what
+  is wrong, not to come back later); past the limit its refusal is only counted. So a partner
+  sharing an address with a flood keeps working.
 - **over every source**: at most ``leaves_per_second`` anonymous refusals a second are logged one
   by one (a bucket holding one second's worth), against an attacker with many addresses.
 - **the rest is counted**: a refusal over either limit gets no leaf and no row of its own. It is
@@ -113,26 +113,21 @@ class FloodGuard:
 
     # -- on the request path -----------------------------------------------------------------
 
-    def screen(self, operation: str, source: str, *, has_token: bool) -> None:
-        """Raise ``QuotaExceeded`` for a request from a source over its limit, unless it carries
-        an access token to be checked or is a public read that writes nothing. Runs before
-        authentication; a token request takes its token here."""
+    def screen(self, operation: str, source: str) -> None:
+        """Raise ``QuotaExceeded`` for a token request from a source over its limit, and take
+        its token otherwise. Runs before authentication; every other operation passes."""
         rule = rule_for(operation)
-        if rule.public and not rule.audited:
-            return
-        on_arrival = rule.public  # public and audited: the token endpoint
-        if has_token and not on_arrival:
+        if not (rule.public and rule.audited):  # the token endpoint
             return
         with self._lock:
             bucket = self._bucket(source)
             if bucket.tokens < 1:
                 raise QuotaExceeded(
-                    f"too many requests without a valid access token from {source}: at most "
-                    f"{self._rps:g} a second (burst {self._burst:g})",
+                    f"too many token requests from {source}: at most {self._rps:g} a second "
+                    f"(burst {self._burst:g}) while its requests keep failing",
                     retry_after=max(1, math.ceil((1 - bucket.tokens) / self._rps)),
                 )
-            if on_arrival:
-                bucket.tokens -= 1
+            bucket.tokens -= 1
 
     def refused(self, operation: str, source: str, reason: str, error: GatewayError) -> bool:
         """Whether a refusal of a caller without a valid token is logged on its own (a refusal

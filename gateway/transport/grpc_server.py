@@ -222,8 +222,8 @@ def _handler(
         source = source_address(peer_host(context.peer()))
         try:
             credentials = _credentials(context, url)
-            # A source flooding without a token is turned away before any signature is checked.
-            gate.screen(operation, source, has_token=credentials.authorization is not None)
+            # A source flooding the token endpoint is turned away before any signature is checked.
+            gate.screen(operation, source)
             caller = await gate.authenticate_async(operation, credentials)
             gate.authorize(operation, caller)
             if method.streamed:

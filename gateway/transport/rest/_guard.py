@@ -73,8 +73,8 @@ class GuardedRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             request.scope[_OPERATION] = operation
             gate: Gatekeeper = request.app.state.services.gate
-            # A source flooding without a token is turned away before its body is even read.
-            gate.screen(operation, source_of(request), has_token="authorization" in request.headers)
+            # A source flooding the token endpoint is turned away before its body is even read.
+            gate.screen(operation, source_of(request))
             if request.method != "GET" and operation not in _STREAMED:
                 request.scope[_BODY] = await request.body()  # for the audit leaf's digest
             caller = await gate.authenticate_async(operation, _credentials(request))
