@@ -22,10 +22,11 @@ what auditing costs. The product has no such switch either.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
+from gateway.audit.entries import Exchange
 from gateway.config import Settings
 from gateway.service.access import Credentials, Gatekeeper
-from gateway.service.audit import Exchange
 from gateway.service.tokens import Caller
 from gateway.storage.partners import PartnerStore
 from gateway.transport import serve
@@ -36,14 +37,17 @@ class OpenGate(Gatekeeper):
 
     caller: Caller | None = None
 
-    def screen(self, operation: str, source: str, *, has_token: bool) -> None:
+    def screen(self, operation: str, source: str) -> None:
         pass  # its load sends no token: no call is anonymous here
 
-    def authenticate(self, operation: str, credentials: Credentials) -> Caller | None:
+    async def admit(
+        self,
+        operation: str,
+        credentials: Credentials,
+        identified: Callable[[Caller | None], None],
+    ) -> Caller | None:
+        identified(self.caller)  # on the loop: nothing to read, so no worker thread either
         return self.caller
-
-    def authorize(self, operation: str, caller: Caller | None) -> None:
-        pass
 
 
 async def unaudited(exchange: Exchange) -> int:

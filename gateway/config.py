@@ -17,6 +17,10 @@ class Settings:
     """Everything a gateway process is configured with. Defaults give a zero-set-up development gateway."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    # Connecting, waiting for a lock or a pooled connection, and (PostgreSQL) one statement
+    # may take this long; a request waits twice as long for database work before it is
+    # answered 503 / UNAVAILABLE (gateway/storage/database.py).
+    database_timeout_seconds: float = 5.0
     keys_dir: Path = Path("keys")
     gateway_id: str = "cxg.qingdao.dev"
     host: str = "127.0.0.1"
@@ -26,6 +30,21 @@ class Settings:
     # Requests larger than this are refused whole (REST 413, gRPC RESOURCE_EXHAUSTED).
     max_request_bytes: int = MIB
     max_import_bytes: int = 256 * MIB  # one bulk file (ImportProfiles), spooled to disk
+    # What a client can make a connection hold before any credential is checked. A request head
+    # (request line and header fields; gRPC metadata) over max_header_bytes is refused (REST 431,
+    # gRPC RESOURCE_EXHAUSTED), as is a REST request target over max_url_bytes (414) or more
+    # than max_header_count header fields (431).
+    max_header_bytes: int = 16 * 1024
+    max_url_bytes: int = 8 * 1024
+    max_header_count: int = 100
+    # A head not complete this long after the connection (or the request's first byte) is
+    # answered 408 and closed, as is a body with no bytes for body_idle_timeout_seconds; an idle
+    # kept-alive REST connection is closed after keep_alive_seconds.
+    header_timeout_seconds: float = 10.0
+    body_idle_timeout_seconds: float = 30.0
+    keep_alive_seconds: int = 5
+    # Open REST connections; one more is answered 503 and closed.
+    max_connections: int = 1000
     # With a PKI folder (``cxg pki init``), both transports serve mutual TLS: a client certificate
     # from that CA is required. None serves plaintext (development on 127.0.0.1).
     tls_dir: Path | None = None
@@ -85,6 +104,9 @@ class Settings:
         legacy = env.get("CXG_ACCEPTED_LEGACY_IDS", "")
         return cls(
             database_url=env.get("CXG_DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_timeout_seconds=float(
+                env.get("CXG_DATABASE_TIMEOUT_SECONDS", cls.database_timeout_seconds)
+            ),
             keys_dir=Path(env.get("CXG_KEYS_DIR", "keys")),
             gateway_id=env.get("CXG_GATEWAY_ID", cls.gateway_id),
             host=env.get("CXG_HOST", cls.host),
@@ -92,6 +114,17 @@ class Settings:
             rest_port=int(env.get("CXG_REST_PORT", cls.rest_port)),
             max_request_bytes=int(env.get("CXG_MAX_REQUEST_BYTES", cls.max_request_bytes)),
             max_import_bytes=int(env.get("CXG_MAX_IMPORT_BYTES", cls.max_import_bytes)),
+            max_header_bytes=int(env.get("CXG_MAX_HEADER_BYTES", cls.max_header_bytes)),
+            max_url_bytes=int(env.get("CXG_MAX_URL_BYTES", cls.max_url_bytes)),
+            max_header_count=int(env.get("CXG_MAX_HEADER_COUNT", cls.max_header_count)),
+            header_timeout_seconds=float(
+                env.get("CXG_HEADER_TIMEOUT_SECONDS", cls.header_timeout_seconds)
+            ),
+            body_idle_timeout_seconds=float(
+                env.get("CXG_BODY_IDLE_TIMEOUT_SECONDS", cls.body_idle_timeout_seconds)
+            ),
+            keep_alive_seconds=int(env.get("CXG_KEEP_ALIVE_SECONDS", cls.keep_alive_seconds)),
+            max_connections=int(env.get("CXG_MAX_CONNECTIONS", cls.max_connections)),
             tls_dir=Path(env["CXG_TLS_DIR"]) if env.get("CXG_TLS_DIR") else None,
             trust_cache_seconds=float(env.get("CXG_TRUST_CACHE_SECONDS", cls.trust_cache_seconds)),
             checkpoint_seconds=float(env.get("CXG_CHECKPOINT_SECONDS", cls.checkpoint_seconds)),

@@ -16,6 +16,7 @@ Every error a caller can see is a ``GatewayError``; transports map each subclass
     ├── Conflict                 the request contradicts stored state (e.g. a replayed publish)
     ├── QuotaExceeded            the caller's rate limit or daily quota is used up
     └── Unavailable              a dependency (database, keys) is not usable
+        └── DatabaseUnavailable  the database did not answer in time, or not at all
 
 ``field`` is a path into the request as the caller sent it: a JSON pointer for JSON bodies
 (``/subject/ids/0/value``), a proto field path for gRPC (``subject.ids[0].value``).
@@ -28,6 +29,9 @@ from typing import Any
 
 class GatewayError(Exception):
     """Root of every error the gateway reports to a caller."""
+
+    # Whole seconds after which a retry may succeed (REST Retry-After, gRPC RetryInfo).
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
         super().__init__(message)
@@ -104,9 +108,20 @@ class Unavailable(GatewayError):
     """A dependency the gateway needs (database, signing keys) is not usable."""
 
 
+class DatabaseUnavailable(Unavailable):
+    """The database could not be reached, or did not answer within its timeout. Nothing the
+    request asked for was acknowledged, so it may be retried."""
+
+    retry_after = 5
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry_after=self.retry_after)
+
+
 __all__ = [
     "AdapterError",
     "Conflict",
+    "DatabaseUnavailable",
     "GatewayError",
     "InvalidArgument",
     "InvalidIdentifier",

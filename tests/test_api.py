@@ -167,7 +167,8 @@ def test_healthz_reports_a_dead_database(gateway: Gateway) -> None:
     gateway.db.engine.pool._creator = refuse  # type: ignore[attr-defined]
     response = httpx.get(f"http://127.0.0.1:{gateway.rest_port}/healthz")
     assert response.status_code == 503
-    assert response.json()["type"] == "urn:cxg:problem:unavailable"
+    assert response.json()["type"] == "urn:cxg:problem:database-unavailable"
+    assert int(response.headers["retry-after"]) >= 1
 
 
 def test_grpc_health_and_reflection(gateway: Gateway) -> None:

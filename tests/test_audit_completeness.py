@@ -91,7 +91,7 @@ def test_every_operator_command_that_changes_state_leaves_a_leaf(
          "partners/uz-bank"),
         (lambda: cxg("partners", "add-key", "uz-bank", "--jwk", str(next_jwk)),
          "partner.key.add", f"keys/{next_key.kid}"),
-        (lambda: cxg("partners", "retire-key", next_key.kid), "partner.key.retire",
+        (lambda: cxg("partners", "retire-key", "--", next_key.kid), "partner.key.retire",
          f"keys/{next_key.kid}"),
         (lambda: cxg("partners", "suspend", "uz-bank"), "partner.status", "partners/uz-bank"),
         (lambda: cxg("partners", "reinstate", "uz-bank"), "partner.status", "partners/uz-bank"),

@@ -39,8 +39,11 @@ def test_cxg_import_publishes_the_good_records_and_reports_the_bad(
     )
     assert result.exit_code == 1, result.output  # some records were refused
     assert f"{BULK}: 5 records: 3 imported, 0 unchanged, 2 refused" in result.output
-    assert "record 2 (line 2): line 2: /Статус: 'Приостановлена' is not a code" in result.output
-    assert "record 4 (line 4): line 4: not valid JSON" in result.output
+    # Each refusal names the file and the record's number and place, as compilers do.
+    assert f"{BULK}: record 2 (line 2): line 2: /Статус: 'Приостановлена' is not a code" in (
+        result.output
+    )
+    assert f"{BULK}: record 4 (line 4): line 4: not valid JSON" in result.output
     assert versions(gateway) == 3
     first = json.loads(BULK.read_text(encoding="utf-8").splitlines()[0])
     request = GetProfileRequest(purpose="credit_reporting")
@@ -62,6 +65,12 @@ def test_cxg_import_refuses_an_unknown_format_or_partner(
     assert unknown.exit_code == 1 and "no partner format 'nope'" in unknown.output
     nobody = runner.invoke(app, ["import", str(BULK), "--adapter", "ru-bureau", "--as", "nobody"])
     assert nobody.exit_code == 1 and "no active partner 'nobody'" in nobody.output
+    other = BULK.parents[2] / "kz_bank" / "samples" / "bulk.xml"
+    refused = runner.invoke(
+        app, ["import", str(other), "--adapter", "ru-bureau", "--as", "ru-bureau"]
+    )
+    assert refused.exit_code == 1  # a file refused whole is named too
+    assert f"{other}: the file holds no ru-bureau (NDJSON line) record" in refused.output
     assert versions(gateway) == 0
 
 

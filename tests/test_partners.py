@@ -195,7 +195,7 @@ def test_operator_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "--not-before",
         "2026-01-01T00:00:00",
     )
-    cxg("partners", "retire-key", first.kid)
+    cxg("partners", "retire-key", "--", first.kid)
     cxg("partners", "suspend", "uz-bank")
     assert cxg("partners", "list").split() == ["uz-bank", "UZ", "bank", "suspended"]
     shown = cxg("partners", "show", "uz-bank")

@@ -83,7 +83,6 @@ def demo(
     """Set up a development gateway (SQLite, generated keys, demo partners and companies) and serve it."""
     from gateway import demo as demo_data
     from gateway.service import PartnerAdmin, ProfileExchange
-    from gateway.service.rules import RuleService
     from gateway.signing import KeyRing
     from gateway.storage.partners import PartnerStore
     from gateway.transport.serve import Gateway
@@ -98,10 +97,7 @@ def demo(
         publishers = {p.id: p for p in store.all()}
         # Packs first, so the demo companies' profiles carry the common grade they compute.
         packs = activate_shipped_packs(settings, db)
-        rules = RuleService.from_settings(settings, db)
-        exchange = ProfileExchange.from_settings(
-            settings, db, store, common_grade=rules.common_grade
-        )
+        exchange = ProfileExchange.from_settings(settings, db, store)
         first_ids = demo_data.seed(exchange, partner_keys, publishers)
         return first_ids, packs, issue_demo_code(settings, db, first_ids[0], publishers)
 
@@ -265,11 +261,13 @@ def import_file(
     from gateway.storage.partners import PartnerStore
 
     def run(settings: Settings, db: Any) -> Any:
-        adapter = find_adapter(adapter_name, field="--adapter")
+        find_adapter(adapter_name, field="--adapter")  # refused before any work, naming the option
         directory = PartnerStore(db)
         partner = directory.get(partner_id)
         if partner is None or partner.status != "active":
             raise _fail(f"no active partner {partner_id!r}")
+        # Built and called as the server builds and calls it, so that a record stores the same
+        # version (common grade included) whether it comes in here or through the API.
         exchange = ProfileExchange.from_settings(settings, db, directory)
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                    TextColumn("{task.fields[records]} records"), TimeRemainingColumn())  # fmt: skip
@@ -279,17 +277,23 @@ def import_file(
             def advance(record: Any) -> None:
                 progress.update(task, completed=stream.tell(), records=record.number)
 
-            return exchange.import_records(adapter, stream, partner, batch=batch, on_record=advance)
+            try:
+                return exchange.import_file(
+                    adapter_name, stream, partner, batch=batch, on_record=advance
+                )
+            except GatewayError as exc:  # refused whole: another format, empty, no publisher
+                raise _fail(f"{file}: {exc}") from exc
 
     summary = _with_database(run)
     typer.echo(
         f"{file}: {summary.records} records: {summary.imported} imported, "
         f"{summary.unchanged} unchanged, {summary.refused} refused"
     )
+    # One line per refusal, as compilers write them, so that an editor or grep finds the record.
     for number, location, error in summary.errors:
-        typer.echo(f"  record {number} ({location}): {error}", err=True)
+        typer.echo(f"{file}: record {number} ({location}): {error}", err=True)
     if summary.refused > len(summary.errors):
-        typer.echo(f"  ... and {summary.refused - len(summary.errors)} more", err=True)
+        typer.echo(f"{file}: ... and {summary.refused - len(summary.errors)} more", err=True)
     if summary.refused:
         raise typer.Exit(1)
 
@@ -412,7 +416,8 @@ def partners_add_key(
 
 @partners_app.command("retire-key")
 def partners_retire_key(kid: str) -> None:
-    """Retire a key: it stops verifying at once."""
+    """Retire a key: it stops verifying at once. A key id may start with '-': write it after
+    --, as in ``cxg partners retire-key -- KID``."""
     _registry(lambda admin: admin.retire_key(kid))
     typer.echo(f"retired key {kid}")
 
@@ -460,7 +465,8 @@ def partners_add_cert(
 
 @partners_app.command("remove-cert")
 def partners_remove_cert(partner_id: str, thumbprint: str) -> None:
-    """Remove a client certificate: connections presenting it no longer identify the partner."""
+    """Remove a client certificate: connections presenting it no longer identify the partner.
+    A thumbprint may start with '-': write it after --, as in ``remove-cert ID -- THUMBPRINT``."""
     _registry(lambda admin: admin.remove_certificate(partner_id, thumbprint))
     typer.echo(f"removed certificate {thumbprint} from {partner_id}")
 
@@ -550,7 +556,7 @@ def _register_issued(
     if replaced:
         typer.echo(
             f"note: the certificate replaced stays registered; see cxg partners show {partner_id}"
-            f" and cxg partners remove-cert {partner_id} THUMBPRINT",
+            f" and cxg partners remove-cert {partner_id} -- THUMBPRINT",
             err=True,
         )
 

@@ -2,14 +2,13 @@
 (policy), is it within its quota; and a record of every refusal, bounded for callers without a
 valid token (``gateway.service.flood``).
 
-Both transports call ``Gatekeeper.authenticate`` then ``Gatekeeper.authorize`` before any handler
-runs, with the credentials as they read them off the wire, so the two cannot enforce different
-rules.
+Both transports call ``Gatekeeper.admit`` (``authenticate`` then ``authorize``) before any
+handler runs, with the credentials as they read them off the wire, so the two cannot enforce
+different rules.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import TypeVar
 
 from gateway.errors import GatewayError, Unauthenticated
 from gateway.service.flood import FloodGuard
+from gateway.service.offload import Offload
 from gateway.service.quotas import Quotas
 from gateway.service.refusals import RefusalLog
 from gateway.service.tokens import Caller, TokenService
@@ -48,7 +48,9 @@ class Gatekeeper:
         quotas: Quotas,
         refusals: RefusalLog,
         flood: FloodGuard,
+        offload: Offload,
     ) -> None:
+        self._offload = offload
         self._tokens = tokens
         self._quotas = quotas
         self._refusals = refusals
@@ -74,12 +76,29 @@ class Gatekeeper:
             client_cert_thumbprint=client_thumbprint(certificate) if certificate else None,
         )
 
-    async def authenticate_async(self, operation: str, credentials: Credentials) -> Caller | None:
-        """``authenticate`` from the event loop both transports are served on: a DPoP proof
-        costs a durable replay-cache write, so that call runs in a worker thread."""
-        if credentials.dpop is None:
-            return self.authenticate(operation, credentials)
-        return await asyncio.to_thread(self.authenticate, operation, credentials)
+    async def admit(
+        self,
+        operation: str,
+        credentials: Credentials,
+        identified: Callable[[Caller | None], None],
+    ) -> Caller | None:
+        """``authenticate`` then ``authorize``, from the event loop both transports are served
+        on: in a worker thread (a token's partner may be read from the database, a DPoP proof
+        writes to the replay cache, a quota flush adds up usage), unless the operation is public
+        and no token is to be checked. ``identified`` hears the caller before ``authorize`` may
+        refuse it, so that the refusal is recorded with the caller it refused."""
+        rule = rule_for(operation)
+        if rule.public and not (rule.identifies and credentials.authorization):
+            identified(None)
+            return None
+
+        def admit() -> Caller | None:
+            caller = self.authenticate(operation, credentials)
+            identified(caller)
+            self.authorize(operation, caller)
+            return caller
+
+        return await self._offload.run(admit)
 
     def authorize(self, operation: str, caller: Caller | None) -> None:
         """Refuse unless the caller's standing, roles and quota allow the call. Separate from

@@ -27,6 +27,7 @@ from gateway.audit.entries import Exchange, summary_leaf
 from gateway.config import Settings
 from gateway.errors import (
     Conflict,
+    DatabaseUnavailable,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -72,7 +73,10 @@ class AuditLog:
         self.origin = origin
         self.verifier_key = note.verifier_key(origin, note_key.public_key())
         self._clock = clock
-        self._group: GroupCommitter[tuple[bytes, str | None], int] = GroupCommitter(self._commit)
+        # A request waits for its leaf as long as for any database work, then is answered 503.
+        self._group: GroupCommitter[tuple[bytes, str | None], int] = GroupCommitter(
+            self._commit, deadline=store.db.deadline, timed_out=store.db.health.outage
+        )
         self._signing = threading.Lock()
         self._scheduler: threading.Thread | None = None
         self._stop = threading.Event()
@@ -190,6 +194,8 @@ class AuditLog:
                 try:
                     if self._store.size():  # an empty log's checkpoint proves nothing
                         self.sign_checkpoint()
+                except DatabaseUnavailable:
+                    pass  # logged once by the database's health; signed once it is back
                 except Exception:
                     _log.exception("scheduled checkpoint failed")
 
@@ -197,6 +203,7 @@ class AuditLog:
         self._scheduler.start()
 
     def close(self) -> None:
+        self._group.close()
         self._stop.set()
         if self._scheduler is not None:
             self._scheduler.join()

@@ -44,7 +44,7 @@ from functools import lru_cache
 
 from gateway.audit.entries import timestamp
 from gateway.config import Settings
-from gateway.errors import GatewayError, QuotaExceeded
+from gateway.errors import DatabaseUnavailable, GatewayError, QuotaExceeded
 from gateway.service.audit import AuditLog
 from gateway.service.refusals import RefusalLog
 from gateway.trust.policy import OPERATIONS, rule_for
@@ -205,9 +205,11 @@ class FloodGuard:
         ]
         try:
             leaf = self._audit.record_summary(listed, since, until)
-        except Exception:
-            # The writer must outlive a database outage, and shutdown must go on.
-            _log.exception("could not write the summary of %d refusals", sum(counts.values()))
+        except Exception as exc:
+            # The writer must outlive a database outage (logged once by the database's
+            # health), and shutdown must go on.
+            if not isinstance(exc, DatabaseUnavailable):
+                _log.exception("could not write the summary of %d refusals", sum(counts.values()))
             with self._lock:
                 for key, count in counts.items():
                     self._count(key, count)

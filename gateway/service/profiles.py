@@ -38,6 +38,7 @@ from gateway.schema.cxg.v1.profile_service_pb2 import (
 )
 from gateway.service._paging import decode_token, encode_token, page_size
 from gateway.service.consents import ConsentService
+from gateway.service.rules import RuleService
 from gateway.signing import KeyRing
 from gateway.storage import Database, NewVersion, ProfileStore, Rendered, VersionRef
 from gateway.trust import PUBLISHER_ROLES, Partner, PartnerDirectory, PartnerRegistry
@@ -140,17 +141,21 @@ class ProfileExchange:
         db: Database,
         directory: PartnerDirectory,
         *,
-        common_grade: CommonGradeOf = lambda profile, day: None,
-        keyring: KeyRing | None = None,
+        rules: RuleService | None = None,
     ) -> ProfileExchange:
+        """The exchange as every entry point builds it (the server, ``cxg import``, ``cxg
+        demo``): always with the active rule packs' common grade, so that a record stores the
+        same version whichever way it comes in. ``rules`` is the caller's own rule service
+        (the server shares one keyring among all its services); without it one is built."""
+        rules = rules or RuleService.from_settings(settings, db)
         return cls(
             ProfileStore(db),
-            keyring or KeyRing.from_dir(settings.gateway_keys_dir),
+            rules.keyring,
             PartnerRegistry(directory),
             gateway_id=settings.gateway_id,
             check_consent=ConsentService(db).check,
             accepted_legacy_ids=settings.accepted_legacy_ids,
-            common_grade=common_grade,
+            common_grade=rules.common_grade,
         )
 
     @property
@@ -300,9 +305,20 @@ class ProfileExchange:
 
     # -- bulk import ---------------------------------------------------------------------------
 
-    def import_file(self, format_name: str, stream: IO[bytes], partner: Partner) -> ImportSummary:
-        """``import_records`` for a file in the partner format named ``format_name``."""
-        return self.import_records(self._formats(format_name), stream, partner)
+    def import_file(
+        self,
+        format_name: str,
+        stream: IO[bytes],
+        partner: Partner,
+        *,
+        batch: int = 500,
+        on_record: Callable[[Record], None] = lambda record: None,
+    ) -> ImportSummary:
+        """``import_records`` for a file in the partner format named ``format_name``: the one
+        import path that both transports and ``cxg import`` call."""
+        return self.import_records(
+            self._formats(format_name), stream, partner, batch=batch, on_record=on_record
+        )
 
     def import_records(
         self,

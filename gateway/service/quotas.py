@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.errors import QuotaExceeded
+from gateway.errors import DatabaseUnavailable, QuotaExceeded
 from gateway.storage.usage import UsageStore
 from gateway.trust.partners import Partner, Quota
 
@@ -138,6 +138,8 @@ class Quotas:
         try:
             for day, delta in batch.items():
                 totals[day] = self._usage.add(partner_id, day, delta)
+        except DatabaseUnavailable:
+            pass  # logged once by the database's health; sent with the next flush
         except SQLAlchemyError:
             # The daily quota is then enforced on what this replica knows until a flush succeeds.
             _log.exception("could not record the quota usage of %s", partner_id)

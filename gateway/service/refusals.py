@@ -3,8 +3,9 @@ operators.
 
 ``record`` only puts the refusal on a bounded queue, since it runs on request threads and on the
 asyncio event loop, and a flood of bad requests must not become a flood of transactions: one
-background thread writes the queue in batches. When the queue is full a refusal is dropped and
-counted rather than slowing down the refusals themselves.
+background thread writes the queue in batches. While the database is unavailable the writer
+keeps what it could not write and tries again every second. When the queue is full a refusal is
+dropped and counted rather than slowing down the refusals themselves.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from gateway.errors import DatabaseUnavailable
 from gateway.schema.cxg.v1.admin_service_pb2 import (
     ListRefusalsRequest,
     ListRefusalsResponse,
@@ -35,6 +37,7 @@ _log = logging.getLogger("cxg.refusals")
 # On the queue: a refusal, a flush waiting to be told everything before it is written, or None
 # to stop the writer.
 _Item = RefusalRow | threading.Event | None
+_RETRY = threading.Event()  # no new item: only what is unwritten is tried again
 
 
 class RefusalLog:
@@ -55,6 +58,7 @@ class RefusalLog:
         self._lock = threading.Lock()  # held only briefly, never while waiting
         self._closed = False
         self._dropped = 0
+        self._unwritten: builtins.list[RefusalRow] = []  # kept through a database outage
         self._writer = threading.Thread(target=self._run, name="cxg-refusals", daemon=True)
         self._writer.start()
 
@@ -80,7 +84,8 @@ class RefusalLog:
             field=field,
         )
         with self._lock:
-            accepted = not self._closed and self._queue.qsize() < self._max_queue
+            waiting = self._queue.qsize() + len(self._unwritten)
+            accepted = not self._closed and waiting < self._max_queue
             if accepted:
                 self._queue.put(row)
                 return
@@ -146,14 +151,17 @@ class RefusalLog:
         while not stop:
             batch: list[RefusalRow] = []
             waiters: list[threading.Event] = []
-            item = self._queue.get()
+            try:  # what an outage left unwritten is tried again within a second
+                item = self._queue.get(timeout=1.0 if self._unwritten else None)
+            except queue.Empty:
+                item = _RETRY
             deadline = time.monotonic() + self._max_delay
-            while True:
+            while item is not _RETRY:
                 if item is None:
                     stop = True
                 elif isinstance(item, threading.Event):
                     waiters.append(item)
-                else:
+                elif isinstance(item, RefusalRow):
                     batch.append(item)
                 # A flush or close is not kept waiting for more refusals.
                 if stop or waiters or len(batch) >= self._max_batch:
@@ -167,12 +175,22 @@ class RefusalLog:
                 waiter.set()
 
     def _write(self, batch: builtins.list[RefusalRow]) -> None:
+        batch, self._unwritten = self._unwritten + batch, []
         if not batch:
             return
         try:
             self._store.append(batch)
+        except DatabaseUnavailable:
+            # Logged once by the database's health; kept, unless this is the last write.
+            if not self._closed:
+                self._unwritten = batch[: self._max_queue]
+            lost = len(batch) - len(self._unwritten)
+            if lost:
+                _log.error("%d refusals not stored: the database is unavailable", lost)
+                with self._lock:
+                    self._dropped += lost
         except Exception:
-            # The writer must outlive a database outage; the refusals themselves were served.
+            # The writer must outlive any failure; the refusals themselves were served.
             _log.exception("could not store %d refusals", len(batch))
             with self._lock:
                 self._dropped += len(batch)

@@ -78,6 +78,10 @@ class RuleService:
             gateway_id=settings.gateway_id,
         )
 
+    @property
+    def keyring(self) -> KeyRing:
+        return self._keyring
+
     # -- the operator's tools --------------------------------------------------------------------
 
     def sign(self, pack_file: bytes) -> str:

@@ -1,43 +1,58 @@
-"""Group commit without a writer thread: whoever needs a write durable commits, in one
-transaction, everything the others queued meanwhile, and each caller is answered once the
-transaction holding its item is durable.
+"""Group commit: whoever needs a write durable commits, in one transaction, everything the
+others queued meanwhile, and each caller is answered once the transaction holding its item is
+durable.
 
 On this machine a durable commit costs about the same for one row as for a hundred
-(PERFORMANCE.md), so under concurrent load the commit rate stops being the limit. The commit runs
-on a thread that is already running (a caller's thread, or the event loop): a dedicated writer
-thread had to win a CPU and the GIL back after every database call, and under load that waiting,
-not the database, set the commit rate (bench/README.md, bench_audit.py).
+(PERFORMANCE.md), so under concurrent load the commit rate stops being the limit. A caller's
+thread commits on itself (it is already running). An event loop never does: it gathers the items
+its coroutines queue during a few milliseconds and hands them to one commit thread, so a
+database that stalls or waits for a lock stalls only the requests that wait for their items, up
+to ``deadline`` seconds, never the loop and the requests that need no database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 # A queued item and how to answer its caller: a thread's Future, or a future of the event loop
-# that commits it (set on that loop only).
+# the item came from (settled on that loop only).
 _Queued = tuple[T, "Future[R] | asyncio.Future[R]"]
 
 
 class GroupCommitter(Generic[T, R]):
     """``commit(items)`` returns one result per item, in order; if it raises, every caller of
-    that group gets the exception. One commit runs at a time per committer."""
+    that group gets the exception. One commit runs at a time per committer.
 
-    def __init__(self, commit: Callable[[list[T]], list[R]], *, gather: float = 0.005) -> None:
+    A coroutine that waits longer than ``deadline`` seconds for its item gets the exception
+    ``timed_out(reason)`` returns: its item was not acknowledged, and if its commit has not
+    started yet it is not written at all."""
+
+    def __init__(
+        self,
+        commit: Callable[[list[T]], list[R]],
+        *,
+        gather: float = 0.005,
+        deadline: float | None = None,
+        timed_out: Callable[[str], Exception] = TimeoutError,
+    ) -> None:
         self._commit = commit
         self._gather = gather
+        self._deadline = deadline
+        self._timed_out = timed_out
         self._last_flush = float("-inf")
         self._turn = threading.Condition()
         self._committing = False
-        self._loops_waiting = 0
-        self._queued: list[_Queued[T, R]] = []  # from threads
+        self._queued: list[_Queued[T, R]] = []
         self._on_loop: dict[asyncio.AbstractEventLoop, list[_Queued[T, R]]] = {}
+        self._committer: ThreadPoolExecutor | None = None  # commits the loops' items
 
     def run(self, item: T) -> R:
         """From a thread: returns once ``item`` is durable. The first caller to find no commit
@@ -45,21 +60,21 @@ class GroupCommitter(Generic[T, R]):
         answer: Future[R] = Future()
         with self._turn:
             self._queued.append((item, answer))
-            while (self._committing or self._loops_waiting) and not answer.done():
+            while self._committing and not answer.done():
                 self._turn.wait()
             if answer.done():
                 return answer.result()
-            group = self._take_turn([])
+            group = self._take_turn()
         self._commit_group(group)
         return answer.result()
 
     async def submit(self, item: T) -> R:
-        """From an event loop: committed on the loop, together with every item its coroutines
-        queued since the loop's last commit. A commit starts once the loop's ready callbacks
-        have run, and no sooner than ``gather`` seconds after the previous one started: an idle
-        gateway commits at once, a busy one commits groups at most 1/``gather`` times a second
-        (gRPC starts one call per pass of the loop, so a commit per pass would be a commit
-        per call; a commit blocks the loop for about a quarter of a millisecond)."""
+        """From an event loop: committed on the commit thread together with every item the
+        loop's coroutines queued since its last hand-over. A hand-over happens once the loop's
+        ready callbacks have run, and no sooner than ``gather`` seconds after the previous one:
+        an idle gateway commits at once, a busy one hands over groups at most 1/``gather``
+        times a second (gRPC starts one call per pass of the loop, so a commit per pass would
+        be a commit per call)."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[R] = loop.create_future()
         pending = self._on_loop.get(loop)
@@ -67,41 +82,80 @@ class GroupCommitter(Generic[T, R]):
             pending = self._on_loop[loop] = []
             loop.call_at(max(loop.time(), self._last_flush + self._gather), self._flush, loop)
         pending.append((item, answer))
-        return await answer
+        try:
+            return await asyncio.wait_for(answer, self._deadline)
+        except TimeoutError:
+            raise self._timed_out(
+                f"the database did not commit within {self._deadline:g} s"
+            ) from None
+
+    def close(self) -> None:
+        """Wait for the loops' items handed over so far to be committed."""
+        if self._committer is not None:
+            self._committer.shutdown(wait=True)
+            self._committer = None
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._last_flush = loop.time()
         pending = self._on_loop.pop(loop)
         with self._turn:
-            # A thread's commit is under way: wait (briefly: the loop is blocked); the loop
-            # goes next, before any thread, so threads cannot starve it.
-            self._loops_waiting += 1
+            self._queued += pending
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="cxg-group-commit")
+        self._committer.submit(self._drain)
+
+    def _drain(self) -> None:
+        """On the commit thread: commit what is queued, unless a caller's thread did already."""
+        with self._turn:
             while self._committing:
                 self._turn.wait()
-            self._loops_waiting -= 1
-            group = self._take_turn(pending)
+            if not self._queued:
+                return
+            group = self._take_turn()
         self._commit_group(group)
 
-    def _take_turn(self, group: list[_Queued[T, R]]) -> list[_Queued[T, R]]:
-        """Under ``_turn``: claim the commit, with every item threads have queued."""
+    def _take_turn(self) -> list[_Queued[T, R]]:
+        """Under ``_turn``: claim the commit, with every item queued whose caller still waits
+        (a coroutine past its deadline has been answered; its item is left out)."""
         self._committing = True
-        group += self._queued
+        group = [(item, answer) for item, answer in self._queued if not answer.done()]
         self._queued = []
         return group
 
     def _commit_group(self, group: list[_Queued[T, R]]) -> None:
         try:
             try:
-                results = self._commit([item for item, _ in group])
+                results = self._commit([item for item, _ in group]) if group else []
             except Exception as exc:
                 for _, answer in group:
-                    if not answer.done():  # a coroutine's may have been cancelled
-                        answer.set_exception(exc)
+                    _settle(answer, None, exc)
             else:
                 for (_, answer), result in zip(group, results, strict=True):
-                    if not answer.done():
-                        answer.set_result(result)
+                    _settle(answer, result, None)
         finally:
             with self._turn:
                 self._committing = False
                 self._turn.notify_all()
+
+
+def _settle(
+    answer: Future[R] | asyncio.Future[R], result: R | None, error: Exception | None
+) -> None:
+    """Answer a caller from the committing thread: a thread's Future at once, a coroutine's on
+    its own loop."""
+    if isinstance(answer, asyncio.Future):
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            answer.get_loop().call_soon_threadsafe(_settle_on_loop, answer, result, error)
+    elif error is not None:
+        answer.set_exception(error)
+    else:
+        answer.set_result(result)  # type: ignore[arg-type]
+
+
+def _settle_on_loop(answer: asyncio.Future[R], result: R | None, error: Exception | None) -> None:
+    if answer.done():  # its coroutine gave up at its deadline
+        return
+    if error is not None:
+        answer.set_exception(error)
+    else:
+        answer.set_result(result)  # type: ignore[arg-type]

@@ -78,7 +78,7 @@ class ChangeLog:
 
 class AuditStore:
     def __init__(self, db: Database) -> None:
-        self._db = db
+        self.db = db
         # One lookup of up to _LOOKUP node keys, compiled once (unused slots hold -1): reads on
         # the driver's cursor for proofs, and the same SQL inside append's transaction.
         lookup = select(audit_nodes.c.key, audit_nodes.c.hash).where(
@@ -104,7 +104,7 @@ class AuditStore:
 
         The size row's update both reserves the indices and holds the row lock (PostgreSQL;
         SQLite's write lock is taken up front) until commit, so processes append in turn."""
-        with self._db.driver_write() as cursor:
+        with self.db.driver_write() as cursor:
             return self.append_on(cursor, leaves)
 
     def append_on(self, cursor: Any, leaves: list[tuple[bytes, str | None]]) -> int:
@@ -135,14 +135,14 @@ class AuditStore:
     # -- reading -----------------------------------------------------------------------------
 
     def size(self) -> int:
-        return int(self._db.read(select(audit_state.c.size).where(audit_state.c.id == 1))[0][0])
+        return int(self.db.read(select(audit_state.c.size).where(audit_state.c.id == 1))[0][0])
 
     def nodes(self, wanted: Iterable[Node]) -> dict[Node, bytes]:
         """The stored hashes of ``wanted`` (those that exist): one prepared query per 128."""
         return _nodes(self._read_nodes, list(wanted))
 
     def leaves(self, start: int, end: int) -> list[StoredLeaf]:
-        rows = self._db.read(
+        rows = self.db.read(
             select(audit_leaves)
             .where(audit_leaves.c.idx >= start, audit_leaves.c.idx < end)
             .order_by(audit_leaves.c.idx)
@@ -171,7 +171,7 @@ class AuditStore:
         """Store a signed checkpoint; if one of that size exists (another replica signed it),
         that one is returned and this one dropped."""
         try:
-            with self._db.write() as conn:
+            with self.db.write() as conn:
                 conn.execute(
                     insert(audit_checkpoints).values(
                         size=size, root=root, note=note, signed_at=datetime.now(UTC)
@@ -185,7 +185,7 @@ class AuditStore:
 
     def add_cosignature(self, size: int, witness: str, signature: str) -> None:
         """Keep a witness's co-signature (its latest one for that checkpoint)."""
-        with self._db.write() as conn:
+        with self.db.write() as conn:
             conn.execute(
                 audit_cosignatures.delete().where(
                     audit_cosignatures.c.size == size, audit_cosignatures.c.witness == witness
@@ -199,12 +199,12 @@ class AuditStore:
 
     def _checkpoints(self, query: Any) -> list[StoredCheckpoint]:
         """The checkpoints ``query`` selects, with their co-signatures: two queries in all."""
-        rows = self._db.read(query)
+        rows = self.db.read(query)
         if not rows:
             return []
         sizes = [row.size for row in rows]
         cosigned: dict[int, list[tuple[str, str]]] = {size: [] for size in sizes}
-        rows_cosigned = self._db.read(
+        rows_cosigned = self.db.read(
             select(
                 audit_cosignatures.c.size,
                 audit_cosignatures.c.witness,

@@ -24,11 +24,11 @@ from sqlalchemy import (
     make_url,
     text,
 )
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 from gateway._private_files import make_private
-from gateway.errors import Unavailable
+from gateway.storage.health import SQLALCHEMY_OUTAGES, DatabaseHealth
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -41,6 +41,10 @@ def normalize_url(url: str) -> str:
     return url
 
 
+# How long a connection attempt, a lock wait and a wait for a pooled connection may take.
+DEFAULT_TIMEOUT = 5.0
+
+
 class Database:
     """One engine: pooled transactions for writes, and for reads one autocommit connection held
     per thread.
@@ -48,28 +52,52 @@ class Database:
     A held connection skips the pool checkout, BEGIN and ROLLBACK a pooled read pays (measured
     here: ~26 µs per primary-key lookup on SQLite against ~90 µs); in autocommit every statement
     sees the newest committed data, and on PostgreSQL a prepared lookup is one round trip.
+
+    Every failure of the database itself (unreachable, stalled past a timeout, locked) leaves
+    this class as ``DatabaseUnavailable`` (``health.outage``), whichever method met it; errors
+    of the statement (a constraint, a bug) stay what they are.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self.timeout = timeout
+        # How long a request waits for database work before it is answered 503: past the
+        # database's own timeouts, for a server that has stopped answering at all.
+        self.deadline = 2 * timeout
+        self.health = DatabaseHealth(self.ping, timeout=timeout)
+        dbapi = engine.dialect.loaded_dbapi
+        self._outages: tuple[type[BaseException], ...] = (
+            *SQLALCHEMY_OUTAGES,
+            dbapi.OperationalError,
+            dbapi.InterfaceError,
+        )
         self._local = threading.local()
         self._held: list[Connection] = []
         self._held_lock = threading.Lock()
+
+    @contextmanager
+    def _answering(self) -> Iterator[None]:
+        """Turn a failure of the database itself into ``DatabaseUnavailable``."""
+        try:
+            yield
+        except self._outages as exc:
+            raise self.health.outage(exc) from exc
 
     def read(
         self, statement: Executable, params: Mapping[str, Any] | None = None
     ) -> Sequence[Row[Any]]:
         """All rows of one read statement, on this thread's held connection."""
-        for attempt in (1, 2):
-            conn = self._reader()
-            try:
-                return conn.execute(statement, params).all()
-            except DBAPIError as exc:
-                self._drop_reader(conn)
-                # A connection the server dropped is replaced once; any other error is the caller's.
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
+        with self._answering():
+            for attempt in (1, 2):
+                conn = self._reader()
+                try:
+                    return conn.execute(statement, params).all()
+                except DBAPIError as exc:
+                    self._drop_reader(conn)
+                    # A connection the server dropped is replaced once.
+                    if attempt == 2 or not exc.connection_invalidated:
+                        raise
         raise AssertionError("unreachable")
 
     def prepare(
@@ -81,21 +109,20 @@ class Database:
         compiled = self.compile(statement)
 
         def run(params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-            for attempt in (1, 2):
-                conn = self._reader()
-                try:
-                    cursor = driver_cursor(conn)
+            with self._answering():
+                for attempt in (1, 2):
+                    conn = self._reader()
                     try:
-                        compiled.execute(cursor, params)
-                        return list(cursor.fetchall())
-                    finally:
-                        cursor.close()
-                except self.engine.dialect.loaded_dbapi.Error as exc:
-                    self._drop_reader(conn)  # a dropped connection is replaced once
-                    if attempt == 2:
-                        raise Unavailable(
-                            f"database read failed: {exc.__class__.__name__}"
-                        ) from exc
+                        cursor = driver_cursor(conn)
+                        try:
+                            compiled.execute(cursor, params)
+                            return list(cursor.fetchall())
+                        finally:
+                            cursor.close()
+                    except self.engine.dialect.loaded_dbapi.Error:
+                        self._drop_reader(conn)  # a dropped connection is replaced once
+                        if attempt == 2:
+                            raise
             raise AssertionError("unreachable")
 
         return run
@@ -131,24 +158,57 @@ class Database:
         conn.close()
 
     @classmethod
-    def from_url(cls, url: str) -> Database:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        statement_timeout: float | None = None,
+    ) -> Database:
+        """``timeout`` bounds connecting, waiting for a lock (SQLite: for the write lock) and
+        waiting for a pooled connection; ``statement_timeout`` (PostgreSQL), when given, any
+        one statement: a server sets it, so that a runaway statement cannot hold a connection
+        and its locks; a command-line tool reading a whole log does not."""
         url = normalize_url(url)
         if url.startswith("sqlite"):
             _make_private(url)
             engine = create_engine(
-                url, pool_size=32, max_overflow=32, connect_args={"check_same_thread": False}
+                url,
+                pool_size=32,
+                max_overflow=32,
+                pool_timeout=timeout,
+                connect_args={"check_same_thread": False, "timeout": timeout},
             )
             _configure_sqlite(engine)
         else:
+            options = f"-c lock_timeout={round(timeout * 1000)}"
+            if statement_timeout is not None:
+                options += f" -c statement_timeout={round(statement_timeout * 1000)}"
             # Room for one held reader per serving thread plus pooled writers.
-            engine = create_engine(url, pool_size=24, max_overflow=24, pool_pre_ping=True)
-        return cls(engine)
+            engine = create_engine(
+                url,
+                pool_size=24,
+                max_overflow=24,
+                pool_pre_ping=True,
+                pool_timeout=timeout,
+                connect_args={
+                    "connect_timeout": max(1, round(timeout)),
+                    "options": options,
+                    # A server that vanished (host down, network cut) is noticed by TCP in
+                    # about 20 s rather than the kernel's two hours.
+                    "keepalives": 1,
+                    "keepalives_idle": 10,
+                    "keepalives_interval": 5,
+                    "keepalives_count": 2,
+                },
+            )
+        return cls(engine, timeout=timeout)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE) so
         concurrent writers queue instead of failing when they upgrade from a read."""
-        with self.engine.connect() as conn:
+        with self._answering(), self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = conn.execution_options(cxg_begin="BEGIN IMMEDIATE")
             with conn.begin():
@@ -158,6 +218,11 @@ class Database:
     def driver_write(self) -> Iterator[Any]:
         """``write`` as a driver cursor on a pooled driver connection, without SQLAlchemy's
         connection, transaction and event layers: for group commits on the hot path."""
+        with self._answering(), self._driver_write() as cursor:
+            yield cursor
+
+    @contextmanager
+    def _driver_write(self) -> Iterator[Any]:
         pooled = self.engine.raw_connection()
         try:
             cursor = pooled.driver_connection.cursor()  # type: ignore[union-attr]
@@ -182,11 +247,8 @@ class Database:
             command.upgrade(config, "head")
 
     def ping(self) -> None:
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except SQLAlchemyError as exc:
-            raise Unavailable(f"database is not reachable: {exc.__class__.__name__}") from exc
+        with self._answering(), self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         with self._held_lock:
@@ -220,7 +282,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
         cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives power loss
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        # The wait for the write lock: the sqlite3 module's timeout (Database.from_url).
         cursor.close()
 
     @event.listens_for(engine, "begin")

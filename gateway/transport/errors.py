@@ -64,6 +64,9 @@ TABLE: dict[type[errors.GatewayError], Mapping] = {
     errors.QuotaExceeded: Mapping(
         grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "quota-exceeded", "Quota exceeded"
     ),
+    errors.DatabaseUnavailable: Mapping(
+        grpc.StatusCode.UNAVAILABLE, 503, "database-unavailable", "Database unavailable"
+    ),
     errors.Unavailable: Mapping(
         grpc.StatusCode.UNAVAILABLE, 503, "unavailable", "Service unavailable"
     ),
@@ -110,7 +113,7 @@ def grpc_status(exc: errors.GatewayError) -> grpc.Status:
         metadata={k: str(v) for k, v in exc.details.items()},
     )
     details: list[Any] = [info]
-    if isinstance(exc, errors.QuotaExceeded):
+    if exc.retry_after is not None:
         delay = error_details_pb2.RetryInfo()
         delay.retry_delay.seconds = exc.retry_after
         details.append(delay)

@@ -22,7 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from gateway.audit.entries import Actor, Exchange, acting_as
-from gateway.errors import GatewayError, InvalidArgument, Unauthenticated
+from gateway.errors import DatabaseUnavailable, GatewayError, InvalidArgument, Unauthenticated
 from gateway.profiles import refuse_nul
 from gateway.schema.cxg.v1 import admin_service_pb2 as admin_pb
 from gateway.schema.cxg.v1 import audit_service_pb2 as audit_pb
@@ -48,8 +48,6 @@ class Method:
     request_type: type[Message]
     call: Call
     encode: Callable[[Any], bytes] = lambda message: message.SerializeToString()
-    # Runs on the event loop (fast reads, as REST serves them); the rest runs in a worker thread.
-    on_loop: bool = False
     # A client stream of ImportChunk messages, spooled into an Upload that ``call`` receives.
     streamed: bool = False
 
@@ -68,7 +66,6 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
                 profile_pb.GetProfileRequest,
                 lambda r, c: exchange.get_profile(r, c.partner),
                 lambda signed: signed.as_protobuf,
-                on_loop=True,
             ),
             "PublishProfile": Method(
                 profile_pb.PublishProfileRequest,
@@ -77,12 +74,10 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
             "ListProfileVersions": Method(
                 profile_pb.ListProfileVersionsRequest,
                 lambda r, c: exchange.list_versions(r),
-                on_loop=True,
             ),
             "SearchProfiles": Method(
                 profile_pb.SearchProfilesRequest,
                 lambda r, c: exchange.search_profiles(r),
-                on_loop=True,
             ),
             "ImportProfiles": Method(
                 profile_pb.ImportChunk,
@@ -208,7 +203,7 @@ def _handler(
     method: Method,
     max_import_bytes: int,
 ) -> grpc.RpcMethodHandler:
-    gate, audit = services.gate, services.audit
+    gate, audit, offload = services.gate, services.audit, services.offload
     # The URL a DPoP proof for this RPC names in htu (gRPC runs over HTTP/2 POST).
     url = f"https://{gateway_id}/{service}/{operation}"
 
@@ -224,8 +219,12 @@ def _handler(
             credentials = _credentials(context, url)
             # A source flooding the token endpoint is turned away before any signature is checked.
             gate.screen(operation, source)
-            caller = await gate.authenticate_async(operation, credentials)
-            gate.authorize(operation, caller)
+
+            def identified(known: Caller | None) -> None:
+                nonlocal caller
+                caller = known
+
+            await gate.admit(operation, credentials, identified)
             if method.streamed:
                 request = await _spool(arriving, max_import_bytes)
                 digest = request.sha256
@@ -235,10 +234,9 @@ def _handler(
             with contextlib.ExitStack() as acting:
                 if caller is not None:  # a public call may change nothing (no actor to name)
                     acting.enter_context(acting_as(Actor.partner(caller.partner.id, via)))
-                if method.on_loop:
-                    answer = method.call(request, caller)  # type: ignore[arg-type]
-                else:
-                    answer = await asyncio.to_thread(method.call, request, caller)  # type: ignore[arg-type]
+                # A bulk import runs as long as its file needs; every other call has a deadline.
+                run = offload.run_unbounded if method.streamed else offload.run
+                answer = await run(method.call, request, caller)  # type: ignore[arg-type]
             body = method.encode(answer)
             if audited:
                 leaf = await audit.record_async(
@@ -250,11 +248,17 @@ def _handler(
             slug = mapping_for(exc).slug
             logged = gate.refused(operation, "grpc", caller, exc, slug, source=source)
             status = grpc_status(exc)
-            if audited and logged:  # else counted into a summary leaf (gateway/service/flood.py)
-                leaf = await audit.record_async(
-                    _exchange(operation, caller, request, digest, None, b"", slug)
-                )
-                status = with_trailer(status, AUDIT_LEAF, str(leaf))
+            # Else counted into a summary leaf (gateway/service/flood.py), or, without a
+            # database, left to the refusal row that waits for it.
+            if audited and logged and not isinstance(exc, DatabaseUnavailable):
+                try:
+                    leaf = await audit.record_async(
+                        _exchange(operation, caller, request, digest, None, b"", slug)
+                    )
+                except DatabaseUnavailable as unavailable:  # never an answer without its leaf
+                    status = grpc_status(unavailable)
+                else:
+                    status = with_trailer(status, AUDIT_LEAF, str(leaf))
         except Exception as exc:
             status = grpc_status(unexpected(exc))
         finally:
@@ -357,13 +361,25 @@ def _credentials(context: grpc.aio.ServicerContext[bytes, bytes], url: str) -> C
 
 
 async def create_server(
-    services: Services, *, gateway_id: str, max_request_bytes: int, max_import_bytes: int
+    services: Services,
+    *,
+    gateway_id: str,
+    max_request_bytes: int,
+    max_import_bytes: int,
+    max_metadata_bytes: int,
+    handshake_timeout_seconds: float,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """A gRPC server with every gateway service registered, on the running event loop; the
     caller binds and starts it."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
+            # grpc's own limits are a soft 8 KiB, under which calls fail at random, and a hard
+            # 16 KiB: one hard limit, so that a call is refused for its size, not by chance.
+            ("grpc.max_metadata_size", max_metadata_bytes),
+            ("grpc.absolute_max_metadata_size", max_metadata_bytes),
+            # A connection that has not finished its TLS and HTTP/2 handshake by then is closed.
+            ("grpc.server_handshake_timeout_ms", int(handshake_timeout_seconds * 1000)),
             ("grpc.so_reuseport", 0),
         ],
     )
@@ -384,6 +400,19 @@ async def create_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *methods):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    loop = asyncio.get_running_loop()
+
+    def follow_database(available: bool) -> None:
+        """Every service needs the database: NOT_SERVING while it is unavailable."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if available
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *methods):
+            asyncio.run_coroutine_threadsafe(health_servicer.set(name, status), loop)
+
+    services.db.health.on_change(follow_database)
     reflection.enable_server_reflection(
         (*methods, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )

@@ -20,6 +20,7 @@ from gateway.service.admin import AdminApi
 from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
 from gateway.service.flood import FloodGuard
+from gateway.service.offload import Offload
 from gateway.service.quotas import Quotas
 from gateway.service.refusals import RefusalLog
 from gateway.service.rules import RuleService
@@ -33,7 +34,7 @@ from gateway.storage.replay import ReplayStore
 from gateway.storage.usage import UsageStore
 from gateway.transport.grpc_server import create_server
 from gateway.transport.rest import create_app
-from gateway.transport.rest._tls import TlsHttpToolsProtocol
+from gateway.transport.rest._http import HttpLimits, bounded_protocol
 from gateway.transport.services import Services
 from gateway.trust.pki import ServerTlsFiles
 
@@ -46,14 +47,18 @@ class Gateway:
         tls = (
             ServerTlsFiles.in_dir(settings.tls_dir) if settings.tls_dir else None
         )  # before any I/O
-        self.db = Database.from_url(settings.database_url)
+        self.db = Database.from_url(
+            settings.database_url,
+            timeout=settings.database_timeout_seconds,
+            statement_timeout=settings.database_timeout_seconds,
+        )
         self.db.upgrade()
         self.trust = TrustCache(PartnerStore(self.db), ttl=settings.trust_cache_seconds)
         self.replay = ReplayStore(self.db)
         keyring = KeyRing.from_dir(settings.gateway_keys_dir)  # read once, for every use case
         self.rules = RuleService.from_settings(settings, self.db, keyring)
         self.exchange = ProfileExchange.from_settings(
-            settings, self.db, self.trust, common_grade=self.rules.common_grade, keyring=keyring
+            settings, self.db, self.trust, rules=self.rules
         )
         # Bound first: a DPoP proof names the REST port's URL, so its origins must be known.
         self._rest_socket = _bind(settings.host, settings.rest_port)
@@ -70,6 +75,7 @@ class Gateway:
         self.partners = PartnerAdmin(self.db, on_change=self.trust.invalidate)
         self.audit = AuditLog.from_settings(settings, self.db)
         self.flood = FloodGuard.from_settings(settings, self.audit, self.refusals)
+        self.offload = Offload(self.db.health, deadline=self.db.deadline)
         self.services = Services(
             exchange=self.exchange,
             consents=ConsentService(self.db),
@@ -78,8 +84,9 @@ class Gateway:
             admin=AdminApi(self.partners),
             refusals=self.refusals,
             tokens=self.tokens,
-            gate=Gatekeeper(self.tokens, self.quotas, self.refusals, self.flood),
+            gate=Gatekeeper(self.tokens, self.quotas, self.refusals, self.flood, self.offload),
             audit=self.audit,
+            offload=self.offload,
             db=self.db,
         )
         # Both transports are served on one event loop: a call that waits for its audit leaf
@@ -92,6 +99,8 @@ class Gateway:
                 gateway_id=settings.gateway_id,
                 max_request_bytes=settings.max_request_bytes,
                 max_import_bytes=settings.max_import_bytes,
+                max_metadata_bytes=settings.max_header_bytes,
+                handshake_timeout_seconds=settings.header_timeout_seconds,
             )
         )
         address = _address(settings.host, settings.grpc_port)
@@ -110,8 +119,11 @@ class Gateway:
             uvicorn.Config(
                 app,
                 loop="none",  # served on the gateway's own loop
-                # httptools, plus the client certificate in the scope for mTLS-bound tokens
-                http=TlsHttpToolsProtocol,
+                # httptools, plus the client certificate in the scope for mTLS-bound tokens, with
+                # bounds on heads, bodies and connections, and problem+json for its own answers
+                http=bounded_protocol(HttpLimits.from_settings(settings)),
+                timeout_keep_alive=settings.keep_alive_seconds,
+                ws="none",  # no WebSocket routes: an upgrade request is served as plain HTTP
                 lifespan="off",
                 access_log=False,
                 # The client address is the connection's peer, which the anonymous flood limits
@@ -167,6 +179,7 @@ class Gateway:
     async def _serve(self) -> None:
         await self.grpc_server.start()
         self.audit.start_schedule(self.settings.checkpoint_seconds)
+        self.db.health.watch()
         self.flood.start()
         try:
             await self._uvicorn.serve(sockets=[self._rest_socket])
@@ -176,6 +189,8 @@ class Gateway:
 
     def _shutdown(self) -> None:
         self._rest_socket.close()
+        self.db.health.close()
+        self.offload.close()
         self.flood.close()  # the last summary of refusals counted, not logged one by one
         self.refusals.close()
         self.audit.close()

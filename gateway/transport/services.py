@@ -9,6 +9,7 @@ from gateway.service.access import Gatekeeper
 from gateway.service.admin import AdminApi
 from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
+from gateway.service.offload import Offload
 from gateway.service.refusals import RefusalLog
 from gateway.service.rules import RuleService
 from gateway.service.sco import ScoService
@@ -27,4 +28,5 @@ class Services:
     tokens: TokenService
     gate: Gatekeeper
     audit: AuditLog
+    offload: Offload  # every call that may wait for the database runs through it
     db: Database  # for the health check only

@@ -6,6 +6,7 @@ route whose operation has no policy is refused to everyone (default deny).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -77,9 +78,9 @@ class GuardedRoute(APIRoute):
             gate.screen(operation, source_of(request))
             if request.method != "GET" and operation not in _STREAMED:
                 request.scope[_BODY] = await request.body()  # for the audit leaf's digest
-            caller = await gate.authenticate_async(operation, _credentials(request))
-            request.scope[_CALLER] = caller
-            gate.authorize(operation, caller)
+            caller = await gate.admit(
+                operation, _credentials(request), functools.partial(_identified, request)
+            )
             _refuse_nul(request)
             _refuse_repeated(request)
             if caller is None:  # a public call: it may change nothing (no actor to name)
@@ -91,6 +92,10 @@ class GuardedRoute(APIRoute):
             return response
 
         return guarded
+
+
+def _identified(request: Request, caller: Caller | None) -> None:
+    request.scope[_CALLER] = caller
 
 
 async def record_exchange(request: Request, response: Response, decision: str) -> None:

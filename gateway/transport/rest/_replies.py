@@ -14,6 +14,7 @@ from gateway.profiles import canonical_json, parse_json_message
 from gateway.signing import SUPPORTED_ALGORITHMS
 from gateway.transport.errors import PROBLEM_JSON
 from gateway.transport.rest._schemas import ref
+from gateway.trust.policy import Rule
 
 JOSE = "application/jose"
 _M = TypeVar("_M", bound=Message)
@@ -39,20 +40,26 @@ PROBLEM_SCHEMA = {
     },
 }
 _STATUS_TEXT = {
-    400: "Invalid argument or identifier",
+    400: "Invalid argument or identifier (the problem's `field` names it)",
     401: "Token, signature or key not accepted",
     403: "Partner not allowed",
     404: "Not found",
+    408: "The request head or body did not arrive in time; the connection is closed",
     409: "Conflicts with stored state (e.g. replayed publication)",
     413: "Request body too large",
+    414: "Request target too long (CXG_MAX_URL_BYTES)",
     429: "Rate limit or daily quota exceeded (see Retry-After)",
+    431: "Request head too large or too many header fields (CXG_MAX_HEADER_BYTES, _COUNT)",
     503: "Database or keys unavailable",
 }
 
 
 def responses(
-    message: Any, *errors: int, signed: bool = False, public: bool = False
+    message: Any, *errors: int, signed: bool = False, stateless: bool = False
 ) -> dict[int | str, Any]:
+    """The answers of an operation: ``message`` as its 200, the refusals its handler and service
+    may answer, and 503 unless ``stateless`` (it reads no database). The refusals of admission
+    and of the HTTP layer are added to every operation by ``document_refusals``."""
     documented: dict[int | str, Any] = {}
     if message is not None:
         content: dict[str, Any] = {"application/json": {"schema": ref(message)}}
@@ -61,13 +68,41 @@ def responses(
                 "schema": {"type": "string", "description": "The JWS compact serialization alone."}
             }
         documented[200] = {"description": "OK", "content": content}
-    # Every non-public operation can be refused for its credentials, its role or its quota.
-    for status in sorted({*errors, *(() if public else (401, 403, 429))}):
-        documented[status] = {
-            "description": _STATUS_TEXT[status],
-            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
-        }
+    for status in sorted({*errors, *(() if stateless else (503,))}):
+        documented[status] = problem_response(status)
     return documented
+
+
+def problem_response(status: int, description: str | None = None) -> dict[str, Any]:
+    return {
+        "description": description or _STATUS_TEXT[status],
+        "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+    }
+
+
+def document_refusals(operation: dict[str, Any], method: str, rule: Rule) -> None:
+    """Add to an OpenAPI operation the refusals every route of its kind can answer, whatever
+    its handler does (an entry the route documents itself is kept):
+
+    - 400: admission refuses a query parameter given twice and text with NUL on every route;
+    - 401, 403, 429: a caller's token, standing, roles and quota, where the operation takes a
+      caller (every non-public one, and a public one that ``identifies`` a caller with a token);
+      429 also where anonymous requests are screened (the token endpoint);
+    - 413: the body limit, on every method but GET and HEAD;
+    - 408, 414, 431: the HTTP layer's bounds on a request's head and the time to send it
+      (gateway/transport/rest/_http.py).
+    """
+    answers = operation.setdefault("responses", {})
+    statuses = {400, 408, 414, 431}
+    if not rule.public or rule.identifies:
+        statuses |= {401, 403, 429}
+    if rule.public and rule.audited:
+        statuses.add(429)
+    if method.upper() not in ("GET", "HEAD"):
+        statuses.add(413)
+    for status in sorted(statuses):
+        answers.setdefault(str(status), problem_response(status))
+    operation["responses"] = dict(sorted(answers.items()))
 
 
 async def read_message(request: Request, message_type: type[_M]) -> _M:

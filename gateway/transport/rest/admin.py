@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from google.protobuf.message import Message
 
@@ -15,16 +14,7 @@ from gateway.schema.cxg.v1 import admin_service_pb2 as pb
 from gateway.transport.rest._guard import GuardedRoute
 from gateway.transport.rest._replies import json_body, message_response, read_message, responses
 from gateway.transport.rest.deps import CallerDep, ServicesDep
-
-MESSAGES = (
-    pb.Partner,
-    pb.ListPartnersResponse,
-    pb.RegisterPartnerRequest,
-    pb.AddPartnerKeyRequest,
-    pb.AddPartnerCertificateRequest,
-    pb.Quota,
-    pb.ListRefusalsResponse,
-)
+from gateway.transport.services import Services
 
 PartnerId = Annotated[
     str, Path(pattern="^[a-z0-9][a-z0-9-]{1,62}$", description="The partner's id.")
@@ -38,8 +28,10 @@ Thumbprint = Annotated[
 router = APIRouter(route_class=GuardedRoute, prefix="/v1/admin")
 
 
-async def _run(call: Callable[..., Message], request: Any, *args: Any) -> Response:
-    return message_response(await run_in_threadpool(call, request, *args))
+async def _run(
+    services: Services, call: Callable[..., Message], request: Any, *args: Any
+) -> Response:
+    return message_response(await services.offload.run(call, request, *args))
 
 
 async def _with_body(request: Request, message_type: type[Message], partner_id: str) -> Message:
@@ -58,7 +50,7 @@ async def _with_body(request: Request, message_type: type[Message], partner_id: 
     responses=responses(pb.ListPartnersResponse),
 )
 async def list_partners(services: ServicesDep) -> Response:
-    return await _run(services.admin.list_partners, pb.ListPartnersRequest())
+    return await _run(services, services.admin.list_partners, pb.ListPartnersRequest())
 
 
 @router.get(
@@ -68,7 +60,9 @@ async def list_partners(services: ServicesDep) -> Response:
     responses=responses(pb.Partner, 400, 404),
 )
 async def get_partner(partner_id: PartnerId, services: ServicesDep) -> Response:
-    return await _run(services.admin.get_partner, pb.GetPartnerRequest(partner_id=partner_id))
+    return await _run(
+        services, services.admin.get_partner, pb.GetPartnerRequest(partner_id=partner_id)
+    )
 
 
 @router.post(
@@ -80,7 +74,7 @@ async def get_partner(partner_id: PartnerId, services: ServicesDep) -> Response:
 )
 async def register_partner(request: Request, services: ServicesDep) -> Response:
     register = await read_message(request, pb.RegisterPartnerRequest)
-    return await _run(services.admin.register_partner, register)
+    return await _run(services, services.admin.register_partner, register)
 
 
 @router.post(
@@ -93,7 +87,7 @@ async def suspend_partner(
     partner_id: PartnerId, services: ServicesDep, caller: CallerDep
 ) -> Response:
     suspend = pb.PartnerRef(partner_id=partner_id)
-    return await _run(services.admin.suspend_partner, suspend, caller.partner.id)
+    return await _run(services, services.admin.suspend_partner, suspend, caller.partner.id)
 
 
 @router.post(
@@ -103,7 +97,9 @@ async def suspend_partner(
     responses=responses(pb.Partner, 400, 404),
 )
 async def reinstate_partner(partner_id: PartnerId, services: ServicesDep) -> Response:
-    return await _run(services.admin.reinstate_partner, pb.PartnerRef(partner_id=partner_id))
+    return await _run(
+        services, services.admin.reinstate_partner, pb.PartnerRef(partner_id=partner_id)
+    )
 
 
 @router.post(
@@ -117,7 +113,7 @@ async def add_partner_key(
     partner_id: PartnerId, request: Request, services: ServicesDep
 ) -> Response:
     add = await _with_body(request, pb.AddPartnerKeyRequest, partner_id)
-    return await _run(services.admin.add_partner_key, add)
+    return await _run(services, services.admin.add_partner_key, add)
 
 
 @router.post(
@@ -130,7 +126,7 @@ async def retire_partner_key(
     partner_id: PartnerId, kid: Kid, services: ServicesDep, caller: CallerDep
 ) -> Response:
     retire = pb.RetirePartnerKeyRequest(partner_id=partner_id, kid=kid)
-    return await _run(services.admin.retire_partner_key, retire, caller.partner.id)
+    return await _run(services, services.admin.retire_partner_key, retire, caller.partner.id)
 
 
 @router.post(
@@ -144,7 +140,7 @@ async def add_partner_certificate(
     partner_id: PartnerId, request: Request, services: ServicesDep
 ) -> Response:
     add = await _with_body(request, pb.AddPartnerCertificateRequest, partner_id)
-    return await _run(services.admin.add_partner_certificate, add)
+    return await _run(services, services.admin.add_partner_certificate, add)
 
 
 @router.post(
@@ -157,7 +153,9 @@ async def remove_partner_certificate(
     partner_id: PartnerId, thumbprint: Thumbprint, services: ServicesDep, caller: CallerDep
 ) -> Response:
     remove = pb.RemovePartnerCertificateRequest(partner_id=partner_id, thumbprint=thumbprint)
-    return await _run(services.admin.remove_partner_certificate, remove, caller.partner.id)
+    return await _run(
+        services, services.admin.remove_partner_certificate, remove, caller.partner.id
+    )
 
 
 @router.post(
@@ -172,7 +170,7 @@ async def set_partner_quota(
 ) -> Response:
     quota = await read_message(request, pb.Quota)
     set_quota = pb.SetPartnerQuotaRequest(partner_id=partner_id, quota=quota)
-    return await _run(services.admin.set_partner_quota, set_quota, caller.partner.id)
+    return await _run(services, services.admin.set_partner_quota, set_quota, caller.partner.id)
 
 
 @router.get(
@@ -190,4 +188,4 @@ async def list_refusals(
     listing = pb.ListRefusalsRequest(
         partner_id=partner_id, page_size=page_size, page_token=page_token
     )
-    return await _run(services.refusals.list, listing)
+    return await _run(services, services.refusals.list, listing)

@@ -2,9 +2,9 @@
 
 Request and response bodies are the cxg.v1 messages in proto3 JSON, parsed and written by
 protobuf itself, so REST and gRPC cannot drift apart; the OpenAPI document takes its schemas
-from the same descriptors. Reads call the service directly on the event loop (a lookup is tens
-of microseconds; a thread hop would cost more); publishes, which verify a signature and wait for
-a durable commit, run in the thread pool.
+from the same descriptors. Every call that may wait for the database runs in a worker thread
+with a deadline (``services.offload``), never on the event loop, which keeps serving what needs
+no database while the database stalls.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -23,7 +22,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__, mapping
-from gateway.errors import GatewayError, InvalidArgument, PayloadTooLarge, QuotaExceeded
+from gateway.errors import DatabaseUnavailable, GatewayError, InvalidArgument, PayloadTooLarge
 from gateway.identifiers import SCHEMES
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.transport._imports import Upload, summary_message
@@ -43,12 +42,13 @@ from gateway.transport.rest._guard import (
 from gateway.transport.rest._replies import (
     JOSE,
     challenge,
+    document_refusals,
     json_body,
     message_response,
     read_message,
     responses,
 )
-from gateway.transport.rest._schemas import component_schemas
+from gateway.transport.rest._schemas import TEXT, component_schemas, referenced
 from gateway.transport.rest.deps import CallerDep, ServicesDep
 from gateway.transport.services import Services
 from gateway.trust.policy import PURPOSES, rule_for
@@ -185,7 +185,7 @@ def _routes() -> APIRouter:
             consent=query.get("consent", "")[:64],
             format=query.get("format", "")[:64],
         )
-        return _get_profile(request, target)
+        return await _get_profile(request, target)
 
     @router.get(
         "/v1/profiles:search",
@@ -207,7 +207,9 @@ def _routes() -> APIRouter:
         request = pb.SearchProfilesRequest(
             name_prefix=name_prefix, country=country, page_size=page_size, page_token=page_token
         )
-        return message_response(services.exchange.search_profiles(request))
+        return message_response(
+            await services.offload.run(services.exchange.search_profiles, request)
+        )
 
     @router.post(
         "/v1/profiles:publish",
@@ -220,7 +222,7 @@ def _routes() -> APIRouter:
         request: Request, services: ServicesDep, caller: CallerDep
     ) -> Response:
         publish = await read_message(request, pb.PublishProfileRequest)
-        receipt = await run_in_threadpool(
+        receipt = await services.offload.run(
             services.exchange.publish_profile, publish, caller.partner
         )
         mark_decision(request, receipt.rule_pack_sha256, ())  # the common grade's pack
@@ -236,7 +238,12 @@ def _routes() -> APIRouter:
         responses=responses(pb.ImportSummary, 400, 401, 403, 413),
         openapi_extra={
             "parameters": [
-                {**_format_param(), "required": True, "description": "The file's format."}
+                {
+                    **_format_param(),
+                    "required": True,
+                    "description": "The file's format.",
+                    "schema": {"type": "string", "enum": sorted(mapping.adapters())},
+                }
             ],
             "requestBody": {
                 "required": True,
@@ -260,7 +267,8 @@ def _routes() -> APIRouter:
             async for chunk in request.stream():
                 upload.write(chunk)
             mark_streamed(request, upload.sha256)
-            summary = await run_in_threadpool(
+            # As long as the file needs: each of its database statements has its own timeouts.
+            summary = await services.offload.run_unbounded(
                 services.exchange.import_file, format_name, upload.rewind().file, caller.partner
             )
         finally:
@@ -294,7 +302,7 @@ def _routes() -> APIRouter:
             consent=query.get("consent", "")[:64],
             format=query.get("format", "")[:64],
         )
-        return _get_profile(request, target)
+        return await _get_profile(request, target)
 
     @router.get(
         "/v1/profiles/{profile_id:segment}/versions",
@@ -311,7 +319,9 @@ def _routes() -> APIRouter:
         request = pb.ListProfileVersionsRequest(
             name=f"profiles/{profile_id}", page_size=page_size, page_token=page_token
         )
-        return message_response(services.exchange.list_versions(request))
+        return message_response(
+            await services.offload.run(services.exchange.list_versions, request)
+        )
 
     @router.get(
         "/.well-known/jwks.json",
@@ -330,18 +340,23 @@ def _routes() -> APIRouter:
         summary="Ready when the database answers and a signing key is loaded",
         responses={
             200: {"content": {"application/json": {"schema": _HEALTH_SCHEMA}}},
-            **responses(None, 503, public=True),
+            **responses(None, 503),
         },
     )
     async def healthz(services: ServicesDep) -> Response:
-        await run_in_threadpool(services.db.ping)
+        if not services.db.health.available:  # known down: answered without waiting
+            raise services.db.health.outage("it has not answered since it went down")
+        await services.offload.run(services.db.ping)
         return JSONResponse({"status": "ok", "signingKey": services.exchange.keyring.active.kid})
 
     return router
 
 
-def _get_profile(request: Request, target: pb.GetProfileRequest) -> Response:
-    signed = request.app.state.services.exchange.get_profile(target, caller_of(request).partner)
+async def _get_profile(request: Request, target: pb.GetProfileRequest) -> Response:
+    services: Services = request.app.state.services
+    signed = await services.offload.run(
+        services.exchange.get_profile, target, caller_of(request).partner
+    )
     # A JOSE client may ask for the bare JWS; everyone else gets cxg.v1.SignedProfile as JSON.
     if JOSE in request.headers.get("accept", ""):
         return Response(signed.jws, media_type=JOSE)
@@ -409,7 +424,7 @@ async def _refusal(request: Request, exc: GatewayError) -> Response:
     recorded and is a leaf of the audit log (or, for a caller without a valid token over the
     flood limits, counted into a summary leaf)."""
     status, body = problem(exc)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, QuotaExceeded) else None
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
     response = _problem_response(status, body, headers=headers)
     if status == 401:
         response.headers["WWW-Authenticate"] = challenge(request, exc)
@@ -419,8 +434,15 @@ async def _refusal(request: Request, exc: GatewayError) -> Response:
             response = oauth.oauth_error(exc, request) or response
         services: Services = request.app.state.services
         slug = mapping_for(exc).slug
-        if services.gate.refused(operation, "rest", caller, exc, slug, source=source_of(request)):
-            await record_exchange(request, response, slug)
+        logged = services.gate.refused(
+            operation, "rest", caller, exc, slug, source=source_of(request)
+        )
+        # Without a database there is no leaf to write: the refusal row waits for it instead.
+        if logged and not isinstance(exc, DatabaseUnavailable):
+            try:
+                await record_exchange(request, response, slug)
+            except DatabaseUnavailable as unavailable:  # an answer is never sent without its leaf
+                return await _refusal(request, unavailable)
     return response
 
 
@@ -502,33 +524,26 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        schemas.update(
-            component_schemas(
-                pb.SignedProfile,
-                pb.PublishProfileRequest,
-                pb.PublishReceipt,
-                pb.ListProfileVersionsResponse,
-                pb.SearchProfilesResponse,
-                *consents.MESSAGES,
-                *admin.MESSAGES,
-                *audit.MESSAGES,
-                *rules.MESSAGES,
-                *sco.MESSAGES,
-            )
-        )
-        # What a JSON Schema can say beyond the proto field types.
-        jws = {"minLength": 5, "pattern": r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$"}
-        request_schema = schemas["cxg.v1.PublishProfileRequest"]
-        request_schema["required"] = ["jws"]
-        request_schema["properties"]["jws"].update(jws)
         # FastAPI's own validation-error schemas describe 422s this app never sends.
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
         for path in document["paths"].values():
-            for operation in path.values():
+            for method, operation in path.items():
                 operation["responses"].pop("422", None)
-                if not rule_for(operation_of(operation["operationId"])).public:
+                rule = rule_for(operation_of(operation["operationId"]))
+                document_refusals(operation, method, rule)
+                for parameter in operation.get("parameters", []):
+                    _text_parameter(parameter["schema"])
+                if not rule.public:
                     operation["security"] = [{"DPoP": []}, {"mtlsBoundBearer": []}]
+        # Every message an operation names, and those they contain: none is left dangling.
+        schemas.update(component_schemas(referenced(document["paths"]) - set(schemas)))
         document["components"]["securitySchemes"] = _SECURITY_SCHEMES
         app.openapi_schema = document
     return app.openapi_schema
+
+
+def _text_parameter(schema: dict[str, Any]) -> None:
+    """A text parameter without a pattern or enumeration of its own still refuses NUL."""
+    if schema.get("type") == "string" and not {"pattern", "enum", "format"} & schema.keys():
+        schema["pattern"] = TEXT

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from gateway.errors import InvalidArgument
@@ -15,13 +14,6 @@ from gateway.transport.rest._guard import GuardedRoute, identified_caller
 from gateway.transport.rest._replies import json_body, message_response, read_message, responses
 from gateway.transport.rest.deps import CallerDep, ServicesDep
 
-MESSAGES = (
-    pb.Checkpoint,
-    pb.ListEntriesResponse,
-    pb.InclusionProof,
-    pb.ConsistencyProof,
-    pb.AddCosignatureRequest,
-)
 _NOTE = "text/plain; charset=utf-8"
 TreeSize = Annotated[int, Query(ge=1, le=2**62, description="A tree size, at most the log's.")]
 
@@ -33,7 +25,7 @@ router = APIRouter(route_class=GuardedRoute, prefix="/v1/audit")
     operation_id="GetCheckpoint",
     summary="The latest signed checkpoint (C2SP tlog-checkpoint) with witness co-signatures",
     responses={
-        **responses(pb.Checkpoint, 400, 404, public=True),
+        **responses(pb.Checkpoint, 400, 404),
         200: {
             "description": "OK",
             "content": {
@@ -48,7 +40,7 @@ async def get_checkpoint(
     services: ServicesDep,
     tree_size: Annotated[int, Query(ge=0, le=2**62, description="0: the latest.")] = 0,
 ) -> Response:
-    checkpoint = await run_in_threadpool(services.audit.checkpoint, tree_size)
+    checkpoint = await services.offload.run(services.audit.checkpoint, tree_size)
     if "text/plain" in request.headers.get("accept", ""):
         return Response(checkpoint.note, media_type=_NOTE)
     return message_response(checkpoint)
@@ -58,7 +50,7 @@ async def get_checkpoint(
     "/entries",
     operation_id="ListEntries",
     summary="Leaves [start, end): hashes for everyone, contents for the caller's own calls",
-    responses=responses(pb.ListEntriesResponse, 400, public=True),
+    responses=responses(pb.ListEntriesResponse, 400),
 )
 async def list_entries(
     request: Request,
@@ -69,7 +61,9 @@ async def list_entries(
     caller = identified_caller(request)
     listing = pb.ListEntriesRequest(start=start, end=end)
     return message_response(
-        await run_in_threadpool(services.audit.entries, listing, caller.partner if caller else None)
+        await services.offload.run(
+            services.audit.entries, listing, caller.partner if caller else None
+        )
     )
 
 
@@ -77,7 +71,7 @@ async def list_entries(
     "/proofs/inclusion",
     operation_id="GetInclusionProof",
     summary="RFC 9162 inclusion proof of a leaf",
-    responses=responses(pb.InclusionProof, 400, public=True),
+    responses=responses(pb.InclusionProof, 400),
 )
 async def get_inclusion_proof(
     services: ServicesDep,
@@ -85,20 +79,20 @@ async def get_inclusion_proof(
     tree_size: TreeSize,
 ) -> Response:
     proof = pb.GetInclusionProofRequest(leaf_index=leaf_index, tree_size=tree_size)
-    return message_response(await run_in_threadpool(services.audit.inclusion, proof))
+    return message_response(await services.offload.run(services.audit.inclusion, proof))
 
 
 @router.get(
     "/proofs/consistency",
     operation_id="GetConsistencyProof",
     summary="RFC 9162 consistency proof between two tree sizes",
-    responses=responses(pb.ConsistencyProof, 400, public=True),
+    responses=responses(pb.ConsistencyProof, 400),
 )
 async def get_consistency_proof(
     services: ServicesDep, first: TreeSize, second: TreeSize
 ) -> Response:
     proof = pb.GetConsistencyProofRequest(first=first, second=second)
-    return message_response(await run_in_threadpool(services.audit.consistency, proof))
+    return message_response(await services.offload.run(services.audit.consistency, proof))
 
 
 @router.post(
@@ -119,5 +113,5 @@ async def add_cosignature(
         raise InvalidArgument("tree_size in the body differs from the path", field="tree_size")
     cosign.tree_size = tree_size
     return message_response(
-        await run_in_threadpool(services.audit.add_cosignature, caller.partner, cosign)
+        await services.offload.run(services.audit.add_cosignature, caller.partner, cosign)
     )

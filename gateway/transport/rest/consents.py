@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from gateway.schema.cxg.v1 import consent_service_pb2 as pb
 from gateway.transport.rest._guard import GuardedRoute
 from gateway.transport.rest._replies import json_body, message_response, read_message, responses
 from gateway.transport.rest.deps import CallerDep, ServicesDep
-
-MESSAGES = (pb.Consent, pb.GrantConsentRequest, pb.ListConsentsResponse)
 
 ConsentId = Annotated[
     str, Path(pattern="^[0-9a-f]{32}$", description="The last segment of consents/{consent_id}.")
@@ -31,7 +28,9 @@ router = APIRouter(route_class=GuardedRoute)
 )
 async def grant_consent(request: Request, services: ServicesDep, caller: CallerDep) -> Response:
     grant = await read_message(request, pb.GrantConsentRequest)
-    return message_response(await run_in_threadpool(services.consents.grant, caller.partner, grant))
+    return message_response(
+        await services.offload.run(services.consents.grant, caller.partner, grant)
+    )
 
 
 @router.post(
@@ -45,7 +44,7 @@ async def revoke_consent(
 ) -> Response:
     revoke = pb.RevokeConsentRequest(name=f"consents/{consent_id}")
     return message_response(
-        await run_in_threadpool(services.consents.revoke, caller.partner, revoke)
+        await services.offload.run(services.consents.revoke, caller.partner, revoke)
     )
 
 
@@ -57,7 +56,7 @@ async def revoke_consent(
 )
 async def get_consent(consent_id: ConsentId, services: ServicesDep, caller: CallerDep) -> Response:
     get = pb.GetConsentRequest(name=f"consents/{consent_id}")
-    return message_response(await run_in_threadpool(services.consents.get, caller.partner, get))
+    return message_response(await services.offload.run(services.consents.get, caller.partner, get))
 
 
 @router.get(
@@ -74,5 +73,5 @@ async def list_consents(
 ) -> Response:
     listing = pb.ListConsentsRequest(page_size=page_size, page_token=page_token)
     return message_response(
-        await run_in_threadpool(services.consents.list, caller.partner, listing)
+        await services.offload.run(services.consents.list, caller.partner, listing)
     )

@@ -7,11 +7,17 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from gateway.errors import GatewayError, InvalidArgument, PermissionDenied, Unauthenticated
+from gateway.errors import (
+    DatabaseUnavailable,
+    GatewayError,
+    InvalidArgument,
+    PermissionDenied,
+    Unauthenticated,
+)
 from gateway.service.access import client_thumbprint
+from gateway.service.tokens import GRANT_TYPE
 from gateway.transport.errors import PROBLEM_JSON, mapping_for
 from gateway.transport.rest._guard import (
     GuardedRoute,
@@ -22,8 +28,10 @@ from gateway.transport.rest._guard import (
     source_of,
 )
 from gateway.transport.rest._replies import PROBLEM_SCHEMA, challenge
+from gateway.transport.rest._schemas import JWS
 from gateway.transport.rest._tls import client_certificate
 from gateway.transport.services import Services
+from gateway.trust.assertions import CLIENT_ASSERTION_TYPE
 
 _FORM = "application/x-www-form-urlencoded"
 _FIELDS = ("grant_type", "client_assertion_type", "client_assertion")
@@ -32,6 +40,8 @@ _OAUTH_ERRORS: tuple[tuple[type[GatewayError], str, int], ...] = (
     (Unauthenticated, "invalid_client", 401),
     (PermissionDenied, "unauthorized_client", 400),
     (InvalidArgument, "invalid_request", 400),
+    # RFC 6749 names it for the authorization endpoint; clients know it as "retry later".
+    (DatabaseUnavailable, "temporarily_unavailable", 503),
 )
 _TOKEN_SCHEMA = {
     "type": "object",
@@ -75,6 +85,15 @@ router = APIRouter(route_class=GuardedRoute)
             "description": "Client authentication failed",
             "content": {"application/json": {"schema": _ERROR_SCHEMA}},
         },
+        500: {
+            "description": "The token could not be issued (an unexpected failure)",
+            "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+        },
+        503: {
+            "description": "temporarily_unavailable: the database is unavailable (see "
+            "Retry-After); nothing was issued",
+            "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+        },
         429: {
             "description": "Too many token requests or refusals from this address (see "
             "Retry-After); answered before the assertion is checked",
@@ -99,7 +118,16 @@ router = APIRouter(route_class=GuardedRoute)
                         "type": "object",
                         "required": list(_FIELDS),
                         "properties": {
-                            **{name: {"type": "string"} for name in _FIELDS},
+                            "grant_type": {"type": "string", "enum": [GRANT_TYPE]},
+                            "client_assertion_type": {
+                                "type": "string",
+                                "enum": [CLIENT_ASSERTION_TYPE],
+                            },
+                            "client_assertion": {
+                                "type": "string",
+                                "pattern": JWS,
+                                "description": "JWT (RFC 7523) signed with the partner's key.",
+                            },
                             "client_id": {
                                 "type": "string",
                                 "description": "Optional; if sent, the partner id the client "
@@ -118,7 +146,7 @@ async def create_token(request: Request) -> Response:
     try:
         form = _form(request.headers.get("content-type", ""), await request.body())
         dpop_proof = single_header(request, "DPoP")
-        issued = await run_in_threadpool(
+        issued = await services.offload.run(
             lambda: tokens.issue(
                 grant_type=form["grant_type"],
                 client_assertion_type=form["client_assertion_type"],
@@ -136,8 +164,12 @@ async def create_token(request: Request) -> Response:
             "CreateToken", "rest", None, exc, slug, source=source_of(request)
         )
         refused = oauth_error(exc, request) or _server_error(exc)
-        if logged:
-            await record_exchange(request, refused, slug)
+        # Without a database there is no leaf to write: the refusal row waits for it instead.
+        if logged and not isinstance(exc, DatabaseUnavailable):
+            try:
+                await record_exchange(request, refused, slug)
+            except DatabaseUnavailable as unavailable:  # never an answer without its leaf
+                return oauth_error(unavailable, request) or _server_error(unavailable)
         return refused
     mark_caller(request, issued.caller)  # the audit leaf names the partner that authenticated
     body = {
@@ -188,6 +220,8 @@ def oauth_error(exc: GatewayError, request: Request) -> Response | None:
     if exc.field:
         body["field"] = exc.field
     headers = {"Cache-Control": "no-store"}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     if status == 401:
         headers["WWW-Authenticate"] = challenge(request, exc)
     return JSONResponse(body, status_code=status, headers=headers)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from gateway.schema.cxg.v1 import rules_service_pb2 as pb
@@ -15,13 +14,6 @@ from gateway.transport.rest._guard import GuardedRoute, mark_decision
 from gateway.transport.rest._replies import json_body, message_response, read_message, responses
 from gateway.transport.rest.deps import CallerDep, ServicesDep
 
-MESSAGES = (
-    pb.RecognizeAeoRequest,
-    pb.EquivalentGradeRequest,
-    pb.SignedDecision,
-    pb.ListRulePacksResponse,
-    pb.SignedRulePack,
-)
 PackHash = Annotated[
     str, Path(pattern="^[0-9a-f]{64}$", description="The pack file's SHA-256, lower-case hex.")
 ]
@@ -38,7 +30,7 @@ router = APIRouter(route_class=GuardedRoute)
 )
 async def recognize_aeo(request: Request, services: ServicesDep, caller: CallerDep) -> Response:
     question = await read_message(request, pb.RecognizeAeoRequest)
-    answer = await run_in_threadpool(services.rules.recognize_aeo, question, caller.partner)
+    answer = await services.offload.run(services.rules.recognize_aeo, question, caller.partner)
     mark_decision(request, answer.decision.rule_pack_sha256, subjects(question))
     return message_response(answer)
 
@@ -52,7 +44,7 @@ async def recognize_aeo(request: Request, services: ServicesDep, caller: CallerD
 )
 async def equivalent_grade(request: Request, services: ServicesDep, caller: CallerDep) -> Response:
     question = await read_message(request, pb.EquivalentGradeRequest)
-    answer = await run_in_threadpool(services.rules.equivalent_grade, question)
+    answer = await services.offload.run(services.rules.equivalent_grade, question)
     mark_decision(request, answer.decision.rule_pack_sha256, ())
     return message_response(answer)
 
@@ -61,18 +53,18 @@ async def equivalent_grade(request: Request, services: ServicesDep, caller: Call
     "/v1/rulePacks",
     operation_id="ListRulePacks",
     summary="The active rule packs",
-    responses=responses(pb.ListRulePacksResponse, public=True),
+    responses=responses(pb.ListRulePacksResponse),
 )
 async def list_rule_packs(services: ServicesDep) -> Response:
-    return message_response(await run_in_threadpool(services.rules.list_packs))
+    return message_response(await services.offload.run(services.rules.list_packs))
 
 
 @router.get(
     "/v1/rulePacks/{sha256:segment}",
     operation_id="GetRulePack",
     summary="One rule pack by its SHA-256: the operator-signed file",
-    responses=responses(pb.SignedRulePack, 400, 404, public=True),
+    responses=responses(pb.SignedRulePack, 400, 404),
 )
 async def get_rule_pack(sha256: PackHash, services: ServicesDep) -> Response:
     get = pb.GetRulePackRequest(name=f"rulePacks/{sha256}")
-    return message_response(await run_in_threadpool(services.rules.get_pack, get))
+    return message_response(await services.offload.run(services.rules.get_pack, get))

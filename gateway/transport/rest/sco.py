@@ -9,25 +9,22 @@ from typing import Annotated, Literal
 
 import jinja2
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from gateway.schema.cxg.v1 import sco_service_pb2 as pb
 from gateway.sco import Result
 from gateway.transport.rest._guard import GuardedRoute
-from gateway.transport.rest._replies import json_body, message_response, read_message, responses
+from gateway.transport.rest._replies import (
+    json_body,
+    message_response,
+    problem_response,
+    read_message,
+    responses,
+)
 from gateway.transport.rest._scan_text import TEXT
 from gateway.transport.rest._schemas import ref
 from gateway.transport.rest.deps import CallerDep, ServicesDep
 
-MESSAGES = (
-    pb.IssueScoCodeRequest,
-    pb.ScoCode,
-    pb.SetScoCodeStatusRequest,
-    pb.VerifyScoCodeRequest,
-    pb.ScoVerification,
-    pb.SignedList,
-)
 CodeId = Annotated[
     str, Path(pattern="^[0-9a-f]{16}$", description="The last segment of scoCodes/{code_id}.")
 ]
@@ -52,7 +49,9 @@ router = APIRouter(route_class=GuardedRoute)
 )
 async def issue_code(request: Request, services: ServicesDep, caller: CallerDep) -> Response:
     issue = await read_message(request, pb.IssueScoCodeRequest)
-    return message_response(await run_in_threadpool(services.sco.issue_code, issue, caller.partner))
+    return message_response(
+        await services.offload.run(services.sco.issue_code, issue, caller.partner)
+    )
 
 
 @router.get(
@@ -63,7 +62,7 @@ async def issue_code(request: Request, services: ServicesDep, caller: CallerDep)
 )
 async def get_code(code_id: CodeId, services: ServicesDep, caller: CallerDep) -> Response:
     get = pb.GetScoCodeRequest(name=f"scoCodes/{code_id}")
-    return message_response(await run_in_threadpool(services.sco.get_code, get, caller.partner))
+    return message_response(await services.offload.run(services.sco.get_code, get, caller.partner))
 
 
 @router.get(
@@ -79,7 +78,7 @@ async def get_qr(
     code_id: CodeId, image: Literal["png", "svg"], services: ServicesDep, caller: CallerDep
 ) -> Response:
     get = pb.GetScoCodeRequest(name=f"scoCodes/{code_id}")
-    data = await run_in_threadpool(services.sco.qr, get, caller.partner, image)
+    data = await services.offload.run(services.sco.qr, get, caller.partner, image)
     return Response(data, media_type="image/png" if image == "png" else "image/svg+xml")
 
 
@@ -99,7 +98,7 @@ async def set_status(
     change = await read_message(request, pb.SetScoCodeStatusRequest)
     change.name = f"scoCodes/{code_id}"
     return message_response(
-        await run_in_threadpool(services.sco.set_status, change, caller.partner)
+        await services.offload.run(services.sco.set_status, change, caller.partner)
     )
 
 
@@ -107,22 +106,22 @@ async def set_status(
     "/v1/scoCodes:verify",
     operation_id="VerifyScoCode",
     summary="Check a code (or its scan URL) with the current trust and status lists",
-    responses=responses(pb.ScoVerification, 400, public=True),
+    responses=responses(pb.ScoVerification, 400),
     openapi_extra=json_body(pb.VerifyScoCodeRequest),
 )
 async def verify_code(request: Request, services: ServicesDep) -> Response:
     question = await read_message(request, pb.VerifyScoCodeRequest)
-    return message_response(await run_in_threadpool(services.sco.verify_code, question))
+    return message_response(await services.offload.run(services.sco.verify_code, question))
 
 
 @router.get(
     "/v1/sco/trustList",
     operation_id="GetTrustList",
     summary="The trust list of SCO issuer keys, signed by the gateway",
-    responses=responses(pb.SignedList, public=True),
+    responses=responses(pb.SignedList),
 )
 async def trust_list(services: ServicesDep) -> Response:
-    _, jws = await run_in_threadpool(services.sco.trust_list)
+    _, jws = await services.offload.run(services.sco.trust_list)
     return message_response(pb.SignedList(jws=jws))
 
 
@@ -134,7 +133,7 @@ async def trust_list(services: ServicesDep) -> Response:
     f"{STATUS_LIST_TOKEN}` the answer is the Status List Token itself "
     '(draft-ietf-oauth-status-list, "Status List Request").',
     responses={
-        **responses(pb.SignedList, public=True),
+        **responses(pb.SignedList),
         200: {
             "description": "OK",
             "content": {
@@ -147,7 +146,7 @@ async def trust_list(services: ServicesDep) -> Response:
     },
 )
 async def status_list(request: Request, services: ServicesDep) -> Response:
-    _, jws = await run_in_threadpool(services.sco.status_list)
+    _, jws = await services.offload.run(services.sco.status_list)
     if STATUS_LIST_TOKEN in request.headers.get("accept", ""):
         # The draft's SHOULD: browser-based verifiers may fetch it (it is public and signed).
         headers = {"Access-Control-Allow-Origin": "*", "Vary": "Accept"}
@@ -166,18 +165,26 @@ async def status_list(request: Request, services: ServicesDep) -> Response:
     summary="The scan-to-check page a code's QR points at (HTML, zh/en/ru)",
     response_class=HTMLResponse,
     responses={
-        **responses(None, 400, public=True),  # a malformed request (e.g. a repeated parameter)
+        **responses(None),
         200: {"description": "The page", "content": {"text/html": {}}},
+        # Any code gets the page (MALFORMED when it is not one), but a path with a line break
+        # matches no route.
+        404: problem_response(404, "No such page: the code holds a line break"),
     },
 )
 async def scan_page(
-    code: str,
+    code: Annotated[
+        str,
+        # A path segment may hold any character but NUL (refused, 400) and a line break (no
+        # route matches one: 404); a code is Base45 or base 36, so neither is ever in one.
+        Path(pattern=r"^[^\x00\n]*$", description="The code's text, as its QR code holds it."),
+    ],
     request: Request,
     services: ServicesDep,
     lang: Annotated[str, Query(description="zh, en or ru; anything else is ignored.")] = "",
 ) -> Response:
     language = lang if lang in TEXT_COLUMNS else _negotiate(request.headers.get("accept-language"))
-    checked = await run_in_threadpool(services.sco.check, code)
+    checked = await services.offload.run(services.sco.check, code)
     claims = checked.claims
     column = TEXT_COLUMNS[language]
     # The company's name in the reader's language first, then the others the code carries.
