@@ -1,4 +1,6 @@
-"""A gateway client, as a partner institution would write one (used by ``cxg client``).
+"""The gateway's own minimal partner client, kept for ``cxg audit witness`` (co-signing needs
+the gateway's note and witness code) and the benchmarks' DPoP proofs. Partners, and ``cxg client``,
+use the partner SDK instead (clients/python, ``cxg_client``).
 
 It authenticates the way every partner must: a ``private_key_jwt`` client assertion signed with
 the partner's registered key buys a DPoP-bound access token at ``/oauth2/token``; each call then

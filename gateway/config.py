@@ -1,77 +1,240 @@
-"""Gateway settings, read once from the environment (``Settings.from_env()``)."""
+"""Gateway settings: one declaration per setting, read from the environment
+(``Settings.from_env()``) or from a TOML file overridden by the environment
+(``Settings.load()``); the README's table and ``cxg serve --help`` are generated from the same
+declarations (``python -m gateway.config --markdown``), and ``startup_warnings`` names the ones
+unsafe or useless in production.
+
+To add a setting, declare a field of ``Settings`` with ``_setting(default, "meaning")``: its
+variable is ``CXG_`` + the field name in capitals, its TOML key the field name, and it is parsed
+by the type of its default (``str``, ``int``, ``float``, ``Path``); pass ``parse=`` for any other
+type and ``shown=`` when the default needs words. Then regenerate the README's table.
+"""
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import sys
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///cxg.db"
 MIB = 1024 * 1024
+ENV_PREFIX = "CXG_"
+
+
+class ConfigError(ValueError):
+    """A setting's value (in the environment or a configuration file) is unusable; the message
+    names the variable or the file and key."""
+
+
+Parse = Callable[[str, str], Any]  # (text, where it came from) -> value
+
+
+def _setting(
+    default: Any = None,
+    meaning: str = "",
+    *,
+    parse: Parse | None = None,
+    shown: str | None = None,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A ``Settings`` field with what documents and reads it: its one-line meaning, how its text
+    is parsed (by default from the type of ``default``) and how its default is shown."""
+    metadata = {"meaning": meaning, "parse": parse or _parser_for(default), "shown": shown}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _parser_for(default: Any) -> Parse:
+    kind = type(default)
+    if kind not in (str, int, float) and not isinstance(default, Path):
+        raise TypeError(f"no parser for a default of type {kind.__name__}: pass parse=")
+
+    def parse(text: str, where: str) -> Any:
+        try:
+            return Path(text) if isinstance(default, Path) else kind(text)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {text!r} is not {_KIND_NAMES[kind]}") from exc
+
+    return parse
+
+
+_KIND_NAMES = {str: "text", int: "a whole number", float: "a number"}
+
+
+def _optional_path(text: str, where: str) -> Path | None:
+    return Path(text) if text else None
+
+
+def _origin(url: str, name: str) -> str:
+    """An absolute http(s) base URL (a path prefix allowed), without query, fragment or
+    userinfo; empty stays empty."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name}: {url!r} is not an absolute http(s) URL")
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise ConfigError(f"{name}: {url!r} must have no query, fragment or userinfo")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {url!r} has no valid port") from exc
+    return url.rstrip("/")
+
+
+def _origins(text: str, where: str) -> tuple[str, ...]:
+    return tuple(_origin(item.strip(), where) for item in text.split(",") if item.strip())
+
+
+def _choice(*allowed: str) -> Parse:
+    def parse(text: str, where: str) -> str:
+        if text not in allowed:
+            raise ConfigError(f"{where}: {text!r} is not one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _legacy_ids(text: str, where: str) -> frozenset[str]:
+    return frozenset(x.strip().upper() for x in text.split(",") if x.strip())
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a gateway process is configured with. Defaults give a zero-set-up development gateway."""
+    """Everything a gateway process is configured with. Defaults give a zero-set-up development
+    gateway. Each field's meaning is what the README's table and ``cxg serve --help`` say."""
 
-    database_url: str = DEFAULT_DATABASE_URL
-    # Connecting, waiting for a lock or a pooled connection, and (PostgreSQL) one statement
-    # may take this long; a request waits twice as long for database work before it is
-    # answered 503 / UNAVAILABLE (gateway/storage/database.py).
-    database_timeout_seconds: float = 5.0
-    keys_dir: Path = Path("keys")
-    gateway_id: str = "cxg.qingdao.dev"
-    host: str = "127.0.0.1"
-    grpc_port: int = 50051
-    rest_port: int = 8080
-    # Few gRPC threads: with many, every GIL release wakes another thread (bench/README.md).
-    # Requests larger than this are refused whole (REST 413, gRPC RESOURCE_EXHAUSTED).
-    max_request_bytes: int = MIB
-    max_import_bytes: int = 256 * MIB  # one bulk file (ImportProfiles), spooled to disk
-    # What a client can make a connection hold before any credential is checked. A request head
-    # (request line and header fields; gRPC metadata) over max_header_bytes is refused (REST 431,
-    # gRPC RESOURCE_EXHAUSTED), as is a REST request target over max_url_bytes (414) or more
-    # than max_header_count header fields (431).
-    max_header_bytes: int = 16 * 1024
-    max_url_bytes: int = 8 * 1024
-    max_header_count: int = 100
-    # A head not complete this long after the connection (or the request's first byte) is
-    # answered 408 and closed, as is a body with no bytes for body_idle_timeout_seconds; an idle
-    # kept-alive REST connection is closed after keep_alive_seconds.
-    header_timeout_seconds: float = 10.0
-    body_idle_timeout_seconds: float = 30.0
-    keep_alive_seconds: int = 5
-    # Open REST connections; one more is answered 503 and closed.
-    max_connections: int = 1000
-    # With a PKI folder (``cxg pki init``), both transports serve mutual TLS: a client certificate
-    # from that CA is required. None serves plaintext (development on 127.0.0.1).
-    tls_dir: Path | None = None
-    # Legacy identifiers accepted despite a failing check digit, as "SCHEME:VALUE".
-    accepted_legacy_ids: frozenset[str] = field(default_factory=frozenset)
-    # How long a replica trusts its copy of a partner's standing (suspension, keys, certificates)
-    # changed by another process; changes through this process's admin API apply at once.
-    trust_cache_seconds: float = 1.0
-    # How often the audit log's checkpoint is signed while the log grows.
-    checkpoint_seconds: float = 10.0
-    # Callers without a valid token (gateway/service/flood.py): each source address may be
-    # refused (or ask for a token) this often before it is answered 429 without further work...
-    anonymous_rps: float = 20.0
-    anonymous_burst: int = 40
-    # ...at most this many of their refusals a second, over every source, get a leaf of their
-    # own; the rest are counted into one summary leaf every refusal_summary_seconds.
-    anonymous_leaves_per_second: float = 100.0
-    refusal_summary_seconds: float = 10.0
-    # The gateway's own country (ISO 3166-1): its SCO-code issuer keys are that country's.
-    country: str = "CN"
-    # Where people reach the REST port (the scan-to-check page SCO QR codes point at); empty
-    # means http://HOST:REST_PORT.
-    public_url: str = ""
-    # Further origins the REST port is reached at (behind proxies), besides public_url: a DPoP
-    # proof's htu may name any of them. What a request says about its own URL (Host,
-    # X-Forwarded-*, Forwarded) is never believed.
-    allowed_origins: tuple[str, ...] = ()
+    database_url: str = _setting(
+        DEFAULT_DATABASE_URL,
+        "SQLite file (created by `cxg db upgrade` or `cxg demo`, mode 0600: it holds profiles and"
+        " consents), or `postgresql://user@host/db` (psycopg 3: `pip install 'cxg[postgres]'`)",
+    )
+    # A request waits twice as long for database work before it is answered 503 / UNAVAILABLE
+    # (gateway/storage/database.py).
+    database_timeout_seconds: float = _setting(
+        5.0,
+        "connecting, waiting for a lock or a pooled connection, and (PostgreSQL) one statement;"
+        " a request waits at most twice as long for the database, then is answered 503",
+    )
+    keys_dir: Path = _setting(
+        Path("keys"),
+        "`gateway/` signing keys, `partners/` partner files to import, `private/` demo partner keys",
+    )
+    gateway_id: str = _setting("cxg.qingdao.dev", "`iss` of everything the gateway signs")
+    host: str = _setting(
+        "127.0.0.1", "the address both ports listen on (`0.0.0.0` or `::`: every interface)"
+    )
+    grpc_port: int = _setting(50051, "the gRPC port")
+    rest_port: int = _setting(8080, "the REST port")
+    max_request_bytes: int = _setting(MIB, "larger requests: REST 413, gRPC `RESOURCE_EXHAUSTED`")
+    max_import_bytes: int = _setting(
+        256 * MIB,
+        "one bulk file (`ImportProfiles`, `POST /v1/profiles:import`), spooled to disk; larger:"
+        " 413 / `RESOURCE_EXHAUSTED`",
+    )
+    # What a client can make a connection hold before any credential is checked; counted as
+    # bytes arrive, so nothing past a limit is buffered.
+    max_header_bytes: int = _setting(
+        16 * 1024,
+        "a REST request head (request line and header fields) over the size: 431; gRPC metadata"
+        " over the size: `RESOURCE_EXHAUSTED`",
+    )
+    max_url_bytes: int = _setting(8 * 1024, "a REST request target over the size: 414")
+    max_header_count: int = _setting(100, "a REST request with more header fields: 431")
+    header_timeout_seconds: float = _setting(
+        10.0,
+        "a REST request head not complete this long after the connection (or the request's"
+        " first byte): 408 and the connection is closed",
+    )
+    body_idle_timeout_seconds: float = _setting(
+        30.0, "a REST request body with no bytes this long: 408 and the connection is closed"
+    )
+    keep_alive_seconds: int = _setting(5, "an idle kept-alive REST connection is closed after this")
+    max_connections: int = _setting(
+        1000, "open REST connections; one more is answered 503 and closed"
+    )
+    tls_dir: Path | None = _setting(
+        None,
+        "a PKI folder (`cxg pki init`): both transports then serve mutual TLS, requiring a client"
+        " certificate from that CA; unset: plaintext",
+        parse=_optional_path,
+    )
+    accepted_legacy_ids: frozenset[str] = _setting(
+        meaning="legacy identifiers accepted despite a failing check digit, comma-separated"
+        " `SCHEME:VALUE`",
+        parse=_legacy_ids,
+        factory=frozenset,
+    )
+    trust_cache_seconds: float = _setting(
+        1.0,
+        "how long a process trusts its copy of a partner's standing changed by another process;"
+        " `0` reads it on every call",
+    )
+    checkpoint_seconds: float = _setting(
+        10.0, "how often the audit log's checkpoint is signed while the log grows"
+    )
+    # Callers without a valid token (gateway/service/flood.py).
+    anonymous_rps: float = _setting(
+        20.0,
+        "per source address: refusals of callers without a valid token and token requests a"
+        " second; past it refusals are only counted, and token requests answered 429 at once",
+    )
+    anonymous_burst: int = _setting(40, "per source address: the burst above `CXG_ANONYMOUS_RPS`")
+    anonymous_leaves_per_second: float = _setting(
+        100.0,
+        "over all sources: refusals of callers without a valid token logged one by one (a"
+        " refusal row and an audit leaf each) a second; the rest are counted into summaries",
+    )
+    refusal_summary_seconds: float = _setting(
+        10.0,
+        "how often the refusals counted and not logged one by one become one summary leaf and"
+        " one refusal row (and at shutdown)",
+    )
+    country: str = _setting(
+        "CN",
+        "the gateway's own country (ISO 3166-1 alpha-2): its SCO-code issuer keys are that"
+        " country's",
+    )
+    public_url: str = _setting(
+        "",
+        "where people and partners reach the REST port: SCO scan URLs (what QR codes hold), and"
+        " the origin of a DPoP proof's `htu`; unset: the port actually bound (also as"
+        " `localhost`), `https` under `CXG_TLS_DIR`. Set it whenever the gateway is reached"
+        " from elsewhere",
+        parse=_origin,
+        shown="`http://HOST:REST_PORT`",
+    )
+    # What a request says about its own URL (Host, X-Forwarded-*, Forwarded) is never believed.
+    allowed_origins: tuple[str, ...] = _setting(
+        meaning="further origins (comma-separated base URLs, e.g. a proxy's"
+        " `https://cxg.example.org`) a DPoP proof's `htu` may name",
+        parse=_origins,
+        factory=tuple,
+    )
+    # RFC 9449 sections 8 and 9 (gateway/trust/dpop.py DpopNonces).
+    dpop_nonce: str = _setting(
+        "optional",
+        "`optional`: a DPoP proof may carry a server nonce (`DPoP-Nonce` of a token answer),"
+        " which must then be valid; `required`: every proof must carry a valid one (else"
+        " `use_dpop_nonce`)",
+        parse=_choice("optional", "required"),
+    )
+    dpop_nonce_replay: str = _setting(
+        "shared",
+        "where the `jti` of a DPoP proof with a valid nonce is remembered: `shared` (the"
+        " database, refused as a replay on every replica) or `local` (this process only, no"
+        " database write; another replica may accept a copy within the proof's 60 s)",
+        parse=_choice("shared", "local"),
+    )
 
     @property
     def gateway_keys_dir(self) -> Path:
@@ -100,67 +263,156 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The defaults, overridden by the ``CXG_*`` variables set in ``env`` (os.environ)."""
+        return cls.load(None, env)
+
+    @classmethod
+    def load(cls, config_file: Path | None, env: Mapping[str, str] | None = None) -> Settings:
+        """The defaults, overridden by ``config_file`` (TOML: ``field_name = value``), overridden
+        by the ``CXG_*`` variables set in ``env`` (os.environ)."""
         env = os.environ if env is None else env
-        legacy = env.get("CXG_ACCEPTED_LEGACY_IDS", "")
-        return cls(
-            database_url=env.get("CXG_DATABASE_URL", DEFAULT_DATABASE_URL),
-            database_timeout_seconds=float(
-                env.get("CXG_DATABASE_TIMEOUT_SECONDS", cls.database_timeout_seconds)
-            ),
-            keys_dir=Path(env.get("CXG_KEYS_DIR", "keys")),
-            gateway_id=env.get("CXG_GATEWAY_ID", cls.gateway_id),
-            host=env.get("CXG_HOST", cls.host),
-            grpc_port=int(env.get("CXG_GRPC_PORT", cls.grpc_port)),
-            rest_port=int(env.get("CXG_REST_PORT", cls.rest_port)),
-            max_request_bytes=int(env.get("CXG_MAX_REQUEST_BYTES", cls.max_request_bytes)),
-            max_import_bytes=int(env.get("CXG_MAX_IMPORT_BYTES", cls.max_import_bytes)),
-            max_header_bytes=int(env.get("CXG_MAX_HEADER_BYTES", cls.max_header_bytes)),
-            max_url_bytes=int(env.get("CXG_MAX_URL_BYTES", cls.max_url_bytes)),
-            max_header_count=int(env.get("CXG_MAX_HEADER_COUNT", cls.max_header_count)),
-            header_timeout_seconds=float(
-                env.get("CXG_HEADER_TIMEOUT_SECONDS", cls.header_timeout_seconds)
-            ),
-            body_idle_timeout_seconds=float(
-                env.get("CXG_BODY_IDLE_TIMEOUT_SECONDS", cls.body_idle_timeout_seconds)
-            ),
-            keep_alive_seconds=int(env.get("CXG_KEEP_ALIVE_SECONDS", cls.keep_alive_seconds)),
-            max_connections=int(env.get("CXG_MAX_CONNECTIONS", cls.max_connections)),
-            tls_dir=Path(env["CXG_TLS_DIR"]) if env.get("CXG_TLS_DIR") else None,
-            trust_cache_seconds=float(env.get("CXG_TRUST_CACHE_SECONDS", cls.trust_cache_seconds)),
-            checkpoint_seconds=float(env.get("CXG_CHECKPOINT_SECONDS", cls.checkpoint_seconds)),
-            anonymous_rps=float(env.get("CXG_ANONYMOUS_RPS", cls.anonymous_rps)),
-            anonymous_burst=int(env.get("CXG_ANONYMOUS_BURST", cls.anonymous_burst)),
-            anonymous_leaves_per_second=float(
-                env.get("CXG_ANONYMOUS_LEAVES_PER_SECOND", cls.anonymous_leaves_per_second)
-            ),
-            refusal_summary_seconds=float(
-                env.get("CXG_REFUSAL_SUMMARY_SECONDS", cls.refusal_summary_seconds)
-            ),
-            country=env.get("CXG_COUNTRY", cls.country),
-            public_url=_origin(env.get("CXG_PUBLIC_URL", cls.public_url), "CXG_PUBLIC_URL"),
-            allowed_origins=tuple(
-                _origin(item.strip(), "CXG_ALLOWED_ORIGINS")
-                for item in env.get("CXG_ALLOWED_ORIGINS", "").split(",")
-                if item.strip()
-            ),
-            accepted_legacy_ids=frozenset(
-                x.strip().upper() for x in legacy.split(",") if x.strip()
-            ),
+        values: dict[str, Any] = {}
+        if config_file is not None:
+            values.update(_read_toml(config_file))
+        for spec in SETTINGS:
+            if spec.env in env:
+                values[spec.name] = spec.parse(env[spec.env], spec.env)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting as the documentation and the readers see it."""
+
+    name: str
+    env: str
+    meaning: str
+    default: str  # as the documentation shows it
+    parse: Parse
+
+
+def _specs() -> Iterator[SettingSpec]:
+    for f in fields(Settings):
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        yield SettingSpec(
+            name=f.name,
+            env=ENV_PREFIX + f.name.upper(),
+            meaning=f.metadata["meaning"],
+            default=f.metadata["shown"] or _shown(default),
+            parse=f.metadata["parse"],
         )
 
 
-def _origin(url: str, name: str) -> str:
-    """An absolute http(s) base URL (a path prefix allowed), without query, fragment or
-    userinfo; empty stays empty."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{name}: {url!r} is not an absolute http(s) URL")
-    if parts.query or parts.fragment or "@" in parts.netloc:
-        raise ValueError(f"{name}: {url!r} must have no query, fragment or userinfo")
+def _shown(default: Any) -> str:
+    if default in (None, "", (), frozenset()):
+        return "unset"
+    if isinstance(default, float) and default.is_integer():
+        default = int(default)
+    return f"`{default}`"
+
+
+SETTINGS: tuple[SettingSpec, ...] = tuple(_specs())
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The settings in a TOML file, parsed as their variables are. Keys are field names
+    (``database_url``), optionally as their variables are spelt (``CXG_DATABASE_URL``)."""
     try:
-        _ = parts.port
-    except ValueError as exc:
-        raise ValueError(f"{name}: {url!r} has no valid port") from exc
-    return url.rstrip("/")
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not TOML: {exc}") from exc
+    by_name = {spec.name: spec for spec in SETTINGS}
+    values: dict[str, Any] = {}
+    for key, value in document.items():
+        name = key.lower().removeprefix(ENV_PREFIX.lower())
+        spec = by_name.get(name)
+        where = f"{path}: {key}"
+        if spec is None:
+            near = difflib.get_close_matches(name, by_name, n=1)
+            suggestion = f" (did you mean {near[0]}?)" if near else ""
+            raise ConfigError(f"{where}: unknown setting{suggestion}")
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            text = ",".join(value)
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            text = str(value)
+        else:
+            raise ConfigError(f"{where}: {value!r} is not text, a number or a list of text")
+        values[name] = spec.parse(text, where)
+    return values
+
+
+def settings_table() -> str:
+    """The README's table of settings (Markdown)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.env}` | {s.default} | {s.meaning} |" for s in SETTINGS]
+    return "\n".join(rows) + "\n"
+
+
+def settings_help() -> str:
+    """The settings as plain text, for ``cxg serve --help``."""
+    return "\n".join(f"{s.env} (default {s.default.strip('`')}): {s.meaning}" for s in SETTINGS)
+
+
+# -- start-up warnings ------------------------------------------------------------------------
+
+# Written into the keyring's entry of a gateway key that ``cxg demo`` generated.
+DEVELOPMENT_KEY_MARK = "development"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: reachable from elsewhere as far as we can tell
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """What is unsafe or useless in production about these settings, one line each."""
+    warnings = []
+    exposed = not is_loopback(settings.host)
+    if exposed and settings.tls_dir is None:
+        warnings.append(
+            f"CXG_HOST={settings.host} is not a loopback address and CXG_TLS_DIR is unset: gRPC"
+            " and REST are served in plaintext (hint: set CXG_TLS_DIR to a PKI folder,"
+            " cxg pki init)"
+        )
+    if exposed and not settings.public_url:
+        warnings.append(
+            f"CXG_PUBLIC_URL is unset: SCO QR codes and scan URLs point at"
+            f" {settings.scan_base_url}, the address bound (hint: set CXG_PUBLIC_URL to the"
+            " URL people reach the REST port at)"
+        )
+    active = _active_key_entry(settings.gateway_keys_dir)
+    if active is not None and active.get(DEVELOPMENT_KEY_MARK):
+        warnings.append(
+            f"the active gateway signing key {active.get('kid')} in {settings.gateway_keys_dir}"
+            " was generated by cxg demo, a development key (hint: cxg keys rotate)"
+        )
+    return warnings
+
+
+def warn_at_startup(settings: Settings) -> None:
+    """Write ``startup_warnings`` to stderr, one line each."""
+    for line in startup_warnings(settings):
+        print(f"cxg: warning: {line}", file=sys.stderr, flush=True)
+
+
+def _active_key_entry(directory: Path) -> dict[str, Any] | None:
+    try:
+        index = json.loads((directory / "keyring.json").read_text())
+        entry: dict[str, Any] = next(k for k in index["keys"] if k["kid"] == index["active"])
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None  # no usable keyring: the gateway refuses to start over that itself
+    return entry
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--markdown"]:
+        print(settings_table(), end="")
+    else:
+        print(settings_help())

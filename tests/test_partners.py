@@ -173,6 +173,7 @@ def test_operator_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert result.exit_code == 0, result.output
         return result.output
 
+    cxg("db", "upgrade")  # the one command besides demo that creates a database
     cxg(
         "partners",
         "add",
@@ -219,7 +220,8 @@ def test_operator_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             str(tmp_path / "first.json"),
         ],
     )
-    assert refused.exit_code == 1 and "partner id" in refused.output
+    # A bad argument is a usage error (2); a refusal by the registry is an operational one (1).
+    assert refused.exit_code == 2 and "partner id" in refused.output
     missing = runner.invoke(app, ["partners", "suspend", "nobody"])
     assert missing.exit_code == 1 and "no partner 'nobody'" in missing.output
 

@@ -33,8 +33,9 @@ from gateway.trust.policy import (
 )
 from tests.support import profile
 
-# FastAPI's own routes: the API description, public by policy.
-API_DESCRIPTION_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# The API description, public by policy: FastAPI's document, and the docs pages with the files
+# they load (gateway/transport/rest/docs.py).
+API_DESCRIPTION_PATHS = {"/openapi.json", "/docs", "/redoc", "/docs/assets/{name}"}
 
 
 def partner(*roles: str, **fields: object) -> Partner:

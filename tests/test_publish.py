@@ -425,16 +425,30 @@ def test_publication_typ_compares_as_a_media_type(
     assert outcome.problem is None, outcome
 
 
-def test_replayed_publish_is_refused_and_stores_nothing(
+def test_replayed_publish_returns_the_receipt_and_stores_nothing(
     client: RestClient | GrpcClient, gateway: Gateway, partners: Partners
 ) -> None:
+    """A publish is idempotent by construction: the same JWS again (a client retrying a call
+    whose answer it lost) answers the receipt of the version it made, stores nothing and
+    writes no change leaf; a new JWS of the same profile is a new version."""
+    from gateway.storage.audit import AuditStore
+
     jws = partners["kz-bank"].sign(profile())
     first = client.publish(jws).body
-    after_first = row_counts(gateway)
+    after_first, leaves = row_counts(gateway), AuditStore(gateway.db).size()
     replay = client.publish(jws)
-    assert (replay.problem, replay.field) == ("conflict", "jws")
-    assert first["profileName"] in replay.detail
+    assert replay.problem is None, replay
+    assert replay.body["profileName"] == first["profileName"] and replay.body["version"] == "1"
+    assert {k: v for k, v in replay.body.items() if k != "receiptJws"} == {
+        k: v for k, v in first.items() if k != "receiptJws"
+    }
+    assert jws_payload(replay.body["receiptJws"]) == jws_payload(first["receiptJws"])
     assert row_counts(gateway) == after_first
+    store = AuditStore(gateway.db)
+    new = [json.loads(leaf.data) for leaf in store.leaves(leaves, store.size())]
+    assert [leaf["kind"] for leaf in new] == ["exchange"]  # the call, and no change
+    again = client.publish(partners["kz-bank"].sign(profile(), cty="json"))  # other bytes
+    assert again.problem is None and again.body["version"] == "2", again
 
 
 def test_identifiers_of_two_profiles_in_one_publish_conflict(

@@ -130,7 +130,7 @@ def test_every_state_change_at_the_command_line(cli: Gateway, company: str, tmp_
             if (start, end) in REFUSED:
                 out = cxg("sco", verb, code_id, status=1)
                 why = "revocation is final" if start == "REVOKED" else f"already {end.lower()}"
-                assert out.startswith(f"state: scoCodes/{code_id}") and why in out, out
+                assert out.startswith(f"cxg: state: scoCodes/{code_id}") and why in out, out
                 assert leaves() == before
                 assert state_offline(code) == start, (start, end)
             else:
@@ -171,8 +171,22 @@ def test_a_trust_list_signed_by_another_key_is_refused(company: str, tmp_path: P
     unreadable.write_text("not a jws")
     out = cxg("sco", "verify", code, "--trust-list", str(unreadable), status=1)
     assert f"trust list {unreadable}" in out
-    out = cxg("sco", "verify", code, "--trust-list", str(tmp_path / "missing.jws"), status=1)
+    out = cxg("sco", "verify", code, "--trust-list", str(tmp_path / "missing.jws"), status=2)
     assert "missing.jws" in out
+
+
+def test_an_unwritable_image_is_refused_before_the_code_is_issued(
+    cli: Gateway, company: str
+) -> None:
+    """Issuing stores the code: an image path that cannot be written is refused first."""
+    store = AuditStore(cli.db)
+    before = store.size()
+    result = runner.invoke(app, ["sco", "issue", company, "--png", "/nonexistent/x.png"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        "cxg: --png /nonexistent/x.png: no folder /nonexistent (hint: create it first)"
+    ]
+    assert store.size() == before  # no code issued, no leaf
 
 
 def test_qr_images_and_fewer_languages(company: str, tmp_path: Path) -> None:
@@ -184,7 +198,7 @@ def test_qr_images_and_fewer_languages(company: str, tmp_path: Path) -> None:
     assert len(short) < len(code)
     out = cxg("sco", "issue", company, "--languages", "fr", status=1)
     assert "languages" in out
-    assert "not SCHEME:VALUE" in cxg("sco", "issue", "CN3702960123", status=1)
+    assert "not SCHEME:VALUE" in cxg("sco", "issue", "CN3702960123", status=2)
 
 
 def test_the_lists_print_to_stdout(cli: Gateway) -> None:

@@ -12,13 +12,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from cryptography.hazmat.primitives import serialization
 
 from gateway._private_files import open_private
-from gateway.cli._common import T, _fail, _run, _with_database
+from gateway.cli import _common
+from gateway.cli._common import (
+    CliError,
+    CxgGroup,
+    T,
+    _fail,
+    _run,
+    _with_database,
+    check_output,
+    load_settings,
+    open_database,
+    read_public_jwk,
+    start_session,
+    usage,
+    verdict,
+)
+from gateway.cli.client import As, Key, Rest, _partner_client, client_app
 from gateway.cli.rules import activate_shipped_packs, rules_app
 from gateway.cli.sco import issue_demo_code, sco_app
-from gateway.config import Settings
+from gateway.config import DEVELOPMENT_KEY_MARK, Settings, settings_help
 from gateway.errors import GatewayError, InvalidIdentifier
 from gateway.identifiers import CHECK_DIGIT_MISMATCH, validate
 
@@ -28,16 +43,17 @@ if TYPE_CHECKING:
     from gateway.trust.pki import IssuedCertificate
 
 app = typer.Typer(
+    cls=CxgGroup,  # one line and an exit status for every error (gateway/cli/_common.py)
     no_args_is_help=True,
-    add_completion=False,
+    pretty_exceptions_enable=False,  # a traceback only with --debug, and then a plain one
     help="The Credit Exchange Gateway: run it, manage its keys, partners, rules and SCO codes,"
-    " and call it as a partner would.",
+    " and call it as a partner would. Errors exit 2 for a bad argument, option or file, 1 when"
+    " refused or the database is unavailable. Shell completion: cxg --install-completion.",
 )
 keys_app = typer.Typer(no_args_is_help=True, help="The gateway's signing keys.")
 id_app = typer.Typer(no_args_is_help=True, help="Company identifiers.")
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 partners_app = typer.Typer(no_args_is_help=True, help="Registered partner institutions.")
-client_app = typer.Typer(no_args_is_help=True, help="Call a gateway as a partner would.")
 pki_app = typer.Typer(no_args_is_help=True, help="Development CA and certificates for mutual TLS.")
 formats_app = typer.Typer(no_args_is_help=True, help="Partner formats (adapters/README.md).")
 audit_app = typer.Typer(
@@ -58,14 +74,40 @@ for sub, name in (
     app.add_typer(sub, name=name)
 
 Alg = Annotated[str, typer.Option(help="EdDSA (Ed25519, default) or ES256 (P-256).")]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="CXG_CONFIG",
+        dir_okay=False,
+        help="A TOML file of settings (database_url = ...); CXG_* variables override it.",
+    ),
+]
 
 
-@app.command()
-def serve() -> None:
-    """Serve gRPC and REST (settings from CXG_* environment variables)."""
+@app.callback()
+def main(
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", envvar="CXG_DEBUG", help="Show the traceback of an error."),
+    ] = False,
+    config: ConfigFile = None,
+) -> None:
+    """The Credit Exchange Gateway."""
+    start_session(debug=debug, config=config)
+    app.pretty_exceptions_enable = debug
+
+
+@app.command(epilog=settings_help().replace("[", "\\["))  # [: not Rich markup
+def serve(config: ConfigFile = None) -> None:
+    """Serve gRPC and REST. Settings (below): the defaults, overridden by the --config file,
+    overridden by CXG_* variables. Unsafe ones are warned about at start-up."""
     from gateway.transport.serve import Gateway, listening
 
-    settings = Settings.from_env()
+    if config is not None:
+        start_session(debug=_common.session.debug, config=config)
+    settings = load_settings()
+    open_database(settings).dispose()  # refuses a missing or empty database, naming it
     try:
         gateway = Gateway(settings)
     except GatewayError as exc:
@@ -83,15 +125,14 @@ def demo(
     """Set up a development gateway (SQLite, generated keys, demo partners and companies) and serve it."""
     from gateway import demo as demo_data
     from gateway.service import PartnerAdmin, ProfileExchange
-    from gateway.signing import KeyRing
     from gateway.storage.partners import PartnerStore
     from gateway.transport.serve import Gateway
 
-    settings = Settings.from_env()
+    settings = load_settings()
     partner_keys = demo_data.ensure_partners(settings)
 
     def seed(settings: Settings, db: Any) -> tuple[list[str], str, Any]:
-        audited_key_change(settings, db, KeyRing.init, "EdDSA")
+        audited_key_change(settings, db, _demo_keyring, "EdDSA")
         PartnerAdmin(db).import_files(settings.partners_dir)
         store = PartnerStore(db)
         publishers = {p.id: p for p in store.all()}
@@ -101,10 +142,11 @@ def demo(
         first_ids = demo_data.seed(exchange, partner_keys, publishers)
         return first_ids, packs, issue_demo_code(settings, db, first_ids[0], publishers)
 
-    first_ids, packs, code = _with_database(seed)
+    first_ids, packs, code = _with_database(seed, create=True)
     typer.echo(
         f"cxg demo: {len(first_ids)} companies from {len(partner_keys)} partners ({', '.join(partner_keys)})\n"
-        f"  database: {settings.database_url}    keys: {settings.keys_dir}/{packs}\n"
+        f"  database: {_common.shown_database(settings.database_url)}"
+        f"    keys: {settings.keys_dir}/{packs}\n"
         f"  SCO code of {first_ids[0]}: {code.url}"
     )
     if not serve_after:
@@ -173,6 +215,25 @@ def audited_key_change(
     return ring
 
 
+def _demo_keyring(directory: Path, alg: str) -> Any:
+    """The keyring, a new one marked as development keys: the gateway warns when it serves
+    with such a key active (gateway.config.startup_warnings)."""
+    from gateway.signing import KeyRing
+
+    if _active_kid(directory) is not None:
+        return KeyRing.init(directory, alg)
+    ring = KeyRing.init(directory, alg)
+    index_path = directory / "keyring.json"
+    index = json.loads(index_path.read_text())
+    for entry in index["keys"]:
+        if entry["kid"] == ring.active.kid:
+            entry[DEVELOPMENT_KEY_MARK] = True
+    partial = index_path.with_suffix(".tmp")
+    partial.write_text(json.dumps(index, indent=2) + "\n")
+    partial.replace(index_path)
+    return ring
+
+
 def _active_kid(directory: Path) -> str | None:
     from gateway.signing import KeyRing
 
@@ -187,10 +248,7 @@ def keys_jwks() -> None:
     """Print the public JWK Set served at /.well-known/jwks.json."""
     from gateway.signing import KeyRing
 
-    try:
-        ring = KeyRing.from_dir(Settings.from_env().gateway_keys_dir)
-    except GatewayError as exc:
-        raise _fail(str(exc)) from exc
+    ring = KeyRing.from_dir(load_settings().gateway_keys_dir)
     typer.echo(json.dumps(ring.jwks(), indent=2))
 
 
@@ -211,7 +269,7 @@ def id_validate(
     try:
         result = validate(scheme, value, accept=accept)
     except InvalidIdentifier as exc:
-        raise _fail(f"invalid {exc.scheme} ({exc.rule}): {exc.message}") from exc
+        raise verdict(f"invalid {exc.scheme} ({exc.rule}): {exc.message}") from exc
     flags = f"  [flagged: {', '.join(sorted(result.flags))}]" if result.flags else ""
     typer.echo(f"{result.scheme} {result.value}{flags}")
 
@@ -222,13 +280,11 @@ def id_validate(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply all migrations to CXG_DATABASE_URL."""
-    from gateway.storage import Database
+    from gateway.cli._common import shown_database
 
-    settings = Settings.from_env()
-    db = Database.from_url(settings.database_url)
-    db.upgrade()
-    db.dispose()
-    typer.echo(f"database at newest schema: {db.engine.url.render_as_string(hide_password=True)}")
+    settings = load_settings()
+    open_database(settings, create=True).dispose()
+    typer.echo(f"database at newest schema: {shown_database(settings.database_url)}")
 
 
 # -- partner formats and bulk import ---------------------------------------------------------
@@ -309,13 +365,44 @@ def _registry(action: Callable[[PartnerAdmin], T]) -> T:
     return _with_database(lambda settings, db: action(PartnerAdmin(db)))
 
 
-def _read_jwk(path: Path) -> dict[str, Any]:
-    document = json.loads(path.read_text())
-    keys = document.get("keys", [document])  # a JWK Set with one key, or a bare JWK
-    if len(keys) != 1:
-        raise _fail(f"{path} must hold exactly one public JWK")
-    jwk: dict[str, Any] = keys[0]
-    return jwk
+@partners_app.command("keygen")
+def partners_keygen(
+    partner_id: Annotated[str, typer.Argument(help="Partner id: lower-case letters, digits, '-'.")],
+    alg: Alg = "EdDSA",
+    out: Annotated[
+        Path | None,
+        typer.Option(file_okay=False, help="Folder for both files; default CXG_KEYS_DIR/private/."),
+    ] = None,
+    name: Annotated[str, typer.Option(help="Its legal name, for the command printed.")] = "NAME",
+    country: Annotated[str, typer.Option(help="Its country, for the command printed.")] = "CC",
+    role: Annotated[str, typer.Option(help="Its role, for the command printed.")] = "ROLE",
+) -> None:
+    """Make a partner key pair: ID.pem (private, mode 0600) and ID.jwk.json (public JWK); print
+    the command that registers it. Nothing is registered: a partner sends its public JWK."""
+    import shlex
+
+    from gateway.signing import SigningKey
+    from gateway.trust.pki import PARTNER_ID_PATTERN
+
+    if not PARTNER_ID_PATTERN.fullmatch(partner_id):
+        raise usage(f"partner id {partner_id!r}: lower-case letters, digits and '-', 2 to 63")
+    if alg not in ("EdDSA", "ES256"):
+        raise usage(f"--alg {alg}: not EdDSA or ES256")
+    folder = out or load_settings().keys_dir / "private"
+    private_path, public_path = folder / f"{partner_id}.pem", folder / f"{partner_id}.jwk.json"
+    for path in (private_path, public_path):
+        if path.exists():
+            raise usage(f"{path}: exists", hint="choose another --out, or move it away first")
+    folder.mkdir(parents=True, exist_ok=True)
+    key = SigningKey.generate(alg)
+    with open_private(private_path) as file:
+        file.write(key.private_pem().decode("ascii"))
+    public_path.write_text(json.dumps(key.public_jwk(), indent=2) + "\n")
+    command = ["cxg", "partners", "add", partner_id, "--name", name, "--country", country]
+    command += ["--role", role, "--jwk", str(public_path)]
+    typer.echo(f"private key {private_path} (keep it secret: only the partner holds it)")
+    typer.echo(f"public JWK {public_path} (kid {key.kid}, {key.alg})")
+    typer.echo(f"register it with: {shlex.join(command)}")
 
 
 @partners_app.command("list")
@@ -392,8 +479,9 @@ def partners_add(
             operations=frozenset(operation or ()),
         )
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
-    _registry(lambda admin: admin.register(partner, [_read_jwk(jwk)]))
+        raise usage(str(exc), hint="cxg partners add --help") from exc
+    key = read_public_jwk(jwk)  # before the database: a bad file changes nothing
+    _registry(lambda admin: admin.register(partner, [key]))
     typer.echo(f"registered {partner_id}")
 
 
@@ -410,7 +498,8 @@ def partners_add_key(
 ) -> None:
     """Add a key: the old and new keys overlap until the old one is retired (rotation without downtime)."""
     window = {"not_before": _as_utc(not_before), "not_after": _as_utc(not_after)}
-    key = _registry(lambda admin: admin.add_key(partner_id, _read_jwk(jwk), **window))
+    public = read_public_jwk(jwk)  # before the database: a bad file changes nothing
+    key = _registry(lambda admin: admin.add_key(partner_id, public, **window))
     typer.echo(f"added key {key.kid} to {partner_id}")
 
 
@@ -439,14 +528,26 @@ def partners_reinstate(partner_id: str) -> None:
 @partners_app.command("import")
 def partners_import(
     directory: Annotated[
-        Path, typer.Argument(help="Folder of partner files (the file form).")
-    ] = Path("keys/partners"),
+        Path | None,
+        typer.Argument(
+            help="Folder of partner files (the file form); default CXG_KEYS_DIR/partners."
+        ),
+    ] = None,
 ) -> None:
-    """Register partners from their files; adds what is missing, changes nothing else."""
-    report = _registry(lambda admin: admin.import_files(directory))
+    """Register partners from their files (ID.json); adds what is missing, changes nothing else."""
+    folder = directory or load_settings().partners_dir
+    if not folder.is_dir():
+        what = "not a folder" if folder.exists() else "no such folder"
+        raise usage(f"partner folder {folder}: {what}", hint="name the folder of partner files")
+    if not any(folder.glob("*.json")):
+        raise usage(
+            f"partner folder {folder}: no partner files (*.json) in it",
+            hint="a partner file is written by cxg demo or by hand (keys/README.md)",
+        )
+    report = _registry(lambda admin: admin.import_files(folder))
     typer.echo(
         f"imported {report.partners_added} partners, {report.keys_added} keys and"
-        f" {report.certificates_added} certificates from {directory}"
+        f" {report.certificates_added} certificates from {folder}"
     )
 
 
@@ -537,7 +638,14 @@ def pki_issue_partner(
         raise _fail(str(exc)) from exc
     typer.echo(f"{issued.cert_path}\t{issued.key_path}\tx5t#S256 {issued.thumbprint}")
     if register:
-        _registry(lambda admin: _register_issued(admin, partner_id, issued, replaced=replace))
+        try:
+            _registry(lambda admin: _register_issued(admin, partner_id, issued, replaced=replace))
+        except CliError as exc:  # no database here: the certificate is still issued
+            typer.echo(
+                f"note: the certificate is not registered: {exc.message}; once the database is"
+                f" there: cxg partners add-cert {partner_id} {issued.cert_path}",
+                err=True,
+            )
 
 
 def _register_issued(
@@ -561,85 +669,6 @@ def _register_issued(
         )
 
 
-# -- client ----------------------------------------------------------------------------------
-
-Grpc = Annotated[
-    str | None, typer.Option("--grpc", help="Call over gRPC at this host:port (else REST).")
-]
-Rest = Annotated[
-    str,
-    typer.Option(
-        "--rest", help="REST base URL; the access token always comes from its /oauth2/token."
-    ),
-]
-As = Annotated[str, typer.Option("--as", help="Call as this partner id.")]
-Key = Annotated[
-    Path | None,
-    typer.Option(help="The partner's private key (PEM); default keys/private/PARTNER.pem."),
-]
-
-
-def _partner_client(partner_id: str, key: Path | None, rest: str) -> Any:
-    from gateway import client
-    from gateway.signing import SigningKey
-
-    settings = Settings.from_env()
-    path = key or settings.keys_dir / "private" / f"{partner_id}.pem"
-    try:
-        private = serialization.load_pem_private_key(path.read_bytes(), None)
-    except (OSError, ValueError) as exc:
-        raise _fail(f"cannot read the private key {path}: {exc}") from exc
-    signer = SigningKey.from_private_key(private)  # type: ignore[arg-type]
-    return client.PartnerClient(partner_id, signer, gateway_id=settings.gateway_id, rest_url=rest)
-
-
-@client_app.command("get")
-def client_get(
-    scheme: str,
-    value: str,
-    partner: As,
-    purpose: Annotated[str, typer.Option(help="Why you ask; decides the fields you get.")],
-    consent: Annotated[str, typer.Option(help="consents/ID, when the purpose needs it.")] = "",
-    key: Key = None,
-    rest: Rest = "http://127.0.0.1:8080",
-    grpc: Grpc = None,
-) -> None:
-    """Fetch a profile by identifier as a partner and print it. Over REST the JWS is verified
-    against the gateway's published JWKS first."""
-    from gateway.client import ClientError
-
-    caller = _partner_client(partner, key, rest)
-    try:
-        profile = (
-            caller.get_grpc(grpc, scheme, value, purpose=purpose, consent=consent)
-            if grpc
-            else caller.get_verified_rest(scheme, value, purpose=purpose, consent=consent)
-        )
-    except ClientError as exc:
-        raise _fail(str(exc)) from exc
-    typer.echo(json.dumps(profile, ensure_ascii=False, indent=2))
-
-
-@client_app.command("publish")
-def client_publish(
-    profile: Annotated[Path, typer.Argument(help="CreditProfile as proto3 JSON.")],
-    partner: As,
-    key: Key = None,
-    rest: Rest = "http://127.0.0.1:8080",
-    grpc: Grpc = None,
-) -> None:
-    """Sign a profile with the partner's key and publish it; print the gateway's receipt."""
-    from gateway.client import ClientError
-
-    caller = _partner_client(partner, key, rest)
-    jws = caller.sign_profile(profile.read_bytes())
-    try:
-        receipt = caller.publish_grpc(grpc, jws) if grpc else caller.publish_rest(jws)
-    except ClientError as exc:
-        raise _fail(str(exc)) from exc
-    typer.echo(json.dumps(receipt, indent=2))
-
-
 # -- audit ------------------------------------------------------------------------------------
 
 ProofFile = Annotated[
@@ -656,7 +685,7 @@ def _verify_proof(path: Path, load: Callable[[bytes], Any]) -> None:
     except OSError as exc:
         raise _fail(f"cannot read {path}: {exc.strerror}") from exc
     except ProofError as exc:
-        raise _fail(f"not verified: {exc}") from exc
+        raise verdict(f"not verified: {exc}") from exc
     typer.echo("verified")
 
 
@@ -706,6 +735,7 @@ def audit_export(
     if out is None:
         _with_database(lambda s, db: AuditExporter.from_settings(s, db).export(sys.stdout))
         return
+    check_output(out, "--out")
     partial = out.with_name(out.name + ".partial")  # never leave a cut file under the real name
     try:
         with open_private(partial) as file:  # the leaves hold who asked about whom
@@ -736,7 +766,7 @@ def audit_verify_log(
     except OSError as exc:
         raise _fail(f"cannot read {export}: {exc.strerror}") from exc
     except GatewayError as exc:
-        raise _fail(f"not verified: {exc}") from exc
+        raise verdict(f"not verified: {exc}") from exc
     if report.key_from_header:
         typer.echo(
             f"note: no --key given, so the export's own key {report.verifier_key} was trusted;"

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli._common import _fail, _with_database
+from gateway.cli._common import _fail, _with_database, check_output, usage
 from gateway.config import Settings
 from gateway.errors import GatewayError
 
@@ -49,7 +49,7 @@ def _read_pack_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise _fail(f"cannot read {path}: {exc.strerror}") from exc
+        raise usage(f"{path}: cannot read it: {exc.strerror}") from exc
 
 
 @rules_app.command("test")
@@ -94,8 +94,8 @@ def rules_sign(
 ) -> None:
     """Sign a pack with the gateway's operator key (its tests run at activation)."""
     data = _read_pack_file(pack)
+    target = check_output(out or pack.with_name(pack.name + ".jws"), "--out")
     signed = _with_database(lambda s, db: _rule_service(s, db).sign(data))
-    target = out or pack.with_name(pack.name + ".jws")
     target.write_text(signed + "\n", encoding="ascii")
     typer.echo(f"signed {pack} -> {target}")
 
@@ -157,7 +157,7 @@ def rules_diff(
     try:
         day = date.fromisoformat(on) if on else datetime.now(UTC).date()
     except ValueError as exc:
-        raise _fail(f"--date: expected YYYY-MM-DD, got {on!r}") from exc
+        raise usage(f"--date: expected YYYY-MM-DD, got {on!r}") from exc
 
     def run(settings: Settings, db: Any) -> Any:
         def load(path: Path) -> RulePack:

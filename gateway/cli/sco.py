@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from gateway.cli._common import T, _fail, _with_database
+from gateway.cli import _common
+from gateway.cli._common import T, _fail, _with_database, check_output, load_settings, usage
 from gateway.config import Settings
 from gateway.errors import GatewayError
 
@@ -44,7 +45,10 @@ def _sco_as_operator(operator_id: str | None, action: Callable[[Any, Any], T]) -
         chosen = [p for p in operators if operator_id in (None, p.id)]
         if not chosen:
             wanted = f"operator {operator_id!r}" if operator_id else "operator partner"
-            raise _fail(f"no active {wanted} is registered (cxg partners list)")
+            raise _fail(
+                f"database {_common.session.database}: no active {wanted} is registered",
+                hint="cxg partners list; is CXG_DATABASE_URL the gateway's database?",
+            )
         return action(ScoService.from_settings(settings, db), chosen[0])
 
     return _with_database(run)
@@ -69,7 +73,11 @@ def sco_issue(
 
     scheme, sep, value = subject.partition(":")
     if not sep or not scheme or not value:
-        raise _fail(f"subject {subject!r} is not SCHEME:VALUE")
+        raise usage(f"subject {subject!r}: not SCHEME:VALUE", hint="e.g. AEO:CN3702960123")
+    # Before the code is issued: a code is stored when issued, so nothing may fail after it.
+    for path, option in ((png, "--png"), (svg, "--svg")):
+        if path is not None:
+            check_output(path, option)
     request = sco_pb.IssueScoCodeRequest(
         subject={"scheme": scheme, "value": value},
         valid_days=days,
@@ -132,6 +140,8 @@ def _sco_list(which: str, output: Path | None) -> None:
         _, jws = sco.trust_list() if which == "trust" else sco.status_list()
         return jws
 
+    if output is not None:
+        check_output(output, "--output")
     jws = _with_database(signed)
     if output is None:
         typer.echo(jws)
@@ -175,14 +185,14 @@ def sco_verify(
     now = datetime.now(UTC)
     if anchor is None:
         try:
-            anchor_jwks: Any = KeyRing.from_dir(Settings.from_env().gateway_keys_dir).jwks()
+            anchor_jwks: Any = KeyRing.from_dir(load_settings().gateway_keys_dir).jwks()
         except GatewayError as exc:
             raise _fail(f"no anchor keys: {exc} (give --anchor JWKS_FILE)") from exc
     else:
         try:
             anchor_jwks = json.loads(anchor.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise _fail(f"anchor {anchor}: not a readable JWKS: {exc}") from exc
+            raise usage(f"--anchor {anchor}: not a readable JWKS: {exc}") from exc
     trust = _sco_signed_list(trust_list, "trust list", anchor_jwks, now)
     status = None
     if status_list is not None:
@@ -203,7 +213,7 @@ def _sco_signed_list(path: Path, what: str, anchor_jwks: Any, now: datetime) -> 
             return TrustList.verify(text, anchor_jwks, now)
         return StatusList.verify(text, anchor_jwks, now)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise _fail(f"{what} {path}: unreadable: {exc}") from exc
+        raise usage(f"{what} {path}: unreadable: {exc}") from exc
     except GatewayError as exc:
         raise _fail(f"{what} {path} refused: {exc}") from exc
 

@@ -35,10 +35,14 @@ from gateway.trust.policy import Purpose, purpose_for
 
 PORTAL_ROLE = "sme_portal"
 MAX_DURATION = timedelta(days=366)
-_NAME = re.compile(r"consents/([0-9a-f]{32})")  # used with fullmatch
+# A consent is named consents/{id}; its bare id is accepted too (as `cxg sco revoke` takes a
+# code's id), by every entry point: GetConsent, RevokeConsent and a GetProfile `consent`.
+_NAME = re.compile(r"(?:consents/)?([0-9a-f]{32})")  # used with fullmatch
 _NO_SUCH_CONSENT = "no such consent"
 _INVALID_CONSENT = "consent is not valid for this caller, profile and purpose"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What an expire time must look like, said wherever one is refused (proto3 JSON of a Timestamp).
+TIMESTAMP_FORM = "an RFC 3339 timestamp with a time zone, e.g. 2027-01-31T00:00:00Z"
 _MICROSECOND = timedelta(microseconds=1)
 _CURSOR = re.compile(r"([0-9]{1,20}):([0-9a-f]{32})")
 
@@ -111,8 +115,8 @@ class ConsentService:
         A malformed name, an unknown id and someone else's consent raise the same NotFound, so
         that probing ids tells nothing about consents between other partners.
         """
-        match = _NAME.fullmatch(name)
-        row = self._consents.get(match.group(1)) if match else None
+        found = consent_id(name)
+        row = self._consents.get(found) if found else None
         if row is None or not (
             row.granted_by == caller_id or (grantee_sees and row.grantee == caller_id)
         ):
@@ -143,12 +147,20 @@ class ConsentService:
                 f"purpose {purpose} needs the subject's consent: cite it in `consent`",
                 field="consent",
             )
-        match = _NAME.fullmatch(consent_name)
-        if match is None or not self._consents.valid(
-            match.group(1), caller_id, profile_id, purpose, self._clock()
+        found = consent_id(consent_name)
+        if found is None or not self._consents.valid(
+            found, caller_id, profile_id, purpose, self._clock()
         ):
             raise PermissionDenied(_INVALID_CONSENT, field="consent")
-        return match.group(1)
+        return found
+
+
+def consent_id(name: str) -> str | None:
+    """The id of the consent ``name`` cites, as ``consents/{id}`` or the bare id (32 lower-case
+    hex digits); None when it is neither. The one reading of a consent reference: the callers
+    refuse None with their own answer, which never tells a malformed name from an unknown one."""
+    match = _NAME.fullmatch(name)
+    return match.group(1) if match else None
 
 
 def _subject(request: GrantConsentRequest) -> Validated:
@@ -176,12 +188,12 @@ def _purpose(grantee: Partner, name: str) -> Purpose:
 
 def _expire_time(request: GrantConsentRequest, now: datetime) -> datetime:
     if not request.HasField("expire_time"):
-        raise InvalidArgument("expire_time is required", field="expire_time")
+        raise InvalidArgument(f"expire_time is required: {TIMESTAMP_FORM}", field="expire_time")
     try:
         expires_at = request.expire_time.ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError) as exc:
         raise InvalidArgument(
-            f"expire_time is not a valid time: {exc}", field="expire_time"
+            f"expire_time must be {TIMESTAMP_FORM} ({exc})", field="expire_time"
         ) from exc
     if not now < expires_at <= now + MAX_DURATION:
         raise InvalidArgument(

@@ -242,21 +242,74 @@ class ProfileExchange:
             validate_profile(profile, accept_legacy=accept_legacy)
         now = self._clock()
         request_sha256 = hashlib.sha256(request.jws.encode("utf-8", "replace")).hexdigest()
-        stored = self._store.append(
-            self._new_version(profile, partner, request_sha256, request.jws, now)
+        try:
+            stored = self._store.append(
+                self._new_version(profile, partner, request_sha256, request.jws, now)
+            )
+        except Conflict as conflict:
+            # The same bytes again (a client retrying a publish whose answer it lost): the
+            # receipt of the version they made, and nothing stored. Only the signer can send its
+            # JWS (checked above), so the receipt tells the caller nothing it may not know.
+            if conflict.field != "jws" or "version" not in conflict.details:
+                raise
+            return self._replayed_receipt(conflict, request_sha256, now)
+        return self._receipt(
+            stored.profile_id,
+            stored.version,
+            stored.payload_sha256,
+            request_sha256,
+            partner.id,
+            profile.common_grade.rule_pack,
+            published_at=now,
+            signed_at=now,
         )
+
+    def _replayed_receipt(
+        self, conflict: Conflict, request_sha256: str, now: datetime
+    ) -> PublishReceipt:
+        """The receipt of the version an earlier publish of the same JWS stored: the same
+        fields, so the same signed payload (signed again, ``iat`` now)."""
+        profile_id = str(conflict.details["profile_name"]).removeprefix("profiles/")
+        ref = self._store.find(profile_id, int(conflict.details["version"]))
+        if ref is None:  # a stored version is never deleted
+            raise conflict
+        stored = self._store.load(ref.row_id)
+        grade = CreditProfile.FromString(stored.profile_pb).common_grade
+        return self._receipt(
+            stored.profile_id,
+            stored.version,
+            stored.payload_sha256,
+            request_sha256,
+            stored.publisher,
+            grade.rule_pack,
+            published_at=stored.published_at,
+            signed_at=now,
+        )
+
+    def _receipt(
+        self,
+        profile_id: str,
+        version: int,
+        payload_sha256: str,
+        request_sha256: str,
+        publisher: str,
+        rule_pack: str,
+        *,
+        published_at: datetime,
+        signed_at: datetime,
+    ) -> PublishReceipt:
         receipt = PublishReceipt(
-            profile_name=f"profiles/{stored.profile_id}",
-            version=stored.version,
-            payload_sha256=stored.payload_sha256,
+            profile_name=f"profiles/{profile_id}",
+            version=version,
+            payload_sha256=payload_sha256,
             request_sha256=request_sha256,
-            publisher=partner.id,
-            rule_pack_sha256=profile.common_grade.rule_pack.partition("#")[2],
+            publisher=publisher,
+            rule_pack_sha256=rule_pack.partition("#")[2],
         )
-        receipt.published_at.FromDatetime(now)
+        receipt.published_at.FromDatetime(published_at)
         receipt.receipt_jws = self._keyring.active.sign_jws(
             canonical_json(receipt),
-            {"typ": RECEIPT_TYP, "iat": int(now.timestamp()), "iss": self._gateway_id},
+            {"typ": RECEIPT_TYP, "iat": int(signed_at.timestamp()), "iss": self._gateway_id},
         )
         return receipt
 

@@ -5,6 +5,11 @@ A token is a JWT (RFC 9068, ``typ`` ``at+jwt``) signed by the gateway, bound eit
 key (``cnf.jkt``, RFC 9449) or to the partner's mTLS client certificate (``cnf.x5t#S256``,
 RFC 8705); a token without a binding is never issued. It names the partner key the client
 authenticated with, so suspending the partner or retiring that key ends the token at once.
+
+DPoP proofs may carry (``dpop_nonce="required"``: must carry) a server nonce (RFC 9449 section 8)
+that any replica holding the same gateway keys issues and checks. The ``jti`` of a proof without
+one is remembered in the shared replay store; with one, there too, or (``dpop_nonce_replay=
+"local"``) in this process only.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ import jwt
 from gateway._json import JsonError, jws_header
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.signing import KeyRing
+from gateway.storage.replay import LocalReplayStore
 from gateway.trust import Partner, PartnerDirectory, PartnerRegistry
 from gateway.trust.assertions import CLIENT_ASSERTION_TYPE, verify_client_assertion
-from gateway.trust.dpop import verify_dpop_proof
+from gateway.trust.dpop import DpopNonces, DpopProof, check_dpop_proof, refuse_replayed
 
 ACCESS_TOKEN_TYP = "at+jwt"
 TOKEN_LIFETIME = 300
@@ -34,6 +40,8 @@ _MAX_TOKEN_LENGTH = 8 * 1024
 # without case; the spaces before the token68 may be several.
 _CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+) +([0-9A-Za-z._~+/-]+=*)")
 _SCHEMES = {"dpop": "DPoP", "bearer": "Bearer"}
+NONCE_MODES = ("optional", "required")
+NONCE_REPLAY_MODES = ("shared", "local")
 
 
 @dataclass(frozen=True)
@@ -61,21 +69,47 @@ class TokenService:
         *,
         gateway_id: str,
         origins: Sequence[str] = (),
+        dpop_nonce: str = "optional",
+        dpop_nonce_replay: str = "shared",
+        mtls: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``origins`` are the base URLs the REST port is reached at (scheme, host, port and any
         path prefix a proxy strips), its public one first. A request URL under one of them is
-        the same request under each: a DPoP proof's ``htu`` may name any."""
+        the same request under each: a DPoP proof's ``htu`` may name any. ``mtls``: clients
+        connect with certificates (tokens may then be certificate-bound)."""
+        if dpop_nonce not in NONCE_MODES or dpop_nonce_replay not in NONCE_REPLAY_MODES:
+            raise ValueError(f"unknown DPoP nonce mode {dpop_nonce!r} / {dpop_nonce_replay!r}")
         self._keyring = keyring
         self._directory = directory
         self._registry = PartnerRegistry(directory)
         self._remember = remember_jti
         self._gateway_id = gateway_id
         self.origins = tuple(origin.rstrip("/") for origin in origins)
+        self.mtls = mtls
+        self.nonce_required = dpop_nonce == "required"
+        self.nonces = DpopNonces.from_keys(
+            keyring.active.private_key,
+            [key.private_key for key in keyring.keys if key.kid != keyring.active.kid],
+            gateway_id=gateway_id,
+        )
+        self._remember_nonced = (
+            LocalReplayStore().remember if dpop_nonce_replay == "local" else remember_jti
+        )
         self._clock = clock
         # A token's signature is checked once; every use re-checks expiry, binding and the
         # partner's standing. Failures are not cached (lru_cache does not keep exceptions).
         self._claims_of = lru_cache(maxsize=8192)(self._verified_claims)
+
+    @property
+    def issuer(self) -> str:
+        """The issuer identifier: every token's ``iss`` and ``aud``, and the one ``aud`` a
+        client assertion may have."""
+        return self._gateway_id
+
+    def fresh_nonce(self) -> str:
+        """A DPoP nonce (RFC 9449 section 8) for a client to put in its next proofs."""
+        return self.nonces.issue(self._clock())
 
     def issue(
         self,
@@ -99,6 +133,9 @@ class TokenService:
                 field="client_assertion_type",
             )
         now = self._clock()
+        # The proof first, without remembering its jti: a proof refused for its nonce alone
+        # (use_dpop_nonce) leaves the assertion unused, so the client can send it again.
+        proof = None if dpop_proof is None else self._checked_proof(dpop_proof, method, url, now)
         client = verify_client_assertion(
             client_assertion,
             registry=self._registry,
@@ -108,14 +145,8 @@ class TokenService:
             client_id=client_id,
         )
         self._check_certificate(client_cert_thumbprint, client.partner)
-        if dpop_proof is not None:
-            proof = verify_dpop_proof(
-                dpop_proof,
-                method=method,
-                url=self._known_as(url),
-                now=now,
-                remember_jti=self._remember,
-            )
+        if proof is not None:
+            self._refuse_replayed(proof)
             cnf, token_type = {"jkt": proof.jkt}, "DPoP"
         elif client_cert_thumbprint is not None:
             cnf, token_type = {"x5t#S256": client_cert_thumbprint}, "Bearer"
@@ -178,15 +209,10 @@ class TokenService:
                 raise Unauthenticated(
                     "a DPoP-bound token needs a DPoP proof with each request", field="DPoP"
                 )
-            verify_dpop_proof(
-                dpop_proof,
-                method=method,
-                url=self._known_as(url),
-                now=now,
-                remember_jti=self._remember,
-                access_token=token,
-                expected_jkt=binding["jkt"],
+            proof = self._checked_proof(
+                dpop_proof, method, url, now, access_token=token, expected_jkt=binding["jkt"]
             )
+            self._refuse_replayed(proof)
         elif binding.get("x5t#S256") != client_cert_thumbprint or client_cert_thumbprint is None:
             raise Unauthenticated(
                 "the token is bound to another client certificate than this connection's",
@@ -202,6 +228,30 @@ class TokenService:
             raise Unauthenticated(f"token no longer valid: {refusal}", field="authorization")
         self._check_certificate(client_cert_thumbprint, partner)
         return Caller(partner=partner, token_id=str(claims["jti"]))
+
+    def _checked_proof(
+        self,
+        dpop_proof: str,
+        method: str,
+        url: str,
+        now: float,
+        *,
+        access_token: str | None = None,
+        expected_jkt: object = None,
+    ) -> DpopProof:
+        return check_dpop_proof(
+            dpop_proof,
+            method=method,
+            url=self._known_as(url),
+            now=now,
+            access_token=access_token,
+            expected_jkt=None if expected_jkt is None else str(expected_jkt),
+            nonces=self.nonces,
+            require_nonce=self.nonce_required,
+        )
+
+    def _refuse_replayed(self, proof: DpopProof) -> None:
+        refuse_replayed(proof, self._remember_nonced if proof.nonce else self._remember)
 
     def _known_as(self, url: str) -> str | tuple[str, ...]:
         """``url`` under each of the gateway's origins, when it is under one of them."""

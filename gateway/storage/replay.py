@@ -8,16 +8,24 @@ those requests at the database's commit rate (PERFORMANCE.md: ~3k commits/s, one
 SQLite). Identifiers are therefore group-committed (``_group.py``): one transaction inserts what
 is queued (``INSERT .. ON CONFLICT DO NOTHING RETURNING`` tells which were new), and each caller
 gets its answer only once that transaction is durable.
+
+``LocalReplayStore`` keeps identifiers in this process only: for DPoP proofs that carry a server
+nonce, when the operator chose not to share their ``jti``s (``CXG_DPOP_NONCE_REPLAY=local``).
 """
 
 from __future__ import annotations
 
+import heapq
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 
+from gateway.errors import QuotaExceeded
 from gateway.storage._group import GroupCommitter
 from gateway.storage.database import Database
 from gateway.storage.tables import seen_jtis
@@ -71,3 +79,40 @@ class ReplayStore:
             answers.append(key in inserted)
             inserted.discard(key)  # a key twice in one group: only its first caller is new
         return answers
+
+
+class LocalReplayStore:
+    """Identifiers remembered in this process's memory until they expire, at most ``capacity``
+    at once. Full, it refuses (``QuotaExceeded``, retry in a second) rather than forget an
+    identifier that has not expired: a forgotten one could be replayed."""
+
+    def __init__(self, capacity: int = 200_000, clock: Callable[[], float] = time.time) -> None:
+        self._capacity = capacity
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._expiry: dict[str, float] = {}
+        self._queue: list[tuple[float, str]] = []  # (expires_at, key), soonest first
+
+    def remember(self, key: str, expires_at: float) -> bool:
+        """As ``ReplayStore.remember``, for this process only."""
+        if len(key) > MAX_KEY_LENGTH:
+            raise ValueError(f"replay key longer than {MAX_KEY_LENGTH} characters")
+        with self._lock:
+            now = self._clock()
+            while self._queue and self._queue[0][0] < now:
+                expired, old = heapq.heappop(self._queue)
+                if self._expiry.get(old) == expired:
+                    del self._expiry[old]
+            known = self._expiry.get(key)
+            if known is not None and known >= now:
+                return False
+            if len(self._expiry) >= self._capacity:
+                raise QuotaExceeded(
+                    "too many DPoP proofs in flight on this replica; retry", retry_after=1
+                )
+            self._expiry[key] = expires_at
+            heapq.heappush(self._queue, (expires_at, key))
+            return True
+
+    def __len__(self) -> int:
+        return len(self._expiry)

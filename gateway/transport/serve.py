@@ -11,9 +11,13 @@ from typing import Any
 
 import grpc
 import uvicorn
-import uvloop
 
-from gateway.config import Settings
+from gateway.config import Settings, warn_at_startup
+
+try:
+    from uvloop import new_event_loop
+except ImportError:  # an optional dependency (none on Windows): asyncio's own loop then
+    from asyncio import new_event_loop  # type: ignore[assignment]
 from gateway.service import PartnerAdmin, ProfileExchange
 from gateway.service.access import Gatekeeper, TrustCache
 from gateway.service.admin import AdminApi
@@ -69,6 +73,9 @@ class Gateway:
             self.replay.remember,
             gateway_id=settings.gateway_id,
             origins=settings.rest_origins(self.rest_port),
+            dpop_nonce=settings.dpop_nonce,
+            dpop_nonce_replay=settings.dpop_nonce_replay,
+            mtls=settings.tls_dir is not None,
         )
         self.refusals = RefusalLog(RefusalStore(self.db))
         self.quotas = Quotas(UsageStore(self.db))
@@ -92,7 +99,7 @@ class Gateway:
         # Both transports are served on one event loop: a call that waits for its audit leaf
         # waits as a coroutine, not as a blocked thread, and the loop commits the leaves of
         # all the calls it is serving together (gateway/storage/_group.py).
-        self._loop = uvloop.new_event_loop()
+        self._loop = new_event_loop()
         self.grpc_server, self._health = self._loop.run_until_complete(
             create_server(
                 self.services,
@@ -144,6 +151,7 @@ class Gateway:
         default one would end the process there, before the shutdown writes the last refusal
         summary, the queued refusals and the quota counts. So SIGTERM's handler here only asks
         uvicorn to exit (which also covers a SIGTERM before uvicorn has started)."""
+        warn_at_startup(self.settings)  # stderr: what is unsafe or useless in production
         previous = signal.signal(signal.SIGTERM, self._exit_on_signal)
         try:
             self._loop.run_until_complete(self._serve())

@@ -1,7 +1,8 @@
 """Client authentication by ``private_key_jwt`` (RFC 7523 section 3, as FAPI 2.0 profiles it).
 
 A partner proves who it is with a short-lived JWT signed by one of its registered keys:
-``iss`` = ``sub`` = its partner id, ``aud`` = this gateway, ``exp`` at most five minutes ahead,
+``iss`` = ``sub`` = its partner id, ``aud`` = this gateway's issuer identifier (one string, never
+a list or the token endpoint's URL), ``exp`` at most five minutes ahead,
 and a ``jti`` never used before. The registered key alone decides the algorithm. Its ``typ``, if
 any, is ``JWT``: RFC 7523 asks for none, and any other names another kind of signed object (an
 access token, a DPoP proof, a profile publication) that must not pass for an assertion.
@@ -63,9 +64,15 @@ def verify_client_assertion(
             f"client_id {client_id!r} is not the partner the assertion authenticates ({partner.id!r})",
             field="client_id",
         )
-    audiences = claims.get("aud")
-    if audiences != audience and not (isinstance(audiences, list) and audience in audiences):
-        raise Unauthenticated(f"aud must name this gateway ({audience!r})", field=f"{field}.aud")
+    # One string, the issuer identifier itself: not a list that also names it, nor the token
+    # endpoint's URL (the 2025 private_key_jwt audience-injection advisory;
+    # draft-ietf-oauth-rfc7523bis: a single aud equal to the authorization server's issuer).
+    if claims.get("aud") != audience:
+        raise Unauthenticated(
+            f"aud must be exactly this gateway's issuer identifier {audience!r} (a single"
+            f" string, not a list or a URL), got {repr(claims.get('aud'))[:120]}",
+            field=f"{field}.aud",
+        )
     exp = claims.get("exp")
     if not isinstance(exp, int) or isinstance(exp, bool):
         raise Unauthenticated("exp is required, an integer", field=f"{field}.exp")

@@ -6,29 +6,46 @@ module only checks a proof against the request it came with (method, URL, access
 time) and against a replay store supplied by the caller; reading the ``DPoP`` header and
 keeping the ``jti`` store are the transport's and storage's business.
 
-Server-provided nonces (RFC 9449 section 8) are not handled here.
+Server-provided nonces (RFC 9449 sections 8 and 9) are ``DpopNonces``: a time slot with a MAC
+under a key derived from the gateway's signing keys, so that every replica holding the same keys
+issues and checks the same nonces with no shared state.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import string
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway._json import b64url_decode, read_json_object
 from gateway.errors import InvalidArgument, Unauthenticated
-from gateway.signing._jwk import SUPPORTED_ALGORITHMS, b64url, thumbprint
+from gateway.signing._jwk import SUPPORTED_ALGORITHMS, PrivateKey, b64url, thumbprint
 
 # A proof is a few hundred bytes; the cap bounds the work an unauthenticated caller can ask for.
 MAX_PROOF_LENGTH = 8 * 1024
 MAX_JTI_LENGTH = 256
 DPOP_TYP = "dpop+jwt"
+# A proof is accepted this long after its iat (and up to MAX_FUTURE_SKEW before it).
+MAX_PROOF_AGE = 60
+MAX_FUTURE_SKEW = 10
+# The field of every refusal about a proof's nonce: the token endpoint answers it with
+# use_dpop_nonce and a fresh DPoP-Nonce (RFC 9449 section 8).
+NONCE_FIELD = "DPoP.claims.nonce"
+# A nonce names the NONCE_WINDOW-second slot it was issued in; it is accepted in that slot and the
+# next, so it lives between one and two windows (plus the replicas' clock skew).
+NONCE_WINDOW = 300
+_NONCE_MAC_BYTES = 16
+_NONCE_INFO = b"cxg dpop-nonce v1"
 
 # The one key type each accepted algorithm may be used with: (kty, crv, coordinate members).
 _KEY_TYPES: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -46,7 +63,17 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _PERCENT_ENCODED = re.compile(r"%([0-9A-Fa-f]{2})")
 
-__all__ = ["DPOP_TYP", "MAX_PROOF_LENGTH", "DpopProof", "dpop_ath", "verify_dpop_proof"]
+__all__ = [
+    "DPOP_TYP",
+    "MAX_PROOF_LENGTH",
+    "NONCE_FIELD",
+    "DpopNonces",
+    "DpopProof",
+    "check_dpop_proof",
+    "dpop_ath",
+    "refuse_replayed",
+    "verify_dpop_proof",
+]
 
 
 @dataclass(frozen=True)
@@ -58,6 +85,92 @@ class DpopProof:
     htm: str
     htu: str
     iat: int
+    nonce: str | None = None  # the server nonce it carried, which was valid
+    # Until when its jti must be remembered (Unix seconds): derived, not part of the proof.
+    replay_until: int = field(default=0, compare=False)
+
+    @property
+    def replay_key(self) -> str:
+        # Scoped by thumbprint (base64url, no ':'), so one client cannot burn another's jti.
+        return f"{self.jkt}:{self.jti}"
+
+
+class DpopNonces:
+    """Server-provided DPoP nonces (RFC 9449 section 8) that need no shared state.
+
+    A nonce is base64url(slot || MAC(slot)), where slot is the number of the NONCE_WINDOW-second
+    period it was issued in and the MAC is HMAC-SHA-256 (truncated to 128 bits) under a secret
+    derived (HKDF) from a gateway signing key and the gateway id. Every replica that holds the
+    same keys directory issues the same nonce in a slot and accepts the others'; a gateway with
+    other keys accepts none of them. The newest key issues; every key of the keyring is tried
+    when checking, so a rotation does not refuse the nonces issued just before it.
+    """
+
+    def __init__(self, secrets: Sequence[bytes], *, window: int = NONCE_WINDOW) -> None:
+        if not secrets or any(len(secret) < 32 for secret in secrets):
+            raise ValueError("DPoP nonces need at least one secret of 32 bytes or more")
+        if window <= MAX_FUTURE_SKEW:
+            raise ValueError(f"the nonce window must be longer than {MAX_FUTURE_SKEW} s")
+        self._secrets = tuple(secrets)
+        self.window = window
+
+    @classmethod
+    def from_keys(
+        cls, active: PrivateKey, others: Sequence[PrivateKey] = (), *, gateway_id: str
+    ) -> DpopNonces:
+        """Nonces keyed by the gateway's signing keys, ``active`` first (it issues)."""
+        return cls([_nonce_secret(key, gateway_id) for key in (active, *others)])
+
+    def issue(self, now: float) -> str:
+        slot = int(now // self.window)
+        return b64url(self._mac(self._secrets[0], slot))
+
+    def expires_at(self, nonce: object, now: float) -> int:
+        """When a nonce this gateway issued stops being accepted; refuses (``NONCE_FIELD``) a
+        nonce it did not issue or that is no longer (or not yet) valid at ``now``."""
+        try:
+            raw = b64url_decode(nonce) if isinstance(nonce, str) and len(nonce) < 64 else b""
+        except ValueError:
+            raw = b""
+        if len(raw) != 8 + _NONCE_MAC_BYTES:
+            raise Unauthenticated(
+                "claim nonce is not a nonce this gateway issued: use the DPoP-Nonce it sent",
+                field=NONCE_FIELD,
+            )
+        slot = int.from_bytes(raw[:8], "big")
+        if not any(hmac.compare_digest(self._mac(s, slot), raw) for s in self._secrets):
+            raise Unauthenticated(
+                "claim nonce is not a nonce this gateway issued: use the DPoP-Nonce it sent",
+                field=NONCE_FIELD,
+            )
+        starts, ends = slot * self.window, (slot + 2) * self.window
+        if not starts - MAX_FUTURE_SKEW <= now < ends:
+            raise Unauthenticated(
+                "claim nonce has expired: use the DPoP-Nonce sent with this answer",
+                field=NONCE_FIELD,
+            )
+        return ends
+
+    def _mac(self, secret: bytes, slot: int) -> bytes:
+        packed = slot.to_bytes(8, "big")
+        return packed + hmac.digest(secret, packed, "sha256")[:_NONCE_MAC_BYTES]
+
+
+def _nonce_secret(key: PrivateKey, gateway_id: str) -> bytes:
+    """A secret for nonces only, derived from a signing key's private bytes (HKDF-SHA-256, with
+    its own info string: knowing a nonce secret tells nothing about the signing key)."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        material = key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        material = key.private_numbers().private_value.to_bytes(32, "big")
+    else:  # pragma: no cover - PrivateKey has no other member
+        raise TypeError(f"no nonce secret for a {type(key).__name__}")
+    info = _NONCE_INFO + b"\x00" + gateway_id.encode()
+    return HKDF(hashes.SHA256(), length=32, salt=None, info=info).derive(material)
 
 
 def dpop_ath(access_token: str) -> str:
@@ -79,19 +192,66 @@ def verify_dpop_proof(
     remember_jti: Callable[[str, float], bool],
     access_token: str | None = None,
     expected_jkt: str | None = None,
-    max_age: int = 60,
-    max_future_skew: int = 10,
+    nonces: DpopNonces | None = None,
+    require_nonce: bool = False,
+    max_age: int = MAX_PROOF_AGE,
+    max_future_skew: int = MAX_FUTURE_SKEW,
 ) -> DpopProof:
-    """Verify a DPoP proof for the request ``method url`` received at ``now`` (Unix seconds).
+    """Verify a DPoP proof for the request ``method url`` received at ``now`` (Unix seconds):
+    ``check_dpop_proof``, then its ``jti`` is remembered.
+
+    ``remember_jti(key, expires_at)`` must atomically store ``key`` until ``expires_at`` and
+    return True, or return False if ``key`` is already stored.
+    """
+    checked = check_dpop_proof(
+        proof,
+        method=method,
+        url=url,
+        now=now,
+        access_token=access_token,
+        expected_jkt=expected_jkt,
+        nonces=nonces,
+        require_nonce=require_nonce,
+        max_age=max_age,
+        max_future_skew=max_future_skew,
+    )
+    refuse_replayed(checked, remember_jti)
+    return checked
+
+
+def refuse_replayed(proof: DpopProof, remember_jti: Callable[[str, float], bool]) -> None:
+    """Remember a checked proof's ``jti``; refuse it when it was seen before."""
+    if not remember_jti(proof.replay_key, proof.replay_until):
+        raise Unauthenticated(
+            "replayed proof: this jti was already used with this key", field="DPoP.claims.jti"
+        )
+
+
+def check_dpop_proof(
+    proof: str,
+    *,
+    method: str,
+    url: str | Sequence[str],
+    now: float,
+    access_token: str | None = None,
+    expected_jkt: str | None = None,
+    nonces: DpopNonces | None = None,
+    require_nonce: bool = False,
+    max_age: int = MAX_PROOF_AGE,
+    max_future_skew: int = MAX_FUTURE_SKEW,
+) -> DpopProof:
+    """Every check of a DPoP proof but the replay check (``refuse_replayed``), which a caller
+    makes last, so that only proofs which passed every other check take room in the store.
 
     ``url`` is the URL the request was sent to as the server knows it, never as the request
     describes itself (Host, Forwarded); a server reached at several origins passes the URL under
     each of them, and ``htu`` must name one.
 
-    ``remember_jti(key, expires_at)`` must atomically store ``key`` until ``expires_at`` and
-    return True, or return False if ``key`` is already stored. When ``access_token`` is given
-    the proof must carry its ``ath``; ``expected_jkt`` is the ``cnf.jkt`` the token is bound
-    to. Every refusal is an ``Unauthenticated`` whose ``field`` names the part of the proof.
+    When ``access_token`` is given the proof must carry its ``ath``; ``expected_jkt`` is the
+    ``cnf.jkt`` the token is bound to. A ``nonce`` claim must be one ``nonces`` issued and still
+    valid; ``require_nonce``: a proof without one is refused too. The nonce is checked after
+    everything else, so that a refusal naming ``NONCE_FIELD`` means only the nonce is wrong.
+    Every refusal is an ``Unauthenticated`` whose ``field`` names the part of the proof.
     """
     if max_age < 0 or max_future_skew < 0:
         raise ValueError("max_age and max_future_skew must not be negative")
@@ -130,14 +290,28 @@ def verify_dpop_proof(
             field="DPoP.header.jwk",
         )
 
-    # Last, so that only proofs which passed every other check take room in the store. The key
-    # is scoped by thumbprint (base64url, no ':'), so one client cannot burn another's jti; a
-    # proof is refused as too old after iat + max_age anyway, so the entry need not outlive it.
-    if not remember_jti(f"{jkt}:{jti}", iat + max_age):
-        raise Unauthenticated(
-            "replayed proof: this jti was already used with this key", field="DPoP.claims.jti"
-        )
-    return DpopProof(jkt=jkt, jti=jti, htm=htm, htu=htu, iat=iat)
+    nonce = claims.get("nonce")
+    if nonce is None:
+        if require_nonce:
+            raise Unauthenticated(
+                "this gateway requires a server nonce in DPoP proofs: use the DPoP-Nonce it sent",
+                field=NONCE_FIELD,
+            )
+    elif nonces is None:
+        raise Unauthenticated("claim nonce: this server issues no nonces", field=NONCE_FIELD)
+    else:
+        nonces.expires_at(nonce, now)
+
+    # A proof is refused as too old after iat + max_age anyway, so its jti need not outlive it.
+    return DpopProof(
+        jkt=jkt,
+        jti=jti,
+        htm=htm,
+        htu=htu,
+        iat=iat,
+        nonce=nonce if isinstance(nonce, str) else None,
+        replay_until=iat + max_age,
+    )
 
 
 def _checked_htu(htu: object, url: str | Sequence[str]) -> str:

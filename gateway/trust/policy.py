@@ -91,6 +91,7 @@ OPERATIONS: dict[str, Rule] = {
     # health and the API description are for everyone.
     "CreateToken": Rule(public=True),
     "GetJwks": Rule(public=True, audited=False),
+    "GetAuthorizationServerMetadata": Rule(public=True, audited=False),
     "Health": Rule(public=True, audited=False),
     "GetApiDescription": Rule(public=True, audited=False),
 }

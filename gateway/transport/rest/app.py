@@ -27,7 +27,7 @@ from gateway.identifiers import SCHEMES
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.transport._imports import Upload, summary_message
 from gateway.transport.errors import PROBLEM_JSON, mapping_for, problem, unexpected
-from gateway.transport.rest import admin, audit, consents, oauth, rules, sco
+from gateway.transport.rest import admin, audit, consents, docs, metadata, oauth, rules, sco
 from gateway.transport.rest._guard import (
     GuardedRoute,
     caller_of,
@@ -62,6 +62,8 @@ def create_app(
         version=__version__,
         description="Signed, standardized company credit profiles between China and SCO partner institutions. "
         "Every operation is also served over gRPC (cxg.v1.ProfileService) with the same field names.",
+        docs_url=None,  # served from the gateway's own files instead: docs.router
+        redoc_url=None,
     )
     if not services.tokens.origins:  # a DPoP proof's htu is compared with these, never the Host
         raise ValueError("the REST app needs the origins it is reached at (TokenService origins)")
@@ -78,6 +80,8 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(audit.router)
     app.include_router(oauth.router)
+    app.include_router(metadata.router)
+    app.include_router(docs.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -6,8 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from gateway._json import JsonError, read_json
+from gateway.errors import InvalidArgument
 from gateway.schema.cxg.v1 import consent_service_pb2 as pb
+from gateway.service.consents import TIMESTAMP_FORM
 from gateway.transport.rest._guard import GuardedRoute
 from gateway.transport.rest._replies import json_body, message_response, read_message, responses
 from gateway.transport.rest.deps import CallerDep, ServicesDep
@@ -27,7 +31,13 @@ router = APIRouter(route_class=GuardedRoute)
     openapi_extra=json_body(pb.GrantConsentRequest),
 )
 async def grant_consent(request: Request, services: ServicesDep, caller: CallerDep) -> Response:
-    grant = await read_message(request, pb.GrantConsentRequest)
+    try:
+        grant = await read_message(request, pb.GrantConsentRequest)
+    except InvalidArgument as exc:
+        named = _bad_expire_time(await request.body())
+        if named is None:
+            raise
+        raise named from exc
     return message_response(
         await services.offload.run(services.consents.grant, caller.partner, grant)
     )
@@ -42,7 +52,7 @@ async def grant_consent(request: Request, services: ServicesDep, caller: CallerD
 async def revoke_consent(
     consent_id: ConsentId, services: ServicesDep, caller: CallerDep
 ) -> Response:
-    revoke = pb.RevokeConsentRequest(name=f"consents/{consent_id}")
+    revoke = pb.RevokeConsentRequest(name=consent_id)  # the service reads the bare id too
     return message_response(
         await services.offload.run(services.consents.revoke, caller.partner, revoke)
     )
@@ -55,7 +65,7 @@ async def revoke_consent(
     responses=responses(pb.Consent, 400, 404),
 )
 async def get_consent(consent_id: ConsentId, services: ServicesDep, caller: CallerDep) -> Response:
-    get = pb.GetConsentRequest(name=f"consents/{consent_id}")
+    get = pb.GetConsentRequest(name=consent_id)
     return message_response(await services.offload.run(services.consents.get, caller.partner, get))
 
 
@@ -75,3 +85,23 @@ async def list_consents(
     return message_response(
         await services.offload.run(services.consents.list, caller.partner, listing)
     )
+
+
+def _bad_expire_time(body: bytes) -> InvalidArgument | None:
+    """The refusal naming ``/expireTime`` when that member is what protobuf could not parse (a
+    date, a number, a time without a zone): its own message names neither the member nor the
+    form expected. Only read on the error path, so a good body is parsed once."""
+    try:
+        document = read_json(body)
+    except JsonError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    for member in ("expireTime", "expire_time"):  # proto3 JSON accepts both spellings
+        if member in document:
+            value = document[member]
+            try:
+                Timestamp().FromJsonString(value)
+            except (TypeError, ValueError, AttributeError):
+                return InvalidArgument(f"must be {TIMESTAMP_FORM}", field=f"/{member}")
+    return None

@@ -1,5 +1,8 @@
 """The OAuth 2.0 token endpoint (client credentials with ``private_key_jwt``, RFC 7523; DPoP-bound
-tokens, RFC 9449). Errors follow RFC 6749 section 5.2, as OAuth client libraries expect."""
+tokens, RFC 9449). Errors follow RFC 6749 section 5.2, as OAuth client libraries expect.
+
+Every answer to a request with a ``DPoP`` proof carries a fresh server nonce (``DPoP-Nonce``,
+RFC 9449 section 8); a proof refused for its nonce alone is answered ``400 use_dpop_nonce``."""
 
 from __future__ import annotations
 
@@ -32,8 +35,18 @@ from gateway.transport.rest._schemas import JWS
 from gateway.transport.rest._tls import client_certificate
 from gateway.transport.services import Services
 from gateway.trust.assertions import CLIENT_ASSERTION_TYPE
+from gateway.trust.dpop import NONCE_FIELD
 
+TOKEN_PATH = "/oauth2/token"
 _FORM = "application/x-www-form-urlencoded"
+DPOP_NONCE = "DPoP-Nonce"
+_NONCE_HEADER = {
+    DPOP_NONCE: {
+        "description": "A server nonce for the client's next DPoP proofs (RFC 9449 section 8); "
+        "sent with every answer to a request with a DPoP proof.",
+        "schema": {"type": "string"},
+    }
+}
 _FIELDS = ("grant_type", "client_assertion_type", "client_assertion")
 # RFC 6749 section 5.2 error codes, by error class.
 _OAUTH_ERRORS: tuple[tuple[type[GatewayError], str, int], ...] = (
@@ -69,20 +82,25 @@ router = APIRouter(route_class=GuardedRoute)
 
 
 @router.post(
-    "/oauth2/token",
+    TOKEN_PATH,
     operation_id="CreateToken",
     summary="Exchange a private_key_jwt client assertion and a DPoP proof for an access token",
     responses={
         200: {
             "description": "A sender-constrained access token",
+            "headers": _NONCE_HEADER,
             "content": {"application/json": {"schema": _TOKEN_SCHEMA}},
         },
         400: {
-            "description": "Malformed request",
+            "description": "Malformed request; or use_dpop_nonce: the DPoP proof needs the "
+            "server nonce sent in DPoP-Nonce (RFC 9449 section 8), send the request again with "
+            "a new proof carrying it",
+            "headers": _NONCE_HEADER,
             "content": {"application/json": {"schema": _ERROR_SCHEMA}},
         },
         401: {
             "description": "Client authentication failed",
+            "headers": _NONCE_HEADER,
             "content": {"application/json": {"schema": _ERROR_SCHEMA}},
         },
         500: {
@@ -177,7 +195,10 @@ async def create_token(request: Request) -> Response:
         "token_type": issued.token_type,
         "expires_in": issued.expires_in,
     }
-    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"}
+    if dpop_proof is not None:
+        headers[DPOP_NONCE] = tokens.fresh_nonce()
+    return JSONResponse(body, headers=headers)
 
 
 def _thumbprint(request: Request) -> str | None:
@@ -216,12 +237,17 @@ def oauth_error(exc: GatewayError, request: Request) -> Response | None:
     if found is None:
         return None
     code, status = found
+    if isinstance(exc, Unauthenticated) and exc.field == NONCE_FIELD:
+        code, status = "use_dpop_nonce", 400  # RFC 9449 section 8
     body: dict[str, Any] = {"error": code, "error_description": exc.message}
     if exc.field:
         body["field"] = exc.field
     headers = {"Cache-Control": "no-store"}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
+    if "dpop" in request.headers:
+        services: Services = request.app.state.services
+        headers[DPOP_NONCE] = services.tokens.fresh_nonce()
     if status == 401:
         headers["WWW-Authenticate"] = challenge(request, exc)
     return JSONResponse(body, status_code=status, headers=headers)

@@ -21,7 +21,14 @@ from gateway.transport.rest._replies import (
     read_message,
     responses,
 )
-from gateway.transport.rest._scan_text import TEXT
+from gateway.transport.rest._scan_text import (
+    AEO_TYPES,
+    GRADES,
+    SCHEMES,
+    TEXT,
+    country_name,
+    named,
+)
 from gateway.transport.rest._schemas import ref
 from gateway.transport.rest.deps import CallerDep, ServicesDep
 
@@ -199,6 +206,13 @@ async def scan_page(
         claims=claims,
         company=ordered[0] if ordered else "",
         other_names=ordered[1:],
+        # Values the code holds as codes, named in the reader's language.
+        country=country_name(claims.country, language) if claims else "",
+        identifiers=[(named(SCHEMES, s, column), v) for s, v in claims.subject_ids]
+        if claims
+        else [],
+        grade=named(GRADES, claims.grade_bucket, column) if claims else "",
+        aeo_type=named(AEO_TYPES, claims.aeo_type, column) if claims else "",
         issued=claims.issued_at.date().isoformat() if claims else "",
         expires=claims.expires_at.date().isoformat() if claims else "",
         checked=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
