@@ -213,19 +213,25 @@ def test_replayed_assertion_jti(rest: RestWire, partners: dict[str, TestPartner]
     assert_no_token(rest, replayed, "client_assertion.jti")
 
 
+Claims = Callable[[int], dict[str, Any]]
+
+
 @pytest.mark.parametrize(
     ("claims", "field"),
     [
-        ({"exp": int(time.time()) - 1}, "client_assertion.exp"),
-        ({"iat": int(time.time()) + 61}, "client_assertion.iat"),
-        ({"aud": "cxg.almaty.dev"}, "client_assertion.aud"),
+        # Times are taken when the test runs, not when it is collected (a long run would
+        # otherwise move "61 s in the future" into the past).
+        (lambda now: {"exp": now - 1}, "client_assertion.exp"),
+        (lambda now: {"iat": now + 61}, "client_assertion.iat"),
+        (lambda now: {"aud": "cxg.almaty.dev"}, "client_assertion.aud"),
     ],
     ids=["expired-assertion", "iat-61s-in-the-future", "aud-of-another-gateway"],
 )
 def test_assertion_with_bad_claims(
-    rest: RestWire, partners: dict[str, TestPartner], claims: dict[str, Any], field: str
+    rest: RestWire, partners: dict[str, TestPartner], claims: Claims, field: str
 ) -> None:
     bureau, jti = partners["ru-bureau"], uuid.uuid4().hex
+    claims = claims(int(time.time()))
     if "iat" in claims:
         claims = claims | {"exp": claims["iat"] + 60}
     assert_no_token(rest, assertion(bureau, jti=jti, **claims), field)
@@ -911,7 +917,6 @@ def test_token_request_with_two_dpop_proofs(
 
 
 # Claims by the time the request is made: a case list is built long before some cases run.
-Claims = Callable[[int], dict[str, Any]]
 
 
 @pytest.mark.parametrize(

@@ -165,9 +165,11 @@ def test_a_bad_nonce_is_answered_use_dpop_nonce_and_the_assertion_can_be_sent_ag
     assert retried.status_code == 200, retried.text
 
 
-def test_a_bad_nonce_on_an_api_call_is_refused_naming_it(
+def test_a_bad_nonce_on_an_api_call_is_answered_use_dpop_nonce_with_a_fresh_one(
     gateway: Gateway, partners: dict[str, TestPartner]
 ) -> None:
+    """RFC 9449 section 9: 401 with error="use_dpop_nonce" and a DPoP-Nonce header; the call
+    made again with that nonce is served, and its answer offers a nonce too."""
     dpop = DpopClient()
     issued = token_request(gateway, assertion(partners["kz-bank"]), dpop)
     token = issued.json()["access_token"]
@@ -175,7 +177,14 @@ def test_a_bad_nonce_on_an_api_call_is_refused_naming_it(
     refused = api_call(gateway, token, dpop, stale)
     assert refused.status_code == 401, refused.text
     assert refused.json()["field"] == NONCE_FIELD
-    assert "DPoP" in refused.headers["WWW-Authenticate"]
+    assert refused.headers["WWW-Authenticate"].startswith('DPoP error="use_dpop_nonce"')
+    fresh = refused.headers["DPoP-Nonce"]
+    assert fresh and fresh != stale
+    served = api_call(gateway, token, dpop, fresh)
+    assert served.status_code == 200, served.text
+    assert served.headers["DPoP-Nonce"] == fresh  # the same window: the same nonce
+    # A request without a proof is offered none.
+    assert "DPoP-Nonce" not in httpx.get(f"http://127.0.0.1:{gateway.rest_port}/healthz").headers
 
 
 @pytest.fixture

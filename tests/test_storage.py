@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
 from gateway.config import Settings
-from gateway.errors import Conflict, InvalidArgument, NotFound
+from gateway.errors import InvalidArgument, NotFound
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.service import ProfileExchange
 from gateway.storage import Database
@@ -83,16 +83,17 @@ def test_replay_under_concurrency_stores_once(
     bank = partners["kz-bank"].as_partner()
     jws = partners["kz-bank"].sign(kz_company(KZ_BIN, "Stepnoy Karavan"))
 
-    def attempt(_: int) -> str:
-        try:
-            exchange.publish_profile(pb.PublishProfileRequest(jws=jws), bank)
-            return "stored"
-        except Conflict:
-            return "replay"
+    def attempt(_: int) -> tuple[str, int]:
+        receipt = exchange.publish_profile(pb.PublishProfileRequest(jws=jws), bank)
+        return receipt.profile_name, receipt.version
 
+    # A byte-identical replay is answered with the original receipt: one version, six answers.
     with acting_pool(6) as pool:
-        outcomes = sorted(pool.map(attempt, range(6)))
-    assert outcomes == ["replay"] * 5 + ["stored"]
+        outcomes = set(pool.map(attempt, range(6)))
+    assert len(outcomes) == 1 and next(iter(outcomes))[1] == 1
+    (name, _) = outcomes.pop()
+    versions = exchange.list_versions(pb.ListProfileVersionsRequest(name=name)).versions
+    assert [v.version for v in versions] == [1]
 
 
 def test_get_a_missing_version_or_profile(exchange: ProfileExchange, partners: Partners) -> None:

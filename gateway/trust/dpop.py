@@ -113,6 +113,7 @@ class DpopNonces:
             raise ValueError(f"the nonce window must be longer than {MAX_FUTURE_SKEW} s")
         self._secrets = tuple(secrets)
         self.window = window
+        self._issued = (-1, "")  # the current slot's nonce, made once per window
 
     @classmethod
     def from_keys(
@@ -123,7 +124,11 @@ class DpopNonces:
 
     def issue(self, now: float) -> str:
         slot = int(now // self.window)
-        return b64url(self._mac(self._secrets[0], slot))
+        issued_slot, nonce = self._issued
+        if slot != issued_slot:
+            nonce = b64url(self._mac(self._secrets[0], slot))
+            self._issued = (slot, nonce)
+        return nonce
 
     def expires_at(self, nonce: object, now: float) -> int:
         """When a nonce this gateway issued stops being accepted; refuses (``NONCE_FIELD``) a

@@ -89,9 +89,18 @@ class GuardedRoute(APIRoute):
                 with acting_as(Actor.partner(caller.partner.id, f"rest {operation}")):
                     response = await handler(request)
             await record_exchange(request, response, "ok")
+            offer_nonce(request, response)
             return response
 
         return guarded
+
+
+def offer_nonce(request: Request, response: Response) -> None:
+    """Every answer to a request with a DPoP proof carries a fresh server nonce (RFC 9449
+    section 9) for the client's next proofs; it is valid on every replica sharing the keys."""
+    if "dpop" in request.headers:
+        services = request.app.state.services
+        response.headers["DPoP-Nonce"] = services.tokens.fresh_nonce()
 
 
 def _identified(request: Request, caller: Caller | None) -> None:

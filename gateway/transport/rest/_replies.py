@@ -14,6 +14,7 @@ from gateway.profiles import canonical_json, parse_json_message
 from gateway.signing import SUPPORTED_ALGORITHMS
 from gateway.transport.errors import PROBLEM_JSON
 from gateway.transport.rest._schemas import ref
+from gateway.trust.dpop import NONCE_FIELD
 from gateway.trust.policy import Rule
 
 JOSE = "application/jose"
@@ -131,7 +132,9 @@ def challenge(request: Request, refusal: GatewayError) -> str:
     scheme = "Bearer" if sent.split(" ", 1)[0].lower() == "bearer" else "DPoP"
     field = refusal.field or ""
     error = (
-        "invalid_dpop_proof"
+        "use_dpop_nonce"  # RFC 9449 section 9: the answer carries a fresh DPoP-Nonce
+        if field == NONCE_FIELD
+        else "invalid_dpop_proof"
         if field == "DPoP" or field.startswith("DPoP.")
         else "invalid_token"
         if sent

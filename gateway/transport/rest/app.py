@@ -33,6 +33,7 @@ from gateway.transport.rest._guard import (
     caller_of,
     mark_decision,
     mark_streamed,
+    offer_nonce,
     operation_of,
     received_line,
     record_exchange,
@@ -447,6 +448,7 @@ async def _refusal(request: Request, exc: GatewayError) -> Response:
                 await record_exchange(request, response, slug)
             except DatabaseUnavailable as unavailable:  # an answer is never sent without its leaf
                 return await _refusal(request, unavailable)
+    offer_nonce(request, response)
     return response
 
 
