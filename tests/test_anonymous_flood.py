@@ -289,6 +289,9 @@ def test_sigterm_stops_cxg_serve_with_its_last_summary(settings: Settings, tmp_p
         CXG_ANONYMOUS_BURST=str(BURST),
         CXG_REFUSAL_SUMMARY_SECONDS="3600",
     )
+    upgrade = Database.from_url(settings.database_url)  # cxg serve refuses an empty database
+    upgrade.upgrade()
+    upgrade.dispose()
     with audit_load.gateways(tmp_path) as running:
         served = running.start("served", env)
         with httpx.Client(base_url=served.base, timeout=10) as http:

@@ -17,7 +17,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -82,12 +82,21 @@ class GroupCommitter(Generic[T, R]):
             pending = self._on_loop[loop] = []
             loop.call_at(max(loop.time(), self._last_flush + self._gather), self._flush, loop)
         pending.append((item, answer))
+        if self._deadline is None:
+            return await answer
+        # A timer rather than asyncio.wait_for, which costs a task per call.
+        expired: list[bool] = []
+        timer = loop.call_later(self._deadline, _expire, answer, expired)
         try:
-            return await asyncio.wait_for(answer, self._deadline)
-        except TimeoutError:
+            return await answer
+        except asyncio.CancelledError:
+            if not expired:
+                raise  # the caller itself was cancelled
             raise self._timed_out(
                 f"the database did not commit within {self._deadline:g} s"
             ) from None
+        finally:
+            timer.cancel()
 
     def close(self) -> None:
         """Wait for the loops' items handed over so far to be committed."""
@@ -159,3 +168,10 @@ def _settle_on_loop(answer: asyncio.Future[R], result: R | None, error: Exceptio
         answer.set_exception(error)
     else:
         answer.set_result(result)  # type: ignore[arg-type]
+
+
+def _expire(answer: asyncio.Future[Any], expired: list[bool]) -> None:
+    """The deadline passed: give up the item (its commit leaves it out if not begun)."""
+    if not answer.done():
+        expired.append(True)
+        answer.cancel()
