@@ -129,6 +129,27 @@ class Settings:
         Path("keys"),
         "`gateway/` signing keys, `partners/` partner files to import, `private/` demo partner keys",
     )
+    pkcs11_module: Path | None = _setting(
+        None,
+        "PKCS#11 module (`.so`) of the HSM holding the gateway's signing and checkpoint keys"
+        " (`pip install 'cxg[hsm]'`); unset: key files under `CXG_KEYS_DIR`",
+        parse=_optional_path,
+    )
+    pkcs11_token_label: str = _setting("", "label of the token holding the keys")
+    pkcs11_key_label: tuple[str, ...] = _setting(
+        (),
+        "labels of the gateway's signing keys in the token, comma-separated: the first signs, all"
+        " are published in the JWKS (`cxg hsm rotate` prints the new list)",
+        parse=lambda text, where: tuple(x.strip() for x in text.split(",") if x.strip()),
+    )
+    pkcs11_checkpoint_key_label: str = _setting(
+        "cxg-checkpoint", "label of the Ed25519 key in the token that signs audit checkpoints"
+    )
+    pkcs11_pin_file: Path | None = _setting(
+        None,
+        "file holding the token's user PIN (mode 0600; the PIN is never read from a variable)",
+        parse=_optional_path,
+    )
     gateway_id: str = _setting("cxg.qingdao.dev", "`iss` of everything the gateway signs")
     host: str = _setting(
         "127.0.0.1", "the address both ports listen on (`0.0.0.0` or `::`: every interface)"
@@ -234,6 +255,32 @@ class Settings:
         " database, refused as a replay on every replica) or `local` (this process only, no"
         " database write; another replica may accept a copy within the proof's 60 s)",
         parse=_choice("shared", "local"),
+    )
+    log_format: str = _setting(
+        "auto",
+        "`json` (one object per line), `text` (readable), or `auto`: text on a terminal, else JSON",
+        parse=_choice("auto", "json", "text"),
+    )
+    log_level: str = _setting(
+        "info",
+        "`debug`, `info` (one line per request), `warning` or `error`",
+        parse=_choice("debug", "info", "warning", "error"),
+    )
+    metrics_port: int = _setting(
+        0, "Prometheus metrics (`/metrics`) on this port, never a partner-facing one; 0: off"
+    )
+    metrics_host: str = _setting(
+        "127.0.0.1", "the address the metrics port is bound to (loopback by default)"
+    )
+    shutdown_grace_seconds: float = _setting(
+        20.0,
+        "on SIGTERM: not ready at once, no new connections, calls in flight finish within this"
+        " (both transports), then the last audit leaves and a final checkpoint",
+    )
+    workers: int = _setting(
+        1,
+        "gateway processes sharing both ports (SO_REUSEPORT) and the database, under one"
+        " supervisor (`cxg serve --workers`); 1: a single process, no supervisor",
     )
 
     @property

@@ -20,9 +20,11 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.errors import InvalidArgument, Unauthenticated
@@ -51,6 +53,23 @@ _MAX_SIZE = 2**64
 def _key_id(name: str, public_key: bytes) -> bytes:
     """``SHA-256(name || 0x0A || 0x01 || public key)[:4]``."""
     return hashlib.sha256(name.encode() + b"\n" + bytes([ED25519]) + public_key).digest()[:4]
+
+
+class NoteSigner(Protocol):
+    """What signs a note: an ``Ed25519PrivateKey``, or a gateway ``Signer`` with an Ed25519
+    key (a file's or an HSM's)."""
+
+    def sign(self, data: bytes, /) -> bytes: ...
+
+    def public_key(self) -> Ed25519PublicKey | EllipticCurvePublicKey: ...
+
+
+def note_public_key(signer: NoteSigner) -> Ed25519PublicKey:
+    """The signer's public key; refused unless Ed25519, the only note signature type."""
+    public = signer.public_key()
+    if not isinstance(public, Ed25519PublicKey):
+        raise ValueError("a note signing key must be Ed25519")
+    return public
 
 
 def _raw(public_key: Ed25519PublicKey) -> bytes:
@@ -207,19 +226,19 @@ def verify_note(note: str | bytes, verifiers: Iterable[Verifier | str]) -> list[
     return verified
 
 
-def _signature(body: bytes, name: str, private_key: Ed25519PrivateKey) -> Signature:
+def _signature(body: bytes, name: str, private_key: NoteSigner) -> Signature:
     _check_name(name, "name")
-    key_id = _key_id(name, _raw(private_key.public_key()))
+    key_id = _key_id(name, _raw(note_public_key(private_key)))
     return Signature(name, key_id, private_key.sign(body))
 
 
-def sign_note(body: str | bytes, name: str, private_key: Ed25519PrivateKey) -> str:
+def sign_note(body: str | bytes, name: str, private_key: NoteSigner) -> str:
     """The signed note: ``body``, a blank line, and the signature line by ``name``."""
     signed = _check_body(body)
     return signed.decode("utf-8") + "\n" + _signature(signed, name, private_key).line()
 
 
-def add_signature(note: str | bytes, name: str, private_key: Ed25519PrivateKey) -> str:
+def add_signature(note: str | bytes, name: str, private_key: NoteSigner) -> str:
     """``note`` with one more signature; an earlier one by the same key is replaced."""
     body, signatures = parse_note(note)
     new = _signature(body, name, private_key)

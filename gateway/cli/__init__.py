@@ -31,6 +31,8 @@ from gateway.cli._common import (
     verdict,
 )
 from gateway.cli.client import As, Key, Rest, _partner_client, client_app
+from gateway.cli.db import db_backup, db_restore
+from gateway.cli.hsm import hsm_app
 from gateway.cli.rules import activate_shipped_packs, rules_app
 from gateway.cli.sco import issue_demo_code, sco_app
 from gateway.config import DEVELOPMENT_KEY_MARK, Settings, settings_help
@@ -52,7 +54,7 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(no_args_is_help=True, help="The gateway's signing keys.")
 id_app = typer.Typer(no_args_is_help=True, help="Company identifiers.")
-db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
+db_app = typer.Typer(no_args_is_help=True, help="The database: schema, backup, restore.")
 partners_app = typer.Typer(no_args_is_help=True, help="Registered partner institutions.")
 pki_app = typer.Typer(no_args_is_help=True, help="Development CA and certificates for mutual TLS.")
 formats_app = typer.Typer(no_args_is_help=True, help="Partner formats (adapters/README.md).")
@@ -70,6 +72,7 @@ for sub, name in (
     (formats_app, "formats"),
     (rules_app, "rules"),
     (sco_app, "sco"),
+    (hsm_app, "hsm"),
 ):
     app.add_typer(sub, name=name)
 
@@ -99,17 +102,44 @@ def main(
 
 
 @app.command(epilog=settings_help().replace("[", "\\["))  # [: not Rich markup
-def serve(config: ConfigFile = None) -> None:
+def serve(
+    config: ConfigFile = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Gateway processes sharing both ports under one supervisor (default"
+            " CXG_WORKERS, 1: a single process).",
+        ),
+    ] = None,
+    worker: Annotated[bool, typer.Option("--worker", hidden=True)] = False,
+) -> None:
     """Serve gRPC and REST. Settings (below): the defaults, overridden by the --config file,
-    overridden by CXG_* variables. Unsafe ones are warned about at start-up."""
+    overridden by CXG_* variables. Unsafe ones are warned about at start-up. SIGTERM: not ready
+    at once, calls in flight finish (CXG_SHUTDOWN_GRACE_SECONDS), a final checkpoint, exit 0."""
     from gateway.transport.serve import Gateway, listening
 
     if config is not None:
         start_session(debug=_common.session.debug, config=config)
     settings = load_settings()
+    count = settings.workers if workers is None else workers
+    if count < 1:
+        raise usage(f"CXG_WORKERS={count}: at least 1 worker", hint="1 serves in this process")
     open_database(settings).dispose()  # refuses a missing or empty database, naming it
+    if count > 1 and not worker:
+        from gateway.transport.workers import Supervisor
+
+        supervisor = Supervisor(
+            settings, count, config=_common.session.config, debug=_common.session.debug
+        )
+        raise typer.Exit(supervisor.run())
+    if worker:
+        from gateway.transport.workers import become_worker
+
+        become_worker()
     try:
-        gateway = Gateway(settings)
+        gateway = Gateway(settings, reuse_port=worker)
     except GatewayError as exc:
         raise _fail(f"cannot start: {exc}") from exc
     typer.echo(listening(gateway))
@@ -248,7 +278,7 @@ def keys_jwks() -> None:
     """Print the public JWK Set served at /.well-known/jwks.json."""
     from gateway.signing import KeyRing
 
-    ring = KeyRing.from_dir(load_settings().gateway_keys_dir)
+    ring = KeyRing.from_settings(load_settings())
     typer.echo(json.dumps(ring.jwks(), indent=2))
 
 
@@ -285,6 +315,10 @@ def db_upgrade() -> None:
     settings = load_settings()
     open_database(settings, create=True).dispose()
     typer.echo(f"database at newest schema: {shown_database(settings.database_url)}")
+
+
+db_app.command("backup")(db_backup)  # gateway/cli/db.py
+db_app.command("restore")(db_restore)
 
 
 # -- partner formats and bulk import ---------------------------------------------------------

@@ -185,7 +185,7 @@ def sco_verify(
     now = datetime.now(UTC)
     if anchor is None:
         try:
-            anchor_jwks: Any = KeyRing.from_dir(load_settings().gateway_keys_dir).jwks()
+            anchor_jwks: Any = KeyRing.from_settings(load_settings()).jwks()
         except GatewayError as exc:
             raise _fail(f"no anchor keys: {exc} (give --anchor JWKS_FILE)") from exc
     else:

@@ -1,4 +1,5 @@
-"""COSE_Sign1 (RFC 9052 section 4.2) for SCO codes, signed and checked with ``cryptography``.
+"""COSE_Sign1 (RFC 9052 section 4.2) for SCO codes, signed by a gateway ``Signer``
+(a key file or an HSM) and checked with ``cryptography``.
 
 Only what a code needs: protected header ``{1: alg, 4: kid}``, an empty unprotected header,
 an attached payload, tag 18. Parsing is strict (one CBOR item, nothing trailing, only the two header
@@ -18,11 +19,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
     encode_dss_signature,
 )
 
-from gateway.signing import PrivateKey, PublicKey, algorithm_of
+from gateway.signing import PublicKey, Signer
 
 COSE_SIGN1_TAG = 18
 HEADER_ALG = 1
@@ -101,18 +101,13 @@ class Sign1:
         return False
 
 
-def sign1(payload: bytes, private_key: PrivateKey) -> bytes:
-    """A tagged COSE_Sign1 over ``payload``; alg from the key type, kid from its public key."""
-    alg = algorithm_of(private_key)
+def sign1(payload: bytes, key: Signer) -> bytes:
+    """A tagged COSE_Sign1 over ``payload``; alg from the key, kid from its public key."""
     protected = cbor_encode(
-        {HEADER_ALG: COSE_ALGORITHMS[alg], HEADER_KID: cose_kid(private_key.public_key())}
+        {HEADER_ALG: COSE_ALGORITHMS[key.alg], HEADER_KID: cose_kid(key.public_key())}
     )
-    tbs = _sig_structure(protected, payload)
-    if isinstance(private_key, ed25519.Ed25519PrivateKey):
-        signature = private_key.sign(tbs)
-    else:
-        r, s = decode_dss_signature(private_key.sign(tbs, ec.ECDSA(hashes.SHA256())))
-        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    # The key's raw form is COSE's too: Ed25519, or ES256 as r || s (RFC 9053 section 2.1).
+    signature = key.sign(_sig_structure(protected, payload))
     return cbor_encode(cbor2.CBORTag(COSE_SIGN1_TAG, [protected, {}, payload, signature]))
 
 

@@ -12,10 +12,10 @@ import jwt
 
 from gateway._json import JsonError, jws_header, read_json_object
 from gateway.errors import InvalidArgument, Unauthenticated
-from gateway.signing import SUPPORTED_ALGORITHMS, SigningKey
+from gateway.signing import SUPPORTED_ALGORITHMS, Signer
 
 
-def sign_document(key: SigningKey, typ: str, document: Mapping[str, Any]) -> str:
+def sign_document(key: Signer, typ: str, document: Mapping[str, Any]) -> str:
     """``document`` as canonical JSON (sorted keys, no spaces), signed as exactly those bytes."""
     payload = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return key.sign_jws(payload.encode("utf-8"), {"typ": typ})

@@ -25,7 +25,7 @@ from typing import Any
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.sco._jws import epoch, from_epoch, sign_document, verify_document
 from gateway.sco._token import is_uri
-from gateway.signing import SigningKey
+from gateway.signing import Signer
 
 STATUS_LIST_TYP = "statuslist+jwt"
 BITS = 2
@@ -109,7 +109,7 @@ class StatusList:
 
     def sign(
         self,
-        key: SigningKey,
+        key: Signer,
         *,
         now: datetime,
         valid_for: timedelta = timedelta(days=1),

@@ -41,7 +41,7 @@ import base45  # type: ignore[import-untyped]  # RFC 9285; the package ships no 
 from gateway.errors import InvalidArgument
 from gateway.sco._base45 import b45decode
 from gateway.sco._cose import MalformedError, cbor_decode, cbor_encode, sign1
-from gateway.signing import SigningKey
+from gateway.signing import Signer
 
 PREFIX = "SC1:"
 MAX_TEXT_LENGTH = 1000  # characters; a typical code is ~655, a QR code of version 40-M holds 3,391
@@ -159,10 +159,10 @@ class ScoClaims:
         )
 
 
-def issue(claims: ScoClaims, key: SigningKey) -> str:
+def issue(claims: ScoClaims, key: Signer) -> str:
     """The ``SC1:`` text of a new code for ``claims``, signed by ``key``. Refused (``names``)
     when it would be longer than a verifier reads: such a code could only ever be OVERSIZE."""
-    cose = sign1(encode_claims(claims), key.private_key)
+    cose = sign1(encode_claims(claims), key)
     encoded: bytes = base45.b45encode(zlib.compress(cose, 9))
     text = PREFIX + encoded.decode("ascii")
     if len(text) > MAX_TEXT_LENGTH:

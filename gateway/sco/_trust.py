@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.sco._cose import KID_LENGTH, cose_kid
 from gateway.sco._jws import epoch, from_epoch, sign_document, verify_document
-from gateway.signing import SUPPORTED_ALGORITHMS, PublicKey, SigningKey, algorithm_of, public_jwk
+from gateway.signing import SUPPORTED_ALGORITHMS, PublicKey, Signer, algorithm_of, public_jwk
 
 TRUST_LIST_TYP = "cxg-sco-trust-list+jws"
 GRACE = timedelta(days=7)
@@ -61,7 +61,7 @@ class TrustedKey:
     @classmethod
     def from_signing_key(
         cls,
-        key: SigningKey,
+        key: Signer,
         *,
         issuer: str,
         country: str,
@@ -69,7 +69,7 @@ class TrustedKey:
         valid_to: datetime | None = None,
     ) -> TrustedKey:
         """The entry for a key that issues codes; its kid is the one ``issue`` puts in codes."""
-        public = key.private_key.public_key()
+        public = key.public_key()
         return cls(
             kid=cose_kid(public),
             issuer=issuer,
@@ -169,7 +169,7 @@ class TrustList:
             return Freshness.STALE
         return Freshness.REFUSED
 
-    def sign(self, key: SigningKey) -> str:
+    def sign(self, key: Signer) -> str:
         document = {
             "version": self.version,
             "iat": epoch(self.issued_at),

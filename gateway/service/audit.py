@@ -61,7 +61,7 @@ class AuditLog:
     def __init__(
         self,
         store: AuditStore,
-        note_key: ed25519.Ed25519PrivateKey,
+        note_key: note.NoteSigner,
         keys_of: Callable[[str], list[PartnerKey]],
         *,
         origin: str,
@@ -71,7 +71,7 @@ class AuditLog:
         self._key = note_key
         self._keys_of = keys_of
         self.origin = origin
-        self.verifier_key = note.verifier_key(origin, note_key.public_key())
+        self.verifier_key = note.verifier_key(origin, note.note_public_key(note_key))
         self._clock = clock
         # A request waits for its leaf as long as for any database work, then is answered 503.
         self._group: GroupCommitter[tuple[bytes, str | None], int] = GroupCommitter(
@@ -86,7 +86,7 @@ class AuditLog:
         """The log a gateway with ``settings`` keeps (the caller closes it)."""
         return cls(
             AuditStore(db),
-            load_note_key(settings.gateway_keys_dir / NOTE_KEY_FILE),
+            note_signer(settings),
             PartnerStore(db).keys_of,
             origin=origin_of(settings),
         )
@@ -202,12 +202,35 @@ class AuditLog:
         self._scheduler = threading.Thread(target=run, name="cxg-checkpoints", daemon=True)
         self._scheduler.start()
 
-    def close(self) -> None:
-        self._group.close()
+    def writer_problem(self, stuck_after: float) -> str | None:
+        """Why the group commit cannot take leaves now ("closed", "stuck"), or None when it
+        can: stuck when work handed to its commit thread has waited ``stuck_after`` seconds."""
+        if self._group.closed:
+            return "closed"
+        stalled = self._group.stalled_for()
+        if stalled >= stuck_after:
+            return f"stuck: no commit for {stalled:.0f} s"
+        return None
+
+    def close(self, *, final_checkpoint: bool = False) -> None:
+        """Stop the schedule and wait for the leaves handed over so far to be committed. With
+        ``final_checkpoint`` (a gateway's shutdown), then sign a checkpoint that covers every
+        leaf, so that each leaf this process acknowledged is under a signed root."""
         self._stop.set()
         if self._scheduler is not None:
             self._scheduler.join()
             self._scheduler = None
+        self._group.close()
+        if not final_checkpoint:
+            return
+        try:
+            if self._store.size():
+                signed = self.sign_checkpoint()
+                _log.info("final checkpoint signed at size %d", signed.size)
+        except DatabaseUnavailable:
+            _log.error("no final checkpoint: the database is unavailable")
+        except Exception:
+            _log.exception("final checkpoint failed")
 
     # -- reading and proofs ------------------------------------------------------------------
 
@@ -289,6 +312,21 @@ def witness_key(keys_of: Callable[[str], list[PartnerKey]], caller: Partner) -> 
             public = jwt.PyJWK(dict(key.jwk), algorithm="EdDSA").key
             return str(note.verifier_key(caller.id, public))
     raise PermissionDenied(f"witness {caller.id!r} has no active Ed25519 key registered")
+
+
+def note_signer(settings: Settings) -> note.NoteSigner:
+    """The key that signs checkpoints: a file next to the JWS keys, or the token's key labelled
+    ``CXG_PKCS11_CHECKPOINT_KEY_LABEL`` when the gateway's keys are in an HSM."""
+    if settings.pkcs11_module is None:
+        return load_note_key(settings.gateway_keys_dir / NOTE_KEY_FILE)
+    from gateway.signing.pkcs11 import CHECKPOINT_KEY_LABEL, Pkcs11Token
+
+    key = Pkcs11Token.from_settings(settings).key(
+        settings.pkcs11_checkpoint_key_label, CHECKPOINT_KEY_LABEL
+    )
+    if key.alg != "EdDSA":
+        raise Unavailable("must label an Ed25519 key (signed notes)", field=CHECKPOINT_KEY_LABEL)
+    return key
 
 
 def load_note_key(path: Path) -> ed25519.Ed25519PrivateKey:

@@ -15,7 +15,7 @@ from gateway.audit import note
 from gateway.audit._export import ExportCheckpoint, ExportHeader, write_export
 from gateway.config import Settings
 from gateway.errors import PermissionDenied, Unavailable
-from gateway.service.audit import NOTE_KEY_FILE, load_note_key, origin_of, witness_key
+from gateway.service.audit import NOTE_KEY_FILE, note_signer, origin_of, witness_key
 from gateway.storage import Database
 from gateway.storage.audit import AuditStore, StoredCheckpoint
 from gateway.storage.partners import PartnerStore
@@ -44,10 +44,10 @@ class AuditExporter:
         """Refuses when the checkpoint key is missing: an export under a freshly made key
         would name a key that signed none of its checkpoints."""
         path = settings.gateway_keys_dir / NOTE_KEY_FILE
-        if not path.exists():
+        if settings.pkcs11_module is None and not path.exists():
             raise Unavailable(f"no checkpoint-signing key at {path}; is CXG_KEYS_DIR right?")
         origin = origin_of(settings)
-        vkey = note.verifier_key(origin, load_note_key(path).public_key())
+        vkey = note.verifier_key(origin, note.note_public_key(note_signer(settings)))
         return cls(AuditStore(db), PartnerStore(db), origin=origin, verifier_key=vkey)
 
     def export(self, out: IO[str]) -> ExportSummary:

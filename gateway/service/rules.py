@@ -65,6 +65,8 @@ class RuleService:
         self._loaded: tuple[str, ...] = ()
         self._book = RuleBook()
         self._checked = 0.0
+        # Why the active packs stored could not be loaded at the last reload (readiness).
+        self.load_problem: str | None = None
         self.reload()
 
     @classmethod
@@ -74,7 +76,7 @@ class RuleService:
         return cls(
             RulePackStore(db),
             ProfileStore(db),
-            keyring or KeyRing.from_dir(settings.gateway_keys_dir),
+            keyring or KeyRing.from_settings(settings),
             gateway_id=settings.gateway_id,
         )
 
@@ -104,7 +106,7 @@ class RuleService:
         if key is None or header.get("typ") != PACK_TYP:
             raise RulePackError("the pack is not signed by this gateway's operator key", field="/")
         try:
-            payload = jwt.api_jws.decode(signed, key.private_key.public_key(), algorithms=[key.alg])
+            payload = jwt.api_jws.decode(signed, key.public_key(), algorithms=[key.alg])
         except jwt.InvalidSignatureError as exc:
             raise RulePackError("the pack's signature does not match: tampered", field="/") from exc
         except jwt.PyJWTError as exc:
@@ -142,8 +144,13 @@ class RuleService:
             stored = self._store.active()
             hashes = tuple(sorted(p.sha256 for p in stored))
             if hashes != self._loaded:
-                self._book = RuleBook(self.verify(p.jws) for p in stored)
+                try:
+                    self._book = RuleBook(self.verify(p.jws) for p in stored)
+                except RulePackError as exc:
+                    self.load_problem = f"an active pack does not load: {exc}"
+                    raise
                 self._loaded = hashes
+            self.load_problem = None
         return self._book
 
     # -- decisions -------------------------------------------------------------------------------

@@ -115,7 +115,7 @@ class ScoService:
             ScoCodeStore(db),
             ProfileStore(db),
             PartnerStore(db),
-            keyring or KeyRing.from_dir(settings.gateway_keys_dir),
+            keyring or KeyRing.from_settings(settings),
             gateway_id=settings.gateway_id,
             country=settings.country,
             public_url=settings.scan_base_url,

@@ -89,8 +89,8 @@ class TokenService:
         self.mtls = mtls
         self.nonce_required = dpop_nonce == "required"
         self.nonces = DpopNonces.from_keys(
-            keyring.active.private_key,
-            [key.private_key for key in keyring.keys if key.kid != keyring.active.kid],
+            keyring.active,
+            [key for key in keyring.keys if key.kid != keyring.active.kid],
             gateway_id=gateway_id,
         )
         self._remember_nonced = (
@@ -167,13 +167,7 @@ class TokenService:
             "cxg_kid": client.kid,
             "cnf": cnf,
         }
-        signer = self._keyring.active
-        token = jwt.encode(
-            claims,
-            signer.private_key,
-            algorithm=signer.alg,
-            headers={"typ": ACCESS_TOKEN_TYP, "kid": signer.kid},
-        )
+        token = self._keyring.active.sign_jwt(claims, {"typ": ACCESS_TOKEN_TYP})
         return IssuedToken(token, token_type, TOKEN_LIFETIME, Caller(client.partner, token_id))
 
     def authenticate(
@@ -283,7 +277,7 @@ class TokenService:
         try:
             claims: dict[str, object] = jwt.decode(
                 token,
-                key.private_key.public_key(),
+                key.public_key(),
                 algorithms=[key.alg],  # the key's algorithm, never the token's
                 audience=self._gateway_id,
                 issuer=self._gateway_id,

@@ -1,12 +1,16 @@
-"""The gateway's own signing keys, kept as files under ``keys/gateway/``.
+"""The gateway's own signing keys, kept as files under ``keys/gateway/`` (the development
+default) or in a PKCS#11 token (``CXG_PKCS11_MODULE`` set: ``pkcs11.py``).
 
-Layout::
+File layout::
 
     keys/gateway/keyring.json    {"active": KID, "keys": [{"kid", "alg", "created"}]}
     keys/gateway/KID.pem         PKCS#8 private key, mode 0600 (never committed)
 
+In a token the keyring is ``CXG_PKCS11_KEY_LABEL``, a list of key labels, the active one first.
+
 Every key ever used stays in the keyring and in the published JWKS, so profiles signed before
-a rotation still verify. Only the active key signs.
+a rotation still verify. Only the active key signs. Either way a key is a ``Signer``
+(``_signer.py``): what is built on its signatures does not know where the key lives.
 """
 
 from __future__ import annotations
@@ -16,27 +20,31 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from gateway.config import Settings
 from gateway.errors import Unavailable
 from gateway.signing._jwk import (
     SUPPORTED_ALGORITHMS,
     PrivateKey,
+    PublicKey,
     algorithm_of,
     public_jwk,
     thumbprint,
 )
+from gateway.signing._signer import Signer
 
 _KEYRING = "keyring.json"
 
 
 @dataclass(frozen=True)
-class SigningKey:
-    """A private key with its JWS algorithm and RFC 7638 key id."""
+class SigningKey(Signer):
+    """A private key held in memory (a key file's, or a partner's): the file backend of
+    ``Signer``."""
 
     kid: str
     alg: str
@@ -59,20 +67,25 @@ class SigningKey:
             kid=thumbprint(public_jwk(key.public_key())), alg=algorithm_of(key), private_key=key
         )
 
-    def public_jwk(self) -> dict[str, str]:
-        """The public JWK as published: key members plus kid, alg and use."""
-        return {
-            **public_jwk(self.private_key.public_key()),
-            "kid": self.kid,
-            "alg": self.alg,
-            "use": "sig",
-        }
+    def public_key(self) -> PublicKey:
+        return self.private_key.public_key()
 
-    def sign_jws(self, payload: bytes, headers: dict[str, Any]) -> str:
-        """A JWS compact serialization of exactly ``payload``, with alg and kid set from this key."""
-        return jwt.api_jws.encode(
-            payload, self.private_key, algorithm=self.alg, headers={**headers, "kid": self.kid}
-        )
+    def sign(self, data: bytes) -> bytes:
+        if isinstance(self.private_key, ed25519.Ed25519PrivateKey):
+            return self.private_key.sign(data)
+        r, s = decode_dss_signature(self.private_key.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    def derive_secret(self, info: bytes) -> bytes:
+        if isinstance(self.private_key, ed25519.Ed25519PrivateKey):
+            material = self.private_key.private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+        else:
+            material = self.private_key.private_numbers().private_value.to_bytes(32, "big")
+        return HKDF(hashes.SHA256(), length=32, salt=None, info=info).derive(material)
 
     def private_pem(self) -> bytes:
         return self.private_key.private_bytes(
@@ -86,8 +99,18 @@ class SigningKey:
 class KeyRing:
     """The gateway's keys: one active signer, all of them published."""
 
-    active: SigningKey
-    keys: tuple[SigningKey, ...]
+    active: Signer
+    keys: tuple[Signer, ...]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KeyRing:
+        """The keyring ``settings`` name: the token's keys when ``CXG_PKCS11_MODULE`` is set,
+        else the files under the keys folder."""
+        if settings.pkcs11_module is None:
+            return cls.from_dir(settings.gateway_keys_dir)
+        from gateway.signing.pkcs11 import Pkcs11Token
+
+        return Pkcs11Token.from_settings(settings).keyring(settings.pkcs11_key_label)
 
     @classmethod
     def from_dir(cls, directory: Path) -> KeyRing:

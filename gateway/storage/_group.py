@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
@@ -53,6 +54,11 @@ class GroupCommitter(Generic[T, R]):
         self._queued: list[_Queued[T, R]] = []
         self._on_loop: dict[asyncio.AbstractEventLoop, list[_Queued[T, R]]] = {}
         self._committer: ThreadPoolExecutor | None = None  # commits the loops' items
+        self._closed = False
+        # Since when items handed over wait for the commit thread, and since when the commit
+        # under way runs (time.monotonic()): what ``stalled_for`` reports.
+        self._handed_over: float | None = None
+        self._commit_started: float | None = None
 
     def run(self, item: T) -> R:
         """From a thread: returns once ``item`` is durable. The first caller to find no commit
@@ -98,8 +104,23 @@ class GroupCommitter(Generic[T, R]):
         finally:
             timer.cancel()
 
+    def stalled_for(self) -> float:
+        """How long the oldest work not yet done has waited (seconds): items handed over to the
+        commit thread, or the commit under way; 0 when there is none. A commit thread that is
+        stuck (a database that never answers) shows here long before anyone reads a log."""
+        now = time.monotonic()
+        oldest = min(
+            (t for t in (self._handed_over, self._commit_started) if t is not None), default=now
+        )
+        return now - oldest
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Wait for the loops' items handed over so far to be committed."""
+        self._closed = True
         if self._committer is not None:
             self._committer.shutdown(wait=True)
             self._committer = None
@@ -109,6 +130,8 @@ class GroupCommitter(Generic[T, R]):
         pending = self._on_loop.pop(loop)
         with self._turn:
             self._queued += pending
+            if self._handed_over is None:
+                self._handed_over = time.monotonic()
         if self._committer is None:
             self._committer = ThreadPoolExecutor(1, thread_name_prefix="cxg-group-commit")
         self._committer.submit(self._drain)
@@ -118,6 +141,7 @@ class GroupCommitter(Generic[T, R]):
         with self._turn:
             while self._committing:
                 self._turn.wait()
+            self._handed_over = None
             if not self._queued:
                 return
             group = self._take_turn()
@@ -132,6 +156,7 @@ class GroupCommitter(Generic[T, R]):
         return group
 
     def _commit_group(self, group: list[_Queued[T, R]]) -> None:
+        self._commit_started = time.monotonic()
         try:
             try:
                 results = self._commit([item for item, _ in group]) if group else []
@@ -143,6 +168,7 @@ class GroupCommitter(Generic[T, R]):
                     _settle(answer, result, None)
         finally:
             with self._turn:
+                self._commit_started = None
                 self._committing = False
                 self._turn.notify_all()
 

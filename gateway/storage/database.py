@@ -246,6 +246,21 @@ class Database:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
+    def schema_behind(self) -> str | None:
+        """None when the schema is at the newest migration this code knows; else what it is
+        at (a gateway checks it once it has upgraded, and answers not ready otherwise)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(alembic_config(str(self.engine.url)))
+        with self.engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        if current == set(script.get_heads()):
+            return None
+        return (
+            f"at {', '.join(sorted(current)) or 'no revision'}, not {', '.join(script.get_heads())}"
+        )
+
     def ping(self) -> None:
         with self._answering(), self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))

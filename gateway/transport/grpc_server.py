@@ -368,6 +368,7 @@ async def create_server(
     max_import_bytes: int,
     max_metadata_bytes: int,
     handshake_timeout_seconds: float,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
     """A gRPC server with every gateway service registered, on the running event loop; the
     caller binds and starts it."""
@@ -380,7 +381,9 @@ async def create_server(
             ("grpc.absolute_max_metadata_size", max_metadata_bytes),
             # A connection that has not finished its TLS and HTTP/2 handshake by then is closed.
             ("grpc.server_handshake_timeout_ms", int(handshake_timeout_seconds * 1000)),
-            ("grpc.so_reuseport", 0),
+            # Several worker processes share the port only when asked (cxg serve --workers):
+            # otherwise a second gateway started by mistake would silently take half the calls.
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ],
     )
     methods = service_methods(services)
@@ -402,17 +405,18 @@ async def create_server(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     loop = asyncio.get_running_loop()
 
-    def follow_database(available: bool) -> None:
-        """Every service needs the database: NOT_SERVING while it is unavailable."""
+    def follow_readiness(ready: bool) -> None:
+        """Every service is as ready as the process (gateway/service/readiness.py: the
+        database, keys, rule packs, audit writer, shutdown): NOT_SERVING while it is not."""
         status = (
             health_pb2.HealthCheckResponse.SERVING
-            if available
+            if ready
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for name in ("", *methods):
             asyncio.run_coroutine_threadsafe(health_servicer.set(name, status), loop)
 
-    services.db.health.on_change(follow_database)
+    services.readiness.on_change(follow_readiness)
     reflection.enable_server_reflection(
         (*methods, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )

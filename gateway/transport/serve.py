@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable, Coroutine
+from types import FrameType
 from typing import Any
 
 import grpc
 import uvicorn
 
 from gateway.config import Settings, warn_at_startup
+from gateway.observe import metrics
 
 try:
     from uvloop import new_event_loop
@@ -26,6 +30,7 @@ from gateway.service.consents import ConsentService
 from gateway.service.flood import FloodGuard
 from gateway.service.offload import Offload
 from gateway.service.quotas import Quotas
+from gateway.service.readiness import Readiness
 from gateway.service.refusals import RefusalLog
 from gateway.service.rules import RuleService
 from gateway.service.sco import ScoService
@@ -46,7 +51,9 @@ from gateway.trust.pki import ServerTlsFiles
 class Gateway:
     """Builds every part from settings and binds both ports (0 picks a free one)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, reuse_port: bool = False) -> None:
+        """``reuse_port``: bind both ports with SO_REUSEPORT, as one of several worker
+        processes sharing them (gateway/transport/workers.py)."""
         self.settings = settings
         tls = (
             ServerTlsFiles.in_dir(settings.tls_dir) if settings.tls_dir else None
@@ -59,13 +66,13 @@ class Gateway:
         self.db.upgrade()
         self.trust = TrustCache(PartnerStore(self.db), ttl=settings.trust_cache_seconds)
         self.replay = ReplayStore(self.db)
-        keyring = KeyRing.from_dir(settings.gateway_keys_dir)  # read once, for every use case
+        keyring = KeyRing.from_settings(settings)  # read once, for every use case
         self.rules = RuleService.from_settings(settings, self.db, keyring)
         self.exchange = ProfileExchange.from_settings(
             settings, self.db, self.trust, rules=self.rules
         )
         # Bound first: a DPoP proof names the REST port's URL, so its origins must be known.
-        self._rest_socket = _bind(settings.host, settings.rest_port)
+        self._rest_socket = _bind(settings.host, settings.rest_port, reuse_port=reuse_port)
         self.rest_port: int = self._rest_socket.getsockname()[1]
         self.tokens = TokenService(
             self.exchange.keyring,
@@ -83,6 +90,11 @@ class Gateway:
         self.audit = AuditLog.from_settings(settings, self.db)
         self.flood = FloodGuard.from_settings(settings, self.audit, self.refusals)
         self.offload = Offload(self.db.health, deadline=self.db.deadline)
+        self.readiness = _readiness(self)
+        self.readiness.on_change(_set_ready_gauge)
+        # The database's changes at once, not at the readiness watcher's next look.
+        self.db.health.on_change(self._database_changed)
+        self._grpc_stopped = False
         self.services = Services(
             exchange=self.exchange,
             consents=ConsentService(self.db),
@@ -95,6 +107,7 @@ class Gateway:
             audit=self.audit,
             offload=self.offload,
             db=self.db,
+            readiness=self.readiness,
         )
         # Both transports are served on one event loop: a call that waits for its audit leaf
         # waits as a coroutine, not as a blocked thread, and the loop commits the leaves of
@@ -108,6 +121,7 @@ class Gateway:
                 max_import_bytes=settings.max_import_bytes,
                 max_metadata_bytes=settings.max_header_bytes,
                 handshake_timeout_seconds=settings.header_timeout_seconds,
+                reuse_port=reuse_port,
             )
         )
         address = _address(settings.host, settings.grpc_port)
@@ -122,7 +136,7 @@ class Gateway:
             max_request_bytes=settings.max_request_bytes,
             max_import_bytes=settings.max_import_bytes,
         )
-        self._uvicorn = uvicorn.Server(
+        self._uvicorn = _RestServer(
             uvicorn.Config(
                 app,
                 loop="none",  # served on the gateway's own loop
@@ -138,9 +152,12 @@ class Gateway:
                 # X-Forwarded-Proto) from any client on 127.0.0.1 or FORWARDED_ALLOW_IPS.
                 proxy_headers=False,
                 log_level="warning",
-                timeout_graceful_shutdown=5,
+                # REST and gRPC drain together, each within the grace period (_RestServer).
+                timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # type: ignore[arg-type]
                 **(_rest_mtls(tls) if tls else {}),
-            )
+            ),
+            stopping=self.readiness.shut_down,
+            drain=self._stop_grpc,
         )
         self._thread: threading.Thread | None = None
 
@@ -159,7 +176,11 @@ class Gateway:
             signal.signal(signal.SIGTERM, previous)
             self._shutdown()
 
+    def _database_changed(self, available: bool) -> None:
+        self.readiness.update()
+
     def _exit_on_signal(self, signum: int, frame: object) -> None:
+        self.readiness.shut_down()
         self._uvicorn.should_exit = True
 
     def start(self) -> Gateway:
@@ -179,12 +200,14 @@ class Gateway:
         return self
 
     def stop(self) -> None:
+        self.readiness.shut_down()
         self._uvicorn.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._shutdown()
 
     async def _serve(self) -> None:
+        self.readiness.watch()  # gRPC health follows it from the first call
         await self.grpc_server.start()
         self.audit.start_schedule(self.settings.checkpoint_seconds)
         self.db.health.watch()
@@ -192,29 +215,91 @@ class Gateway:
         try:
             await self._uvicorn.serve(sockets=[self._rest_socket])
         finally:
-            await self._health.enter_graceful_shutdown()
-            await self.grpc_server.stop(grace=2)
+            await self._stop_grpc()  # drained already, unless uvicorn failed
+
+    async def _stop_grpc(self) -> None:
+        """No new calls; those in flight finish within the grace period, then are cancelled."""
+        if self._grpc_stopped:
+            return
+        self._grpc_stopped = True
+        await self._health.enter_graceful_shutdown()
+        await self.grpc_server.stop(grace=self.settings.shutdown_grace_seconds)
 
     def _shutdown(self) -> None:
         self._rest_socket.close()
+        self.readiness.close()
         self.db.health.close()
         self.offload.close()
         self.flood.close()  # the last summary of refusals counted, not logged one by one
         self.refusals.close()
-        self.audit.close()
+        # The leaves handed over are committed, then one checkpoint signed that covers them all.
+        self.audit.close(final_checkpoint=True)
         self.quotas.flush()
         self.db.dispose()
         if not self._loop.is_running():
             self._loop.close()
 
 
+class _RestServer(uvicorn.Server):
+    """uvicorn's server, which begins the gateway's shutdown as soon as it is asked to exit:
+    the process stops being ready at once (in the signal handler, not at uvicorn's next tick),
+    and gRPC drains during the same grace period as REST rather than after it."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        stopping: Callable[[], None],
+        drain: Callable[[], Coroutine[Any, Any, None]],
+    ) -> None:
+        super().__init__(config)
+        self._stopping = stopping
+        self._drain = drain
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._stopping()
+        super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._stopping()  # also when stopped by should_exit alone (Gateway.stop)
+        drained = asyncio.ensure_future(self._drain())
+        try:
+            await super().shutdown(sockets)
+        finally:
+            await drained
+
+
+def _readiness(gateway: Gateway) -> Readiness:
+    """The checks a gateway is ready by (gateway/service/readiness.py)."""
+    db, keyring, audit, rules = gateway.db, gateway.exchange.keyring, gateway.audit, gateway.rules
+    schema = db.schema_behind()  # checked once, after the upgrade at start-up; kept
+    # Work handed to the audit log's commit thread that waits this long: the writer is stuck.
+    stuck_after = max(1.0, db.deadline)
+    return Readiness(
+        {
+            "database": lambda: None if db.health.available else "unreachable",
+            "migrations": lambda: schema,
+            "signingKeys": lambda: None if keyring.active in keyring.keys else "no active key",
+            "rulePacks": lambda: rules.load_problem,
+            "auditWriter": lambda: audit.writer_problem(stuck_after),
+        }
+    )
+
+
+def _set_ready_gauge(ready: bool) -> None:
+    metrics.ready.set(1 if ready else 0)
+
+
 def listening(gateway: Gateway) -> str:
     """The line ``cxg serve`` prints once both ports are bound."""
-    settings = gateway.settings
+    return listening_line(gateway.settings, gateway.grpc_port, gateway.rest_port)
+
+
+def listening_line(settings: Settings, grpc_port: int, rest_port: int) -> str:
+    """``listening``'s line for the ports given (a supervisor of several workers prints it)."""
     scheme = "https" if settings.tls_dir else "http"
     return (
-        f"cxg: gRPC on {settings.host}:{gateway.grpc_port},"
-        f" REST on {scheme}://{settings.host}:{gateway.rest_port}"
+        f"cxg: gRPC on {settings.host}:{grpc_port}, REST on {scheme}://{settings.host}:{rest_port}"
     )
 
 
@@ -239,10 +324,12 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:  # worker processes share the port; the kernel spreads connections
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(1024)
     sock.set_inheritable(True)

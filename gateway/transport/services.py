@@ -10,6 +10,7 @@ from gateway.service.admin import AdminApi
 from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
 from gateway.service.offload import Offload
+from gateway.service.readiness import Readiness
 from gateway.service.refusals import RefusalLog
 from gateway.service.rules import RuleService
 from gateway.service.sco import ScoService
@@ -30,3 +31,4 @@ class Services:
     audit: AuditLog
     offload: Offload  # every call that may wait for the database runs through it
     db: Database  # for the health check only
+    readiness: Readiness  # /readyz and gRPC health

@@ -23,12 +23,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway._json import b64url_decode, read_json_object
 from gateway.errors import InvalidArgument, Unauthenticated
+from gateway.signing import Signer, SigningKey
 from gateway.signing._jwk import SUPPORTED_ALGORITHMS, PrivateKey, b64url, thumbprint
 
 # A proof is a few hundred bytes; the cap bounds the work an unauthenticated caller can ask for.
@@ -117,9 +115,14 @@ class DpopNonces:
 
     @classmethod
     def from_keys(
-        cls, active: PrivateKey, others: Sequence[PrivateKey] = (), *, gateway_id: str
+        cls,
+        active: Signer | PrivateKey,
+        others: Sequence[Signer | PrivateKey] = (),
+        *,
+        gateway_id: str,
     ) -> DpopNonces:
-        """Nonces keyed by the gateway's signing keys, ``active`` first (it issues)."""
+        """Nonces keyed by the gateway's signing keys (``Signer``s, or bare private keys),
+        ``active`` first (it issues)."""
         return cls([_nonce_secret(key, gateway_id) for key in (active, *others)])
 
     def issue(self, now: float) -> str:
@@ -161,21 +164,12 @@ class DpopNonces:
         return packed + hmac.digest(secret, packed, "sha256")[:_NONCE_MAC_BYTES]
 
 
-def _nonce_secret(key: PrivateKey, gateway_id: str) -> bytes:
-    """A secret for nonces only, derived from a signing key's private bytes (HKDF-SHA-256, with
-    its own info string: knowing a nonce secret tells nothing about the signing key)."""
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        material = key.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
-    elif isinstance(key, ec.EllipticCurvePrivateKey):
-        material = key.private_numbers().private_value.to_bytes(32, "big")
-    else:  # pragma: no cover - PrivateKey has no other member
-        raise TypeError(f"no nonce secret for a {type(key).__name__}")
-    info = _NONCE_INFO + b"\x00" + gateway_id.encode()
-    return HKDF(hashes.SHA256(), length=32, salt=None, info=info).derive(material)
+def _nonce_secret(key: Signer | PrivateKey, gateway_id: str) -> bytes:
+    """A secret for nonces only, derived from a signing key (HKDF-SHA-256, with its own info
+    string: knowing a nonce secret tells nothing about the signing key). A key file's secret is
+    derived from its private bytes, an HSM key's inside the token (``Signer.derive_secret``)."""
+    signer = key if isinstance(key, Signer) else SigningKey.from_private_key(key)
+    return signer.derive_secret(_NONCE_INFO + b"\x00" + gateway_id.encode())
 
 
 def dpop_ath(access_token: str) -> str:

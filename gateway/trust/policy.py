@@ -93,6 +93,8 @@ OPERATIONS: dict[str, Rule] = {
     "GetJwks": Rule(public=True, audited=False),
     "GetAuthorizationServerMetadata": Rule(public=True, audited=False),
     "Health": Rule(public=True, audited=False),
+    "Liveness": Rule(public=True, audited=False),
+    "Readiness": Rule(public=True, audited=False),
     "GetApiDescription": Rule(public=True, audited=False),
 }
 

@@ -23,6 +23,7 @@ from gateway.transport.errors import PROBLEM_JSON
 from gateway.transport.rest._tls import TlsHttpToolsProtocol
 
 _PROBLEM_BASE = "urn:cxg:problem:"
+SHUTDOWN_LINGER = 1.0  # seconds a kept-alive connection idle at shutdown stays open
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class BoundedHttpProtocol(TlsHttpToolsProtocol):
         self._body_read_at = 0.0
         self._draining = False  # the answer went out before the body was read
         self._deadline: asyncio.TimerHandle | None = None  # of the head or of the body
+        self._closing = False  # the server shuts down: this connection's last answer
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -172,6 +174,8 @@ class BoundedHttpProtocol(TlsHttpToolsProtocol):
         super().on_headers_complete()
         if type(self.cycle) is RequestResponseCycle:  # its 500 answer is plain text
             self.cycle.__class__ = _ProblemCycle
+        if self._closing:
+            self.cycle.keep_alive = False  # answered with Connection: close, then closed
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -185,6 +189,23 @@ class BoundedHttpProtocol(TlsHttpToolsProtocol):
             self._draining = True
             self._set_deadline(self.limits.body_idle_timeout)
         super().on_response_complete()
+
+    def shutdown(self) -> None:
+        """The server shuts down (gracefully). uvicorn would close a kept-alive connection that
+        is idle at this moment at once, racing a request its client may be sending on it then
+        (which the client would see reset, not answered). Instead the next request on it is
+        answered, with Connection: close; a connection still idle after SHUTDOWN_LINGER
+        seconds is closed (uvicorn waits for it within its grace period)."""
+        self._closing = True
+        if self.cycle is None or self.cycle.response_complete:
+            self.loop.call_later(SHUTDOWN_LINGER, self._close_if_idle)
+        else:
+            self.cycle.keep_alive = False
+
+    def _close_if_idle(self) -> None:
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and self._in_head and self._head_bytes == 0 and not self.transport.is_closing():
+            self.transport.close()
 
     def handle_websocket_upgrade(self) -> None:
         self._cancel_deadline()  # the WebSocket protocol has timeouts of its own

@@ -10,7 +10,7 @@ no database while the database stalls.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +22,13 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__, mapping
-from gateway.errors import DatabaseUnavailable, GatewayError, InvalidArgument, PayloadTooLarge
+from gateway.errors import (
+    DatabaseUnavailable,
+    GatewayError,
+    InvalidArgument,
+    PayloadTooLarge,
+    Unavailable,
+)
 from gateway.identifiers import SCHEMES
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.transport._imports import Upload, summary_message
@@ -42,6 +48,7 @@ from gateway.transport.rest._guard import (
 )
 from gateway.transport.rest._replies import (
     JOSE,
+    PROBLEM_SCHEMA,
     challenge,
     document_refusals,
     json_body,
@@ -354,6 +361,36 @@ def _routes() -> APIRouter:
         await services.offload.run(services.db.ping)
         return JSONResponse({"status": "ok", "signingKey": services.exchange.keyring.active.kid})
 
+    @router.get(
+        "/livez",
+        operation_id="Liveness",
+        summary="Alive: the process answers (never touches the database)",
+        responses={200: {"content": {"application/json": {"schema": _LIVE_SCHEMA}}}},
+    )
+    async def livez() -> Response:
+        return JSONResponse({"status": "alive"})
+
+    @router.get(
+        "/readyz",
+        operation_id="Readiness",
+        summary="Ready for traffic: database, schema, keys, rule packs, audit writer, not stopping",
+        responses={
+            200: {"content": {"application/json": {"schema": _READY_SCHEMA}}},
+            503: {
+                "description": "Not ready: `checks` names each failing check and why",
+                "content": {PROBLEM_JSON: {"schema": _NOT_READY_SCHEMA}},
+            },
+        },
+    )
+    async def readyz(services: ServicesDep) -> Response:
+        # State kept by the watchers, read without waiting for the database.
+        failing = services.readiness.update()
+        if failing:
+            raise Unavailable(
+                "not ready: " + ", ".join(sorted(failing)), checks=dict(sorted(failing.items()))
+            )
+        return JSONResponse({"status": "ready"})
+
     return router
 
 
@@ -499,6 +536,29 @@ _JWKS_SCHEMA = {
     "required": ["keys"],
     "properties": {
         "keys": {"type": "array", "items": {"type": "object", "required": ["kty", "kid", "alg"]}}
+    },
+}
+_LIVE_SCHEMA = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"type": "string", "enum": ["alive"]}},
+}
+_READY_SCHEMA = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {"status": {"type": "string", "enum": ["ready"]}},
+}
+_NOT_READY_SCHEMA = {
+    **PROBLEM_SCHEMA,
+    "required": [*cast(list[str], PROBLEM_SCHEMA["required"]), "checks"],
+    "properties": {
+        **cast(dict[str, Any], PROBLEM_SCHEMA["properties"]),
+        "checks": {
+            "type": "object",
+            "description": "Each failing check (database, migrations, signingKeys, rulePacks,"
+            " auditWriter, shutdown) and why it fails",
+            "additionalProperties": {"type": "string"},
+        },
     },
 }
 _HEALTH_SCHEMA = {
