@@ -82,6 +82,7 @@ def test_problem_document_and_grpc_status_carry_the_field() -> None:
                 "PrivateKey",
                 "PublicKey",
                 "SigningKey",
+                "Signer",
                 "algorithm_of",
                 "public_jwk",
                 "thumbprint",
