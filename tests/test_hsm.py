@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -175,17 +176,19 @@ def test_a_checkpoint_is_signed_by_the_token_key(
 def test_rotation_keeps_old_keys_published_and_the_new_one_signs(
     hsm: Hsm, settings: Settings, db: Database
 ) -> None:
-    env = hsm.env(hsm.settings(settings, "rot-1"))
+    # The token outlives the test (it is session-wide) and this test runs once per database.
+    old, new = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("rot-old", "rot-new"))
+    env = hsm.env(hsm.settings(settings, old))
     runner = CliRunner()
-    made = runner.invoke(app, ["hsm", "init", "--label", "rot-1"], env=env)
+    made = runner.invoke(app, ["hsm", "init", "--label", old], env=env)
     assert made.exit_code == 0, made.output
-    before = KeyRing.from_settings(hsm.settings(settings, "rot-1"))
+    before = KeyRing.from_settings(hsm.settings(settings, old))
     old_jws = before.active.sign_jws(b'{"n":1}', {"typ": "test"})
 
-    rotated = runner.invoke(app, ["hsm", "rotate", "--label", "rot-2", "--alg", "ES256"], env=env)
+    rotated = runner.invoke(app, ["hsm", "rotate", "--label", new, "--alg", "ES256"], env=env)
     assert rotated.exit_code == 0, rotated.output
-    assert "CXG_PKCS11_KEY_LABEL=rot-2,rot-1" in rotated.output
-    after = KeyRing.from_settings(hsm.settings(settings, "rot-2", "rot-1"))
+    assert f"CXG_PKCS11_KEY_LABEL={new},{old}" in rotated.output
+    after = KeyRing.from_settings(hsm.settings(settings, new, old))
     assert after.active.alg == "ES256" and after.active.kid != before.active.kid
     assert [k["kid"] for k in after.jwks()["keys"]] == [after.active.kid, before.active.kid]
     new_jws = after.active.sign_jws(b'{"n":2}', {"typ": "test"})
@@ -193,7 +196,7 @@ def test_rotation_keeps_old_keys_published_and_the_new_one_signs(
     assert jwks_verify(new_jws, after.jwks()) == b'{"n":2}'
 
     published = runner.invoke(
-        app, ["keys", "jwks"], env={**env, "CXG_PKCS11_KEY_LABEL": "rot-2,rot-1"}
+        app, ["keys", "jwks"], env={**env, "CXG_PKCS11_KEY_LABEL": f"{new},{old}"}
     )
     assert json.loads(published.output) == after.jwks()
     with db.engine.connect() as conn:  # both key changes are in the audit log
