@@ -123,6 +123,7 @@ def serve(
     if config is not None:
         start_session(debug=_common.session.debug, config=config)
     settings = load_settings()
+    _observe(settings)
     count = settings.workers if workers is None else workers
     if count < 1:
         raise usage(f"CXG_WORKERS={count}: at least 1 worker", hint="1 serves in this process")
@@ -140,10 +141,19 @@ def serve(
         become_worker()
     try:
         gateway = Gateway(settings, reuse_port=worker)
-    except GatewayError as exc:
+    except (GatewayError, OSError) as exc:  # OSError: a port taken
         raise _fail(f"cannot start: {exc}") from exc
     typer.echo(listening(gateway))
     gateway.run()
+
+
+def _observe(settings: Settings) -> None:
+    """A serving process's log lines (CXG_LOG_FORMAT, CXG_LOG_LEVEL) and, when the OTEL_*
+    variables name an exporter, its traces."""
+    from gateway.observe import logs, traces
+
+    logs.configure(settings.log_format, settings.log_level)
+    traces.configure_from_env()
 
 
 @app.command()
@@ -181,6 +191,7 @@ def demo(
     )
     if not serve_after:
         return
+    _observe(settings)
     gateway = Gateway(settings)
     rest = f"http://{settings.host}:{gateway.rest_port}"
     grpc_target = f"{settings.host}:{gateway.grpc_port}"

@@ -7,6 +7,7 @@ gateway runs with it first in ``CXG_PKCS11_KEY_LABEL``, and the labels after it 
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +20,8 @@ hsm_app = typer.Typer(
     no_args_is_help=True,
     help="The gateway's signing and checkpoint keys in a PKCS#11 token (CXG_PKCS11_* settings).",
 )
+
+_log = logging.getLogger("cxg.keys")
 
 Label = Annotated[str, typer.Option("--label", help="Label of the new signing key in the token.")]
 Alg = Annotated[str, typer.Option(help="EdDSA (Ed25519, default) or ES256 (P-256).")]
@@ -70,6 +73,10 @@ def _change(settings: Settings, db: Any, label: str, alg: str, *, rotate: bool) 
                 "pkcs11_label": key.label,
             },
         )
+    _log.info(
+        "gateway key activated",
+        extra={"fields": {"kid": key.kid, "alg": key.alg, "pkcs11Label": key.label}},
+    )
     return [label, *(settings.pkcs11_key_label if rotate else ())]
 
 

@@ -13,6 +13,7 @@ the count is logged once the queue drains.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import logging.handlers
@@ -127,6 +128,7 @@ def configure(format: str = "auto", level: str = "info", stream: TextIO | None =
         logging.getLogger("cxg").setLevel(level.upper())
         _writer = _Writer(lines, sink, front)
         _writer.start()
+    atexit.register(stop)  # the lines still queued are written before the process ends
 
 
 def stop() -> None:

@@ -12,6 +12,7 @@ The gateway keeps its own tracer provider rather than the process-global one, so
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 from collections.abc import Mapping
@@ -62,6 +63,7 @@ def use(processor: SpanProcessor) -> None:
     _provider = TracerProvider(resource=resource)
     _provider.add_span_processor(processor)
     _tracer = _provider.get_tracer("cxg", __version__)
+    atexit.register(stop)  # the spans still batched are exported before the process ends
 
 
 def stop() -> None:
@@ -95,7 +97,10 @@ class ServerSpan:
         self.span_id = f"{context.span_id:016x}"
         self.sampled = bool(context.trace_flags.sampled)
 
-    def end(self, attributes: dict[str, Any], failed: bool) -> None:
+    def end(self, name: str, attributes: dict[str, Any], failed: bool) -> None:
+        """End the span under its final ``name`` (a REST request's operation is known only
+        once it has been routed)."""
+        self._span.update_name(name)
         self._span.set_attributes(attributes)
         if failed:
             self._span.set_status(Status(StatusCode.ERROR))

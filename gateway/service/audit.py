@@ -34,11 +34,12 @@ from gateway.errors import (
     Unauthenticated,
     Unavailable,
 )
+from gateway.observe import metrics
 from gateway.schema.cxg.v1 import audit_service_pb2 as pb
 from gateway.schema.cxg.v1.profile_service_pb2 import PublishReceipt
 from gateway.schema.cxg.v1.rules_service_pb2 import SignedDecision
 from gateway.storage import Database
-from gateway.storage._group import GroupCommitter
+from gateway.storage._group import AUDIT_LEAVES, GroupCommitter
 from gateway.storage.audit import AuditStore, StoredCheckpoint
 from gateway.storage.partners import PartnerStore
 from gateway.trust import Partner, PartnerKey
@@ -75,11 +76,27 @@ class AuditLog:
         self._clock = clock
         # A request waits for its leaf as long as for any database work, then is answered 503.
         self._group: GroupCommitter[tuple[bytes, str | None], int] = GroupCommitter(
-            self._commit, deadline=store.db.deadline, timed_out=store.db.health.outage
+            self._commit,
+            deadline=store.db.deadline,
+            timed_out=store.db.health.outage,
+            metrics=AUDIT_LEAVES,
         )
         self._signing = threading.Lock()
         self._scheduler: threading.Thread | None = None
         self._stop = threading.Event()
+        self._report_stored()
+
+    def _report_stored(self) -> None:
+        """The gauges from the log as stored: a restarted gateway reports its log's state at
+        once, not 0 until its first checkpoint (which the staleness alerts would page on)."""
+        try:
+            metrics.audit_tree_size.set(self._store.size())
+            if latest := self._store.latest_checkpoint():
+                metrics.checkpoint_timestamp.set(latest.signed_at.timestamp())
+            if cosigned_at := self._store.latest_cosigned_at():
+                metrics.cosigned_timestamp.set(cosigned_at.timestamp())
+        except DatabaseUnavailable:
+            pass  # logged once by the database's health; set again by the next commit
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database) -> AuditLog:
@@ -128,7 +145,9 @@ class AuditLog:
         with self._signing:
             latest = self._store.latest_checkpoint()
             size = self._store.size()
+            metrics.audit_tree_size.set(size)  # also counts leaves of changes (ChangeLog)
             if latest is not None and latest.size >= size:
+                metrics.checkpoint_timestamp.set(latest.signed_at.timestamp())
                 return latest
             root = self.root(size)
             if latest is not None and self.root(latest.size) != latest.root:
@@ -142,7 +161,10 @@ class AuditLog:
                 )
             body = note.Checkpoint(self.origin, size, root).body()
             signed = note.sign_note(body, self.origin, self._key)
-            return self._store.add_checkpoint(size, root, signed)
+            stored = self._store.add_checkpoint(size, root, signed)
+        metrics.checkpoint_timestamp.set(stored.signed_at.timestamp())
+        _log.info("checkpoint signed", extra={"fields": {"treeSize": stored.size}})
+        return stored
 
     def checkpoint(self, size: int = 0) -> pb.Checkpoint:
         stored = self._store.checkpoint(size) if size else self._store.latest_checkpoint()
@@ -172,6 +194,9 @@ class AuditLog:
                 f"not a signature line: {exc.message}", field="signature"
             ) from exc
         self._store.add_cosignature(stored.size, caller.id, request.signature.strip())
+        # The newest co-signed checkpoint, which a co-signature of an older one leaves as it is.
+        if cosigned_at := self._store.latest_cosigned_at():
+            metrics.cosigned_timestamp.set(cosigned_at.timestamp())
         return self.checkpoint(stored.size)
 
     def _checkpoint_message(self, stored: StoredCheckpoint) -> pb.Checkpoint:
@@ -225,8 +250,7 @@ class AuditLog:
             return
         try:
             if self._store.size():
-                signed = self.sign_checkpoint()
-                _log.info("final checkpoint signed at size %d", signed.size)
+                self.sign_checkpoint()  # logged there, as every checkpoint signed
         except DatabaseUnavailable:
             _log.error("no final checkpoint: the database is unavailable")
         except Exception:

@@ -8,6 +8,7 @@ CLI and both transports point at the same thing.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from gateway.trust import (
 )
 from gateway.trust.policy import OPERATIONS, PURPOSES
 
+_log = logging.getLogger("cxg.partners")
 _QUOTA_LIMITS = {"burst": 2**31 - 1, "daily_requests": 2**63 - 1}
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -117,6 +119,7 @@ class PartnerAdmin:
         self._require(partner_id)
         key = _key(partner_id, jwk, "jwk", not_before=not_before, not_after=not_after)
         self.store.add_key(key)
+        _key_added(key)
         return key
 
     @_mutation
@@ -129,6 +132,7 @@ class PartnerAdmin:
                 self._require(partner_id)
                 raise NotFound(f"partner {partner_id!r} has no key {kid!r}", field="kid")
         self.store.retire_key(kid)
+        _log.info("partner key retired", extra={"fields": {"kid": kid}})
 
     @_mutation
     def suspend(self, partner_id: str) -> None:
@@ -182,6 +186,7 @@ class PartnerAdmin:
             for key in keys:
                 if key.kid not in known_kids:
                     self.store.add_key(key)
+                    _key_added(key)
                     keys_added += 1
             known_thumbprints = {c.thumbprint for c in self.store.certificates_of(partner.id)}
             for certificate in certificates:
@@ -217,8 +222,18 @@ class PartnerAdmin:
                 )
             seen.add(certificate.thumbprint)
         self.store.add(partner, keys)
+        for key in keys:
+            _key_added(key)
         for certificate in certificates:
             self.store.add_certificate(certificate)
+
+
+def _key_added(key: PartnerKey) -> None:
+    # Ids only: the key itself is in the audit log, and public.
+    _log.info(
+        "partner key added",
+        extra={"fields": {"partner": key.partner_id, "kid": key.kid, "alg": key.alg}},
+    )
 
 
 def _check_registration(partner: Partner) -> None:

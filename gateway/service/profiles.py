@@ -22,6 +22,7 @@ from gateway.config import Settings
 from gateway.errors import Conflict, GatewayError, InvalidArgument, NotFound, PermissionDenied
 from gateway.identifiers import normalize_scheme, validate
 from gateway.mapping import Adapter, Record
+from gateway.observe import metrics
 from gateway.profiles import canonical_json, legal_names, parse_profile_json, validate_profile
 from gateway.schema.cxg.v1.profile_pb2 import CommonGrade, CreditProfile
 from gateway.schema.cxg.v1.profile_service_pb2 import (
@@ -403,30 +404,37 @@ class ProfileExchange:
                     summary.imported += 1
             pending.clear()
 
-        for record in adapter.read(stream, accept_legacy=self._accepts_legacy):
-            summary.records += 1
-            on_record(record)
-            if record.profile is None:
-                assert record.error is not None
-                summary.refuse(record, record.error)
-                continue
-            # The same record from the same partner again is a replay (counted as unchanged).
-            # Deterministic protobuf bytes identify the content as well as canonical JSON
-            # here, within one deployment, at a tenth of the cost.
-            content = (
-                partner.id.encode() + b"\n" + record.profile.SerializeToString(deterministic=True)
-            )
-            digest = hashlib.sha256(content).hexdigest()
-            try:
-                new = self._new_version(record.profile, partner, digest, "", self._clock())
-            except GatewayError as exc:
-                summary.refuse(record, exc)
-                continue
-            pending.append((record, new))
-            if len(pending) >= batch:
+        try:
+            for record in adapter.read(stream, accept_legacy=self._accepts_legacy):
+                summary.records += 1
+                on_record(record)
+                if record.profile is None:
+                    assert record.error is not None
+                    summary.refuse(record, record.error)
+                    continue
+                # The same record from the same partner again is a replay (counted as unchanged).
+                # Deterministic protobuf bytes identify the content as well as canonical JSON
+                # here, within one deployment, at a tenth of the cost.
+                content = (
+                    partner.id.encode()
+                    + b"\n"
+                    + record.profile.SerializeToString(deterministic=True)
+                )
+                digest = hashlib.sha256(content).hexdigest()
+                try:
+                    new = self._new_version(record.profile, partner, digest, "", self._clock())
+                except GatewayError as exc:
+                    summary.refuse(record, exc)
+                    continue
+                pending.append((record, new))
+                if len(pending) >= batch:
+                    flush()
+            if pending:
                 flush()
-        if pending:
-            flush()
+        finally:  # what was stored before a failure counts too
+            metrics.import_records.labels("imported").inc(summary.imported)
+            metrics.import_records.labels("unchanged").inc(summary.unchanged)
+            metrics.import_records.labels("refused").inc(summary.refused)
         return summary
 
     def _accepts_legacy(self, scheme: str, value: str) -> bool:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.errors import DatabaseUnavailable, QuotaExceeded
+from gateway.observe import metrics
 from gateway.storage.usage import UsageStore
 from gateway.trust.partners import Partner, Quota
 
@@ -103,6 +104,7 @@ class Quotas:
                 usage.day, usage.shared, usage.flush_at = self._day, 0, -math.inf
 
             if usage.used() >= daily:
+                metrics.quota_rejections.inc()
                 raise QuotaExceeded(
                     f"daily quota of {daily} requests is used up until 00:00 UTC",
                     retry_after=max(1, math.ceil((self._day_ends - wall).total_seconds())),
@@ -110,6 +112,7 @@ class Quotas:
             tokens = min(float(burst), usage.tokens + (now - usage.refilled_at) * rate)
             usage.tokens, usage.refilled_at = tokens, now
             if tokens < 1:
+                metrics.quota_rejections.inc()
                 raise QuotaExceeded(
                     f"rate limit of {rate:g} requests per second (burst {burst}) exceeded",
                     retry_after=max(1, math.ceil((1 - tokens) / rate)),

@@ -11,6 +11,7 @@ reloads the active set from the database within ``RELOAD_SECONDS`` of a change.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -22,6 +23,7 @@ from gateway._json import JsonError, jws_header
 from gateway.config import Settings
 from gateway.errors import InvalidArgument, NotFound, RulePackError
 from gateway.identifiers import validate
+from gateway.observe import metrics
 from gateway.profiles import canonical_json
 from gateway.rules import Decision, Outcome, RuleBook, RulePack
 from gateway.schema.cxg.v1 import rules_service_pb2 as pb
@@ -34,6 +36,7 @@ from gateway.trust import Partner
 PACK_TYP = "cxg-rule-pack+jws"
 DECISION_TYP = "cxg-decision+jws"
 RELOAD_SECONDS = 5.0
+_log = logging.getLogger("cxg.rules")
 _OUTCOMES = {
     Outcome.RECOGNIZED: pb.OUTCOME_RECOGNIZED,
     Outcome.NOT_RECOGNIZED: pb.OUTCOME_NOT_RECOGNIZED,
@@ -132,6 +135,10 @@ class RuleService:
             RuleBook(self.verify(p.jws) for p in active).with_pack(pack)
 
         self._store.activate(pack.sha256, pack.id, pack.version, signed, self._clock(), no_overlap)
+        _log.info(
+            "rule pack activated",
+            extra={"fields": {"pack": pack.id, "version": pack.version, "sha256": pack.sha256}},
+        )
         self.reload(force=True)
         return pack
 
@@ -238,6 +245,7 @@ class RuleService:
         )
         headers = {"typ": DECISION_TYP, "iat": int(time.time()), "iss": self._gateway_id}
         jws = self._keyring.active.sign_jws(canonical_json(message), headers)
+        metrics.rule_decisions.labels(decision.outcome.value.lower()).inc()
         return pb.SignedDecision(decision=message, jws=jws)
 
     def _info(self, stored: StoredPack) -> pb.RulePackInfo:

@@ -34,6 +34,7 @@ import base45  # type: ignore[import-untyped]  # RFC 9285; the package ships no 
 from gateway.config import Settings
 from gateway.errors import Conflict, InvalidArgument, NotFound
 from gateway.identifiers import normalize_scheme, validate
+from gateway.observe import metrics
 from gateway.schema.cxg.v1 import sco_service_pb2 as pb
 from gateway.schema.cxg.v1.profile_pb2 import AeoState, CreditProfile
 from gateway.sco import (
@@ -213,6 +214,7 @@ class ScoService:
             # replica): the list as it is now vouches for it.
             status, _ = self.status_list(fresh=True)
             checked = verify(code, trust, now=self._clock(), status_lists={self.issuer: status})
+        metrics.sco_verifications.labels(checked.result.value.lower()).inc()
         return checked
 
     def verify_code(self, request: pb.VerifyScoCodeRequest) -> pb.ScoVerification:

@@ -26,6 +26,7 @@ import jwt
 
 from gateway._json import JsonError, jws_header
 from gateway.errors import InvalidArgument, Unauthenticated
+from gateway.observe import metrics
 from gateway.signing import KeyRing
 from gateway.storage.replay import LocalReplayStore
 from gateway.trust import Partner, PartnerDirectory, PartnerRegistry
@@ -147,9 +148,9 @@ class TokenService:
         self._check_certificate(client_cert_thumbprint, client.partner)
         if proof is not None:
             self._refuse_replayed(proof)
-            cnf, token_type = {"jkt": proof.jkt}, "DPoP"
+            cnf, token_type, binding = {"jkt": proof.jkt}, "DPoP", "dpop"
         elif client_cert_thumbprint is not None:
-            cnf, token_type = {"x5t#S256": client_cert_thumbprint}, "Bearer"
+            cnf, token_type, binding = {"x5t#S256": client_cert_thumbprint}, "Bearer", "mtls"
         else:
             raise Unauthenticated(
                 "a token must be sender-constrained: send a DPoP proof or use a registered client certificate",
@@ -168,6 +169,7 @@ class TokenService:
             "cnf": cnf,
         }
         token = self._keyring.active.sign_jwt(claims, {"typ": ACCESS_TOKEN_TYP})
+        metrics.tokens_issued.labels(binding).inc()
         return IssuedToken(token, token_type, TOKEN_LIFETIME, Caller(client.partner, token_id))
 
     def authenticate(

@@ -16,6 +16,7 @@ a rotation still verify. Only the active key signs. Either way a key is a ``Sign
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,8 @@ from gateway.signing._jwk import (
     thumbprint,
 )
 from gateway.signing._signer import Signer
+
+_log = logging.getLogger("cxg.keys")
 
 _KEYRING = "keyring.json"
 
@@ -156,6 +159,10 @@ class KeyRing:
         tmp = index_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(index, indent=2) + "\n")
         tmp.replace(index_path)  # atomic: a crash leaves the old or the new keyring, never half
+        _log.info(
+            "gateway key activated",
+            extra={"fields": {"kid": key.kid, "alg": key.alg, "keys": len(index["keys"])}},
+        )
         return cls.from_dir(directory)
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:

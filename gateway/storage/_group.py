@@ -8,6 +8,9 @@ thread commits on itself (it is already running). An event loop never does: it g
 its coroutines queue during a few milliseconds and hands them to one commit thread, so a
 database that stalls or waits for a lock stalls only the requests that wait for their items, up
 to ``deadline`` seconds, never the loop and the requests that need no database.
+
+A committer given ``GroupMetrics`` (the audit log's: ``AUDIT_LEAVES``) reports its group sizes,
+commit times and the items waiting.
 """
 
 from __future__ import annotations
@@ -18,7 +21,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+
+from prometheus_client import Gauge, Histogram
+
+from gateway.observe import metrics
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -26,6 +34,21 @@ R = TypeVar("R")
 # A queued item and how to answer its caller: a thread's Future, or a future of the event loop
 # the item came from (settled on that loop only).
 _Queued = tuple[T, "Future[R] | asyncio.Future[R]"]
+
+
+@dataclass(frozen=True)
+class GroupMetrics:
+    """Where a committer reports: items per commit, seconds per commit, items waiting."""
+
+    size: Histogram
+    seconds: Histogram
+    waiting: Gauge
+
+
+# The audit log's leaves (the replay store's group commit reports nothing).
+AUDIT_LEAVES = GroupMetrics(
+    metrics.group_commit_size, metrics.group_commit_seconds, metrics.appends_waiting
+)
 
 
 class GroupCommitter(Generic[T, R]):
@@ -43,8 +66,10 @@ class GroupCommitter(Generic[T, R]):
         gather: float = 0.005,
         deadline: float | None = None,
         timed_out: Callable[[str], Exception] = TimeoutError,
+        metrics: GroupMetrics | None = None,
     ) -> None:
         self._commit = commit
+        self._metrics = metrics
         self._gather = gather
         self._deadline = deadline
         self._timed_out = timed_out
@@ -66,6 +91,7 @@ class GroupCommitter(Generic[T, R]):
         answer: Future[R] = Future()
         with self._turn:
             self._queued.append((item, answer))
+            self._waiting(1)
             while self._committing and not answer.done():
                 self._turn.wait()
             if answer.done():
@@ -88,6 +114,7 @@ class GroupCommitter(Generic[T, R]):
             pending = self._on_loop[loop] = []
             loop.call_at(max(loop.time(), self._last_flush + self._gather), self._flush, loop)
         pending.append((item, answer))
+        self._waiting(1)
         if self._deadline is None:
             return await answer
         # A timer rather than asyncio.wait_for, which costs a task per call.
@@ -152,11 +179,12 @@ class GroupCommitter(Generic[T, R]):
         (a coroutine past its deadline has been answered; its item is left out)."""
         self._committing = True
         group = [(item, answer) for item, answer in self._queued if not answer.done()]
+        self._waiting(len(group) - len(self._queued))  # given up: no longer waiting
         self._queued = []
         return group
 
     def _commit_group(self, group: list[_Queued[T, R]]) -> None:
-        self._commit_started = time.monotonic()
+        started = self._commit_started = time.monotonic()
         try:
             try:
                 results = self._commit([item for item, _ in group]) if group else []
@@ -164,13 +192,21 @@ class GroupCommitter(Generic[T, R]):
                 for _, answer in group:
                     _settle(answer, None, exc)
             else:
+                if self._metrics is not None and group:
+                    self._metrics.size.observe(len(group))
+                    self._metrics.seconds.observe(time.monotonic() - started)
                 for (_, answer), result in zip(group, results, strict=True):
                     _settle(answer, result, None)
         finally:
+            self._waiting(-len(group))
             with self._turn:
                 self._commit_started = None
                 self._committing = False
                 self._turn.notify_all()
+
+    def _waiting(self, change: int) -> None:
+        if self._metrics is not None and change:
+            self._metrics.waiting.inc(change)
 
 
 def _settle(

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.audit import merkle
 from gateway.audit.entries import change_leaf, current_actor
+from gateway.observe import metrics
 from gateway.storage.database import Database, driver_cursor
 from gateway.storage.tables import (
     audit_checkpoints,
@@ -46,6 +47,7 @@ class StoredCheckpoint:
     root: bytes
     note: str
     cosignatures: tuple[tuple[str, str], ...]  # (witness, signature line)
+    signed_at: datetime
 
 
 class ChangeLog:
@@ -105,7 +107,9 @@ class AuditStore:
         The size row's update both reserves the indices and holds the row lock (PostgreSQL;
         SQLite's write lock is taken up front) until commit, so processes append in turn."""
         with self.db.driver_write() as cursor:
-            return self.append_on(cursor, leaves)
+            first = self.append_on(cursor, leaves)
+        metrics.audit_tree_size.set(first + len(leaves))
+        return first
 
     def append_on(self, cursor: Any, leaves: list[tuple[bytes, str | None]]) -> int:
         """``append`` inside a write transaction the caller holds (``cursor`` is a driver
@@ -164,6 +168,14 @@ class AuditStore:
         found = self._checkpoints(select(audit_checkpoints).where(audit_checkpoints.c.size == size))
         return found[0] if found else None
 
+    def latest_cosigned_at(self) -> datetime | None:
+        """When the newest checkpoint that carries a witness co-signature was signed."""
+        query = select(func.max(audit_checkpoints.c.signed_at)).where(
+            audit_checkpoints.c.size.in_(select(audit_cosignatures.c.size))
+        )
+        signed_at: datetime | None = self.db.read(query)[0][0]
+        return signed_at
+
     def checkpoints(self) -> list[StoredCheckpoint]:
         return self._checkpoints(select(audit_checkpoints).order_by(audit_checkpoints.c.size))
 
@@ -217,7 +229,9 @@ class AuditStore:
             if line.size in cosigned:
                 cosigned[line.size].append((line.witness, line.signature))
         return [
-            StoredCheckpoint(row.size, bytes(row.root), row.note, tuple(cosigned[row.size]))
+            StoredCheckpoint(
+                row.size, bytes(row.root), row.note, tuple(cosigned[row.size]), row.signed_at
+            )
             for row in rows
         ]
 

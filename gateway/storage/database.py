@@ -25,9 +25,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import Pool, QueuePool, SingletonThreadPool, StaticPool
 from sqlalchemy.sql import ClauseElement
 
 from gateway._private_files import make_private
+from gateway.observe import metrics
 from gateway.storage.health import SQLALCHEMY_OUTAGES, DatabaseHealth
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -75,6 +77,16 @@ class Database:
         self._local = threading.local()
         self._held: list[Connection] = []
         self._held_lock = threading.Lock()
+        self._report_pool()
+
+    def _report_pool(self) -> None:
+        """Keep the pool gauges: connections checked out, and how many the pool may open.
+        The gauges are per process and add up over its databases (one, when serving)."""
+        self._capacity = pool_capacity(self.engine.pool)
+        metrics.pool_size.inc(self._capacity)
+        # Listening on the engine, the events follow the new pool that dispose() makes.
+        event.listen(self.engine, "checkout", lambda *_: metrics.pool_in_use.inc())
+        event.listen(self.engine, "checkin", lambda *_: metrics.pool_in_use.dec())
 
     @contextmanager
     def _answering(self) -> Iterator[None]:
@@ -271,6 +283,19 @@ class Database:
         for conn in held:
             conn.close()
         self.engine.dispose()
+        metrics.pool_size.dec(self._capacity)
+        self._capacity = 0  # disposed twice, counted out once
+
+
+def pool_capacity(pool: Pool) -> int:
+    """How many connections ``pool`` may have open at once (0: no bound it can tell)."""
+    if isinstance(pool, QueuePool):  # PostgreSQL, and SQLite files
+        return pool.size() + max(pool._max_overflow, 0)
+    if isinstance(pool, SingletonThreadPool):  # SQLite in memory: one per thread, this many kept
+        return pool.size
+    if isinstance(pool, StaticPool):
+        return 1
+    return 0
 
 
 def _make_private(url: str) -> None:

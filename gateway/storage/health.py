@@ -10,6 +10,7 @@ logged once and told to the listeners (gRPC health), however many requests meet 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -20,8 +21,12 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from gateway.errors import DatabaseUnavailable
+from gateway.observe import metrics
 
 _log = logging.getLogger("cxg.database")
+
+# PostgreSQL's query_canceled (statement_timeout) and lock_not_available (lock_timeout).
+_TIMEOUT_SQLSTATES = ("57014", "55P03")
 
 # What a database that is down, stalled or locked raises through SQLAlchemy. Driver-level
 # errors of the same kinds (OperationalError, InterfaceError in DB-API terms) are added by the
@@ -48,15 +53,10 @@ class DatabaseHealth:
         return self._down_since is None
 
     def outage(self, cause: BaseException | str) -> DatabaseUnavailable:
-        """Mark the database down for ``cause``; returns the error to answer the request with
-        (it names the kind of failure, never the database's own message)."""
-        if isinstance(cause, str):
-            reason = cause
-        elif isinstance(cause, DBAPIError) and cause.orig is not None:
-            reason = f"{type(cause.orig).__name__}: {_first_line(cause.orig)}"
-        else:
-            reason = f"{type(cause).__name__}: {_first_line(cause)}"
-        self._set(False, reason)
+        """Mark the database down for ``cause`` a request met; returns the error to answer the
+        request with (it names the kind of failure, never the database's own message)."""
+        metrics.database_errors.labels(_kind(cause, known_down=not self.available)).inc()
+        self._set(False, _reason(cause))
         told = cause if isinstance(cause, str) else type(cause).__name__
         return DatabaseUnavailable(f"the database is unavailable ({told}); retry later")
 
@@ -88,12 +88,14 @@ class DatabaseHealth:
                 pending = pending or pinger.submit(self._ping)
                 try:
                     pending.result(timeout=self._timeout)
+                # The watcher's own failures mark the database down without counting as errors
+                # met by requests: an outage would otherwise count one a second, traffic or not.
                 except FutureTimeout:
-                    self.outage(f"no answer to a ping within {self._timeout:g} s")
+                    self._set(False, f"no answer to a ping within {self._timeout:g} s")
                     continue
                 except Exception as exc:  # the ping's own failure: its kind is the reason
                     pending = None
-                    self.outage(exc.__cause__ or exc)
+                    self._set(False, _reason(exc.__cause__ or exc))
                     continue
                 pending = None
                 self._set(True, "")
@@ -105,6 +107,7 @@ class DatabaseHealth:
             if self.available == available:
                 return
             down_since, self._down_since = self._down_since, None if available else time.monotonic()
+            metrics.database_up.set(1 if available else 0)
         if available:
             assert down_since is not None
             _log.warning("database available again after %.1f s", time.monotonic() - down_since)
@@ -119,6 +122,34 @@ class DatabaseHealth:
                 listener(available)
             except Exception:  # a listener's failure must not hide the outage from the others
                 _log.exception("a database health listener failed")
+
+
+def _reason(cause: BaseException | str) -> str:
+    """What the log says of a failure: its kind and the first line of its message."""
+    if isinstance(cause, str):
+        return cause
+    if isinstance(cause, DBAPIError) and cause.orig is not None:
+        return f"{type(cause.orig).__name__}: {_first_line(cause.orig)}"
+    return f"{type(cause).__name__}: {_first_line(cause)}"
+
+
+def _kind(cause: BaseException | str, *, known_down: bool) -> str:
+    """The ``kind`` label of a failure, one of a fixed few: "timeout" (no answer within a
+    deadline, a lock or statement timeout), "pool_timeout" (no pooled connection came free in
+    time), or "unavailable" (refused, dropped, or a request that found it known down)."""
+    if isinstance(cause, PoolTimeout):
+        return "pool_timeout"
+    if isinstance(cause, str):
+        # Told as text: a deadline that passed, or a request that did not even try because
+        # the database is known to be down.
+        return "unavailable" if known_down else "timeout"
+    error = cause.orig if isinstance(cause, DBAPIError) else cause
+    if (
+        getattr(error, "sqlstate", None) in _TIMEOUT_SQLSTATES
+        or getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+    ):
+        return "timeout"
+    return "unavailable"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -127,15 +127,3 @@ def grpc_status(exc: errors.GatewayError) -> grpc.Status:
         packed.Pack(detail)
         status.details.append(packed)
     return rpc_status.to_status(status)
-
-
-def with_trailer(status: grpc.Status, key: str, value: str) -> grpc.Status:
-    """``status`` with one more trailing metadata entry."""
-    return _Status(status.code, status.details, (*status.trailing_metadata, (key, value)))
-
-
-@dataclass(frozen=True)
-class _Status(grpc.Status):  # type: ignore[misc]
-    code: grpc.StatusCode
-    details: str
-    trailing_metadata: tuple[tuple[str, str | bytes], ...]

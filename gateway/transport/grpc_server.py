@@ -23,6 +23,8 @@ from grpc_reflection.v1alpha import reflection
 
 from gateway.audit.entries import Actor, Exchange, acting_as
 from gateway.errors import DatabaseUnavailable, GatewayError, InvalidArgument, Unauthenticated
+from gateway.observe import traces
+from gateway.observe.requests import REQUEST_ID_HEADER, Served
 from gateway.profiles import refuse_nul
 from gateway.schema.cxg.v1 import admin_service_pb2 as admin_pb
 from gateway.schema.cxg.v1 import audit_service_pb2 as audit_pb
@@ -35,9 +37,9 @@ from gateway.service.audit import rule_pack_of, sha256_hex, subjects
 from gateway.service.flood import source_address
 from gateway.service.tokens import Caller
 from gateway.transport._imports import Upload, summary_message
-from gateway.transport.errors import AUDIT_LEAF, grpc_status, mapping_for, unexpected, with_trailer
+from gateway.transport.errors import AUDIT_LEAF, grpc_status, mapping_for, unexpected
 from gateway.transport.services import Services
-from gateway.trust.policy import rule_for
+from gateway.trust.policy import PURPOSES, rule_for
 
 # A handler's use case: the parsed request and the admitted caller (None when public).
 Call = Callable[[Any, Caller], Any]
@@ -211,9 +213,13 @@ def _handler(
     via = f"grpc {operation}"
 
     async def handle(arriving: Any, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        served = _served(context)
         caller: Caller | None = None
         request: Any = None
         digest = ""
+        leaf: int | None = None
+        outcome, problem = "CANCELLED", None  # until answered
+        body = b""
         source = source_address(peer_host(context.peer()))
         try:
             credentials = _credentials(context, url)
@@ -224,7 +230,8 @@ def _handler(
                 nonlocal caller
                 caller = known
 
-            await gate.admit(operation, credentials, identified)
+            with traces.span("admission"):
+                await gate.admit(operation, credentials, identified)
             if method.streamed:
                 request = await _spool(arriving, max_import_bytes)
                 digest = request.sha256
@@ -236,40 +243,79 @@ def _handler(
                     acting.enter_context(acting_as(Actor.partner(caller.partner.id, via)))
                 # A bulk import runs as long as its file needs; every other call has a deadline.
                 run = offload.run_unbounded if method.streamed else offload.run
-                answer = await run(method.call, request, caller)  # type: ignore[arg-type]
+                with traces.span(operation):
+                    answer = await run(method.call, request, caller)  # type: ignore[arg-type]
             body = method.encode(answer)
             if audited:
-                leaf = await audit.record_async(
-                    _exchange(operation, caller, request, digest, answer, body, "ok")
-                )
-                context.set_trailing_metadata(((AUDIT_LEAF, str(leaf)),))
+                with traces.span("audit commit"):
+                    leaf = await audit.record_async(
+                        _exchange(operation, caller, request, digest, answer, body, "ok")
+                    )
+            context.set_trailing_metadata(_trailers(served, leaf))
+            outcome = "OK"
             return body
         except GatewayError as exc:
-            slug = mapping_for(exc).slug
+            slug = problem = mapping_for(exc).slug
             logged = gate.refused(operation, "grpc", caller, exc, slug, source=source)
             status = grpc_status(exc)
             # Else counted into a summary leaf (gateway/service/flood.py), or, without a
             # database, left to the refusal row that waits for it.
             if audited and logged and not isinstance(exc, DatabaseUnavailable):
                 try:
-                    leaf = await audit.record_async(
-                        _exchange(operation, caller, request, digest, None, b"", slug)
-                    )
+                    with traces.span("audit commit"):
+                        leaf = await audit.record_async(
+                            _exchange(operation, caller, request, digest, None, b"", slug)
+                        )
                 except DatabaseUnavailable as unavailable:  # never an answer without its leaf
                     status = grpc_status(unavailable)
-                else:
-                    status = with_trailer(status, AUDIT_LEAF, str(leaf))
+                    problem = mapping_for(unavailable).slug
+            outcome = status.code.name
         except Exception as exc:
             status = grpc_status(unexpected(exc))
+            outcome, problem = status.code.name, "internal"
         finally:
             if isinstance(request, Upload):
                 request.close()
-        await context.abort(status.code, status.details, status.trailing_metadata)
+            served.finish(
+                operation=operation,
+                status=outcome,
+                problem=problem,
+                partner=caller.partner.id if caller is not None else None,
+                purpose=_purpose(request),
+                leaf=leaf,
+                bytes_in=request.size if isinstance(request, Upload) else len(arriving),
+                bytes_out=len(body),
+            )
+        trailers = (*status.trailing_metadata, *_trailers(served, leaf))
+        await context.abort(status.code, status.details, trailers)
         raise AssertionError("unreachable: abort raises")
 
     if method.streamed:
         return grpc.stream_unary_rpc_method_handler(handle)
     return grpc.unary_unary_rpc_method_handler(handle)
+
+
+def _served(context: grpc.aio.ServicerContext[bytes, bytes]) -> Served:
+    sent = dict.fromkeys(("traceparent", REQUEST_ID_HEADER))
+    for key, value in context.invocation_metadata():
+        if key in sent and isinstance(value, str):
+            sent[key] = value
+    return Served("grpc", sent["traceparent"], sent[REQUEST_ID_HEADER])
+
+
+def _trailers(served: Served, leaf: int | None) -> tuple[tuple[str, str], ...]:
+    """The request id, this call's span and its audit leaf, for the caller to quote."""
+    trailers = [(REQUEST_ID_HEADER, served.request_id)]
+    if served.traceparent is not None:
+        trailers.append(("traceparent", served.traceparent))
+    if leaf is not None:
+        trailers.append((AUDIT_LEAF, str(leaf)))
+    return tuple(trailers)
+
+
+def _purpose(request: Any) -> str | None:
+    purpose = getattr(request, "purpose", None)
+    return purpose if purpose in PURPOSES else None
 
 
 def _parse(message_type: type[Message], raw: bytes) -> Message:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import socket
 import ssl
@@ -16,7 +17,7 @@ import grpc
 import uvicorn
 
 from gateway.config import Settings, warn_at_startup
-from gateway.observe import metrics
+from gateway.observe import metrics, traces
 
 try:
     from uvloop import new_event_loop
@@ -44,8 +45,11 @@ from gateway.storage.usage import UsageStore
 from gateway.transport.grpc_server import create_server
 from gateway.transport.rest import create_app
 from gateway.transport.rest._http import HttpLimits, bounded_protocol
+from gateway.transport.rest._observe import Observed
 from gateway.transport.services import Services
 from gateway.trust.pki import ServerTlsFiles
+
+_log = logging.getLogger("cxg.gateway")
 
 
 class Gateway:
@@ -64,6 +68,7 @@ class Gateway:
             statement_timeout=settings.database_timeout_seconds,
         )
         self.db.upgrade()
+        traces.instrument(self.db.engine)  # a span per statement, when tracing
         self.trust = TrustCache(PartnerStore(self.db), ttl=settings.trust_cache_seconds)
         self.replay = ReplayStore(self.db)
         keyring = KeyRing.from_settings(settings)  # read once, for every use case
@@ -131,10 +136,13 @@ class Gateway:
             self.grpc_port = self.grpc_server.add_secure_port(address, _grpc_mtls(tls))
         if not settings.public_url:  # QR codes point at the port actually bound
             self.services.sco.public_url = f"http://{settings.host}:{self.rest_port}"
-        app = create_app(
-            self.services,
-            max_request_bytes=settings.max_request_bytes,
-            max_import_bytes=settings.max_import_bytes,
+        # Every answer logged, counted and traced, whatever answered it (_observe.py).
+        app = Observed(
+            create_app(
+                self.services,
+                max_request_bytes=settings.max_request_bytes,
+                max_import_bytes=settings.max_import_bytes,
+            )
         )
         self._uvicorn = _RestServer(
             uvicorn.Config(
@@ -152,6 +160,7 @@ class Gateway:
                 # X-Forwarded-Proto) from any client on 127.0.0.1 or FORWARDED_ALLOW_IPS.
                 proxy_headers=False,
                 log_level="warning",
+                log_config=None,  # uvicorn's lines go through the gateway's log (observe/logs.py)
                 # REST and gRPC drain together, each within the grace period (_RestServer).
                 timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # type: ignore[arg-type]
                 **(_rest_mtls(tls) if tls else {}),
@@ -160,6 +169,12 @@ class Gateway:
             drain=self._stop_grpc,
         )
         self._thread: threading.Thread | None = None
+        # Several workers' metrics are served summed by their supervisor (workers.py).
+        self.metrics = (
+            metrics.serve(settings.metrics_host, settings.metrics_port)
+            if settings.metrics_port and not metrics.MULTIPROCESS
+            else None
+        )
 
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM (uvicorn handles them in the main thread), then shut down.
@@ -169,12 +184,28 @@ class Gateway:
         summary, the queued refusals and the quota counts. So SIGTERM's handler here only asks
         uvicorn to exit (which also covers a SIGTERM before uvicorn has started)."""
         warn_at_startup(self.settings)  # stderr: what is unsafe or useless in production
+        self.log_start()
         previous = signal.signal(signal.SIGTERM, self._exit_on_signal)
         try:
             self._loop.run_until_complete(self._serve())
         finally:
             signal.signal(signal.SIGTERM, previous)
             self._shutdown()
+
+    def log_start(self) -> None:
+        """One line: the effective configuration, the ports bound and the keys in use."""
+        keyring = self.exchange.keyring
+        fields = {
+            "grpcPort": self.grpc_port,
+            "restPort": self.rest_port,
+            "metricsPort": self.metrics.port if self.metrics else None,
+            "signingKid": keyring.active.kid,
+            "publishedKids": [key.kid for key in keyring.keys],
+            "checkpointKey": self.audit.verifier_key,
+            "tracing": traces.enabled(),
+            "settings": self.settings.effective(),
+        }
+        _log.info("gateway started", extra={"fields": fields})
 
     def _database_changed(self, available: bool) -> None:
         self.readiness.update()
@@ -236,6 +267,8 @@ class Gateway:
         self.audit.close(final_checkpoint=True)
         self.quotas.flush()
         self.db.dispose()
+        if self.metrics is not None:
+            self.metrics.close()
         if not self._loop.is_running():
             self._loop.close()
 

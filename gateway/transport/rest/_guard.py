@@ -6,6 +6,7 @@ route whose operation has no policy is refused to everyone (default deny).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable, Coroutine
@@ -19,6 +20,7 @@ from starlette.responses import Response
 
 from gateway.audit.entries import Actor, Exchange, acting_as
 from gateway.errors import InvalidArgument, Unauthenticated
+from gateway.observe import traces
 from gateway.service.access import Credentials, Gatekeeper
 from gateway.service.audit import AuditLog, sha256_hex
 from gateway.service.flood import source_address
@@ -45,8 +47,8 @@ register_url_convertor("segment", _Segment())
 
 # REST routes that serve another operation's use case.
 SERVES = {"LookupProfile": "GetProfile", "ScanScoCodeUpper": "ScanScoCode"}
-_OPERATION = "cxg.operation"
-_CALLER = "cxg.caller"
+OPERATION = "cxg.operation"
+CALLER = "cxg.caller"
 _BODY = "cxg.body"
 _STREAMED_SHA256 = "cxg.streamed_sha256"
 # Operations whose route reads its (large) body itself, as a stream: never buffered here.
@@ -70,24 +72,25 @@ class GuardedRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         operation = operation_of(self.operation_id)
+        via = f"rest {operation}"
 
         async def guarded(request: Request) -> Response:
-            request.scope[_OPERATION] = operation
+            request.scope[OPERATION] = operation
             gate: Gatekeeper = request.app.state.services.gate
             # A source flooding the token endpoint is turned away before its body is even read.
             gate.screen(operation, source_of(request))
             if request.method != "GET" and operation not in _STREAMED:
                 request.scope[_BODY] = await request.body()  # for the audit leaf's digest
-            caller = await gate.admit(
-                operation, _credentials(request), functools.partial(_identified, request)
-            )
+            with traces.span("admission"):
+                caller = await gate.admit(
+                    operation, _credentials(request), functools.partial(_identified, request)
+                )
             _refuse_nul(request)
             _refuse_repeated(request)
-            if caller is None:  # a public call: it may change nothing (no actor to name)
+            with contextlib.ExitStack() as acting, traces.span(operation):
+                if caller is not None:  # a public call may change nothing (no actor to name)
+                    acting.enter_context(acting_as(Actor.partner(caller.partner.id, via)))
                 response = await handler(request)
-            else:
-                with acting_as(Actor.partner(caller.partner.id, f"rest {operation}")):
-                    response = await handler(request)
             await record_exchange(request, response, "ok")
             offer_nonce(request, response)
             return response
@@ -104,13 +107,13 @@ def offer_nonce(request: Request, response: Response) -> None:
 
 
 def _identified(request: Request, caller: Caller | None) -> None:
-    request.scope[_CALLER] = caller
+    request.scope[CALLER] = caller
 
 
 async def record_exchange(request: Request, response: Response, decision: str) -> None:
     """Append the request's audit leaf (when its operation is audited) and name the leaf in a
     response header; returns once the leaf is durable."""
-    operation = request.scope.get(_OPERATION)
+    operation = request.scope.get(OPERATION)
     if operation is None or not rule_for(operation).audited or request.scope.get(_AUDITED):
         return
     request.scope[_AUDITED] = True
@@ -132,7 +135,8 @@ async def record_exchange(request: Request, response: Response, decision: str) -
         rule_pack=rule_pack,
     )
     audit: AuditLog = request.app.state.services.audit
-    leaf = await audit.record_async(exchange)
+    with traces.span("audit commit"):
+        leaf = await audit.record_async(exchange)
     response.headers[AUDIT_LEAF] = str(leaf)
 
 
@@ -151,7 +155,7 @@ def mark_decision(request: Request, rule_pack: str, subjects: tuple[str, ...]) -
 def mark_caller(request: Request, caller: Caller) -> None:
     """For a public route that authenticates its caller itself (the token endpoint): the caller
     it established, for the audit leaf."""
-    request.scope[_CALLER] = caller
+    request.scope[CALLER] = caller
 
 
 def mark_streamed(request: Request, request_sha256: str) -> None:
@@ -191,7 +195,7 @@ def source_of(request: Request) -> str:
 def identified_caller(request: Request) -> Caller | None:
     """The caller admission established: always on a non-public route, on a public one when
     it identifies callers that send a token (policy ``Rule.identifies``)."""
-    caller: Caller | None = request.scope.get(_CALLER)
+    caller: Caller | None = request.scope.get(CALLER)
     return caller
 
 
@@ -205,8 +209,8 @@ def caller_of(request: Request) -> Caller:
 
 def refusal_context(request: Request) -> tuple[str, Caller | None] | None:
     """(operation, caller) of a request refused by a guarded route; None for other requests."""
-    operation = request.scope.get(_OPERATION)
-    return (operation, request.scope.get(_CALLER)) if operation else None
+    operation = request.scope.get(OPERATION)
+    return (operation, request.scope.get(CALLER)) if operation else None
 
 
 def _refuse_nul(request: Request) -> None:
