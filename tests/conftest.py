@@ -4,7 +4,10 @@ is set), generated keys and partners, and a real gateway serving gRPC and REST o
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +31,42 @@ def reset_postgres(url: str) -> None:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+# What a log line must never hold: a JWS or JWT (tokens, DPoP proofs, client assertions, signed
+# profiles), a PEM private key, a private JWK member.
+_SECRET = re.compile(
+    r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*|-----BEGIN [A-Z ]*PRIVATE KEY-----|\"d\"\s*:\s*\""
+)
+
+
+class _SecretScan(logging.Handler):
+    """Every log record of the run, request lines included, searched for secrets as written."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record) + " " + json.dumps(getattr(record, "fields", {}), default=str)
+        if _SECRET.search(text):
+            self.leaks.append(text[:2000])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_is_logged() -> Iterator[None]:
+    """A test run logs at INFO for the gateway (one line per request); the run fails at its end
+    if any line held a token, proof or key."""
+    scan = _SecretScan()
+    root, gateway = logging.getLogger(), logging.getLogger("cxg")
+    level = gateway.level
+    root.addHandler(scan)
+    gateway.setLevel(logging.INFO)
+    yield
+    root.removeHandler(scan)
+    gateway.setLevel(level)
+    assert not scan.leaks, "secrets in log lines:\n" + "\n".join(scan.leaks[:5])
 
 
 @pytest.fixture(autouse=True)

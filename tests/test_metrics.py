@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import REGISTRY
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import create_engine, insert, select, text
 
 from adapters.ru_bureau import adapter as ru_bureau
 from gateway.audit.entries import Exchange
@@ -95,6 +96,14 @@ def eventually(check: Callable[[], bool], seconds: float = 5.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "not within the time allowed"
         time.sleep(0.02)
+
+
+def register_witness(db: Database) -> tuple[Partner, Ed25519PrivateKey]:
+    key = SigningKey.generate("EdDSA")
+    witness = Partner(id="test-witness", name="Witness", country="KZ", roles=frozenset({"witness"}))
+    PartnerAdmin(db).register(witness, [key.public_jwk()])
+    assert isinstance(key.private_key, Ed25519PrivateKey)
+    return witness, key.private_key
 
 
 @pytest.fixture
@@ -196,9 +205,9 @@ def test_signing_a_checkpoint_sets_its_time_and_logs_one_line(
     metrics.checkpoint_timestamp.set(0)
     with caplog.at_level(logging.INFO, logger="cxg.audit"):
         signed = audit_log.sign_checkpoint()
+        assert sample("cxg_audit_checkpoint_timestamp_seconds") == signed.signed_at.timestamp()
         again = audit_log.sign_checkpoint()  # the latest covers the log: nothing new signed
     assert again == signed
-    assert sample("cxg_audit_checkpoint_timestamp_seconds") == signed.signed_at.timestamp()
     assert abs(signed.signed_at.timestamp() - time.time()) < 60
     lines = [r for r in caplog.records if r.name == "cxg.audit"]
     assert [(r.levelno, r.getMessage()) for r in lines] == [(logging.INFO, "checkpoint signed")]
@@ -208,9 +217,7 @@ def test_signing_a_checkpoint_sets_its_time_and_logs_one_line(
 def test_a_cosignature_sets_the_time_of_the_newest_cosigned_checkpoint(
     settings: Settings, db: Database, audit_log: AuditLog
 ) -> None:
-    key = SigningKey.generate("EdDSA")
-    witness = Partner(id="test-witness", name="Witness", country="KZ", roles=frozenset({"witness"}))
-    PartnerAdmin(db).register(witness, [key.public_jwk()])
+    witness, key = register_witness(db)
     audit_log.record(exchange(1))
     first = audit_log.sign_checkpoint()
     audit_log.record(exchange(2))
@@ -218,7 +225,7 @@ def test_a_cosignature_sets_the_time_of_the_newest_cosigned_checkpoint(
 
     def cosign(size: int) -> None:
         stored = audit_log.checkpoint(size)
-        line = add_signature(stored.note, witness.id, key.private_key).splitlines()[-1]
+        line = add_signature(stored.note, witness.id, key).splitlines()[-1]
         request = audit_pb.AddCosignatureRequest(tree_size=size, signature=line)
         audit_log.add_cosignature(witness, request)
 
@@ -233,12 +240,10 @@ def test_a_log_opened_reports_its_stored_state(
     settings: Settings, db: Database, audit_log: AuditLog
 ) -> None:
     """A restarted gateway reports its log's size and its checkpoints' times at once."""
-    key = SigningKey.generate("EdDSA")
-    witness = Partner(id="test-witness", name="Witness", country="KZ", roles=frozenset({"witness"}))
-    PartnerAdmin(db).register(witness, [key.public_jwk()])
+    witness, key = register_witness(db)
     audit_log.record(exchange(1))
     cosigned = audit_log.sign_checkpoint()
-    line = add_signature(cosigned.note, witness.id, key.private_key).splitlines()[-1]
+    line = add_signature(cosigned.note, witness.id, key).splitlines()[-1]
     audit_log.add_cosignature(
         witness, audit_pb.AddCosignatureRequest(tree_size=cosigned.size, signature=line)
     )
@@ -326,13 +331,10 @@ def test_an_unreachable_database_is_unavailable() -> None:
     try:
         with pytest.raises(DatabaseUnavailable):
             db.read(select(quota_usage.c.requests))
-        assert unavailable() == 1
-        assert sample("cxg_database_up") == 0
         with pytest.raises(DatabaseUnavailable):
             db.read(select(quota_usage.c.requests))
-        assert unavailable() == 2
+        assert unavailable() == 2  # each request that meets the outage
     finally:
-        db.health._set(True, "")  # the process's gauge as other tests expect it
         db.dispose()
 
 
@@ -349,7 +351,7 @@ def test_pool_gauges_follow_checkouts_and_the_pools_size(settings: Settings) -> 
         with db.driver_write():  # the group commit's raw driver connection
             assert in_use() == 1
         assert in_use() == 0
-        db.read(select(quota_usage.c.requests))  # this thread's reader is held
+        db.read(text("SELECT 1"))  # this thread's reader is held
         assert in_use() == 1
     finally:
         db.dispose()

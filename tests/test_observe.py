@@ -10,11 +10,13 @@ proof and consent id the test used.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import re
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,7 +33,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config import Settings
-from gateway.observe import traces
+from gateway.observe import logs, traces
 from gateway.schema.cxg.v1 import consent_service_pb2 as consent_pb
 from gateway.schema.cxg.v1 import consent_service_pb2_grpc as consent_grpc
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
@@ -426,3 +428,80 @@ def test_cxg_serve_writes_json_lines_that_hold_no_token_proof_or_consent_id(
     for secret in used:
         assert secret not in output
     assert "eyJ" not in output and "PRIVATE KEY" not in output
+
+
+# -- the log writer -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def configured() -> Iterator[None]:
+    """``logs.configure`` replaces the root logger's handlers: pytest's are put back after."""
+    root, gateway = logging.getLogger(), logging.getLogger("cxg")
+    handlers, levels = list(root.handlers), (root.level, gateway.level)
+    yield
+    logs.stop()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(levels[0])
+    gateway.setLevel(levels[1])
+
+
+def written(stream: io.StringIO) -> list[str]:
+    logs.stop()  # writes what is queued
+    return stream.getvalue().splitlines()
+
+
+def test_json_lines_carry_time_level_logger_message_and_fields(configured: None) -> None:
+    stream = io.StringIO()
+    logs.configure("auto", "info", stream)  # not a terminal: JSON
+    logging.getLogger("cxg.request").info("request", extra={"fields": {"status": "200"}})
+    logging.getLogger("cxg.request").debug("not at info")
+    logging.getLogger("some.library").info("a library's info is below its warning level")
+    [line] = written(stream)
+    record = json.loads(line)
+    assert record["time"].endswith("Z") and record["level"] == "info"
+    assert (record["logger"], record["message"], record["status"]) == (
+        "cxg.request",
+        "request",
+        "200",
+    )
+
+
+def test_text_lines_stay_on_one_line_whatever_a_message_holds(configured: None) -> None:
+    stream = io.StringIO()
+    logs.configure("text", "info", stream)
+    logging.getLogger("cxg.x").warning("two\nlines", extra={"fields": {"why": "a b", "n": 3}})
+    [line] = written(stream)
+    assert line.endswith('warning cxg.x two\\nlines why="a b" n=3')
+
+
+class _Stalled(io.StringIO):
+    """A stream whose writes wait until released, like a stderr nobody reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.released.wait(10)
+        return super().write(text)
+
+
+def test_a_stalled_stream_never_blocks_a_caller_and_lost_lines_are_counted(
+    configured: None,
+) -> None:
+    stream = _Stalled()
+    logs.configure("json", "info", stream)
+    log = logging.getLogger("cxg.request")
+    started = time.monotonic()
+    for n in range(12_000):  # more than the queue holds
+        log.info("request", extra={"fields": {"n": n}})
+    assert time.monotonic() - started < 5  # no caller waited for the stream
+    stream.released.set()
+    lines = [json.loads(line) for line in written(stream)]
+    dropped = [line for line in lines if line["logger"] == "cxg.log"]
+    assert dropped and "log lines dropped" in dropped[-1]["message"]
+    kept = len(lines) - len(dropped)
+    assert kept + int(dropped[-1]["message"].split()[0]) == 12_000

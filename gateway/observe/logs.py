@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 _QUEUE_LINES = 10_000
+_STOP_SECONDS = 5.0
 
 
 def fields_of(record: logging.LogRecord) -> dict[str, Any]:
@@ -93,10 +94,26 @@ class _Writer(logging.handlers.QueueListener):
         self._lines = lines
         self._told = 0
 
+    def stop(self) -> None:
+        """Write what is queued, waiting at most a few seconds for a stalled stream: a process
+        that exits is never held up by its log."""
+        try:
+            self._lines.put(self._sentinel, timeout=_STOP_SECONDS)  # type: ignore[attr-defined]
+        except queue.Full:
+            return  # the writer thread is a daemon: it ends with the process
+        if self._thread is not None:
+            self._thread.join(_STOP_SECONDS)
+            self._thread = None
+            self._tell_dropped()
+
     def handle(self, record: logging.LogRecord) -> None:
         super().handle(record)
+        if self._lines.empty():
+            self._tell_dropped()
+
+    def _tell_dropped(self) -> None:
         dropped = self._front.dropped
-        if dropped != self._told and self._lines.empty():
+        if dropped != self._told:
             self._told = dropped
             lost = logging.LogRecord("cxg.log", logging.ERROR, "", 0, "", None, None)
             lost.msg = f"{dropped} log lines dropped so far: the log writer could not keep up"

@@ -283,7 +283,7 @@ def _handler(
                 partner=caller.partner.id if caller is not None else None,
                 purpose=_purpose(request),
                 leaf=leaf,
-                bytes_in=request.size if isinstance(request, Upload) else len(arriving),
+                bytes_in=_size_in(arriving, request),
                 bytes_out=len(body),
             )
         trailers = (*status.trailing_metadata, *_trailers(served, leaf))
@@ -311,6 +311,14 @@ def _trailers(served: Served, leaf: int | None) -> tuple[tuple[str, str], ...]:
     if leaf is not None:
         trailers.append((AUDIT_LEAF, str(leaf)))
     return tuple(trailers)
+
+
+def _size_in(arriving: Any, request: Any) -> int | None:
+    """Bytes received: the message, or the file a stream of chunks spooled (None when the
+    stream was refused before it was read)."""
+    if isinstance(request, Upload):
+        return request.size
+    return len(arriving) if isinstance(arriving, bytes) else None
 
 
 def _purpose(request: Any) -> str | None:
