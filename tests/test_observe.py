@@ -360,6 +360,8 @@ def test_both_transports_continue_the_callers_trace_with_their_steps_and_stateme
     statements = [s.attributes["db.statement"] for s in trace if s.name.startswith("db ")]
     assert not any(USCC in str(text) for text in statements)  # placeholders, never values
     assert server.attributes is not None and server.attributes["cxg.status"] == "200"
+    signed = [s for s in spans.get_finished_spans() if s.name == "signing"]  # the publication's
+    assert signed and signed[0].attributes is not None and signed[0].attributes["cxg.key"] == "file"
 
     grpc_client = GrpcClient(traced, partners)
     request = pb.GetProfileRequest(purpose="credit_reporting")

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway.config import Settings
 from gateway.errors import Unavailable
+from gateway.observe import traces
 from gateway.signing._jwk import (
     SUPPORTED_ALGORITHMS,
     PrivateKey,
@@ -74,10 +75,11 @@ class SigningKey(Signer):
         return self.private_key.public_key()
 
     def sign(self, data: bytes) -> bytes:
-        if isinstance(self.private_key, ed25519.Ed25519PrivateKey):
-            return self.private_key.sign(data)
-        r, s = decode_dss_signature(self.private_key.sign(data, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        with traces.span("signing", **{"cxg.alg": self.alg, "cxg.key": "file"}):
+            if isinstance(self.private_key, ed25519.Ed25519PrivateKey):
+                return self.private_key.sign(data)
+            r, s = decode_dss_signature(self.private_key.sign(data, ec.ECDSA(hashes.SHA256())))
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
     def derive_secret(self, info: bytes) -> bytes:
         if isinstance(self.private_key, ed25519.Ed25519PrivateKey):

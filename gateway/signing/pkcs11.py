@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from gateway.config import Settings
 from gateway.errors import Conflict, InvalidArgument, Unavailable
+from gateway.observe import traces
 from gateway.signing._jwk import SUPPORTED_ALGORITHMS, PublicKey, public_jwk, thumbprint
 from gateway.signing._signer import Signer
 
@@ -77,7 +78,8 @@ class Pkcs11Key(Signer):
         else:
             message, mechanism = hashlib.sha256(data).digest(), Mechanism.ECDSA
         try:
-            with self._token.lock:
+            traced = traces.span("signing", **{"cxg.alg": self.alg, "cxg.key": "pkcs11"})
+            with traced, self._token.lock:
                 return bytes(self._private.sign(message, mechanism=mechanism))
         except PKCS11Error as exc:
             raise Unavailable(
