@@ -66,7 +66,7 @@ def test_every_rpc_of_every_service_has_a_policy(gateway: Gateway) -> None:
 
 
 def test_every_rest_route_has_a_policy(gateway: Gateway) -> None:
-    routes = list(gateway._uvicorn.config.app.routes)
+    routes = list(gateway.rest_app.routes)
     served, others = set(), set()
     while routes:
         route = routes.pop()

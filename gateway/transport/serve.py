@@ -136,14 +136,12 @@ class Gateway:
             self.grpc_port = self.grpc_server.add_secure_port(address, _grpc_mtls(tls))
         if not settings.public_url:  # QR codes point at the port actually bound
             self.services.sco.public_url = f"http://{settings.host}:{self.rest_port}"
-        # Every answer logged, counted and traced, whatever answered it (_observe.py).
-        app = Observed(
-            create_app(
-                self.services,
-                max_request_bytes=settings.max_request_bytes,
-                max_import_bytes=settings.max_import_bytes,
-            )
+        self.rest_app = create_app(
+            self.services,
+            max_request_bytes=settings.max_request_bytes,
+            max_import_bytes=settings.max_import_bytes,
         )
+        app = Observed(self.rest_app)  # every answer logged, counted and traced (_observe.py)
         self._uvicorn = _RestServer(
             uvicorn.Config(
                 app,
