@@ -26,7 +26,6 @@ from prometheus_client import REGISTRY
 from sqlalchemy import create_engine, insert, select, text
 
 from adapters.ru_bureau import adapter as ru_bureau
-from gateway.audit.entries import Exchange
 from gateway.audit.note import add_signature
 from gateway.config import Settings
 from gateway.errors import DatabaseUnavailable, QuotaExceeded, Unauthenticated
@@ -54,6 +53,7 @@ from gateway.trust.assertions import CLIENT_ASSERTION_TYPE
 from gateway.trust.partners import Quota
 from tests.partner_client import DpopClient, assertion
 from tests.support import TestPartner
+from tests.test_backup import exchange
 
 Partners = dict[str, TestPartner]
 TOKEN_URL = "http://127.0.0.1:8080/oauth2/token"
@@ -75,20 +75,6 @@ class Delta:
 
     def __call__(self) -> float:
         return sample(self.name, **self.labels) - self.before
-
-
-def exchange(i: int) -> Exchange:
-    return Exchange(
-        operation="GetProfile",
-        transport="grpc",
-        partner="kz-bank",
-        subject=(f"KZ_BIN:{180440001235 + i}",),
-        purpose="trade_due_diligence",
-        consent="",
-        request_sha256=f"{i:064x}",
-        response_sha256=f"{i * 7:064x}",
-        decision="ok",
-    )
 
 
 def eventually(check: Callable[[], bool], seconds: float = 5.0) -> None:
@@ -214,6 +200,13 @@ def test_signing_a_checkpoint_sets_its_time_and_logs_one_line(
     assert lines[0].fields == {"treeSize": signed.size}  # type: ignore[attr-defined]
 
 
+def cosign(audit_log: AuditLog, witness: Any, key: Any, size: int) -> None:
+    """``witness`` co-signs the checkpoint of ``size``, as AddCosignature does."""
+    line = add_signature(audit_log.checkpoint(size).note, witness.id, key).splitlines()[-1]
+    request = audit_pb.AddCosignatureRequest(tree_size=size, signature=line)
+    audit_log.add_cosignature(witness, request)
+
+
 def test_a_cosignature_sets_the_time_of_the_newest_cosigned_checkpoint(
     settings: Settings, db: Database, audit_log: AuditLog
 ) -> None:
@@ -223,16 +216,12 @@ def test_a_cosignature_sets_the_time_of_the_newest_cosigned_checkpoint(
     audit_log.record(exchange(2))
     second = audit_log.sign_checkpoint()
 
-    def cosign(size: int) -> None:
-        stored = audit_log.checkpoint(size)
-        line = add_signature(stored.note, witness.id, key).splitlines()[-1]
-        request = audit_pb.AddCosignatureRequest(tree_size=size, signature=line)
-        audit_log.add_cosignature(witness, request)
-
     metrics.cosigned_timestamp.set(0)
-    cosign(second.size)
+    cosign(audit_log, witness, key, second.size)
     assert sample("cxg_audit_cosigned_timestamp_seconds") == second.signed_at.timestamp()
-    cosign(first.size)  # an older checkpoint co-signed late: the newest co-signed stays
+    cosign(
+        audit_log, witness, key, first.size
+    )  # an older checkpoint co-signed late: the newest co-signed stays
     assert sample("cxg_audit_cosigned_timestamp_seconds") == second.signed_at.timestamp()
 
 
@@ -243,10 +232,7 @@ def test_a_log_opened_reports_its_stored_state(
     witness, key = register_witness(db)
     audit_log.record(exchange(1))
     cosigned = audit_log.sign_checkpoint()
-    line = add_signature(cosigned.note, witness.id, key).splitlines()[-1]
-    audit_log.add_cosignature(
-        witness, audit_pb.AddCosignatureRequest(tree_size=cosigned.size, signature=line)
-    )
+    cosign(audit_log, witness, key, cosigned.size)
     audit_log.record(exchange(2))
     latest = audit_log.sign_checkpoint()
     audit_log.record(exchange(3))
