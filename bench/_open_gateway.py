@@ -3,11 +3,11 @@ and the gateway that bench_get_profile.py measures against its bare baselines.
 
     CXG_...=... python bench/_open_gateway.py PARTNER_ID [--no-audit]
 
-Both benchmarks start it through ``bench_get_profile.launch_gateway(..., open_gate=True)``;
+The benchmarks start it through ``bench_get_profile.launch_gateway(..., open_gate=True)``;
 bench_audit.py starts it twice, with and without ``--no-audit``.
 
 Runs what ``cxg serve`` runs (``Gateway(Settings.from_env())``, same settings, same mutual TLS,
-same log line) except that its gatekeeper is ``OpenGate``: it admits every call as one fixed
+same logs and traces, same listening line) except that its gatekeeper is ``OpenGate``: it admits every call as one fixed
 caller, PARTNER_ID, without reading a token, checking policy or charging a quota. The
 difference between this process and ``cxg serve`` under the same load is therefore what
 admission costs. This exists only under bench/: the product has no way to turn admission off.
@@ -25,6 +25,7 @@ import argparse
 from collections.abc import Callable
 
 from gateway.audit.entries import Exchange
+from gateway.cli import observe
 from gateway.config import Settings
 from gateway.service.access import Credentials, Gatekeeper
 from gateway.service.tokens import Caller
@@ -66,6 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     partner_id = args.partner_id
     settings = Settings.from_env()
+    observe(settings)  # CXG_LOG_*, OTEL_*: as `cxg serve`
     # The gRPC handlers take the gatekeeper when Gateway() builds the server, so the class must
     # be swapped before, not the instance after. Only this process's module global changes.
     serve.Gatekeeper = OpenGate  # type: ignore[attr-defined]

@@ -41,12 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from bench_get_profile import (
-    _GATEWAY_LISTENING,
     BENCH_DIR,
     HOST,
     LOAD_GRACE,
-    PARTNER,
-    START_TIMEOUT,
     BenchError,
     Children,
     LoadSettings,
@@ -57,14 +54,13 @@ from bench_get_profile import (
     _version,
     _wrk_version,
     gateway_env,
-    http_get,
     measure,
     print_run,
     probe_gateway,
     resolve_wrk,
     run_bench,
     seed_demo,
-    wait_for_log,
+    start_open_gateway,
 )
 
 # bench_get_profile.py owns the process handling, load generators and formatting the benchmarks
@@ -266,30 +262,6 @@ def part_proofs(args: argparse.Namespace, children: Children, dbs: Databases) ->
 # -- part 3: GetProfile, audit on and off --------------------------------------------------------
 
 
-def launch_open_gateway(
-    children: Children, name: str, env: dict[str, str], *, audit: bool
-) -> tuple[int, int, int]:
-    """bench/_open_gateway.py (admission off), with the audit log or ``--no-audit``; ready once
-    /healthz answers. Its pid, gRPC and REST ports."""
-    argv = [sys.executable, str(BENCH_DIR / "_open_gateway.py"), PARTNER]
-    if not audit:
-        argv.append("--no-audit")
-    proc = children.start(name, argv, env=env, role="server")
-    match = wait_for_log(children, name, proc, _GATEWAY_LISTENING)
-    grpc_port, rest_port = int(match.group(1)), int(match.group(2))
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        try:
-            http_get(f"http://{HOST}:{rest_port}/healthz")
-            return proc.pid, grpc_port, rest_port
-        except (OSError, BenchError):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise BenchError(
-                    f"{name} /healthz never answered:\n{children.tail(name)}"
-                ) from None
-            time.sleep(0.1)
-
-
 def audit_size(env: dict[str, str]) -> int:
     from gateway.storage import Database
     from gateway.storage.audit import AuditStore
@@ -316,9 +288,9 @@ def part_gateway(args: argparse.Namespace, children: Children, workdir: Path) ->
     probes = {}
     for audit in (True, False):
         before = audit_size(env)
-        pid, grpc_port, rest_port = launch_open_gateway(
-            children, "gateway-audit-" + ("on" if audit else "off"), env, audit=audit
-        )
+        name = "gateway-audit-" + ("on" if audit else "off")
+        options = () if audit else ("--no-audit",)
+        proc, grpc_port, rest_port = start_open_gateway(children, name, env, *options)
         probe = probe_gateway(grpc_port, rest_port, "id")  # two REST calls and one gRPC call
         grown = audit_size(env) - before
         if grown != (3 if audit else 0):
@@ -329,7 +301,7 @@ def part_gateway(args: argparse.Namespace, children: Children, workdir: Path) ->
         probes[audit] = probe
         targets[audit] = Target(
             LABELS[audit],
-            pid,
+            proc.pid,
             f"{HOST}:{grpc_port}",
             f"http://{HOST}:{rest_port}{probe.rest_path}",
         )

@@ -262,15 +262,15 @@ def gateway_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def seed_demo(workdir: Path, env: dict[str, str]) -> None:
+def seed_demo(workdir: Path, env: dict[str, str], *, tree: Path | None = None) -> None:
+    """``cxg demo --no-serve`` into ``env``'s database and keys; ``tree``: another checkout's."""
+    if tree is None:
+        argv = [cxg_executable(), "demo", "--no-serve"]
+    else:
+        argv = [sys.executable, "-m", "gateway.cli", "demo", "--no-serve"]
+        env = {**env, "PYTHONPATH": str(tree)}
     # Port 0 in the environment: older `cxg demo --no-serve` bound both ports while seeding.
-    done = subprocess.run(
-        [cxg_executable(), "demo", "--no-serve"],
-        env=env,
-        cwd=workdir,
-        capture_output=True,
-        timeout=120,
-    )
+    done = subprocess.run(argv, env=env, cwd=workdir, capture_output=True, timeout=120)
     if done.returncode != 0:
         raise BenchError(
             f"cxg demo --no-serve failed ({done.returncode}):\n"
@@ -279,14 +279,14 @@ def seed_demo(workdir: Path, env: dict[str, str]) -> None:
 
 
 def launch_gateway(
-    children: Children, name: str, env: dict[str, str], *, open_gate: bool
+    children: Children, name: str, env: dict[str, str], *options: str, open_gate: bool
 ) -> tuple[subprocess.Popen[bytes], int, int]:
     """Start a gateway process and wait for its listening line; returns it and its gRPC and REST
     ports. ``open_gate``: bench/_open_gateway.py, admitting every call as PARTNER without any
     credential, policy check or quota charge; otherwise ``cxg serve``, admission and all.
     Both benchmarks start their gateways here."""
     if open_gate:
-        argv = [sys.executable, str(BENCH_DIR / "_open_gateway.py"), PARTNER]
+        argv = [sys.executable, str(BENCH_DIR / "_open_gateway.py"), PARTNER, *options]
     else:
         argv = [cxg_executable(), "serve"]
     proc = children.start(name, argv, env=env, role="server")
@@ -294,23 +294,31 @@ def launch_gateway(
     return proc, int(match.group(1)), int(match.group(2))
 
 
-def start_gateway(
-    children: Children, env: dict[str, str]
+def start_open_gateway(
+    children: Children, name: str, env: dict[str, str], *options: str, tree: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], int, int]:
-    """The open gateway over plaintext, ready once /healthz answers."""
-    proc, grpc_port, rest_port = launch_gateway(children, "gateway", env, open_gate=True)
+    """The open gateway (``_open_gateway.py PARTNER [options]``, admission off) over plaintext,
+    ready once /healthz answers; returns it and its gRPC and REST ports. ``tree``: another
+    checkout of the gateway, whose own ``_open_gateway.py`` and code run instead of these."""
+    if tree is None:
+        proc, grpc_port, rest_port = launch_gateway(children, name, env, *options, open_gate=True)
+    else:
+        argv = [sys.executable, str(tree / "bench" / "_open_gateway.py"), PARTNER, *options]
+        env = {**env, "PYTHONPATH": str(tree)}  # its code before this checkout's installed one
+        proc = children.start(name, argv, env=env, role="server")
+        match = wait_for_log(children, name, proc, _GATEWAY_LISTENING)
+        grpc_port, rest_port = int(match.group(1)), int(match.group(2))
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         try:
             http_get(f"http://{HOST}:{rest_port}/healthz")
-            break
+            return proc, grpc_port, rest_port
         except (OSError, BenchError):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise BenchError(
-                    f"gateway /healthz never answered 200:\n{children.tail('gateway')}"
+                    f"{name} /healthz never answered 200:\n{children.tail(name)}"
                 ) from None
             time.sleep(0.1)
-    return proc, grpc_port, rest_port
 
 
 def start_baseline(children: Children, kind: str, size: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -931,7 +939,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
     try:
         env = gateway_env(workdir)
         seed_demo(workdir, env)
-        gateway_proc, grpc_port, rest_port = start_gateway(children, env)
+        gateway_proc, grpc_port, rest_port = start_open_gateway(children, "gateway", env)
         probe = probe_gateway(grpc_port, rest_port, args.by)
         grpc_base_proc, grpc_base_port = start_baseline(children, "grpc", probe.grpc_size)
         rest_base_proc, rest_base_port = start_baseline(children, "rest", probe.rest_size)

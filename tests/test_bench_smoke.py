@@ -84,3 +84,23 @@ def test_anonymous_flood_benchmark_quick_run_accounts_for_every_refusal() -> Non
     for scenario in ("rest, 1 source", "grpc, 1 source", "rest, 250 sources"):
         assert f"== {scenario}: 600 requests" in report
     assert report.count("checked: all accounted for") == 3
+
+
+def test_observe_benchmark_quick_run_compares_every_gateway() -> None:
+    report = _quick_run("bench_observe.py", "--quick", "--transports", "grpc")
+    # "before" is the gateway at an earlier commit: absent from a clone without that history.
+    before = "NOTE: no 'before' gateway" not in report
+    labels = ["logs off", "logs on", "traced, all", "traced, 1 in 10"]
+    for label in ["before (cca6a44)"] * before + labels:
+        _row(report, f"gRPC      {label} ")
+    assert ("gRPC logs on / before (cca6a44): " in report) == before
+    assert "gRPC logs on / logs off: " in report
+    written = {}
+    for line in report.splitlines():
+        label, found, count = line.partition(" request lines written: ")
+        if found:
+            written[label.strip()] = int(count.replace(",", ""))
+    assert written["logs off"] == 0 and written["logs on"] > 0
+    assert written.get("before (cca6a44)", 0) == 0
+    spans = report.split("spans the OTLP sink received: ")[1].split()[0]
+    assert int(spans.replace(",", "")) > 0

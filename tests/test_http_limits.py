@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import select
 import socket
 import ssl
@@ -24,6 +25,7 @@ import httpx
 import pytest
 import uvicorn
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import REGISTRY
 
 from gateway.config import Settings
 from gateway.transport.errors import PROBLEM_JSON
@@ -173,6 +175,40 @@ def test_100000_header_fields_are_refused(gateway: Gateway) -> None:
     request = b"GET /healthz HTTP/1.1\r\nHost: cxg\r\n" + b"X-N: 1\r\n" * 100_000 + b"\r\n"
     problem = refused_and_closed(exchange(gateway, request), 431)
     assert problem["detail"] == "more than 100 header fields"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /healthz HTTP/1.1\r\nHost: cxg\r\n" + b"X-N: 1\r\n" * 1000 + b"\r\n", 431),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: cxg\r\n\r\n", 414),
+        (b"GET /healthz HTTP/1.1\r\nHost: cxg\r\nContent-Length: x\r\n\r\n", 400),
+    ],
+    ids=["head-too-large", "target-too-long", "malformed"],
+)
+def test_an_answer_of_the_http_layer_is_logged_and_counted_as_a_request(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture, request_bytes: bytes, status: int
+) -> None:
+    """Refused before the app has the request, so the app's observation never sees it: the
+    line, the metrics and the request id come from the HTTP layer itself."""
+    caplog.set_level(logging.INFO, logger="cxg.request")
+    labels = {"transport": "rest", "operation": "unmatched", "status": str(status)}
+    before = REGISTRY.get_sample_value("cxg_requests_total", labels) or 0.0
+    answer = exchange(gateway, request_bytes)
+    problem = refused_and_closed(answer, status)
+    request_id = answer.headers["x-request-id"]
+    [line] = [
+        record.fields  # type: ignore[attr-defined]
+        for record in caplog.records
+        if record.name == "cxg.request" and record.fields["requestId"] == request_id  # type: ignore[attr-defined]
+    ]
+    assert (line["operation"], line["status"], line["bytesOut"]) == (
+        "unmatched",
+        str(status),
+        len(answer.body),
+    )
+    assert "urn:cxg:problem:" + line["problem"] == problem["type"]
+    assert REGISTRY.get_sample_value("cxg_requests_total", labels) == before + 1
 
 
 def test_just_under_the_limits_is_served(gateway: Gateway) -> None:

@@ -123,7 +123,7 @@ def serve(
     if config is not None:
         start_session(debug=_common.session.debug, config=config)
     settings = load_settings()
-    _observe(settings)
+    observe(settings)
     count = settings.workers if workers is None else workers
     if count < 1:
         raise usage(f"CXG_WORKERS={count}: at least 1 worker", hint="1 serves in this process")
@@ -147,7 +147,7 @@ def serve(
     gateway.run()
 
 
-def _observe(settings: Settings) -> None:
+def observe(settings: Settings) -> None:
     """A serving process's log lines (CXG_LOG_FORMAT, CXG_LOG_LEVEL) and, when the OTEL_*
     variables name an exporter, its traces."""
     from gateway.observe import logs, traces
@@ -191,7 +191,7 @@ def demo(
     )
     if not serve_after:
         return
-    _observe(settings)
+    observe(settings)
     gateway = Gateway(settings)
     rest = f"http://{settings.host}:{gateway.rest_port}"
     grpc_target = f"{settings.host}:{gateway.grpc_port}"

@@ -6,25 +6,28 @@ the JSON form writes as keys and the text form as ``key=value``. Nothing here de
 logged: the callers pass only what ``gateway.observe.requests`` and the state changes name, never
 a token, proof, key, consent id or profile content (tests/test_observe.py greps every line).
 
-Lines are written by a thread of their own, from a bounded queue: a slow or blocked stderr never
-stalls the event loop, and memory stays bounded; a line that finds the queue full is counted and
-the count is logged once the queue drains.
+Lines are written by a thread of their own, in batches, from a bounded buffer: a slow or blocked
+stderr never stalls the event loop, and memory stays bounded; a line that finds the buffer full is
+counted and the count is logged with the next batch.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
+import copy
 import json
 import logging
-import logging.handlers
-import queue
 import sys
 import threading
-from datetime import UTC, datetime
+import time
 from typing import Any, TextIO
 
-_QUEUE_LINES = 10_000
+_PENDING_LINES = 10_000
+_BATCH_SECONDS = 0.02  # how long a line may wait to be written with others
 _STOP_SECONDS = 5.0
+_TRACEBACKS = logging.Formatter()
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
 def fields_of(record: logging.LogRecord) -> dict[str, Any]:
@@ -43,7 +46,7 @@ class JsonLines(logging.Formatter):
             "message": record.getMessage(),
         }
         line.update(fields_of(record))
-        return json.dumps(line, ensure_ascii=False, separators=(",", ":"), default=str)
+        return _json(line)
 
 
 class Text(logging.Formatter):
@@ -55,9 +58,16 @@ class Text(logging.Formatter):
         return _one_line(" ".join(parts))
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def _time(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """RFC 3339 in UTC to the millisecond; the text of a second is made once."""
+    global _second
+    whole, second = int(record.created), _second
+    if second[0] != whole:
+        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{second[1]}.{int((record.created - whole) * 1000):03d}Z"
 
 
 def _text(value: Any) -> str:
@@ -69,55 +79,77 @@ def _one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
-class _Bounded(logging.handlers.QueueHandler):
-    """A QueueHandler that counts the lines a full queue refuses instead of printing a trace.
-    Its ``prepare`` fixes each record's message on the caller's thread (a traceback appended),
-    so the writer thread formats only text."""
+class _Writer(logging.Handler):
+    """The root logger's one handler. A caller only puts its record in a bounded buffer (a line
+    that finds it full is counted, never waited for); a thread of its own formats what has
+    gathered every few milliseconds and writes it to the stream in one call, so a request's
+    line costs its caller a few microseconds and the stream one write per batch."""
 
-    def __init__(self, lines: queue.Queue[logging.LogRecord]) -> None:
-        super().__init__(lines)
-        self.dropped = 0
+    def __init__(self, stream: TextIO, formatter: logging.Formatter) -> None:
+        super().__init__()
+        self.setFormatter(formatter)
+        self._stream = stream
+        self._pending: collections.deque[logging.LogRecord] = collections.deque()
+        self._dropped = self._told = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cxg-log-writer", daemon=True)
+        self._thread.start()
 
-    def enqueue(self, record: logging.LogRecord) -> None:
-        try:
-            self.queue.put_nowait(record)
-        except queue.Full:
-            self.dropped += 1
-
-
-class _Writer(logging.handlers.QueueListener):
-    def __init__(
-        self, lines: queue.Queue[logging.LogRecord], sink: logging.Handler, front: _Bounded
-    ) -> None:
-        super().__init__(lines, sink, respect_handler_level=False)
-        self._front = front
-        self._lines = lines
-        self._told = 0
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self._pending) >= _PENDING_LINES:
+            self._dropped += 1
+        else:
+            self._pending.append(_frozen(record))
 
     def stop(self) -> None:
-        """Write what is queued, waiting at most a few seconds for a stalled stream: a process
-        that exits is never held up by its log."""
-        try:
-            self._lines.put(self._sentinel, timeout=_STOP_SECONDS)  # type: ignore[attr-defined]
-        except queue.Full:
-            return  # the writer thread is a daemon: it ends with the process
-        if self._thread is not None:
-            self._thread.join(_STOP_SECONDS)
-            self._thread = None
-            self._tell_dropped()
+        """Write what is pending, waiting at most a few seconds for a stalled stream: a process
+        that exits is never held up by its log (the thread is a daemon)."""
+        self._stopping.set()
+        self._thread.join(_STOP_SECONDS)
 
-    def handle(self, record: logging.LogRecord) -> None:
-        super().handle(record)
-        if self._lines.empty():
-            self._tell_dropped()
+    def _run(self) -> None:
+        while not self._stopping.wait(_BATCH_SECONDS):
+            self._write_pending()
+        self._write_pending()
 
-    def _tell_dropped(self) -> None:
-        dropped = self._front.dropped
-        if dropped != self._told:
-            self._told = dropped
+    def _write_pending(self) -> None:
+        lines = []
+        while self._pending:
+            lines.append(self._line(self._pending.popleft()))
+        if self._dropped != self._told:
+            self._told = self._dropped
             lost = logging.LogRecord("cxg.log", logging.ERROR, "", 0, "", None, None)
-            lost.msg = f"{dropped} log lines dropped so far: the log writer could not keep up"
-            super().handle(lost)
+            lost.msg = f"{self._told} log lines dropped so far: the log writer could not keep up"
+            lines.append(self._line(lost))
+        if lines:
+            try:
+                self._stream.write("\n".join(lines) + "\n")
+                self._stream.flush()
+            except (OSError, ValueError):  # a closed or broken stream: the lines are lost
+                pass
+
+    def _line(self, record: logging.LogRecord) -> str:
+        try:
+            return self.format(record)
+        except Exception:  # a library's odd record must not stop the writer
+            return json.dumps({"time": _time(record), "logger": record.name, "message": "?"})
+
+
+def _frozen(record: logging.LogRecord) -> logging.LogRecord:
+    """``record`` with its message made text now, on the caller's thread, when it depends on
+    objects the caller may still change (format arguments, a live traceback): a copy, since the
+    other handlers (a test's) see the original."""
+    if not (record.args or record.exc_info or record.stack_info):
+        return record  # the gateway's own lines: a fixed message and fields of their own
+    text = record.getMessage()
+    if record.exc_info:
+        text += "\n" + _TRACEBACKS.formatException(record.exc_info)
+    if record.stack_info:
+        text += "\n" + record.stack_info
+    frozen = copy.copy(record)
+    frozen.msg, frozen.args = text, None
+    frozen.exc_info = frozen.exc_text = frozen.stack_info = None
+    return frozen
 
 
 _writer: _Writer | None = None
@@ -131,25 +163,22 @@ def configure(format: str = "auto", level: str = "info", stream: TextIO | None =
     stream = stream or sys.stderr
     if format == "auto":
         format = "text" if stream.isatty() else "json"
-    sink = logging.StreamHandler(stream)
-    sink.setFormatter(JsonLines() if format == "json" else Text())
-    lines: queue.Queue[logging.LogRecord] = queue.Queue(_QUEUE_LINES)
-    front = _Bounded(lines)
+    # No line shows a thread's or a process's name: records need not look them up.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     with _lock:
         stop()
         root = logging.getLogger()
         for handler in list(root.handlers):
             root.removeHandler(handler)
-        root.addHandler(front)
+        _writer = _Writer(stream, JsonLines() if format == "json" else Text())
+        root.addHandler(_writer)
         root.setLevel(logging.WARNING)  # libraries: warnings and worse
         logging.getLogger("cxg").setLevel(level.upper())
-        _writer = _Writer(lines, sink, front)
-        _writer.start()
-    atexit.register(stop)  # the lines still queued are written before the process ends
+    atexit.register(stop)  # the lines still pending are written before the process ends
 
 
 def stop() -> None:
-    """Write what is queued, then stop the writer thread (at exit)."""
+    """Write what is pending, then stop the writer thread (at exit)."""
     global _writer
     if _writer is not None:
         _writer.stop()

@@ -13,9 +13,10 @@ it back (``X-Request-Id`` header, ``x-request-id`` trailer) so a partner can quo
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
-import secrets
 import time
 from typing import Any
 
@@ -25,6 +26,7 @@ _log = logging.getLogger("cxg.request")
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REQUEST_ID_HEADER = "x-request-id"
+UNMATCHED = "unmatched"  # the operation of a request that reached no route
 
 
 def valid_traceparent(value: str | None) -> str | None:
@@ -55,7 +57,7 @@ class Served:
         elif request_id is not None and _REQUEST_ID.fullmatch(request_id):
             self.request_id = request_id
         else:
-            self.request_id = secrets.token_hex(16)
+            self.request_id = os.urandom(16).hex()
 
     @property
     def traceparent(self) -> str | None:
@@ -81,10 +83,14 @@ class Served:
             return
         self._finished = True
         seconds = time.perf_counter() - self._started
-        metrics.requests.labels(self.transport, operation, status).inc()
-        metrics.request_seconds.labels(self.transport, operation).observe(seconds)
+        count, latency = _series(self.transport, operation, status)
+        count.inc()
+        latency.observe(seconds)
         if problem is not None:
             metrics.refusals.labels(self.transport, problem).inc()
+        logged = _log.isEnabledFor(logging.INFO)
+        if self._span is None and not logged:
+            return
         fields: dict[str, Any] = {
             "requestId": self.request_id,
             "transport": self.transport,
@@ -106,5 +112,18 @@ class Served:
                 "cxg." + key: value for key, value in fields.items() if key != "requestId"
             }
             self._span.end(f"{self.transport} {operation}", attributes, failed=problem is not None)
-        if _log.isEnabledFor(logging.INFO):
-            _log.info("request", extra={"fields": fields})
+        if logged:
+            # As _log.info would, without looking up its caller's frame: the line names none.
+            record = logging.LogRecord(_log.name, logging.INFO, __file__, 0, "request", None, None)
+            record.fields = fields
+            _log.handle(record)
+
+
+@functools.cache
+def _series(transport: str, operation: str, status: str) -> tuple[Any, Any]:
+    """A request's count and latency metrics, looked up once per label set (a bounded set: the
+    operations, the statuses)."""
+    return (
+        metrics.requests.labels(transport, operation, status),
+        metrics.request_seconds.labels(transport, operation),
+    )

@@ -238,13 +238,16 @@ def _handler(
             else:
                 digest = sha256_hex(arriving)
                 request = _parse(method.request_type, arriving)
-            with contextlib.ExitStack() as acting:
-                if caller is not None:  # a public call may change nothing (no actor to name)
-                    acting.enter_context(acting_as(Actor.partner(caller.partner.id, via)))
-                # A bulk import runs as long as its file needs; every other call has a deadline.
-                run = offload.run_unbounded if method.streamed else offload.run
-                with traces.span(operation):
-                    answer = await run(method.call, request, caller)  # type: ignore[arg-type]
+            # A public call may change nothing (no actor to name).
+            acting = (
+                contextlib.nullcontext()
+                if caller is None
+                else acting_as(Actor.partner(caller.partner.id, via))
+            )
+            # A bulk import runs as long as its file needs; every other call has a deadline.
+            run = offload.run_unbounded if method.streamed else offload.run
+            with acting, traces.span(operation):
+                answer = await run(method.call, request, caller)  # type: ignore[arg-type]
             body = method.encode(answer)
             if audited:
                 with traces.span("audit commit"):

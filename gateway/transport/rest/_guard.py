@@ -6,7 +6,6 @@ route whose operation has no policy is refused to everyone (default deny).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 from collections.abc import Callable, Coroutine
@@ -87,10 +86,12 @@ class GuardedRoute(APIRoute):
                 )
             _refuse_nul(request)
             _refuse_repeated(request)
-            with contextlib.ExitStack() as acting, traces.span(operation):
-                if caller is not None:  # a public call may change nothing (no actor to name)
-                    acting.enter_context(acting_as(Actor.partner(caller.partner.id, via)))
-                response = await handler(request)
+            with traces.span(operation):
+                if caller is None:  # a public call may change nothing (no actor to name)
+                    response = await handler(request)
+                else:
+                    with acting_as(Actor.partner(caller.partner.id, via)):
+                        response = await handler(request)
             await record_exchange(request, response, "ok")
             offer_nonce(request, response)
             return response

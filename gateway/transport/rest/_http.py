@@ -19,6 +19,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCycle
 
 from gateway.config import Settings
+from gateway.observe.requests import REQUEST_ID_HEADER, UNMATCHED, Served
 from gateway.transport.errors import PROBLEM_JSON
 from gateway.transport.rest._tls import TlsHttpToolsProtocol
 
@@ -262,21 +263,33 @@ class BoundedHttpProtocol(TlsHttpToolsProtocol):
         """Send ``problem`` and close, unless the answer would land inside a response already
         under way or answer an earlier (pipelined) request: then only close."""
         cycle: RequestResponseCycle | None = self.cycle
-        if cycle is not None and not cycle.response_complete:
+        in_app = cycle is not None and not cycle.response_complete
+        if in_app:
+            assert cycle is not None
             if cycle.response_started or not self._in_body:
                 self.transport.close()
                 return
             # This answers the request whose body did not come; the app's answer is dropped.
             cycle.disconnected = True
             cycle.message_event.set()
+        # A request the app has is logged and counted there (_observe.py); one refused before
+        # it got there, here, as a request that matched no route.
+        served = None if in_app else Served("rest", None, None)
         body = problem.body()
         head = [STATUS_LINE[problem.status]]
         for name, value in [*self.server_state.default_headers, *(headers or [])]:
             head.append(name + b": " + value + b"\r\n")
+        if served is not None:
+            head.append(REQUEST_ID_HEADER.encode() + b": " + served.request_id.encode() + b"\r\n")
         head.append(b"content-type: " + PROBLEM_JSON.encode() + b"\r\n")
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
         self.transport.write(b"".join(head) + body)
         self.transport.close()
+        if served is not None:
+            status = str(problem.status)
+            served.finish(
+                operation=UNMATCHED, status=status, problem=problem.slug, bytes_out=len(body)
+            )
 
 
 class _ProblemCycle(RequestResponseCycle):
