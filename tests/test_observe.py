@@ -363,6 +363,17 @@ def test_both_transports_continue_the_callers_trace_with_their_steps_and_stateme
     signed = [s for s in spans.get_finished_spans() if s.name == "signing"]  # the publication's
     assert signed and signed[0].attributes is not None and signed[0].attributes["cxg.key"] == "file"
 
+    # A caller that does not sample its trace: the gateway continues it unrecorded.
+    unsampled = f"00-{'ef' * 16}-{'12' * 8}-00"
+    answer = rest.request(
+        "GET", "/v1/profiles:lookup", params=LOOKUP, headers={"traceparent": unsampled}
+    )
+    assert answer.status_code == 200 and answer.headers["x-request-id"] == "ef" * 16
+    assert answer.headers["traceparent"].startswith(f"00-{'ef' * 16}-")
+    assert answer.headers["traceparent"].endswith("-00")
+    exported = spans.get_finished_spans()
+    assert not [s for s in exported if s.context and s.context.trace_id == int("ef" * 16, 16)]
+
     grpc_client = GrpcClient(traced, partners)
     request = pb.GetProfileRequest(purpose="credit_reporting")
     request.id.scheme, request.id.value = "CN_USCC", USCC

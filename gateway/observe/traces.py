@@ -76,8 +76,9 @@ def stop() -> None:
 
 def span(name: str, **attributes: Any) -> contextlib.AbstractContextManager[Any]:
     """A child span of the current one around a step (admission, lookup, signing, audit commit);
-    nothing at all when tracing is off."""
-    if _tracer is None:
+    nothing at all when tracing is off or the request's span is not recorded (not sampled):
+    its children would be dropped with it, and making them costs as much as recording."""
+    if _tracer is None or not _recording():
         return _OFF
     return _tracer.start_as_current_span(name, attributes=attributes or None)
 
@@ -123,7 +124,7 @@ def instrument(engine: Engine) -> None:
     def _begin(
         conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
-        if _tracer is not None and context is not None:
+        if _tracer is not None and context is not None and _recording():
             context._cxg_span = _tracer.start_span(
                 f"db {statement.split(None, 1)[0].upper() if statement else 'statement'}",
                 kind=SpanKind.CLIENT,
@@ -137,6 +138,10 @@ def instrument(engine: Engine) -> None:
     @event.listens_for(engine, "handle_error")
     def _error(exception_context: Any) -> None:
         _finish(exception_context.execution_context, failed=True)
+
+
+def _recording() -> bool:
+    return trace.get_current_span().is_recording()
 
 
 def _finish(context: Any, *, failed: bool) -> None:
