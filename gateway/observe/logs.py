@@ -24,7 +24,7 @@ import time
 from typing import Any, TextIO
 
 _PENDING_LINES = 10_000
-_BATCH_SECONDS = 0.02  # how long a line may wait to be written with others
+_BATCH_SECONDS = 0.2  # how long a line may wait to be written with others
 _STOP_SECONDS = 5.0
 _TRACEBACKS = logging.Formatter()
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
