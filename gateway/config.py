@@ -277,6 +277,38 @@ class Settings:
         "on SIGTERM: not ready at once, no new connections, calls in flight finish within this"
         " (both transports), then the last audit leaves and a final checkpoint",
     )
+    events_allowed_networks: str = _setting(
+        "",
+        "networks a push endpoint may resolve to although they are not public, comma-separated"
+        " (e.g. `127.0.0.1/32` for a receiver on this host); none by default: no SSRF",
+    )
+    events_allow_http: str = _setting(
+        "no",
+        "`yes`: push endpoints may be plain `http://` (development only); `no`: HTTPS only",
+        parse=_choice("no", "yes"),
+    )
+    events_push_timeout_seconds: float = _setting(
+        10.0, "a push delivery not answered 202 within this is retried"
+    )
+    events_retry_base_seconds: float = _setting(
+        1.0,
+        "the first retry of a push delivery; each next waits twice as long (with jitter), at"
+        " most `CXG_EVENTS_RETRY_MAX_SECONDS`",
+    )
+    events_retry_max_seconds: float = _setting(300.0, "the longest wait between two retries")
+    events_dead_after_seconds: float = _setting(
+        259_200.0,
+        "a push delivery not acknowledged this long after it was made becomes a dead letter"
+        " (`cxg events dead`, `cxg events replay`)",
+    )
+    events_poll_wait_seconds: float = _setting(
+        10.0,
+        "how long a poll (RFC 8936) without `returnImmediately` waits for an event before it"
+        " is answered empty",
+    )
+    events_tick_seconds: float = _setting(
+        0.5, "how often each gateway process looks for events to fan out and deliver"
+    )
     workers: int = _setting(
         1,
         "gateway processes sharing both ports (SO_REUSEPORT) and the database, under one"

@@ -93,7 +93,14 @@ def _check_json_types(descriptor: Descriptor, node: dict[str, Any], pointer: str
         if field is None:
             continue  # protobuf refuses unknown members itself
         path = f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}"
-        if field.is_repeated:  # (no map fields outside google.protobuf.Struct)
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:  # a JSON object of values
+            if not isinstance(value, dict):
+                raise InvalidArgument("must be a JSON object", field=path)
+            for name, item in value.items():
+                member = f"{path}/{name.replace('~', '~0').replace('/', '~1')}"
+                _check_json_value(entry.fields_by_name["value"], item, member)
+        elif field.is_repeated:
             if not isinstance(value, list):
                 raise InvalidArgument("must be a JSON array", field=path)
             for index, item in enumerate(value):

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -40,7 +41,7 @@ from gateway.schema.cxg.v1.profile_service_pb2 import PublishReceipt
 from gateway.schema.cxg.v1.rules_service_pb2 import SignedDecision
 from gateway.storage import Database
 from gateway.storage._group import AUDIT_LEAVES, GroupCommitter
-from gateway.storage.audit import AuditStore, StoredCheckpoint
+from gateway.storage.audit import AuditStore, Disclosure, StoredCheckpoint
 from gateway.storage.partners import PartnerStore
 from gateway.trust import Partner, PartnerKey
 
@@ -52,6 +53,22 @@ _log = logging.getLogger("cxg.audit")
 def origin_of(settings: Settings) -> str:
     """The log's name: the origin line of its checkpoints and its note key's name."""
     return f"{settings.gateway_id}/audit"
+
+
+# A leaf's data, the partner whose call it records, and the profile version it answered.
+_Item = tuple[bytes, str | None, Disclosure | None]
+# Operations whose answer discloses a profile version to the caller (who received what).
+_DISCLOSING = frozenset({"GetProfile"})
+_SERVED_VERSION = re.compile(r"profiles/([0-9a-f]{32})/versions/([0-9]+)")
+
+
+def _disclosure(exchange: Exchange, at: datetime) -> Disclosure | None:
+    if exchange.operation not in _DISCLOSING or exchange.decision != "ok" or not exchange.partner:
+        return None
+    for subject in exchange.subject:
+        if served := _SERVED_VERSION.fullmatch(subject):
+            return Disclosure(served[1], int(served[2]), exchange.partner, exchange.purpose, at)
+    return None
 
 
 def sha256_hex(data: bytes) -> str:
@@ -75,7 +92,7 @@ class AuditLog:
         self.verifier_key = note.verifier_key(origin, note.note_public_key(note_key))
         self._clock = clock
         # A request waits for its leaf as long as for any database work, then is answered 503.
-        self._group: GroupCommitter[tuple[bytes, str | None], int] = GroupCommitter(
+        self._group: GroupCommitter[_Item, int] = GroupCommitter(
             self._commit,
             deadline=store.db.deadline,
             timed_out=store.db.health.outage,
@@ -122,19 +139,25 @@ class AuditLog:
         self, counts: list[dict[str, object]], since: datetime, until: datetime
     ) -> int:
         """Append a summary leaf standing for refusals that got no leaf of their own."""
-        return await self._group.submit((summary_leaf(counts, since, until, self._clock()), None))
+        return await self._group.submit(
+            (summary_leaf(counts, since, until, self._clock()), None, None)
+        )
 
     def record_summary(
         self, counts: list[dict[str, object]], since: datetime, until: datetime
     ) -> int:
-        return self._group.run((summary_leaf(counts, since, until, self._clock()), None))
+        return self._group.run((summary_leaf(counts, since, until, self._clock()), None, None))
 
-    def _entry(self, exchange: Exchange) -> tuple[bytes, str | None]:
-        return exchange.leaf(self._clock()), exchange.partner or None
+    def _entry(self, exchange: Exchange) -> _Item:
+        at = self._clock()
+        return exchange.leaf(at), exchange.partner or None, _disclosure(exchange, at)
 
-    def _commit(self, leaves: list[tuple[bytes, str | None]]) -> list[int]:
-        first = self._store.append(leaves)
-        return list(range(first, first + len(leaves)))
+    def _commit(self, items: list[_Item]) -> list[int]:
+        first = self._store.append(
+            [(data, partner) for data, partner, _ in items],
+            [(i, shown) for i, (_, _, shown) in enumerate(items) if shown is not None],
+        )
+        return list(range(first, first + len(items)))
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -393,6 +416,15 @@ def rule_pack_of(answer: object) -> str:
     return answer.rule_pack_sha256 if isinstance(answer, PublishReceipt) else ""
 
 
+def served(profile_id: str, version: int) -> list[str]:
+    """The subjects of an answer that serves a profile version: the profile, and the version
+    (what records who received which version)."""
+    found = [f"profiles/{profile_id}"]
+    if version:
+        found.append(f"profiles/{profile_id}/versions/{version}")
+    return found
+
+
 def subjects(*messages: object) -> tuple[str, ...]:
     """The resource names ("profiles/…", "consents/…", "partners/…") and identifiers
     ("SCHEME:VALUE") a request or an answer names, for the audit leaf."""
@@ -400,7 +432,7 @@ def subjects(*messages: object) -> tuple[str, ...]:
     for message in messages:
         if not isinstance(message, Message):
             if profile_id := getattr(message, "profile_id", None):  # a served profile version
-                found.append(f"profiles/{profile_id}")
+                found += served(profile_id, getattr(message, "version", 0))
             continue
         fields = message.DESCRIPTOR.fields_by_name
         for name in _RESOURCE_FIELDS:

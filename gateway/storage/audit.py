@@ -28,6 +28,7 @@ from gateway.storage.tables import (
     audit_leaves,
     audit_nodes,
     audit_state,
+    profile_disclosures,
 )
 
 Node = tuple[int, int]  # (level, index): the perfect subtree of leaves [i*2^l, (i+1)*2^l)
@@ -39,6 +40,17 @@ class StoredLeaf:
     leaf_hash: bytes
     data: bytes
     partner_id: str | None
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """A profile version answered to a partner, recorded with the leaf of that answer."""
+
+    profile_id: str
+    version: int
+    partner_id: str
+    purpose: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -98,16 +110,44 @@ class AuditStore:
         )
         self._insert_leaves = db.bulk_insert(audit_leaves, ("idx", "data", "partner_id"))
         self._insert_nodes = db.bulk_insert(audit_nodes, ("key", "hash"))
+        self._insert_disclosures = db.bulk_insert(
+            profile_disclosures,
+            ("profile_id", "version", "partner_id", "purpose", "leaf_index", "disclosed_at"),
+        )
+        # The driver cursor takes a time as the table's column type would store it.
+        stored_time = profile_disclosures.c.disclosed_at.type.bind_processor(db.engine.dialect)
+        self._stored_time: Callable[[datetime], Any] = stored_time or (lambda at: at)
 
     # -- appending ---------------------------------------------------------------------------
 
-    def append(self, leaves: list[tuple[bytes, str | None]]) -> int:
+    def append(
+        self,
+        leaves: list[tuple[bytes, str | None]],
+        disclosures: Sequence[tuple[int, Disclosure]] = (),
+    ) -> int:
         """Append ``(data, partner_id)`` leaves in order, durably; the index of the first.
+        ``disclosures`` are the profile versions some of them answered, by position in
+        ``leaves``: they commit with their leaves.
 
         The size row's update both reserves the indices and holds the row lock (PostgreSQL;
         SQLite's write lock is taken up front) until commit, so processes append in turn."""
         with self.db.driver_write() as cursor:
             first = self.append_on(cursor, leaves)
+            if disclosures:
+                self._insert_disclosures.execute(
+                    cursor,
+                    [
+                        (
+                            d.profile_id,
+                            d.version,
+                            d.partner_id,
+                            d.purpose,
+                            first + i,
+                            self._stored_time(d.at),
+                        )
+                        for i, d in disclosures
+                    ],
+                )
         metrics.audit_tree_size.set(first + len(leaves))
         return first
 

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.errors import Conflict, GatewayError, PermissionDenied
 from gateway.storage.audit import ChangeLog
 from gateway.storage.database import Database
+from gateway.storage.events import VERSION_PUBLISHED, OutboxEvent, emit
 from gateway.storage.tables import profile_identifiers, profile_names, profile_versions, profiles
 
 # Concurrent first publications of one company collide on its identifiers; the loser retries
@@ -287,6 +288,20 @@ class ProfileStore:
                 conn.execute(insert(table), rows)
         row_ids = (
             conn.execute(_insert_versions, version_rows).scalars().all() if version_rows else []
+        )
+        emit(  # each version's event, committed with it (storage/events.py)
+            conn,
+            [
+                OutboxEvent(
+                    0,
+                    VERSION_PUBLISHED,
+                    row["profile_id"],
+                    row["version"],
+                    {"publisher": row["publisher"]},
+                    row["published_at"],
+                )
+                for row in version_rows
+            ],
         )
         if version_rows:
             # One leaf per batch, naming each version stored with the digests of the record it

@@ -273,3 +273,80 @@ sco_codes = Table(
     Column("changed_at", UtcDateTime(), nullable=False),
     Column("text", Text, nullable=False),
 )
+
+# Who received which profile version: one row per answered GetProfile, written with its audit
+# leaf (``leaf_index``). The recipients a correction or a repair must reach, and the companies a
+# "received" subscription covers.
+profile_disclosures = Table(
+    "profile_disclosures",
+    metadata,
+    Column("id", _RowId, primary_key=True, autoincrement=True),
+    Column("profile_id", String(32), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("partner_id", String(64), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("leaf_index", BigInteger, nullable=False),
+    Column("disclosed_at", UtcDateTime(), nullable=False),
+    Index("ix_profile_disclosures_profile_id", "profile_id", "disclosed_at"),
+    Index("ix_profile_disclosures_partner_id", "partner_id", "profile_id"),
+)
+
+# Security events (RFC 8417): a partner's subscriptions; the outbox, one row per change written
+# in the transaction that makes the change; and one delivery per event and subscription, holding
+# the SET signed for that subscriber, delivered by push (RFC 8935) or poll (RFC 8936).
+event_subscriptions = Table(
+    "event_subscriptions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("partner_id", String(64), nullable=False, index=True),
+    Column("purpose", String(32), nullable=False),  # what its events may say (the view)
+    Column("scope", String(16), nullable=False),  # "named" or "received"
+    Column("event_types", JSON, nullable=False),  # slugs (gateway/events/sets.py)
+    Column("delivery", String(8), nullable=False),  # "push" or "poll"
+    Column("endpoint", String(2048)),  # push only
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("deleted_at", UtcDateTime()),
+)
+
+# The companies a "named" subscription covers, by identifier: a company not yet published is
+# covered from its first version on.
+event_subscription_ids = Table(
+    "event_subscription_ids",
+    metadata,
+    Column("subscription_id", ForeignKey("event_subscriptions.id"), primary_key=True),
+    Column("scheme", String(16), primary_key=True),
+    Column("value", String(64), primary_key=True),
+    Index("ix_event_subscription_ids_scheme", "scheme", "value"),
+)
+
+event_outbox = Table(
+    "event_outbox",
+    metadata,
+    Column("seq", _RowId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),  # what happened: "version", "sco-status", ...
+    Column("profile_id", String(32), nullable=False),
+    Column("version", Integer, nullable=False),  # the profile's version it concerns
+    Column("detail", JSON, nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("dispatched_at", UtcDateTime(), index=True),  # fanned out into deliveries
+)
+
+event_deliveries = Table(
+    "event_deliveries",
+    metadata,
+    Column("id", _RowId, primary_key=True, autoincrement=True),
+    Column("jti", String(32), nullable=False, unique=True),
+    Column("subscription_id", ForeignKey("event_subscriptions.id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),  # the outbox row's: the order per company
+    Column("profile_id", String(32), nullable=False),
+    Column("set_jws", Text, nullable=False),
+    Column("state", String(12), nullable=False),  # pending, delivered, dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("lease_until", UtcDateTime()),  # a deliverer (or a poll) holds it until then
+    Column("last_error", String(512)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime()),
+    Index("ix_event_deliveries_state", "state", "next_attempt_at"),
+    Index("ix_event_deliveries_subscription_id", "subscription_id", "profile_id", "seq"),
+)

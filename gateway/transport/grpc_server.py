@@ -29,6 +29,7 @@ from gateway.profiles import refuse_nul
 from gateway.schema.cxg.v1 import admin_service_pb2 as admin_pb
 from gateway.schema.cxg.v1 import audit_service_pb2 as audit_pb
 from gateway.schema.cxg.v1 import consent_service_pb2 as consent_pb
+from gateway.schema.cxg.v1 import event_service_pb2 as event_pb
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
 from gateway.schema.cxg.v1 import rules_service_pb2 as rules_pb
 from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
@@ -52,15 +53,19 @@ class Method:
     encode: Callable[[Any], bytes] = lambda message: message.SerializeToString()
     # A client stream of ImportChunk messages, spooled into an Upload that ``call`` receives.
     streamed: bool = False
+    # ``call`` is a coroutine function that runs on the loop (and offloads its own database
+    # work): one that waits, as a long poll does, without holding a worker thread.
+    awaited: bool = False
 
 
 def service_methods(services: Services) -> dict[str, dict[str, Method]]:
     """Every RPC by service and method name. A method's name is its policy's operation name."""
-    exchange, consents, admin, audit = (
+    exchange, consents, admin, audit, events = (
         services.exchange,
         services.consents,
         services.admin,
         services.audit,
+        services.events,
     )
     return {
         profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_name: {
@@ -87,6 +92,32 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
                 lambda summary: summary_message(summary).SerializeToString(),
                 streamed=True,
             ),
+        },
+        event_pb.DESCRIPTOR.services_by_name["EventService"].full_name: {
+            "CreateSubscription": Method(
+                event_pb.CreateSubscriptionRequest,
+                lambda r, c: events.create_subscription(c.partner, r),
+            ),
+            "ListSubscriptions": Method(
+                event_pb.ListSubscriptionsRequest,
+                lambda r, c: events.list_subscriptions(c.partner, r),
+            ),
+            "GetSubscription": Method(
+                event_pb.GetSubscriptionRequest, lambda r, c: events.get_subscription(c.partner, r)
+            ),
+            "DeleteSubscription": Method(
+                event_pb.DeleteSubscriptionRequest,
+                lambda r, c: events.delete_subscription(c.partner, r),
+            ),
+            "PollEvents": Method(
+                event_pb.PollEventsRequest,
+                lambda r, c: events.poll_waiting(services.offload, c.partner, r),
+                awaited=True,
+            ),
+            "ListDeadEvents": Method(
+                event_pb.ListDeadEventsRequest, lambda r, c: events.list_dead(r)
+            ),
+            "ReplayEvents": Method(event_pb.ReplayEventsRequest, lambda r, c: events.replay(r)),
         },
         consent_pb.DESCRIPTOR.services_by_name["ConsentService"].full_name: {
             "GrantConsent": Method(
@@ -247,7 +278,10 @@ def _handler(
             # A bulk import runs as long as its file needs; every other call has a deadline.
             run = offload.run_unbounded if method.streamed else offload.run
             with acting, traces.span(operation):
-                answer = await run(method.call, request, caller)  # type: ignore[arg-type]
+                if method.awaited:
+                    answer = await method.call(request, caller)  # type: ignore[arg-type]
+                else:
+                    answer = await run(method.call, request, caller)  # type: ignore[arg-type]
             body = method.encode(answer)
             if audited:
                 with traces.span("audit commit"):

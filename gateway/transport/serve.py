@@ -28,6 +28,8 @@ from gateway.service.access import Gatekeeper, TrustCache
 from gateway.service.admin import AdminApi
 from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
+from gateway.service.delivery import PushDeliverer
+from gateway.service.events import EventService
 from gateway.service.flood import FloodGuard
 from gateway.service.offload import Offload
 from gateway.service.quotas import Quotas
@@ -113,7 +115,9 @@ class Gateway:
             offload=self.offload,
             db=self.db,
             readiness=self.readiness,
+            events=EventService.from_settings(settings, self.db, keyring),
         )
+        self.deliverer = PushDeliverer(self.services.events, self.offload, settings)
         # Both transports are served on one event loop: a call that waits for its audit leaf
         # waits as a coroutine, not as a blocked thread, and the loop commits the leaves of
         # all the calls it is serving together (gateway/storage/_group.py).
@@ -241,10 +245,12 @@ class Gateway:
         self.audit.start_schedule(self.settings.checkpoint_seconds)
         self.db.health.watch()
         self.flood.start()
+        self.deliverer.start()
         try:
             await self._uvicorn.serve(sockets=[self._rest_socket])
         finally:
             await self._stop_grpc()  # drained already, unless uvicorn failed
+            await self.deliverer.stop()  # a delivery under way ends; its lease lets another retry
 
     async def _stop_grpc(self) -> None:
         """No new calls; those in flight finish within the grace period, then are cancelled."""

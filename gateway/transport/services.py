@@ -9,6 +9,7 @@ from gateway.service.access import Gatekeeper
 from gateway.service.admin import AdminApi
 from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
+from gateway.service.events import EventService
 from gateway.service.offload import Offload
 from gateway.service.readiness import Readiness
 from gateway.service.refusals import RefusalLog
@@ -32,3 +33,4 @@ class Services:
     offload: Offload  # every call that may wait for the database runs through it
     db: Database  # for the health check only
     readiness: Readiness  # /readyz and gRPC health
+    events: EventService

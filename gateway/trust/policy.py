@@ -51,6 +51,15 @@ OPERATIONS: dict[str, Rule] = {
     "RevokeConsent": Rule(frozenset({"sme_portal"})),
     "GetConsent": Rule(READERS),
     "ListConsents": Rule(READERS),
+    # EventService: readers subscribe to events about the companies they deal with, and poll
+    # theirs; operators see and replay the deliveries given up.
+    "CreateSubscription": Rule(READERS),
+    "ListSubscriptions": Rule(READERS),
+    "GetSubscription": Rule(READERS),
+    "DeleteSubscription": Rule(READERS),
+    "PollEvents": Rule(READERS),
+    "ListDeadEvents": _OPERATOR,
+    "ReplayEvents": _OPERATOR,
     # RulesService: customs ask about AEO authorisations; any reader asks grade equivalence;
     # the packs themselves are public, so anyone can check which rules decided.
     "RecognizeAeo": Rule(frozenset({"customs", "operator"})),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -54,6 +54,7 @@ _STREAMED_SHA256 = "cxg.streamed_sha256"
 _STREAMED = frozenset({"ImportProfiles"})
 _AUDITED = "cxg.audited"
 _DECIDED = "cxg.decided"  # a rules decision's pack and subjects, for its audit leaf
+_SERVED = "cxg.served"  # the resources an answer served (a profile version), for its leaf
 # Path parameters that name a resource, and the collection they name it in.
 _RESOURCES = {
     "profile_id": "profiles",
@@ -127,7 +128,9 @@ async def record_exchange(request: Request, response: Response, decision: str) -
         operation=operation,
         transport="rest",
         partner=caller.partner.id if caller else "",
-        subject=_subjects(request, body if request.method != "GET" else b"") + decided,
+        subject=_subjects(request, body if request.method != "GET" else b"")
+        + decided
+        + request.scope.get(_SERVED, ()),
         purpose=query.get("purpose", ""),
         consent=query.get("consent", ""),
         request_sha256=request.scope.get(_STREAMED_SHA256) or sha256_hex(received),
@@ -157,6 +160,11 @@ def mark_caller(request: Request, caller: Caller) -> None:
     """For a public route that authenticates its caller itself (the token endpoint): the caller
     it established, for the audit leaf."""
     request.scope[CALLER] = caller
+
+
+def mark_served(request: Request, subjects: Sequence[str]) -> None:
+    """For a route that serves a resource its path does not name: what it served."""
+    request.scope[_SERVED] = tuple(subjects)
 
 
 def mark_streamed(request: Request, request_sha256: str) -> None:

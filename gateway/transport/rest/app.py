@@ -31,13 +31,25 @@ from gateway.errors import (
 )
 from gateway.identifiers import SCHEMES
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
+from gateway.service.audit import served
 from gateway.transport._imports import Upload, summary_message
 from gateway.transport.errors import PROBLEM_JSON, mapping_for, problem, unexpected
-from gateway.transport.rest import admin, audit, consents, docs, metadata, oauth, rules, sco
+from gateway.transport.rest import (
+    admin,
+    audit,
+    consents,
+    docs,
+    events,
+    metadata,
+    oauth,
+    rules,
+    sco,
+)
 from gateway.transport.rest._guard import (
     GuardedRoute,
     caller_of,
     mark_decision,
+    mark_served,
     mark_streamed,
     offer_nonce,
     operation_of,
@@ -83,6 +95,7 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(_routes())
     app.include_router(consents.router)
+    app.include_router(events.router)
     app.include_router(rules.router)
     app.include_router(sco.router)
     app.include_router(admin.router)
@@ -399,6 +412,7 @@ async def _get_profile(request: Request, target: pb.GetProfileRequest) -> Respon
     signed = await services.offload.run(
         services.exchange.get_profile, target, caller_of(request).partner
     )
+    mark_served(request, served(signed.profile_id, signed.version))
     # A JOSE client may ask for the bare JWS; everyone else gets cxg.v1.SignedProfile as JSON.
     if JOSE in request.headers.get("accept", ""):
         return Response(signed.jws, media_type=JOSE)

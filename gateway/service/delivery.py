@@ -1,0 +1,182 @@
+"""Push delivery of security events (RFC 8935), run by every gateway process on its event loop.
+
+Each tick fans new outbox events out into signed SETs, claims the push deliveries that are due
+(a lease, so that processes never send one at the same time and a process that dies leaves its
+claims to the others), POSTs each SET to its subscriber's endpoint and records the outcome:
+
+- 202: delivered;
+- 400 with an RFC 8935 error document: the subscriber refused that SET; sending the same bytes
+  again cannot help, so it is a dead letter at once, with the subscriber's reason;
+- anything else (another status, a refused connection, a timeout, an endpoint that now resolves
+  to an address the SSRF policy refuses): retried after ``base * 2^(attempts-1)`` seconds, at
+  most ``max``, with jitter (half fixed, half random, so that retries of many deliveries do not
+  come back together); a dead letter once ``dead_after`` has passed since it was made.
+
+The endpoint's name is resolved and checked before every attempt, and the connection goes to
+the checked address (no second lookup an attacker's DNS could answer differently); redirects
+are never followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from datetime import datetime, timedelta
+
+import httpx
+
+from gateway.config import Settings
+from gateway.errors import GatewayError
+from gateway.events.endpoints import pinned_request
+from gateway.service.events import EventService
+from gateway.service.offload import Offload
+from gateway.storage.events import DEAD, DELIVERED, PENDING, Delivery, Outcome
+
+_log = logging.getLogger("cxg.events")
+SET_MEDIA_TYPE = "application/secevent+jwt"
+CLAIM_BATCH = 64  # deliveries one tick claims, and POSTs at the same time at most
+_ERROR_BYTES = 4096
+
+
+class PushDeliverer:
+    def __init__(self, events: EventService, offload: Offload, settings: Settings) -> None:
+        self._events = events
+        self._offload = offload
+        self._timeout = settings.events_push_timeout_seconds
+        self._base = settings.events_retry_base_seconds
+        self._max = settings.events_retry_max_seconds
+        self._dead_after = timedelta(seconds=settings.events_dead_after_seconds)
+        self._tick = settings.events_tick_seconds
+        # Held past the request timeout: a claim outlives the attempt it was taken for.
+        self._lease = timedelta(seconds=2 * self._timeout + 5)
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Run on the current event loop until ``stop``."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="cxg-push")
+
+    async def stop(self) -> None:
+        """Stop after the tick under way, or cut it short after a second: a delivery cut off
+        is still leased, and sent again (by this gateway or another) once the lease ends."""
+        self._stopping.set()
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):  # wait_for cancels it then
+                await asyncio.wait_for(self._task, 1.0)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                busy = await self.tick()
+            except GatewayError as exc:  # the database is away: the next tick retries
+                _log.warning("event delivery paused: %s", exc)
+                busy = False
+            except Exception:
+                _log.exception("event delivery tick failed")
+                busy = False
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._tick)
+
+    async def tick(self) -> bool:
+        """One pass; True when there was work (the next pass follows at once)."""
+        dispatched = await self._offload.run(self._events.dispatch)
+        claimed = await self._offload.run(self._events.claim_push, self._lease, CLAIM_BATCH)
+        if claimed:
+            # One client per endpoint: httpx pools connections by address, and a connection
+            # opened (and its certificate checked) for one name must not carry another's SETs.
+            clients: dict[str, httpx.AsyncClient] = {}
+            try:
+                outcomes = await asyncio.gather(
+                    *(self._attempt(_client_for(clients, d, self._timeout), d) for d in claimed)
+                )
+            finally:
+                for client in clients.values():
+                    await client.aclose()
+            await self._offload.run(self._events.store.settle, outcomes)
+        return bool(dispatched or claimed)
+
+    async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> Outcome:
+        attempts = delivery.attempts + 1
+        error = await self._post(client, delivery)
+        now = self._events.now()
+        if error is None:
+            return Outcome(delivery.id, DELIVERED, now, attempts)
+        refused, reason = error
+        if refused or now - delivery.created_at >= self._dead_after:
+            _log.warning(
+                "event delivery given up",
+                extra={"fields": {"jti": delivery.jti, "attempts": attempts, "error": reason}},
+            )
+            return Outcome(delivery.id, DEAD, now, attempts, reason)
+        return Outcome(delivery.id, PENDING, now, attempts, reason, self._retry_at(now, attempts))
+
+    async def _post(self, client: httpx.AsyncClient, delivery: Delivery) -> tuple[bool, str] | None:
+        """None when delivered; else (refused for good, why)."""
+        policy = self._events.endpoints
+        try:
+            endpoint = policy.check_url(delivery.endpoint or "")
+            address = (await policy.resolve(endpoint))[0]
+            url, headers, extensions = pinned_request(endpoint, address)
+            async with client.stream(
+                "POST",
+                url,
+                content=delivery.set_jws.encode("ascii"),
+                headers={**headers, "Content-Type": SET_MEDIA_TYPE, "Accept": "application/json"},
+                extensions=extensions,
+            ) as answer:
+                status = answer.status_code
+                # Only a refusal's small error document is read: a subscriber's answer never
+                # costs more memory than that.
+                body = await _head(answer) if status == 400 else b""
+        except GatewayError as exc:
+            return False, f"endpoint: {exc}"
+        except httpx.TimeoutException:
+            return False, f"no answer within {self._timeout:g} s"
+        except httpx.HTTPError as exc:
+            return False, f"{type(exc).__name__}: {exc}"[:300]
+        if status == 202:
+            return None
+        if status == 400 and (refusal := _set_error(body)):
+            return True, f"refused by the subscriber: {refusal}"
+        return False, f"answered {status}"
+
+    def _retry_at(self, now: datetime, attempts: int) -> datetime:
+        delay = min(self._max, self._base * 2 ** (attempts - 1))
+        return now + timedelta(seconds=delay / 2 + random.uniform(0, delay / 2))
+
+
+def _client_for(
+    clients: dict[str, httpx.AsyncClient], delivery: Delivery, timeout: float
+) -> httpx.AsyncClient:
+    endpoint = delivery.endpoint or ""
+    if endpoint not in clients:
+        # Never a redirect (a new URL nobody checked), never a proxy from the environment.
+        clients[endpoint] = httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, trust_env=False
+        )
+    return clients[endpoint]
+
+
+async def _head(answer: httpx.Response) -> bytes:
+    body = b""
+    async for chunk in answer.aiter_bytes():
+        body += chunk
+        if len(body) >= _ERROR_BYTES:
+            break
+    return body[:_ERROR_BYTES]
+
+
+def _set_error(body: bytes) -> str | None:
+    """The ``err`` and ``description`` of an RFC 8935 error answer, if it is one."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("err"), str):
+        return None
+    err, description = document["err"], document.get("description")
+    return (f"{err}: {description}" if isinstance(description, str) else err)[:300]

@@ -1,0 +1,593 @@
+"""Security events in the database: subscriptions, the outbox, deliveries, and who received
+which profile version (disclosures).
+
+The outbox row of a change is written by ``emit`` inside the transaction that makes the change,
+so a change without its event (or the reverse) cannot be committed. ``dispatch`` then fans
+outbox rows out into one delivery per subscriber, in one transaction per batch that also marks
+them dispatched: a process that dies mid-way leaves the batch to the next one, whole.
+
+Deliveries are claimed with a lease (``lease_until``): a push deliverer or a poll holds a
+delivery until then, and one that died leaves it to be claimed again when the lease runs out,
+which is what makes delivery at least once. PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` so
+that several processes take different rows; SQLite's writers take turns anyway. A delivery is
+claimable only when no earlier delivery of the same subscription about the same company is
+still pending: a subscriber sees each company's events in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, insert, or_, select, update
+from sqlalchemy.orm import aliased
+
+from gateway.storage.audit import ChangeLog
+from gateway.storage.database import Database
+from gateway.storage.tables import (
+    event_deliveries,
+    event_outbox,
+    event_subscription_ids,
+    event_subscriptions,
+    profile_disclosures,
+    profile_identifiers,
+    profile_versions,
+)
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+VERSION_PUBLISHED = "version"  # an outbox event's kind: a profile version was stored
+PUSH, POLL = "push", "poll"
+NAMED, RECEIVED = "named", "received"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    partner_id: str
+    purpose: str
+    scope: str
+    event_types: tuple[str, ...]
+    delivery: str
+    endpoint: str | None
+    created_at: datetime
+    ids: tuple[tuple[str, str], ...] = ()  # (scheme, value) of a named subscription
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    seq: int
+    kind: str
+    profile_id: str
+    version: int
+    detail: dict[str, Any]
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    jti: str
+    subscription_id: str
+    set_jws: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    jti: str
+    subscription_id: str
+    profile_id: str
+    endpoint: str | None
+    set_jws: str
+    attempts: int
+    created_at: datetime
+    last_error: str | None = None
+
+
+# Builds the deliveries of one outbox event for its subscribers; given the event, those
+# subscribers and the profile versions it reads (the previous and the new one, as stored).
+FanOut = Callable[[OutboxEvent, Sequence[Subscription], "Versions"], list[NewDelivery]]
+
+
+class Versions:
+    """Profile versions read inside the dispatch transaction, as serialized CreditProfiles."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def load(self, profile_id: str, version: int) -> bytes | None:
+        if version < 1:
+            return None
+        return self._conn.execute(
+            select(profile_versions.c.profile_pb).where(
+                profile_versions.c.profile_id == profile_id,
+                profile_versions.c.version == version,
+            )
+        ).scalar()
+
+
+def emit(conn: Connection, events: Sequence[OutboxEvent]) -> None:
+    """Write outbox rows in ``conn``'s transaction: the change that causes them commits with
+    them or not at all (their ``seq`` is assigned here, whatever they hold)."""
+    if events:
+        conn.execute(
+            insert(event_outbox),
+            [
+                {
+                    "kind": e.kind,
+                    "profile_id": e.profile_id,
+                    "version": e.version,
+                    "detail": e.detail,
+                    "occurred_at": e.occurred_at,
+                }
+                for e in events
+            ],
+        )
+
+
+class EventStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._changes = ChangeLog(db)
+
+    # -- subscriptions ------------------------------------------------------------------------
+
+    def add_subscription(self, subscription: Subscription) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                insert(event_subscriptions).values(
+                    id=subscription.id,
+                    partner_id=subscription.partner_id,
+                    purpose=subscription.purpose,
+                    scope=subscription.scope,
+                    event_types=list(subscription.event_types),
+                    delivery=subscription.delivery,
+                    endpoint=subscription.endpoint,
+                    created_at=subscription.created_at,
+                )
+            )
+            if subscription.ids:
+                conn.execute(
+                    insert(event_subscription_ids),
+                    [
+                        {"subscription_id": subscription.id, "scheme": s, "value": v}
+                        for s, v in subscription.ids
+                    ],
+                )
+            self._changes.record(
+                conn,
+                "event.subscription.created",
+                [f"subscriptions/{subscription.id}", f"partners/{subscription.partner_id}"],
+                {
+                    "scope": subscription.scope,
+                    "eventTypes": list(subscription.event_types),
+                    "delivery": subscription.delivery,
+                    "endpoint": subscription.endpoint or "",
+                    "purpose": subscription.purpose,
+                    "ids": [f"{s}:{v}" for s, v in subscription.ids],
+                },
+            )
+
+    def subscription(self, subscription_id: str) -> Subscription | None:
+        rows = self._db.read(
+            select(event_subscriptions).where(
+                event_subscriptions.c.id == subscription_id,
+                event_subscriptions.c.deleted_at.is_(None),
+            )
+        )
+        if not rows:
+            return None
+        ids = self._db.read(
+            select(event_subscription_ids.c.scheme, event_subscription_ids.c.value)
+            .where(event_subscription_ids.c.subscription_id == subscription_id)
+            .order_by(event_subscription_ids.c.scheme, event_subscription_ids.c.value)
+        )
+        return _subscription(rows[0], tuple((r.scheme, r.value) for r in ids))
+
+    def subscriptions_of(self, partner_id: str) -> list[Subscription]:
+        rows = self._db.read(
+            select(event_subscriptions)
+            .where(
+                event_subscriptions.c.partner_id == partner_id,
+                event_subscriptions.c.deleted_at.is_(None),
+            )
+            .order_by(event_subscriptions.c.created_at, event_subscriptions.c.id)
+        )
+        return [self.subscription(row.id) or _subscription(row, ()) for row in rows]
+
+    def delete_subscription(self, subscription: Subscription, at: datetime) -> int:
+        """End a subscription: its deliveries still pending are dropped with it (counted in
+        its change's leaf). Returns how many were dropped."""
+        with self._db.write() as conn:
+            conn.execute(
+                update(event_subscriptions)
+                .where(event_subscriptions.c.id == subscription.id)
+                .values(deleted_at=at)
+            )
+            dropped = conn.execute(
+                update(event_deliveries)
+                .where(
+                    event_deliveries.c.subscription_id == subscription.id,
+                    event_deliveries.c.state == PENDING,
+                )
+                .values(state=DEAD, last_error="subscription deleted")
+            ).rowcount
+            self._changes.record(
+                conn,
+                "event.subscription.deleted",
+                [f"subscriptions/{subscription.id}", f"partners/{subscription.partner_id}"],
+                {"pendingDropped": dropped},
+            )
+        return int(dropped)
+
+    # -- fan-out ------------------------------------------------------------------------------
+
+    def dispatch(self, fan_out: FanOut, limit: int, at: datetime) -> int:
+        """Fan out up to ``limit`` undispatched outbox events, oldest first; how many."""
+        with self._db.write() as conn:
+            events = [
+                _outbox(row)
+                for row in conn.execute(
+                    select(event_outbox)
+                    .where(event_outbox.c.dispatched_at.is_(None))
+                    .order_by(event_outbox.c.seq)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ]
+            if not events:
+                return 0
+            versions = Versions(conn)
+            rows: list[dict[str, Any]] = []
+            for event in events:
+                subscribers = _subscribers(conn, event)
+                for new in fan_out(event, subscribers, versions) if subscribers else []:
+                    rows.append(
+                        {
+                            "jti": new.jti,
+                            "subscription_id": new.subscription_id,
+                            "seq": event.seq,
+                            "profile_id": event.profile_id,
+                            "set_jws": new.set_jws,
+                            "state": PENDING,
+                            "attempts": 0,
+                            "next_attempt_at": at,
+                            "created_at": at,
+                        }
+                    )
+            if rows:
+                conn.execute(insert(event_deliveries), rows)
+            conn.execute(
+                update(event_outbox)
+                .where(event_outbox.c.seq.in_([e.seq for e in events]))
+                .values(dispatched_at=at)
+            )
+        return len(events)
+
+    # -- delivery -----------------------------------------------------------------------------
+
+    def claim(
+        self,
+        at: datetime,
+        lease: timedelta,
+        limit: int,
+        *,
+        delivery: str = PUSH,
+        partner_id: str | None = None,
+    ) -> list[Delivery]:
+        """Take up to ``limit`` deliveries that are due, each the oldest still pending of its
+        subscription and company, leased until ``at + lease``."""
+        earlier = aliased(event_deliveries)
+        due = (
+            select(
+                event_deliveries.c.id,
+                event_deliveries.c.jti,
+                event_deliveries.c.subscription_id,
+                event_deliveries.c.profile_id,
+                event_deliveries.c.set_jws,
+                event_deliveries.c.attempts,
+                event_deliveries.c.created_at,
+                event_deliveries.c.last_error,
+                event_subscriptions.c.endpoint,
+            )
+            .join(
+                event_subscriptions,
+                event_subscriptions.c.id == event_deliveries.c.subscription_id,
+            )
+            .where(
+                event_deliveries.c.state == PENDING,
+                event_deliveries.c.next_attempt_at <= at,
+                or_(event_deliveries.c.lease_until.is_(None), event_deliveries.c.lease_until < at),
+                event_subscriptions.c.delivery == delivery,
+                ~exists().where(
+                    earlier.c.subscription_id == event_deliveries.c.subscription_id,
+                    earlier.c.profile_id == event_deliveries.c.profile_id,
+                    earlier.c.seq < event_deliveries.c.seq,
+                    earlier.c.state == PENDING,
+                ),
+            )
+            .order_by(event_deliveries.c.id)
+            .limit(limit)
+            .with_for_update(of=event_deliveries, skip_locked=True)
+        )
+        if partner_id is not None:
+            due = due.where(event_subscriptions.c.partner_id == partner_id)
+        with self._db.write() as conn:
+            claimed = [
+                Delivery(
+                    id=row.id,
+                    jti=row.jti,
+                    subscription_id=row.subscription_id,
+                    profile_id=row.profile_id,
+                    endpoint=row.endpoint,
+                    set_jws=row.set_jws,
+                    attempts=row.attempts,
+                    created_at=row.created_at,
+                    last_error=row.last_error,
+                )
+                for row in conn.execute(due)
+            ]
+            if claimed:
+                conn.execute(
+                    update(event_deliveries)
+                    .where(event_deliveries.c.id.in_([d.id for d in claimed]))
+                    .values(lease_until=at + lease)
+                )
+        return claimed
+
+    def settle(self, outcomes: Sequence[Outcome]) -> None:
+        """Record what became of claimed deliveries, in one transaction."""
+        if not outcomes:
+            return
+        with self._db.write() as conn:
+            for outcome in outcomes:
+                conn.execute(
+                    update(event_deliveries)
+                    .where(event_deliveries.c.id == outcome.id)
+                    .values(**outcome.values())
+                )
+
+    def acknowledge(self, partner_id: str, jtis: Sequence[str], at: datetime) -> set[str]:
+        """Mark the partner's polled deliveries ``jtis`` delivered; the jtis it holds."""
+        if not jtis:
+            return set()
+        with self._db.write() as conn:
+            found = {row.jti: row.id for row in conn.execute(self._owned_pending(partner_id, jtis))}
+            if found:
+                conn.execute(
+                    update(event_deliveries)
+                    .where(event_deliveries.c.id.in_(list(found.values())))
+                    .values(state=DELIVERED, delivered_at=at, lease_until=None)
+                )
+        return set(found)
+
+    def refuse(self, partner_id: str, errors: dict[str, str], at: datetime) -> set[str]:
+        """The partner refused its polled deliveries ``errors`` (jti -> why): settled as dead
+        letters with the reason, which operators can list and replay."""
+        if not errors:
+            return set()
+        with self._db.write() as conn:
+            found = {
+                row.jti: row.id
+                for row in conn.execute(self._owned_pending(partner_id, list(errors)))
+            }
+            for jti, delivery_id in found.items():
+                conn.execute(
+                    update(event_deliveries)
+                    .where(event_deliveries.c.id == delivery_id)
+                    .values(state=DEAD, lease_until=None, last_error=errors[jti])
+                )
+        return set(found)
+
+    def pending_count(self, partner_id: str, delivery: str, at: datetime) -> int:
+        """Deliveries of the partner's subscriptions still to come (for moreAvailable)."""
+        rows = self._db.read(
+            select(event_deliveries.c.id)
+            .join(
+                event_subscriptions,
+                event_subscriptions.c.id == event_deliveries.c.subscription_id,
+            )
+            .where(
+                event_subscriptions.c.partner_id == partner_id,
+                event_subscriptions.c.delivery == delivery,
+                event_deliveries.c.state == PENDING,
+                or_(event_deliveries.c.lease_until.is_(None), event_deliveries.c.lease_until < at),
+            )
+            .limit(1)
+        )
+        return len(rows)
+
+    @staticmethod
+    def _owned_pending(partner_id: str, jtis: Sequence[str]) -> Any:
+        """The partner's pending deliveries among ``jtis`` (another's are never touched)."""
+        return (
+            select(event_deliveries.c.id, event_deliveries.c.jti)
+            .join(
+                event_subscriptions,
+                event_subscriptions.c.id == event_deliveries.c.subscription_id,
+            )
+            .where(
+                event_deliveries.c.jti.in_(list(jtis)),
+                event_subscriptions.c.partner_id == partner_id,
+                event_deliveries.c.state == PENDING,
+            )
+        )
+
+    # -- operators ----------------------------------------------------------------------------
+
+    def dead_letters(self, limit: int, after: int = 0) -> list[Delivery]:
+        rows = self._db.read(
+            select(
+                event_deliveries.c.id,
+                event_deliveries.c.jti,
+                event_deliveries.c.subscription_id,
+                event_deliveries.c.profile_id,
+                event_deliveries.c.set_jws,
+                event_deliveries.c.attempts,
+                event_deliveries.c.created_at,
+                event_deliveries.c.last_error,
+                event_subscriptions.c.endpoint,
+            )
+            .join(
+                event_subscriptions,
+                event_subscriptions.c.id == event_deliveries.c.subscription_id,
+            )
+            .where(
+                event_deliveries.c.state == DEAD,
+                event_deliveries.c.id > after,
+                event_subscriptions.c.deleted_at.is_(None),
+            )
+            .order_by(event_deliveries.c.id)
+            .limit(limit)
+        )
+        return [
+            Delivery(
+                id=r.id,
+                jti=r.jti,
+                subscription_id=r.subscription_id,
+                profile_id=r.profile_id,
+                endpoint=r.endpoint,
+                set_jws=r.set_jws,
+                attempts=r.attempts,
+                created_at=r.created_at,
+                last_error=r.last_error,
+            )
+            for r in rows
+        ]
+
+    def replay(self, jtis: Sequence[str], at: datetime) -> list[str]:
+        """Put dead deliveries (of live subscriptions) back to pending, due now, with a fresh
+        horizon; the jtis replayed. The operator's change is one audit leaf."""
+        live = select(event_subscriptions.c.id).where(event_subscriptions.c.deleted_at.is_(None))
+        with self._db.write() as conn:
+            found = [
+                row.jti
+                for row in conn.execute(
+                    select(event_deliveries.c.jti).where(
+                        event_deliveries.c.jti.in_(list(jtis)),
+                        event_deliveries.c.state == DEAD,
+                        event_deliveries.c.subscription_id.in_(live),
+                    )
+                )
+            ]
+            if found:
+                conn.execute(
+                    update(event_deliveries)
+                    .where(event_deliveries.c.jti.in_(found))
+                    .values(
+                        state=PENDING,
+                        attempts=0,
+                        next_attempt_at=at,
+                        created_at=at,
+                        lease_until=None,
+                        last_error=None,
+                    )
+                )
+                self._changes.record(
+                    conn, "event.deliveries.replayed", [f"events/{j}" for j in found], {}
+                )
+        return found
+
+    # -- disclosures --------------------------------------------------------------------------
+
+    def recipients(self, profile_id: str, since: datetime) -> list[tuple[str, str, int]]:
+        """(partner, purpose, latest version received) of each partner that received the
+        profile since ``since``."""
+        rows = self._db.read(
+            select(
+                profile_disclosures.c.partner_id,
+                profile_disclosures.c.purpose,
+                profile_disclosures.c.version,
+            )
+            .where(
+                profile_disclosures.c.profile_id == profile_id,
+                profile_disclosures.c.disclosed_at >= since,
+            )
+            .order_by(profile_disclosures.c.id)
+        )
+        latest: dict[tuple[str, str], int] = {}
+        for row in rows:
+            latest[row.partner_id, row.purpose] = max(
+                row.version, latest.get((row.partner_id, row.purpose), 0)
+            )
+        return [(partner, purpose, version) for (partner, purpose), version in latest.items()]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed delivery: delivered, to be retried at ``retry_at``, or dead."""
+
+    id: int
+    state: str
+    at: datetime
+    attempts: int
+    error: str | None = None
+    retry_at: datetime | None = None
+
+    def values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "state": self.state,
+            "attempts": self.attempts,
+            "lease_until": None,
+            "last_error": self.error[:512] if self.error else None,
+        }
+        if self.state == DELIVERED:
+            values["delivered_at"] = self.at
+        if self.retry_at is not None:
+            values["next_attempt_at"] = self.retry_at
+        return values
+
+
+def _subscribers(conn: Connection, event: OutboxEvent) -> list[Subscription]:
+    """The live subscriptions an event concerns: those naming one of the company's identifiers,
+    and those of partners that have received the company's profile; both subscribed before
+    the event happened."""
+    named = exists().where(
+        event_subscription_ids.c.subscription_id == event_subscriptions.c.id,
+        profile_identifiers.c.scheme == event_subscription_ids.c.scheme,
+        profile_identifiers.c.value == event_subscription_ids.c.value,
+        profile_identifiers.c.profile_id == event.profile_id,
+    )
+    received = exists().where(
+        profile_disclosures.c.partner_id == event_subscriptions.c.partner_id,
+        profile_disclosures.c.profile_id == event.profile_id,
+    )
+    rows = conn.execute(
+        select(event_subscriptions)
+        .where(
+            event_subscriptions.c.deleted_at.is_(None),
+            event_subscriptions.c.created_at <= event.occurred_at,
+            or_(
+                and_(event_subscriptions.c.scope == NAMED, named),
+                and_(event_subscriptions.c.scope == RECEIVED, received),
+            ),
+        )
+        .order_by(event_subscriptions.c.id)
+    )
+    return [_subscription(row, ()) for row in rows]
+
+
+def _subscription(row: Any, ids: tuple[tuple[str, str], ...]) -> Subscription:
+    return Subscription(
+        id=row.id,
+        partner_id=row.partner_id,
+        purpose=row.purpose,
+        scope=row.scope,
+        event_types=tuple(row.event_types),
+        delivery=row.delivery,
+        endpoint=row.endpoint,
+        created_at=row.created_at,
+        ids=ids,
+    )
+
+
+def _outbox(row: Any) -> OutboxEvent:
+    return OutboxEvent(
+        seq=row.seq,
+        kind=row.kind,
+        profile_id=row.profile_id,
+        version=row.version,
+        detail=dict(row.detail),
+        occurred_at=row.occurred_at,
+    )
