@@ -380,3 +380,21 @@ def test_a_subscription_is_its_partners_alone(events_gateway: Gateway, rest: Res
     assert rest.request("GET", path).status_code == 200
     assert rest.request("DELETE", path).status_code == 200
     assert rest.request("GET", path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"setErrs": []}, "/setErrs"),
+        ({"setErrs": {"a" * 32: "refused"}}, "/setErrs/" + "a" * 32),
+        ({"ack": ["not-a-jti"]}, "ack[0]"),
+        ({"maxEvents": 5000}, "max_events"),
+        ({"maxEvents": "ten"}, "/maxEvents"),
+    ],
+)
+def test_a_bad_poll_is_refused_naming_its_field(
+    events_gateway: Gateway, rest: RestClient, body: dict[str, Any], field: str
+) -> None:
+    answer = rest.request("POST", "/v1/events:poll", json={"returnImmediately": True, **body})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == field

@@ -83,7 +83,6 @@ _INT64S = {
     FieldDescriptor.TYPE_FIXED64,
 }
 _NUL = "NUL characters are not allowed in text"
-_OPAQUE = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.Timestamp"}
 
 
 def _check_json_types(descriptor: Descriptor, node: dict[str, Any], pointer: str) -> None:
@@ -109,6 +108,11 @@ def _check_json_types(descriptor: Descriptor, node: dict[str, Any], pointer: str
             _check_json_value(field, value, path)
 
 
+def _integral(value: int | float | str) -> bool:
+    """JSON Schema's "integer" is any number without a fraction (26735.0 is one)."""
+    return not isinstance(value, float) or value.is_integer()
+
+
 def _check_json_value(field: FieldDescriptor, value: Any, path: str) -> None:
     kind = field.type
     if value is None:
@@ -117,14 +121,22 @@ def _check_json_value(field: FieldDescriptor, value: Any, path: str) -> None:
         raise InvalidArgument(_NUL, field=path)
     message = field.message_type
     if message is not None:
-        if message.full_name not in _OPAQUE and isinstance(value, dict):
-            _check_json_types(message, value, path)
+        if message.full_name.startswith("google.protobuf."):
+            return  # well-known types have JSON forms of their own, which protobuf checks
+        if not isinstance(value, dict):
+            raise InvalidArgument("must be a JSON object", field=path)
+        _check_json_types(message, value, path)
         return
     expected = (
         "a number"
         if kind in _NUMBERS and (isinstance(value, bool) or not isinstance(value, int | float))
         else "an integer or a decimal string"
-        if kind in _INT64S and (isinstance(value, bool) or not isinstance(value, int | str))
+        if kind in _INT64S
+        and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float | str)
+            or not _integral(value)
+        )
         else "true or false"
         if kind == FieldDescriptor.TYPE_BOOL and not isinstance(value, bool)
         else "one of the enum's names"

@@ -213,8 +213,10 @@ def component_schemas(names: Iterable[str]) -> dict[str, dict[str, Any]]:
             if doc := _comments().get(f"{message.full_name}.{field_.name}"):
                 schema = {**schema, "description": doc}
             properties[field_.json_name] = schema
-            if field_.message_type is not None and field_.message_type.full_name not in _WELL_KNOWN:
-                pending.append(field_.message_type)
+            entry = _map_entry(field_)
+            inner: Any = entry.fields_by_name["value"] if entry else field_
+            if inner.message_type is not None and inner.message_type.full_name not in _WELL_KNOWN:
+                pending.append(inner.message_type)
         schemas[message.full_name] = {
             "type": "object",
             "description": _comments().get(message.full_name, ""),
@@ -234,8 +236,18 @@ def _json_name(message: Descriptor, name: str) -> str:
 
 
 def _field_schema(field_: Any) -> dict[str, Any]:
+    if entry := _map_entry(field_):  # proto3 JSON writes a map as an object
+        return {
+            "type": "object",
+            "additionalProperties": _scalar_schema(entry.fields_by_name["value"]),
+        }
     schema = _scalar_schema(field_)
     return {"type": "array", "items": schema} if field_.is_repeated else schema
+
+
+def _map_entry(field_: Any) -> Descriptor | None:
+    entry = field_.message_type
+    return entry if entry is not None and entry.GetOptions().map_entry else None
 
 
 def _scalar_schema(field_: Any) -> dict[str, Any]:
