@@ -7,6 +7,7 @@ the version; dead letters an operator lists and replays; SSRF refusals naming th
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,11 +16,14 @@ import grpc
 import httpx
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from gateway.cli import app
 from gateway.config import Settings
 from gateway.schema.cxg.v1 import event_service_pb2 as pb
 from gateway.schema.cxg.v1 import event_service_pb2_grpc as pb_grpc
-from gateway.storage.tables import event_deliveries, event_outbox, profile_disclosures
+from gateway.storage.audit import AuditStore
+from gateway.storage.tables import event_outbox, profile_disclosures
 from gateway.transport.serve import Gateway
 from tests.clients import GrpcClient, RestClient
 from tests.set_receiver import SetReceiver
@@ -168,6 +172,37 @@ def test_a_set_the_receiver_refuses_is_a_dead_letter_an_operator_replays(
         assert replayed.status_code == 200 and replayed.json()["replayed"] == [dead["jti"]]
         [received] = receiver.wait_for(1)
     assert received.jti == dead["jti"]  # the same SET, detectable as such by its jti
+
+
+def test_an_operator_lists_and_replays_dead_letters_at_the_command_line(
+    events_gateway: Gateway,
+    rest: RestClient,
+    partners: dict[str, TestPartner],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same use case as ReplayEvents (EventService.replay), run by `cxg events`; the change
+    is an audit leaf naming the operator at the command line."""
+    monkeypatch.setenv("CXG_DATABASE_URL", events_gateway.settings.database_url)
+    monkeypatch.setenv("CXG_KEYS_DIR", str(events_gateway.settings.keys_dir))
+    with receiver_for(events_gateway, "ru-bureau") as receiver:
+        named(rest, delivery="EVENT_DELIVERY_PUSH", endpoint=receiver.url)
+        receiver.mode = "reject"
+        publish(rest, partners)
+        dead = _wait_dead(rest, rest.sessions.of("cxg-operator"))
+        listed = CliRunner().invoke(app, ["events", "dead"])
+        assert listed.exit_code == 0, listed.output
+        assert dead["jti"] in listed.output and "refused by the subscriber" in listed.output
+        unknown = "f" * 32
+        replayed = CliRunner().invoke(app, ["events", "replay", dead["jti"], unknown])
+        assert replayed.exit_code == 1  # one of the two was not a dead letter: said, not hidden
+        assert f"replayed {dead['jti']}" in replayed.output and unknown in replayed.output
+        receiver.mode = "accept"
+        [received] = receiver.wait_for(1)
+    assert received.jti == dead["jti"]
+    store = AuditStore(events_gateway.db)
+    leaves = [json.loads(leaf.data) for leaf in store.leaves(0, store.size())]
+    [replay] = [leaf for leaf in leaves if leaf.get("change") == "event.deliveries.replayed"]
+    assert replay["actor"].startswith("cli:") and replay["subject"] == [f"events/{dead['jti']}"]
 
 
 def _wait_dead(rest: RestClient, operator: Any) -> dict[str, Any]:
