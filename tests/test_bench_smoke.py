@@ -104,3 +104,10 @@ def test_observe_benchmark_quick_run_compares_every_gateway() -> None:
     assert written.get("before (cca6a44)", 0) == 0
     spans = report.split("spans the OTLP sink received: ")[1].split()[0]
     assert int(spans.replace(",", "")) > 0
+
+
+def test_events_benchmark_quick_run_reports_the_outbox_and_the_delivery_rate() -> None:
+    report = _quick_run("bench_events.py")
+    for kind in ("publish", "import"):
+        assert f"   {kind:<8} median " in report and "without: ratio " in report
+    assert "all 100 SETs answered 202 after" in report

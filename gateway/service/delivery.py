@@ -39,6 +39,7 @@ _log = logging.getLogger("cxg.events")
 SET_MEDIA_TYPE = "application/secevent+jwt"
 CLAIM_BATCH = 64  # deliveries one tick claims, and POSTs at the same time at most
 _ERROR_BYTES = 4096
+MAX_CLIENTS = 256  # endpoints whose connections are kept open between ticks
 
 
 class PushDeliverer:
@@ -54,6 +55,8 @@ class PushDeliverer:
         self._lease = timedelta(seconds=2 * self._timeout + 5)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._clients: dict[str, httpx.AsyncClient] = {}  # by endpoint, least recently used first
+        self._closing: set[asyncio.Future[None]] = set()
 
     def start(self) -> None:
         """Run on the current event loop until ``stop``."""
@@ -66,6 +69,10 @@ class PushDeliverer:
         if self._task is not None:
             with contextlib.suppress(TimeoutError):  # wait_for cancels it then
                 await asyncio.wait_for(self._task, 1.0)
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        await asyncio.gather(*self._closing)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
@@ -86,16 +93,7 @@ class PushDeliverer:
         dispatched = await self._offload.run(self._events.dispatch)
         claimed = await self._offload.run(self._events.claim_push, self._lease, CLAIM_BATCH)
         if claimed:
-            # One client per endpoint: httpx pools connections by address, and a connection
-            # opened (and its certificate checked) for one name must not carry another's SETs.
-            clients: dict[str, httpx.AsyncClient] = {}
-            try:
-                outcomes = await asyncio.gather(
-                    *(self._attempt(_client_for(clients, d, self._timeout), d) for d in claimed)
-                )
-            finally:
-                for client in clients.values():
-                    await client.aclose()
+            outcomes = await asyncio.gather(*(self._attempt(self._client(d), d) for d in claimed))
             await self._offload.run(self._events.store.settle, outcomes)
         return bool(dispatched or claimed)
 
@@ -144,21 +142,27 @@ class PushDeliverer:
             return True, f"refused by the subscriber: {refusal}"
         return False, f"answered {status}"
 
+    def _client(self, delivery: Delivery) -> httpx.AsyncClient:
+        """The endpoint's own client, its connections kept from tick to tick. One per endpoint:
+        httpx pools connections by address, and a connection opened (its certificate checked)
+        for one name must never carry the SETs of another name at the same address."""
+        endpoint = delivery.endpoint or ""
+        client = self._clients.pop(endpoint, None)
+        if client is None:
+            # Never a redirect (a new URL nobody checked), never a proxy from the environment.
+            client = httpx.AsyncClient(
+                timeout=self._timeout, follow_redirects=False, trust_env=False
+            )
+        self._clients[endpoint] = client  # the most recently used last
+        while len(self._clients) > MAX_CLIENTS:
+            closing = asyncio.ensure_future(self._clients.pop(next(iter(self._clients))).aclose())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+        return client
+
     def _retry_at(self, now: datetime, attempts: int) -> datetime:
         delay = min(self._max, self._base * 2 ** (attempts - 1))
         return now + timedelta(seconds=delay / 2 + random.uniform(0, delay / 2))
-
-
-def _client_for(
-    clients: dict[str, httpx.AsyncClient], delivery: Delivery, timeout: float
-) -> httpx.AsyncClient:
-    endpoint = delivery.endpoint or ""
-    if endpoint not in clients:
-        # Never a redirect (a new URL nobody checked), never a proxy from the environment.
-        clients[endpoint] = httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, trust_env=False
-        )
-    return clients[endpoint]
 
 
 async def _head(answer: httpx.Response) -> bytes:
