@@ -6,6 +6,7 @@ the version; dead letters an operator lists and replays; SSRF refusals naming th
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import time
@@ -22,6 +23,7 @@ from gateway.cli import app
 from gateway.config import Settings
 from gateway.schema.cxg.v1 import event_service_pb2 as pb
 from gateway.schema.cxg.v1 import event_service_pb2_grpc as pb_grpc
+from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
 from gateway.storage.audit import AuditStore
 from gateway.storage.tables import event_outbox, profile_disclosures
 from gateway.transport.serve import Gateway
@@ -329,6 +331,33 @@ def test_events_over_grpc_the_same_service(
         assert refused.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
         client.close()
+
+
+def test_an_sco_code_status_change_is_an_event(
+    events_gateway: Gateway, rest: RestClient, partners: dict[str, TestPartner]
+) -> None:
+    """The change and its outbox row commit together in the SCO store's transaction; its SET
+    names the code and both states."""
+    named(rest, delivery="EVENT_DELIVERY_POLL", eventTypes=["sco-status"])
+    publish(rest, partners)
+    operator = partners["cxg-operator"].as_partner()
+    sco = events_gateway.services.sco
+    subject = sco_pb.IssueScoCodeRequest()
+    subject.subject.scheme, subject.subject.value = "CN_USCC", USCC
+    name = sco.issue_code(subject, operator).name
+    sco.set_status(
+        sco_pb.SetScoCodeStatusRequest(name=name, state=sco_pb.CODE_STATE_SUSPENDED), operator
+    )
+    polled = _poll(rest, {"returnImmediately": False})
+    [set_jws] = polled["sets"].values()  # the version's SET is not among the types wanted
+    claims = json.loads(base64.urlsafe_b64decode(set_jws.split(".")[1] + "=="))
+    assert claims["events"] == {
+        URI + "sco-status": {
+            "code": f"scoCodes/{name.rsplit('/', 1)[1]}",
+            "previous": "valid",
+            "current": "suspended",
+        }
+    }
 
 
 # -- scope RECEIVED and the outbox -----------------------------------------------------------

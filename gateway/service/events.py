@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -32,6 +33,8 @@ from gateway.storage.events import (
     POLL,
     PUSH,
     RECEIVED,
+    SCO_STATUS_CHANGED,
+    VERSION_PUBLISHED,
     Delivery,
     EventStore,
     NewDelivery,
@@ -50,6 +53,8 @@ MAX_IDS = 1000
 MAX_POLL_EVENTS = 1000
 POLL_PAGE = 100  # SETs a poll returns when it does not say how many
 POLL_LEASE = timedelta(seconds=60)  # a polled SET not acknowledged within this comes again
+# A kind of outbox event's SETs: the events to send, given a subscription's types and view.
+_Events = Callable[[Sequence[str], str], dict[str, dict[str, Any]]]
 _SCOPES = {pb.SUBSCRIPTION_SCOPE_NAMED: NAMED, pb.SUBSCRIPTION_SCOPE_RECEIVED: RECEIVED}
 _DELIVERIES = {pb.EVENT_DELIVERY_PUSH: PUSH, pb.EVENT_DELIVERY_POLL: POLL}
 
@@ -247,33 +252,58 @@ class EventService:
     def _fan_out(
         self, event: OutboxEvent, subscribers: Sequence[Subscription], versions: Versions
     ) -> list[NewDelivery]:
-        current_pb = versions.load(event.profile_id, event.version)
-        if current_pb is None:  # cannot happen: the version commits with its event
-            return []
-        current = CreditProfile.FromString(current_pb)
-        before = versions.load(event.profile_id, event.version - 1)
-        previous = CreditProfile.FromString(before) if before is not None else None
+        profile_name = f"profiles/{event.profile_id}"
+        if event.kind == VERSION_PUBLISHED:
+            what = self._version_events(event, versions)
+        elif event.kind == SCO_STATUS_CHANGED:
+            what = self._sco_events(event)
+        else:
+            raise ValueError(f"an outbox event of unknown kind {event.kind!r}")
         at = int(event.occurred_at.timestamp())
         made = []
         for subscription in subscribers:
-            view = PURPOSES[subscription.purpose].view
-            events = sets.version_events(
-                minimize(previous, view) if previous is not None else None,
-                minimize(current, view),
-                subscription.event_types,
-            )
+            events = what(subscription.event_types, PURPOSES[subscription.purpose].view)
             if not events:
                 continue
             claims = sets.claims(
                 issuer=self._issuer,
                 audience=subscription.partner_id,
-                profile_name=current.name,
+                profile_name=profile_name,
                 events=events,
                 at=at,
             )
             jws = self._keyring.active.sign_jwt(claims, {"typ": sets.SET_TYP})
             made.append(NewDelivery(claims["jti"], subscription.id, jws))
         return made
+
+    @staticmethod
+    def _sco_events(event: OutboxEvent) -> _Events:
+        """The event of an SCO code's new status; a status is public, so every view sees it."""
+        detail = dict(event.detail)
+
+        def events(types: Sequence[str], view: str) -> dict[str, dict[str, Any]]:
+            return {sets.uri(sets.SCO_STATUS): detail} if sets.SCO_STATUS in types else {}
+
+        return events
+
+    @staticmethod
+    def _version_events(event: OutboxEvent, versions: Versions) -> _Events:
+        """The events of a new version for a subscriber's types and view."""
+        current_pb = versions.load(event.profile_id, event.version)
+        if current_pb is None:  # cannot happen: the version commits with its event
+            raise ValueError(f"no version {event.version} of profiles/{event.profile_id}")
+        current = CreditProfile.FromString(current_pb)
+        before = versions.load(event.profile_id, event.version - 1)
+        previous = CreditProfile.FromString(before) if before is not None else None
+
+        def events(types: Sequence[str], view: str) -> dict[str, dict[str, Any]]:
+            return sets.version_events(
+                minimize(previous, view) if previous is not None else None,
+                minimize(current, view),
+                types,
+            )
+
+        return events
 
     # -- push delivery's storage side (gateway/service/delivery.py) -----------------------------
 

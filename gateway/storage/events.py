@@ -37,7 +37,9 @@ from gateway.storage.tables import (
 )
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
-VERSION_PUBLISHED = "version"  # an outbox event's kind: a profile version was stored
+# What an outbox event says happened (its kind): a profile version was stored; an SCO code's
+# status changed (its detail: the code, the previous and the current state).
+VERSION_PUBLISHED, SCO_STATUS_CHANGED = "version", "sco-status"
 PUSH, POLL = "push", "poll"
 NAMED, RECEIVED = "named", "received"
 

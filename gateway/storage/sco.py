@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.storage.audit import ChangeLog
 from gateway.storage.database import Database
+from gateway.storage.events import SCO_STATUS_CHANGED, OutboxEvent, emit
 from gateway.storage.tables import sco_codes
 
 _ATTEMPTS = 4
@@ -93,13 +94,21 @@ class ScoCodeStore:
         other. The code and whether it changed (when not, nothing is written and the code
         returned shows the state that refused it); None if there is no such code."""
         with self._db.write() as conn:
+            before = conn.execute(
+                select(sco_codes.c.state, sco_codes.c.profile_id)
+                .where(sco_codes.c.code_id == code_id)
+                .with_for_update()
+            ).first()
             changed = conn.execute(
                 update(sco_codes)
                 .where(sco_codes.c.code_id == code_id, sco_codes.c.state.in_(list(sources)))
                 .values(state=state, changed_at=at)
             ).rowcount
-            if changed:
+            if changed and before is not None:
                 self._changes.record(conn, "sco.status", [f"scoCodes/{code_id}"], {"state": state})
+                detail = {"code": f"scoCodes/{code_id}", "previous": before.state, "current": state}
+                # The code's event, committed with the change (storage/events.py).
+                emit(conn, [OutboxEvent(0, SCO_STATUS_CHANGED, before.profile_id, 0, detail, at)])
             rows = conn.execute(select(sco_codes).where(sco_codes.c.code_id == code_id)).all()
         return (StoredCode(**rows[0]._mapping), bool(changed)) if rows else None
 
