@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -161,8 +162,11 @@ def test_a_set_the_receiver_refuses_is_a_dead_letter_an_operator_replays(
     with receiver_for(events_gateway, "ru-bureau") as receiver:
         named(rest, delivery="EVENT_DELIVERY_PUSH", endpoint=receiver.url)
         receiver.mode = "reject"  # 400 invalid_request: never sent again by itself
+        dead_before = REGISTRY.get_sample_value("cxg_event_deliveries_total", {"outcome": "dead"})
         publish(rest, partners)
         dead = _wait_dead(rest, operator)
+        dead_after = REGISTRY.get_sample_value("cxg_event_deliveries_total", {"outcome": "dead"})
+        assert (dead_after or 0) == (dead_before or 0) + 1
         assert dead["lastError"].startswith("refused by the subscriber: invalid_request")
         attempts = receiver.attempts
         time.sleep(0.5)

@@ -88,6 +88,11 @@ pool_size = Gauge(
 )
 sco_verifications = Counter("cxg_sco_verifications", "SCO codes verified, by result", ["result"])
 import_records = Counter("cxg_import_records", "Records of imported files, by outcome", ["outcome"])
+event_deliveries = Counter(
+    "cxg_event_deliveries",
+    "Push deliveries of security events, by outcome: delivered, retried, dead",
+    ["outcome"],
+)
 rule_decisions = Counter(
     "cxg_rule_decisions", "Mutual-recognition decisions, by outcome", ["outcome"]
 )

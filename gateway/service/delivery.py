@@ -31,6 +31,7 @@ import httpx
 from gateway.config import Settings
 from gateway.errors import GatewayError
 from gateway.events.endpoints import pinned_request
+from gateway.observe import metrics
 from gateway.service.events import EventService
 from gateway.service.offload import Offload
 from gateway.storage.events import DEAD, DELIVERED, PENDING, Delivery, Outcome
@@ -55,6 +56,7 @@ class PushDeliverer:
         self._lease = timedelta(seconds=2 * self._timeout + 5)
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._paused = False
         self._clients: dict[str, httpx.AsyncClient] = {}  # by endpoint, least recently used first
         self._closing: set[asyncio.Future[None]] = set()
 
@@ -78,9 +80,11 @@ class PushDeliverer:
         while not self._stopping.is_set():
             try:
                 busy = await self.tick()
+                self._paused = False
             except GatewayError as exc:  # the database is away: the next tick retries
-                _log.warning("event delivery paused: %s", exc)
-                busy = False
+                if not self._paused:  # once per outage, not every tick
+                    _log.warning("event delivery paused: %s", exc)
+                self._paused, busy = True, False
             except Exception:
                 _log.exception("event delivery tick failed")
                 busy = False
@@ -102,14 +106,17 @@ class PushDeliverer:
         error = await self._post(client, delivery)
         now = self._events.now()
         if error is None:
+            metrics.event_deliveries.labels("delivered").inc()
             return Outcome(delivery.id, DELIVERED, now, attempts)
         refused, reason = error
         if refused or now - delivery.created_at >= self._dead_after:
+            metrics.event_deliveries.labels("dead").inc()
             _log.warning(
                 "event delivery given up",
                 extra={"fields": {"jti": delivery.jti, "attempts": attempts, "error": reason}},
             )
             return Outcome(delivery.id, DEAD, now, attempts, reason)
+        metrics.event_deliveries.labels("retried").inc()
         return Outcome(delivery.id, PENDING, now, attempts, reason, self._retry_at(now, attempts))
 
     async def _post(self, client: httpx.AsyncClient, delivery: Delivery) -> tuple[bool, str] | None:

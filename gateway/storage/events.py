@@ -132,6 +132,9 @@ class EventStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._changes = ChangeLog(db)
+        self._undispatched = (
+            select(event_outbox.c.seq).where(event_outbox.c.dispatched_at.is_(None)).limit(1)
+        )
 
     # -- subscriptions ------------------------------------------------------------------------
 
@@ -227,6 +230,8 @@ class EventStore:
 
     def dispatch(self, fan_out: FanOut, limit: int, at: datetime) -> int:
         """Fan out up to ``limit`` undispatched outbox events, oldest first; how many."""
+        if not self._db.read(self._undispatched):  # idle: no write lock taken (SQLite)
+            return 0
         with self._db.write() as conn:
             events = [
                 _outbox(row)
@@ -310,11 +315,12 @@ class EventStore:
                 ),
             )
             .order_by(event_deliveries.c.id)
-            .limit(limit)
-            .with_for_update(of=event_deliveries, skip_locked=True)
         )
         if partner_id is not None:
             due = due.where(event_subscriptions.c.partner_id == partner_id)
+        if not self._db.read(due.with_only_columns(event_deliveries.c.id).limit(1)):
+            return []  # nothing due: no write lock taken (SQLite)
+        due = due.limit(limit).with_for_update(of=event_deliveries, skip_locked=True)
         with self._db.write() as conn:
             claimed = [
                 Delivery(
