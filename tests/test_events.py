@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -124,6 +125,25 @@ def test_a_published_version_reaches_a_push_subscriber_as_a_set_it_verifies(
     # The first version's AEO authorisation is news too: it was not there before.
     [aeo] = claims["events"][URI + "aeo-status"]["changes"]
     assert (aeo["previous"], aeo["current"]) == ("", "AEO_STATE_AUTHORISED")
+    assert claims["toe"] <= claims["iat"]  # the change happened before its SET was made
+    # Who was told what: the delivery's audit leaf names the subscriber, the company and the SET.
+    subject = [
+        name,
+        f"subscriptions/{subscription['name'].rsplit('/', 1)[1]}",
+        f"events/{received.jti}",
+    ]
+    deadline = time.monotonic() + 5
+    while not (told := _leaves(events_gateway, "DeliverEvent")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [leaf] = told
+    assert (leaf["partner"], leaf["subject"], leaf["transport"]) == ("ru-bureau", subject, "push")
+    assert leaf["request_sha256"] == hashlib.sha256(received.raw.encode()).hexdigest()
+
+
+def _leaves(gateway: Gateway, operation: str) -> list[dict[str, Any]]:
+    store = AuditStore(gateway.db)
+    leaves = [json.loads(leaf.data) for leaf in store.leaves(0, store.size())]
+    return [leaf for leaf in leaves if leaf.get("operation") == operation]
 
 
 def test_a_failing_receiver_gets_every_event_in_order_once_it_recovers(

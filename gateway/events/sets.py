@@ -82,14 +82,22 @@ def version_events(
 
 
 def claims(
-    *, issuer: str, audience: str, profile_name: str, events: dict[str, dict[str, Any]], at: int
+    *,
+    issuer: str,
+    audience: str,
+    profile_name: str,
+    events: dict[str, dict[str, Any]],
+    issued: int,
+    happened: int,
 ) -> dict[str, Any]:
     """A SET's claims: a fresh ``jti``, the subscriber as ``aud``, the company as an opaque
-    subject identifier (RFC 9493) and the events."""
+    subject identifier (RFC 9493), when it was made (``iat``) and when the change happened
+    (``toe``, RFC 8417 section 2.2), and the events."""
     return {
         "iss": issuer,
         "aud": audience,
-        "iat": at,
+        "iat": issued,
+        "toe": happened,
         "jti": secrets.token_hex(16),
         "sub_id": {"format": "opaque", "id": profile_name},
         "events": events,

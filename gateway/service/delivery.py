@@ -2,7 +2,8 @@
 
 Each tick fans new outbox events out into signed SETs, claims the push deliveries that are due
 (a lease, so that processes never send one at the same time and a process that dies leaves its
-claims to the others), POSTs each SET to its subscriber's endpoint and records the outcome:
+claims to the others), POSTs each SET to its subscriber's endpoint and records the outcome (and,
+for each SET delivered, an audit leaf naming the subscriber, the company and the SET's digest):
 
 - 202: delivered;
 - 400 with an RFC 8935 error document: the subscriber refused that SET; sending the same bytes
@@ -28,10 +29,12 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from gateway.audit.entries import Exchange
 from gateway.config import Settings
 from gateway.errors import GatewayError
 from gateway.events.endpoints import pinned_request
 from gateway.observe import metrics
+from gateway.service.audit import AuditLog, sha256_hex
 from gateway.service.events import EventService
 from gateway.service.offload import Offload
 from gateway.storage.events import DEAD, DELIVERED, PENDING, Delivery, Outcome
@@ -44,9 +47,12 @@ MAX_CLIENTS = 256  # endpoints whose connections are kept open between ticks
 
 
 class PushDeliverer:
-    def __init__(self, events: EventService, offload: Offload, settings: Settings) -> None:
+    def __init__(
+        self, events: EventService, offload: Offload, audit: AuditLog, settings: Settings
+    ) -> None:
         self._events = events
         self._offload = offload
+        self._audit = audit
         self._timeout = settings.events_push_timeout_seconds
         self._base = settings.events_retry_base_seconds
         self._max = settings.events_retry_max_seconds
@@ -99,6 +105,11 @@ class PushDeliverer:
         if claimed:
             outcomes = await asyncio.gather(*(self._attempt(self._client(d), d) for d in claimed))
             await self._offload.run(self._events.store.settle, outcomes)
+            # Who was told what: a leaf per SET its subscriber acknowledged (one group commit).
+            delivered = {o.id for o in outcomes if o.state == DELIVERED}
+            await asyncio.gather(
+                *(self._audit.record_async(_leaf(d)) for d in claimed if d.id in delivered)
+            )
         return bool(dispatched or claimed)
 
     async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> Outcome:
@@ -170,6 +181,24 @@ class PushDeliverer:
     def _retry_at(self, now: datetime, attempts: int) -> datetime:
         delay = min(self._max, self._base * 2 ** (attempts - 1))
         return now + timedelta(seconds=delay / 2 + random.uniform(0, delay / 2))
+
+
+def _leaf(delivery: Delivery) -> Exchange:
+    return Exchange(
+        operation="DeliverEvent",
+        transport="push",
+        partner=delivery.partner_id,
+        subject=(
+            f"profiles/{delivery.profile_id}",
+            f"subscriptions/{delivery.subscription_id}",
+            f"events/{delivery.jti}",
+        ),
+        purpose=delivery.purpose,
+        consent="",
+        request_sha256=sha256_hex(delivery.set_jws.encode("ascii")),
+        response_sha256="",
+        decision="ok",
+    )
 
 
 async def _head(answer: httpx.Response) -> bytes:

@@ -259,7 +259,7 @@ class EventService:
             what = self._sco_events(event)
         else:
             raise ValueError(f"an outbox event of unknown kind {event.kind!r}")
-        at = int(event.occurred_at.timestamp())
+        happened, issued = int(event.occurred_at.timestamp()), int(self._clock().timestamp())
         made = []
         for subscription in subscribers:
             events = what(subscription.event_types, PURPOSES[subscription.purpose].view)
@@ -270,7 +270,8 @@ class EventService:
                 audience=subscription.partner_id,
                 profile_name=profile_name,
                 events=events,
-                at=at,
+                issued=issued,
+                happened=happened,
             )
             jws = self._keyring.active.sign_jwt(claims, {"typ": sets.SET_TYP})
             made.append(NewDelivery(claims["jti"], subscription.id, jws))

@@ -84,6 +84,8 @@ class Delivery:
     set_jws: str
     attempts: int
     created_at: datetime
+    partner_id: str  # the subscriber
+    purpose: str  # its subscription's
     last_error: str | None = None
 
 
@@ -287,17 +289,7 @@ class EventStore:
         subscription and company, leased until ``at + lease``."""
         earlier = aliased(event_deliveries)
         due = (
-            select(
-                event_deliveries.c.id,
-                event_deliveries.c.jti,
-                event_deliveries.c.subscription_id,
-                event_deliveries.c.profile_id,
-                event_deliveries.c.set_jws,
-                event_deliveries.c.attempts,
-                event_deliveries.c.created_at,
-                event_deliveries.c.last_error,
-                event_subscriptions.c.endpoint,
-            )
+            select(*_DELIVERY_COLUMNS)
             .join(
                 event_subscriptions,
                 event_subscriptions.c.id == event_deliveries.c.subscription_id,
@@ -322,20 +314,7 @@ class EventStore:
             return []  # nothing due: no write lock taken (SQLite)
         due = due.limit(limit).with_for_update(of=event_deliveries, skip_locked=True)
         with self._db.write() as conn:
-            claimed = [
-                Delivery(
-                    id=row.id,
-                    jti=row.jti,
-                    subscription_id=row.subscription_id,
-                    profile_id=row.profile_id,
-                    endpoint=row.endpoint,
-                    set_jws=row.set_jws,
-                    attempts=row.attempts,
-                    created_at=row.created_at,
-                    last_error=row.last_error,
-                )
-                for row in conn.execute(due)
-            ]
+            claimed = [_delivery(row) for row in conn.execute(due)]
             if claimed:
                 conn.execute(
                     update(event_deliveries)
@@ -426,17 +405,7 @@ class EventStore:
 
     def dead_letters(self, limit: int, after: int = 0) -> list[Delivery]:
         rows = self._db.read(
-            select(
-                event_deliveries.c.id,
-                event_deliveries.c.jti,
-                event_deliveries.c.subscription_id,
-                event_deliveries.c.profile_id,
-                event_deliveries.c.set_jws,
-                event_deliveries.c.attempts,
-                event_deliveries.c.created_at,
-                event_deliveries.c.last_error,
-                event_subscriptions.c.endpoint,
-            )
+            select(*_DELIVERY_COLUMNS)
             .join(
                 event_subscriptions,
                 event_subscriptions.c.id == event_deliveries.c.subscription_id,
@@ -449,20 +418,7 @@ class EventStore:
             .order_by(event_deliveries.c.id)
             .limit(limit)
         )
-        return [
-            Delivery(
-                id=r.id,
-                jti=r.jti,
-                subscription_id=r.subscription_id,
-                profile_id=r.profile_id,
-                endpoint=r.endpoint,
-                set_jws=r.set_jws,
-                attempts=r.attempts,
-                created_at=r.created_at,
-                last_error=r.last_error,
-            )
-            for r in rows
-        ]
+        return [_delivery(row) for row in rows]
 
     def replay(self, jtis: Sequence[str], at: datetime) -> list[str]:
         """Put dead deliveries (of live subscriptions) back to pending, due now, with a fresh
@@ -574,6 +530,38 @@ def _subscribers(conn: Connection, event: OutboxEvent) -> list[Subscription]:
         .order_by(event_subscriptions.c.id)
     )
     return [_subscription(row, ()) for row in rows]
+
+
+# A delivery as claimed or listed: its row and its subscription's (the two joined).
+_DELIVERY_COLUMNS = (
+    event_deliveries.c.id,
+    event_deliveries.c.jti,
+    event_deliveries.c.subscription_id,
+    event_deliveries.c.profile_id,
+    event_deliveries.c.set_jws,
+    event_deliveries.c.attempts,
+    event_deliveries.c.created_at,
+    event_deliveries.c.last_error,
+    event_subscriptions.c.endpoint,
+    event_subscriptions.c.partner_id,
+    event_subscriptions.c.purpose,
+)
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        jti=row.jti,
+        subscription_id=row.subscription_id,
+        profile_id=row.profile_id,
+        endpoint=row.endpoint,
+        set_jws=row.set_jws,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        partner_id=row.partner_id,
+        purpose=row.purpose,
+        last_error=row.last_error,
+    )
 
 
 def _subscription(row: Any, ids: tuple[tuple[str, str], ...]) -> Subscription:

@@ -117,7 +117,7 @@ class Gateway:
             readiness=self.readiness,
             events=EventService.from_settings(settings, self.db, keyring),
         )
-        self.deliverer = PushDeliverer(self.services.events, self.offload, settings)
+        self.deliverer = PushDeliverer(self.services.events, self.offload, self.audit, settings)
         # Both transports are served on one event loop: a call that waits for its audit leaf
         # waits as a coroutine, not as a blocked thread, and the loop commits the leaves of
         # all the calls it is serving together (gateway/storage/_group.py).
