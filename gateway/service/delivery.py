@@ -104,12 +104,14 @@ class PushDeliverer:
         claimed = await self._offload.run(self._events.claim_push, self._lease, CLAIM_BATCH)
         if claimed:
             outcomes = await asyncio.gather(*(self._attempt(self._client(d), d) for d in claimed))
-            await self._offload.run(self._events.store.settle, outcomes)
-            # Who was told what: a leaf per SET its subscriber acknowledged (one group commit).
+            # Who was told what: a leaf per SET its subscriber acknowledged (one group commit),
+            # durable before the delivery is marked done; should it fail, the delivery is sent
+            # again once its lease ends, and leafed again (at least once, as the delivery).
             delivered = {o.id for o in outcomes if o.state == DELIVERED}
             await asyncio.gather(
                 *(self._audit.record_async(_leaf(d)) for d in claimed if d.id in delivered)
             )
+            await self._offload.run(self._events.store.settle, outcomes)
         return bool(dispatched or claimed)
 
     async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> Outcome:
