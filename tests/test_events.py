@@ -477,6 +477,8 @@ def test_a_subscription_is_its_partners_alone(events_gateway: Gateway, rest: Res
         ({"setErrs": {"a" * 32: "refused"}}, "/setErrs/" + "a" * 32),
         ({"ack": ["not-a-jti"]}, "ack[0]"),
         ({"maxEvents": 5000}, "max_events"),
+        ({"ack": ["a" * 32] * 1001}, "ack"),  # one query may name them all (SQLite's limit)
+        ({"setErrs": {f"{n:032x}": {"err": "x"} for n in range(1001)}}, "set_errs"),
         ({"maxEvents": "ten"}, "/maxEvents"),
     ],
 )

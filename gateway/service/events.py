@@ -173,6 +173,12 @@ class EventService:
             raise InvalidArgument(
                 f"max_events must be from 0 to {MAX_POLL_EVENTS}", field="max_events"
             )
+        for name, given in (("ack", len(request.ack)), ("set_errs", len(request.set_errs))):
+            if given > MAX_POLL_EVENTS:  # what one poll may hand over, and one query may name
+                raise InvalidArgument(
+                    f"at most {MAX_POLL_EVENTS} jtis per poll; send the rest in the next",
+                    field=name,
+                )
         for i, jti in enumerate(request.ack):
             if not _JTI.fullmatch(jti):
                 raise InvalidArgument("a jti is 32 lower-case hex digits", field=f"ack[{i}]")
