@@ -200,7 +200,7 @@ class EventService:
             if wanted
             else []
         )
-        more = bool(self._store.pending_count(caller.id, POLL, now))
+        more = self._store.has_pending(caller.id, POLL, now)
         return pb.PollEventsResponse(sets={d.jti: d.set_jws for d in claimed}, more_available=more)
 
     async def poll_waiting(

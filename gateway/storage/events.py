@@ -367,8 +367,9 @@ class EventStore:
                 )
         return set(found)
 
-    def pending_count(self, partner_id: str, delivery: str, at: datetime) -> int:
-        """Deliveries of the partner's subscriptions still to come (for moreAvailable)."""
+    def has_pending(self, partner_id: str, delivery: str, at: datetime) -> bool:
+        """Whether deliveries of the partner's subscriptions are still to come, not leased
+        (a poll's moreAvailable)."""
         rows = self._db.read(
             select(event_deliveries.c.id)
             .join(
@@ -383,7 +384,7 @@ class EventStore:
             )
             .limit(1)
         )
-        return len(rows)
+        return bool(rows)
 
     @staticmethod
     def _owned_pending(partner_id: str, jtis: Sequence[str]) -> Any:
