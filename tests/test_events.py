@@ -310,6 +310,29 @@ def test_a_poll_subscriber_receives_acknowledges_and_refuses(
     assert dead[0]["lastError"] == "invalid_audience: not ours"
 
 
+def test_polled_sets_never_acknowledged_become_dead_letters_after_the_horizon(
+    settings: Settings, partners: dict[str, TestPartner]
+) -> None:
+    """A poll subscription abandoned by its partner does not keep its SETs for ever."""
+    from gateway.service import PartnerAdmin
+
+    quick = dataclasses.replace(settings, **FAST, events_dead_after_seconds=0.5)
+    running = Gateway(quick)
+    PartnerAdmin(running.db).import_files(settings.partners_dir)
+    running.start()
+    client = RestClient(running, partners)
+    try:
+        named(client, delivery="EVENT_DELIVERY_POLL")
+        publish(client, partners)
+        operator = client.sessions.of("cxg-operator")
+        dead = _wait_dead(client, operator)  # the deliverer's next look, within the test's patience
+        assert dead["lastError"] == "never acknowledged by a poll"
+        assert _poll(client, {"returnImmediately": True}).get("sets", {}) == {}
+    finally:
+        client.close()
+        running.stop()
+
+
 def _poll(rest: RestClient, body: dict[str, Any]) -> dict[str, Any]:
     answer = rest.request("POST", "/v1/events:poll", json=body)
     assert answer.status_code == 200, answer.text

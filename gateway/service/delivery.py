@@ -44,6 +44,7 @@ SET_MEDIA_TYPE = "application/secevent+jwt"
 CLAIM_BATCH = 64  # deliveries one tick claims, and POSTs at the same time at most
 _ERROR_BYTES = 4096
 MAX_CLIENTS = 256  # endpoints whose connections are kept open between ticks
+EXPIRY_SECONDS = 60.0
 
 
 class PushDeliverer:
@@ -63,6 +64,7 @@ class PushDeliverer:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._paused = False
+        self._next_expiry = 0.0  # loop time of the next look for polled SETs past the horizon
         self._clients: dict[str, httpx.AsyncClient] = {}  # by endpoint, least recently used first
         self._closing: set[asyncio.Future[None]] = set()
 
@@ -100,6 +102,11 @@ class PushDeliverer:
 
     async def tick(self) -> bool:
         """One pass; True when there was work (the next pass follows at once)."""
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._next_expiry:  # a write, when there is any: now and then only
+            self._next_expiry = loop.time() + min(EXPIRY_SECONDS, self._dead_after.total_seconds())
+            made_before = self._events.now() - self._dead_after
+            await self._offload.run(self._events.store.expire_polled, made_before)
         dispatched = await self._offload.run(self._events.dispatch)
         claimed = await self._offload.run(self._events.claim_push, self._lease, CLAIM_BATCH)
         if claimed:

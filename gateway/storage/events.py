@@ -335,6 +335,33 @@ class EventStore:
                     .values(**outcome.values())
                 )
 
+    def expire_polled(self, made_before: datetime) -> int:
+        """Polled deliveries never acknowledged and made before ``made_before`` become dead
+        letters (as a push delivery does after its horizon): an abandoned poll subscription
+        does not keep its SETs forever. How many."""
+        stale = (
+            select(event_deliveries.c.id)
+            .join(
+                event_subscriptions,
+                event_subscriptions.c.id == event_deliveries.c.subscription_id,
+            )
+            .where(
+                event_subscriptions.c.delivery == POLL,
+                event_deliveries.c.state == PENDING,
+                event_deliveries.c.created_at < made_before,
+            )
+        )
+        if not self._db.read(stale.limit(1)):
+            return 0  # nothing stale: no write lock taken (SQLite)
+        with self._db.write() as conn:
+            return int(
+                conn.execute(
+                    update(event_deliveries)
+                    .where(event_deliveries.c.id.in_(stale))
+                    .values(state=DEAD, lease_until=None, last_error="never acknowledged by a poll")
+                ).rowcount
+            )
+
     def acknowledge(self, partner_id: str, jtis: Sequence[str], at: datetime) -> set[str]:
         """Mark the partner's polled deliveries ``jtis`` delivered; the jtis it holds."""
         if not jtis:
