@@ -298,8 +298,9 @@ class Settings:
     events_retry_max_seconds: float = _setting(300.0, "the longest wait between two retries")
     events_dead_after_seconds: float = _setting(
         259_200.0,
-        "a push delivery not acknowledged this long after it was made becomes a dead letter"
-        " (`cxg events dead`, `cxg events replay`)",
+        "a delivery not acknowledged this long after it was made (pushed and never answered"
+        " 202, or polled and never acknowledged) becomes a dead letter (`cxg events dead`,"
+        " `cxg events replay`)",
     )
     events_poll_wait_seconds: float = _setting(
         10.0,
