@@ -41,7 +41,7 @@ from gateway.audit import merkle
 from gateway.schema.cxg.v1 import audit_service_pb2 as pb
 from gateway.service.audit import AuditLog, Exchange, sha256_hex
 from gateway.storage import Database
-from gateway.storage.audit import AuditStore
+from gateway.storage.audit import AuditStore, Disclosure
 
 PARTNER = "demo-ru-credit-bureau"
 ORIGIN = "bench.cxg/audit"
@@ -55,8 +55,12 @@ class CountingStore(AuditStore):
         self.commits = 0
         self.appended = 0  # not "leaves": that is AuditStore's reading method
 
-    def append(self, leaves: list[tuple[bytes, str | None]]) -> int:
-        first = super().append(leaves)
+    def append(
+        self,
+        leaves: list[tuple[bytes, str | None]],
+        disclosures: Sequence[tuple[int, Disclosure]] = (),
+    ) -> int:
+        first = super().append(leaves, disclosures)
         self.commits += 1  # only the writer thread appends
         self.appended += len(leaves)
         return first

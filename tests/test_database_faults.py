@@ -11,6 +11,7 @@ SIGSTOP, stopped and restarted; SQLite is locked by another process holding its 
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -107,6 +108,9 @@ def grpc_search(gateway: audit_load.ServedGateway, rest: RestClient) -> grpc.Sta
 
 
 def check_log(gateway: audit_load.ServedGateway, outages: int) -> None:
+    # Log lines are written in batches, a fraction of a second after they happen.
+    with contextlib.suppress(AssertionError):
+        eventually(lambda: gateway.output().count("database available again") >= outages, 2.0)
     log = gateway.output()
     assert log.count("database unavailable (") == outages, log[-3000:]
     assert log.count("database available again") == outages, log[-3000:]
