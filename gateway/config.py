@@ -20,9 +20,12 @@ import sys
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from gateway.corrections.calendar import parse_days
 
 DEFAULT_DATABASE_URL = "sqlite:///cxg.db"
 MIB = 1024 * 1024
@@ -102,6 +105,13 @@ def _choice(*allowed: str) -> Parse:
         return text
 
     return parse
+
+
+def _days(text: str, where: str) -> tuple[date, ...]:
+    try:
+        return parse_days(text, where)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _legacy_ids(text: str, where: str) -> frozenset[str]:
@@ -310,6 +320,36 @@ class Settings:
     events_tick_seconds: float = _setting(
         0.5, "how often each gateway process looks for events to fan out and deliver"
     )
+    dispute_answer_days: int = _setting(
+        20,
+        "working days a publisher has to answer a dispute (counted from the day after filing, in"
+        " the calendar below); an open dispute past its due date is overdue (`cxg disputes"
+        " overdue`)",
+    )
+    calendar_holidays: tuple[date, ...] = _setting(
+        (),
+        "public holidays that are not working days: ISO dates or ranges `first..last`,"
+        " comma-separated (e.g. `2027-02-06..2027-02-14`)",
+        parse=_days,
+        shown="none",
+    )
+    calendar_working_weekend_days: tuple[date, ...] = _setting(
+        (),
+        "Saturdays or Sundays that are working days (adjusted working days, 调休), as above",
+        parse=_days,
+        shown="none",
+    )
+    notice_lookback_days: int = _setting(
+        180,
+        "a dispute answered or a record repaired is sent to every partner that received the"
+        " profile in this many days before, subscribed or not",
+    )
+    dispute_sco_review: str = _setting(
+        "subject",
+        "which disputes put the company's valid SCO codes under review until answered:"
+        " `subject` (filed by the company itself), `any`, or `none`",
+        parse=_choice("subject", "any", "none"),
+    )
     workers: int = _setting(
         1,
         "gateway processes sharing both ports (SO_REUSEPORT) and the database, under one"
@@ -336,6 +376,7 @@ class Settings:
                 value = str(value)
             elif isinstance(value, tuple | frozenset):
                 value = sorted(value) if isinstance(value, frozenset) else list(value)
+                value = [v.isoformat() if isinstance(v, date) else v for v in value]
             shown[item.name] = value
         return shown
 

@@ -112,6 +112,8 @@ def test_a_published_version_reaches_a_push_subscriber_as_a_set_it_verifies(
             "common-grade",
             "public-record",
             "sco-status",
+            "dispute",
+            "credit-repair",
         ]
         name = publish(rest, partners)
         [received] = receiver.wait_for(1)

@@ -34,7 +34,17 @@ AEO_STATUS = "aeo-status"
 COMMON_GRADE = "common-grade"
 PUBLIC_RECORD = "public-record"
 SCO_STATUS = "sco-status"
-EVENT_TYPES = (PROFILE_VERSION, AEO_STATUS, COMMON_GRADE, PUBLIC_RECORD, SCO_STATUS)
+DISPUTE = "dispute"
+CREDIT_REPAIR = "credit-repair"
+EVENT_TYPES = (
+    PROFILE_VERSION,
+    AEO_STATUS,
+    COMMON_GRADE,
+    PUBLIC_RECORD,
+    SCO_STATUS,
+    DISPUTE,
+    CREDIT_REPAIR,
+)
 
 
 def uri(event_type: str) -> str:

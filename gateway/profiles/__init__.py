@@ -175,6 +175,11 @@ def validate_profile(
     """
     if not profile.HasField("subject"):
         raise InvalidArgument("subject is required", field="/subject")
+    if profile.disputes:
+        raise InvalidArgument(
+            "dispute marks are set by the gateway when it serves a version, never published",
+            field="/disputes",
+        )
     subject = profile.subject
     if not subject.ids:
         raise InvalidArgument("at least one identifier is required", field="/subject/ids")

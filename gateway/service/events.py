@@ -18,21 +18,25 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.config import Settings
-from gateway.errors import InvalidArgument, NotFound
+from gateway.errors import InvalidArgument, NotFound, PermissionDenied
 from gateway.events import sets
 from gateway.events.endpoints import EndpointPolicy
 from gateway.identifiers import normalize_scheme, validate
 from gateway.schema.cxg.v1 import event_service_pb2 as pb
-from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
+from gateway.schema.cxg.v1.profile_pb2 import CreditProfile, PublicRecordKind
 from gateway.service._paging import decode_token, encode_token, page_size
 from gateway.service.offload import Offload
 from gateway.signing import KeyRing
 from gateway.storage import Database
 from gateway.storage.events import (
+    DISPUTE_CHANGED,
     NAMED,
+    NOTICES,
+    PARTY,
     POLL,
     PUSH,
     RECEIVED,
+    RECORD_REPAIRED,
     SCO_STATUS_CHANGED,
     VERSION_PUBLISHED,
     Delivery,
@@ -43,7 +47,7 @@ from gateway.storage.events import (
     Versions,
 )
 from gateway.trust import Partner
-from gateway.trust.policy import PURPOSES, minimize, purpose_for
+from gateway.trust.policy import CUSTOMS, FULL, PURPOSES, minimize, purpose_for
 
 _SUBSCRIPTION = re.compile(r"subscriptions/([0-9a-f]{32})")
 _JTI = re.compile(r"[0-9a-f]{32}")
@@ -56,6 +60,7 @@ POLL_LEASE = timedelta(seconds=60)  # a polled SET not acknowledged within this 
 # A kind of outbox event's SETs: the events to send, given a subscription's types and view.
 _Events = Callable[[Sequence[str], str], dict[str, dict[str, Any]]]
 _SCOPES = {pb.SUBSCRIPTION_SCOPE_NAMED: NAMED, pb.SUBSCRIPTION_SCOPE_RECEIVED: RECEIVED}
+_SCOPE_SHOWN = _SCOPES | {pb.SUBSCRIPTION_SCOPE_NOTICES: NOTICES}
 _DELIVERIES = {pb.EVENT_DELIVERY_PUSH: PUSH, pb.EVENT_DELIVERY_POLL: POLL}
 
 
@@ -149,6 +154,12 @@ class EventService:
         self, caller: Partner, request: pb.DeleteSubscriptionRequest
     ) -> pb.EventSubscription:
         subscription = self._owned(caller, request.name)
+        if subscription.scope == NOTICES:
+            raise PermissionDenied(
+                "notices of disputes and repairs are owed to every recipient whether it"
+                " subscribed or not: poll and acknowledge them instead",
+                field="name",
+            )
         self._store.delete_subscription(subscription, self._clock())
         return _message(subscription)
 
@@ -263,12 +274,17 @@ class EventService:
             what = self._version_events(event, versions)
         elif event.kind == SCO_STATUS_CHANGED:
             what = self._sco_events(event)
+        elif event.kind == DISPUTE_CHANGED:
+            what = _dispute_events(event)
+        elif event.kind == RECORD_REPAIRED:
+            what = _repair_events(event)
         else:
             raise ValueError(f"an outbox event of unknown kind {event.kind!r}")
         happened, issued = int(event.occurred_at.timestamp()), int(self._clock().timestamp())
         made = []
         for subscription in subscribers:
-            events = what(subscription.event_types, PURPOSES[subscription.purpose].view)
+            view = FULL if subscription.purpose == PARTY else PURPOSES[subscription.purpose].view
+            events = what(subscription.event_types, view)
             if not events:
                 continue
             claims = sets.claims(
@@ -325,6 +341,45 @@ class EventService:
         return self._clock()
 
 
+def _dispute_events(event: OutboxEvent) -> _Events:
+    """A dispute filed or answered: which one, on which version, its state and due date (no
+    profile data, so every view may see it)."""
+    name = f"profiles/{event.profile_id}"
+    body = {
+        "dispute": event.detail["dispute"],
+        "version": f"{name}/versions/{event.version}",
+        "state": event.detail["state"],
+        "dueDate": event.detail["dueDate"],
+    }
+
+    def events(types: Sequence[str], view: str) -> dict[str, dict[str, Any]]:
+        return {sets.uri(sets.DISPUTE): body} if sets.DISPUTE in types else {}
+
+    return events
+
+
+def _repair_events(event: OutboxEvent) -> _Events:
+    """A record repaired: sent only to views that showed the record (the full view; the
+    customs view for a customs authority's record)."""
+    name = f"profiles/{event.profile_id}"
+    detail = event.detail
+    body = {
+        "version": f"{name}/versions/{event.version}",
+        "record": detail["record"] | {"kind": PublicRecordKind.Name(detail["record"]["kind"])},
+        "repairDate": detail["repairDate"],
+        "repairAuthority": detail["repairAuthority"],
+        "repairDecisionNumber": detail["repairDecisionNumber"],
+    }
+    shown_in = {FULL, CUSTOMS} if detail["customsRecord"] else {FULL}
+
+    def events(types: Sequence[str], view: str) -> dict[str, dict[str, Any]]:
+        if sets.CREDIT_REPAIR not in types or view not in shown_in:
+            return {}
+        return {sets.uri(sets.CREDIT_REPAIR): body}
+
+    return events
+
+
 def _ids(request: pb.CreateSubscriptionRequest) -> tuple[tuple[str, str], ...]:
     if not 1 <= len(request.ids) <= MAX_IDS:
         raise InvalidArgument(f"a NAMED subscription names 1 to {MAX_IDS} ids", field="ids")
@@ -344,7 +399,7 @@ def _message(subscription: Subscription) -> pb.EventSubscription:
     created.FromDatetime(subscription.created_at)
     message = pb.EventSubscription(
         name=f"subscriptions/{subscription.id}",
-        scope=next(k for k, v in _SCOPES.items() if v == subscription.scope),
+        scope=next(k for k, v in _SCOPE_SHOWN.items() if v == subscription.scope),
         event_types=list(subscription.event_types),
         purpose=subscription.purpose,
         delivery=next(k for k, v in _DELIVERIES.items() if v == subscription.delivery),

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from gateway import mapping
 from gateway.config import Settings
+from gateway.corrections.views import served
 from gateway.errors import Conflict, GatewayError, InvalidArgument, NotFound, PermissionDenied
 from gateway.identifiers import normalize_scheme, validate
 from gateway.mapping import Adapter, Record
@@ -42,8 +43,9 @@ from gateway.service.consents import ConsentService
 from gateway.service.rules import RuleService
 from gateway.signing import KeyRing
 from gateway.storage import Database, NewVersion, ProfileStore, Rendered, VersionRef
+from gateway.storage.corrections import NO_OVERLAY, CorrectionStore, Overlay
 from gateway.trust import PUBLISHER_ROLES, Partner, PartnerDirectory, PartnerRegistry
-from gateway.trust.policy import FULL, minimize, purpose_for
+from gateway.trust.policy import FULL, purpose_for
 
 # (caller id, profile id, purpose, cited consent name) -> consent id; raises when not valid.
 ConsentCheck = Callable[[str, str, str, str], str]
@@ -120,6 +122,7 @@ class ProfileExchange:
         cache_size: int = 8192,
         formats: Callable[[str], Adapter] = mapping.adapter,
         common_grade: CommonGradeOf = lambda profile, day: None,
+        overlay: Callable[[str, int], Overlay] = lambda profile_id, version: NO_OVERLAY,
     ) -> None:
         self._store = store
         self._keyring = keyring
@@ -130,10 +133,12 @@ class ProfileExchange:
         self._clock = clock
         self._formats = formats
         self._common_grade = common_grade
-        # A version never changes, so each view of it is rendered and signed once per format.
-        self._signed: Callable[[int, str, str], SignedVersion] = lru_cache(maxsize=cache_size)(
-            self._render_view
-        )
+        self._overlay = overlay
+        # A version never changes, so each view of it is rendered and signed once per format
+        # and marks generation (what disputes and repairs add to every view of the profile).
+        self._signed: Callable[[int, int, str, str], SignedVersion] = lru_cache(
+            maxsize=cache_size
+        )(self._render_view)
 
     @classmethod
     def from_settings(
@@ -157,6 +162,7 @@ class ProfileExchange:
             check_consent=ConsentService(db).check,
             accepted_legacy_ids=settings.accepted_legacy_ids,
             common_grade=rules.common_grade,
+            overlay=CorrectionStore(db).overlay,
         )
 
     @property
@@ -189,14 +195,16 @@ class ProfileExchange:
             self._check_consent(caller.id, ref.profile_id, purpose.name, request.consent)
         if request.format:
             self._formats(request.format)  # an unknown format is refused before any work
-        return self._signed(ref.row_id, purpose.view, request.format)
+        return self._signed(ref.row_id, ref.marks, purpose.view, request.format)
 
-    def _render_view(self, row_id: int, view: str, format_name: str) -> SignedVersion:
+    def _render_view(self, row_id: int, marks: int, view: str, format_name: str) -> SignedVersion:
         stored = self._store.load(row_id)
-        if view == FULL and not format_name:
-            return SignedVersion(stored.profile_id, stored.version, stored.jws, stored.profile_pb)
         full = CreditProfile.FromString(stored.profile_pb)
-        shown = full if view == FULL else minimize(full, view)
+        # Repaired records withheld, open disputes marked (gateway/corrections/views.py).
+        overlay = self._overlay(stored.profile_id, stored.version) if marks else NO_OVERLAY
+        shown = served(full, view, overlay)
+        if shown is full and not format_name:  # the full view as signed at publication
+            return SignedVersion(stored.profile_id, stored.version, stored.jws, stored.profile_pb)
         header: dict[str, Any] = {
             "typ": PROFILE_TYP,
             "iat": int(time.time()),
@@ -483,7 +491,7 @@ class ProfileExchange:
         response = SearchProfilesResponse()
         for ref in refs[:size]:
             subject = CreditProfile.FromString(
-                self._signed(ref.row_id, FULL, "").profile_pb
+                self._signed(ref.row_id, ref.marks, FULL, "").profile_pb
             ).subject
             response.results.append(
                 ProfileSummary(

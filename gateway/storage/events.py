@@ -16,6 +16,7 @@ still pending: a subscriber sees each company's events in order.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,10 +39,19 @@ from gateway.storage.tables import (
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 # What an outbox event says happened (its kind): a profile version was stored; an SCO code's
-# status changed (its detail: the code, the previous and the current state).
+# status changed (its detail: the code, the previous and the current state); a dispute was
+# filed or answered; a record was repaired (gateway/storage/corrections.py).
 VERSION_PUBLISHED, SCO_STATUS_CHANGED = "version", "sco-status"
+DISPUTE_CHANGED, RECORD_REPAIRED = "dispute", "repair"
 PUSH, POLL = "push", "poll"
-NAMED, RECEIVED = "named", "received"
+# NOTICES: a subscription the gateway makes for a partner owed a notice (one per partner and
+# purpose, polled), never one a partner asks for.
+NAMED, RECEIVED, NOTICES = "named", "received", "notices"
+# The event types (gateway/events/sets.py) of the notices owed whether subscribed or not.
+NOTICE_TYPES = {DISPUTE_CHANGED: "dispute", RECORD_REPAIRED: "credit-repair"}
+# The purpose of the notices owed to a dispute's filer and to the profile's publisher: they
+# see the whole dispute (a dispute event names no profile data).
+PARTY = "party"
 
 
 @dataclass(frozen=True)
@@ -251,6 +261,7 @@ class EventStore:
             rows: list[dict[str, Any]] = []
             for event in events:
                 subscribers = _subscribers(conn, event)
+                subscribers += _owed_notices(conn, event, subscribers, at)
                 for new in fan_out(event, subscribers, versions) if subscribers else []:
                     rows.append(
                         {
@@ -481,30 +492,6 @@ class EventStore:
                 )
         return found
 
-    # -- disclosures --------------------------------------------------------------------------
-
-    def recipients(self, profile_id: str, since: datetime) -> list[tuple[str, str, int]]:
-        """(partner, purpose, latest version received) of each partner that received the
-        profile since ``since``."""
-        rows = self._db.read(
-            select(
-                profile_disclosures.c.partner_id,
-                profile_disclosures.c.purpose,
-                profile_disclosures.c.version,
-            )
-            .where(
-                profile_disclosures.c.profile_id == profile_id,
-                profile_disclosures.c.disclosed_at >= since,
-            )
-            .order_by(profile_disclosures.c.id)
-        )
-        latest: dict[tuple[str, str], int] = {}
-        for row in rows:
-            latest[row.partner_id, row.purpose] = max(
-                row.version, latest.get((row.partner_id, row.purpose), 0)
-            )
-        return [(partner, purpose, version) for (partner, purpose), version in latest.items()]
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -558,6 +545,83 @@ def _subscribers(conn: Connection, event: OutboxEvent) -> list[Subscription]:
         .order_by(event_subscriptions.c.id)
     )
     return [_subscription(row, ()) for row in rows]
+
+
+def _owed_notices(
+    conn: Connection, event: OutboxEvent, subscribers: Sequence[Subscription], at: datetime
+) -> list[Subscription]:
+    """The notice subscriptions (made now if need be) of the partners an event must reach
+    whether they subscribed or not: those its detail names (``notifyPartners``: a dispute's
+    filer and publisher) and those that received the profile (``notify``: since when, from
+    which version on), unless a subscription of theirs already takes the event's type."""
+    event_type = NOTICE_TYPES.get(event.kind)
+    if event_type is None:
+        return []
+    owed = dict.fromkeys(event.detail.get("notifyPartners", []), PARTY)
+    notify = event.detail.get("notify")
+    if notify:
+        since = datetime.fromisoformat(notify["since"])
+        for partner, purpose in _recipients(conn, event.profile_id, since, notify["fromVersion"]):
+            owed.setdefault(partner, purpose)
+    for subscription in subscribers:
+        if event_type in subscription.event_types:
+            owed.pop(subscription.partner_id, None)
+    return [_notice_subscription(conn, partner, purpose, at) for partner, purpose in owed.items()]
+
+
+def _recipients(
+    conn: Connection, profile_id: str, since: datetime, from_version: int
+) -> list[tuple[str, str]]:
+    """(partner, purpose) of each partner that received a version from ``from_version`` on of
+    the profile since ``since``: of a partner's purposes, the one it used last."""
+    rows = conn.execute(
+        select(profile_disclosures.c.partner_id, profile_disclosures.c.purpose)
+        .where(
+            profile_disclosures.c.profile_id == profile_id,
+            profile_disclosures.c.disclosed_at >= since,
+            profile_disclosures.c.version >= from_version,
+        )
+        .order_by(profile_disclosures.c.id)
+    )
+    return list({row.partner_id: row.purpose for row in rows}.items())
+
+
+def _notice_subscription(
+    conn: Connection, partner: str, purpose: str, at: datetime
+) -> Subscription:
+    row = conn.execute(
+        select(event_subscriptions).where(
+            event_subscriptions.c.partner_id == partner,
+            event_subscriptions.c.scope == NOTICES,
+            event_subscriptions.c.purpose == purpose,
+            event_subscriptions.c.deleted_at.is_(None),
+        )
+    ).first()
+    if row is not None:
+        return _subscription(row, ())
+    made = Subscription(
+        id=uuid.uuid4().hex,
+        partner_id=partner,
+        purpose=purpose,
+        scope=NOTICES,
+        event_types=tuple(NOTICE_TYPES.values()),
+        delivery=POLL,
+        endpoint=None,
+        created_at=at,
+    )
+    conn.execute(
+        insert(event_subscriptions).values(
+            id=made.id,
+            partner_id=partner,
+            purpose=purpose,
+            scope=NOTICES,
+            event_types=list(made.event_types),
+            delivery=POLL,
+            endpoint=None,
+            created_at=at,
+        )
+    )
+    return made
 
 
 # A delivery as claimed or listed: its row and its subscription's (the two joined).

@@ -43,6 +43,7 @@ class VersionRef:
     row_id: int
     profile_id: str
     version: int
+    marks: int = 0  # the profile's marks generation (storage/corrections.py)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,12 @@ class NewVersion:
 
 
 # A version reference, and every profile joined to its latest version.
-_ref_columns = (profile_versions.c.id, profile_versions.c.profile_id, profile_versions.c.version)
+_ref_columns = (
+    profile_versions.c.id,
+    profile_versions.c.profile_id,
+    profile_versions.c.version,
+    profiles.c.marks,
+)
 _with_latest = profiles.join(
     profile_versions,
     and_(
@@ -101,9 +107,13 @@ _by_identifier = (
 _latest_of_profile = (
     select(*_ref_columns).select_from(_with_latest).where(profiles.c.id == bindparam("profile_id"))
 )
-_given_version = select(*_ref_columns).where(
-    profile_versions.c.profile_id == bindparam("profile_id"),
-    profile_versions.c.version == bindparam("version"),
+_given_version = (
+    select(*_ref_columns)
+    .select_from(profile_versions.join(profiles, profiles.c.id == profile_versions.c.profile_id))
+    .where(
+        profile_versions.c.profile_id == bindparam("profile_id"),
+        profile_versions.c.version == bindparam("version"),
+    )
 )
 
 _stored_columns = (
@@ -181,7 +191,16 @@ class ProfileStore:
                     profile_names.c.name_folded.like(pattern, escape="\\"),
                 )
             )
-        return [VersionRef(row.id, row.profile_id, row.version) for row in self._db.read(query)]
+        return [VersionRef(*row) for row in self._db.read(query)]
+
+    def publisher_of(self, profile_id: str) -> str | None:
+        """The partner that published the profile first: the only one that may change it."""
+        rows = self._db.read(
+            select(profile_versions.c.publisher).where(
+                profile_versions.c.profile_id == profile_id, profile_versions.c.version == 1
+            )
+        )
+        return rows[0][0] if rows else None
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -195,6 +214,18 @@ class ProfileStore:
         (result,) = self.append_many([new])
         if isinstance(result, GatewayError):
             raise result
+        return result
+
+    def append_with(
+        self, new: NewVersion, also: Callable[[Connection, StoredVersion], None]
+    ) -> StoredVersion:
+        """``append`` a version of an existing profile, with ``also``'s writes in the same
+        transaction (a repair's record, events and leaf)."""
+        with self._db.write() as conn:
+            (result,) = self._append_batch(conn, [new])
+            if isinstance(result, GatewayError):
+                raise result
+            also(conn, result)
         return result
 
     def append_many(self, news: Sequence[NewVersion]) -> list[StoredVersion | GatewayError]:

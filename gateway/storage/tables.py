@@ -63,6 +63,10 @@ profiles = Table(
     Column("country", String(2), nullable=False, index=True),
     Column("latest_version", Integer, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # Bumped by each dispute filed or answered and each repair: what every served view of the
+    # profile's versions shows beyond the stored version (marks, records withheld) changed, so
+    # the views signed before are stale (part of the view cache's key).
+    Column("marks", Integer, nullable=False, server_default="0"),
 )
 
 # Every identifier any version of a profile was published with resolves to that profile.
@@ -349,4 +353,49 @@ event_deliveries = Table(
     Column("delivered_at", UtcDateTime()),
     Index("ix_event_deliveries_state", "state", "next_attempt_at"),
     Index("ix_event_deliveries_subscription_id", "subscription_id", "profile_id", "seq"),
+)
+
+# Disputes (异议) on a profile version: the fields contested (JSON pointers into the full view
+# of the version; ``filer_fields`` as the filer's view showed them), the answer, and the SCO
+# codes the dispute put under review (given back when it closes).
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("profile_id", ForeignKey("profiles.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("filer_fields", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("evidence_sha256", String(64), nullable=False),
+    Column("filed_by", String(64), nullable=False, index=True),
+    Column("filer", String(12), nullable=False),  # "subject" or "recipient"
+    Column("publisher", String(64), nullable=False, index=True),
+    Column("state", String(12), nullable=False),  # open, corrected, upheld, rejected
+    Column("filed_at", UtcDateTime(), nullable=False),
+    Column("due_date", String(10), nullable=False),  # ISO 8601
+    Column("answered_at", UtcDateTime()),
+    Column("answer_reasons", Text),
+    Column("corrected_version", Integer),
+    Column("reviewed_codes", JSON, nullable=False),
+    Index("ix_disputes_profile_id", "profile_id", "state"),
+    Index("ix_disputes_state", "state", "due_date"),
+)
+
+# Credit repairs (信用修复): a negative record of a profile, named as its publisher states it,
+# that no partner's view of any version shows from ``recorded_at`` on.
+record_repairs = Table(
+    "record_repairs",
+    metadata,
+    Column("id", _RowId, primary_key=True, autoincrement=True),
+    Column("profile_id", ForeignKey("profiles.id"), nullable=False, index=True),
+    Column("kind", Integer, nullable=False),  # PublicRecordKind
+    Column("decision_number", String(200), nullable=False),
+    Column("decision_date", String(10), nullable=False),
+    Column("repair_date", String(10), nullable=False),
+    Column("repair_authority", String(200), nullable=False),
+    Column("repair_decision_number", String(200), nullable=False),
+    Column("version", Integer, nullable=False),  # the version the repair stored
+    Column("recorded_by", String(64), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
 )

@@ -16,6 +16,7 @@ class SubscriptionScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SUBSCRIPTION_SCOPE_UNSPECIFIED: _ClassVar[SubscriptionScope]
     SUBSCRIPTION_SCOPE_NAMED: _ClassVar[SubscriptionScope]
     SUBSCRIPTION_SCOPE_RECEIVED: _ClassVar[SubscriptionScope]
+    SUBSCRIPTION_SCOPE_NOTICES: _ClassVar[SubscriptionScope]
 
 class EventDelivery(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -25,6 +26,7 @@ class EventDelivery(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 SUBSCRIPTION_SCOPE_UNSPECIFIED: SubscriptionScope
 SUBSCRIPTION_SCOPE_NAMED: SubscriptionScope
 SUBSCRIPTION_SCOPE_RECEIVED: SubscriptionScope
+SUBSCRIPTION_SCOPE_NOTICES: SubscriptionScope
 EVENT_DELIVERY_UNSPECIFIED: EventDelivery
 EVENT_DELIVERY_PUSH: EventDelivery
 EVENT_DELIVERY_POLL: EventDelivery

@@ -217,7 +217,7 @@ class Provenance(_message.Message):
     def __init__(self, source_institution: _Optional[str] = ..., source_record_id: _Optional[str] = ..., retrieved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreditProfile(_message.Message):
-    __slots__ = ("name", "version", "subject", "ratings", "common_grade", "aeo", "public_records", "provenance", "valid_from", "valid_until")
+    __slots__ = ("name", "version", "subject", "ratings", "common_grade", "aeo", "public_records", "provenance", "valid_from", "valid_until", "disputes")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
@@ -228,6 +228,7 @@ class CreditProfile(_message.Message):
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     VALID_FROM_FIELD_NUMBER: _ClassVar[int]
     VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    DISPUTES_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: int
     subject: Subject
@@ -238,4 +239,17 @@ class CreditProfile(_message.Message):
     provenance: Provenance
     valid_from: _timestamp_pb2.Timestamp
     valid_until: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., subject: _Optional[_Union[Subject, _Mapping]] = ..., ratings: _Optional[_Iterable[_Union[Rating, _Mapping]]] = ..., common_grade: _Optional[_Union[CommonGrade, _Mapping]] = ..., aeo: _Optional[_Iterable[_Union[AeoStatus, _Mapping]]] = ..., public_records: _Optional[_Iterable[_Union[PublicRecord, _Mapping]]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    disputes: _containers.RepeatedCompositeFieldContainer[DisputeMark]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., subject: _Optional[_Union[Subject, _Mapping]] = ..., ratings: _Optional[_Iterable[_Union[Rating, _Mapping]]] = ..., common_grade: _Optional[_Union[CommonGrade, _Mapping]] = ..., aeo: _Optional[_Iterable[_Union[AeoStatus, _Mapping]]] = ..., public_records: _Optional[_Iterable[_Union[PublicRecord, _Mapping]]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ..., valid_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., disputes: _Optional[_Iterable[_Union[DisputeMark, _Mapping]]] = ...) -> None: ...
+
+class DisputeMark(_message.Message):
+    __slots__ = ("dispute", "fields", "filed_date", "due_date")
+    DISPUTE_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    FILED_DATE_FIELD_NUMBER: _ClassVar[int]
+    DUE_DATE_FIELD_NUMBER: _ClassVar[int]
+    dispute: str
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    filed_date: str
+    due_date: str
+    def __init__(self, dispute: _Optional[str] = ..., fields: _Optional[_Iterable[str]] = ..., filed_date: _Optional[str] = ..., due_date: _Optional[str] = ...) -> None: ...
