@@ -322,9 +322,15 @@ class Settings:
     )
     dispute_answer_days: int = _setting(
         20,
-        "working days a publisher has to answer a dispute (counted from the day after filing, in"
-        " the calendar below); an open dispute past its due date is overdue (`cxg disputes"
-        " overdue`)",
+        "days a publisher has to answer a dispute, from the day after filing (20 days: 征信业管理条例"
+        " Art. 25); an open dispute past its due date is overdue (`cxg disputes list --overdue`)",
+    )
+    dispute_days_counted: str = _setting(
+        "calendar",
+        "`calendar`: calendar days, a due date on a rest day moved to the next working day;"
+        " `working`: working days of the calendar below (e.g. 3 for Shandong public credit"
+        " information, 山东省社会信用条例 Art. 39)",
+        parse=_choice("calendar", "working"),
     )
     calendar_holidays: tuple[date, ...] = _setting(
         (),
@@ -340,7 +346,7 @@ class Settings:
         shown="none",
     )
     notice_lookback_days: int = _setting(
-        180,
+        730,
         "a dispute answered or a record repaired is sent to every partner that received the"
         " profile in this many days before, subscribed or not",
     )

@@ -12,6 +12,7 @@ from gateway.schema.cxg.v1 import (
     admin_service_pb2,
     audit_service_pb2,
     consent_service_pb2,
+    correction_service_pb2,
     event_service_pb2,
     profile_service_pb2,
     rules_service_pb2,
@@ -49,6 +50,7 @@ def test_every_rpc_of_every_service_has_a_policy(gateway: Gateway) -> None:
         for module in (
             profile_service_pb2,
             consent_service_pb2,
+            correction_service_pb2,
             event_service_pb2,
             admin_service_pb2,
             audit_service_pb2,

@@ -32,6 +32,7 @@ from gateway.cli._common import (
 )
 from gateway.cli.client import As, Key, Rest, _partner_client, client_app
 from gateway.cli.db import db_backup, db_restore
+from gateway.cli.disputes import disputes_app
 from gateway.cli.events import events_app
 from gateway.cli.hsm import hsm_app
 from gateway.cli.rules import activate_shipped_packs, rules_app
@@ -74,6 +75,7 @@ for sub, name in (
     (rules_app, "rules"),
     (sco_app, "sco"),
     (events_app, "events"),
+    (disputes_app, "disputes"),
     (hsm_app, "hsm"),
 ):
     app.add_typer(sub, name=name)

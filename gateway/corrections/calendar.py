@@ -21,6 +21,17 @@ class WorkingCalendar:
             return True
         return day.weekday() < 5 and day not in self._holidays
 
+    def due_date(self, start: date, days: int, counted: str) -> date:
+        """The last day of a period of ``days`` from ``start``: ``working`` days, or
+        ``calendar`` days with a last day that is not a working day moved to the next working
+        day (Civil Code of the PRC, Art. 203)."""
+        if counted == "working":
+            return self.add_working_days(start, days)
+        day = start + timedelta(days=days)
+        while not self.is_working_day(day):
+            day += timedelta(days=1)
+        return day
+
     def add_working_days(self, start: date, days: int) -> date:
         """The ``days``-th working day after ``start`` (the day of filing does not count, as
         a period counted in days starts the next day)."""

@@ -35,7 +35,9 @@ def record_key(record: PublicRecord) -> RecordKey:
 
 
 def withheld(record: PublicRecord, repaired: frozenset[RecordKey]) -> bool:
-    return record.repair_state == RepairState.REPAIR_STATE_REPAIRED or record_key(record) in repaired
+    return (
+        record.repair_state == RepairState.REPAIR_STATE_REPAIRED or record_key(record) in repaired
+    )
 
 
 def served(full: CreditProfile, view: str, overlay: Overlay = NO_OVERLAY) -> CreditProfile:

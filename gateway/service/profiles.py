@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import IO, Any
 
+from sqlalchemy import Connection
+
 from gateway import mapping
 from gateway.config import Settings
 from gateway.corrections.views import served
@@ -44,6 +46,7 @@ from gateway.service.rules import RuleService
 from gateway.signing import KeyRing
 from gateway.storage import Database, NewVersion, ProfileStore, Rendered, VersionRef
 from gateway.storage.corrections import NO_OVERLAY, CorrectionStore, Overlay
+from gateway.storage.profiles import StoredVersion
 from gateway.trust import PUBLISHER_ROLES, Partner, PartnerDirectory, PartnerRegistry
 from gateway.trust.policy import FULL, purpose_for
 
@@ -136,9 +139,9 @@ class ProfileExchange:
         self._overlay = overlay
         # A version never changes, so each view of it is rendered and signed once per format
         # and marks generation (what disputes and repairs add to every view of the profile).
-        self._signed: Callable[[int, int, str, str], SignedVersion] = lru_cache(
-            maxsize=cache_size
-        )(self._render_view)
+        self._signed: Callable[[int, int, str, str], SignedVersion] = lru_cache(maxsize=cache_size)(
+            self._render_view
+        )
 
     @classmethod
     def from_settings(
@@ -364,6 +367,20 @@ class ProfileExchange:
             published_at=now,
             render=render,
         )
+
+    def republish(
+        self,
+        profile: CreditProfile,
+        partner: Partner,
+        request_sha256: str,
+        also: Callable[[Connection, StoredVersion], None],
+    ) -> StoredVersion:
+        """Store ``profile`` (a changed copy of a stored version) as the next version, as a
+        publish by ``partner`` would (validity from now, grade recomputed), with ``also``'s
+        writes in its transaction: the one path of a repair."""
+        profile.ClearField("valid_from")
+        new = self._new_version(profile, partner, request_sha256, "", self._clock())
+        return self._store.append_with(new, also)
 
     # -- bulk import ---------------------------------------------------------------------------
 

@@ -107,6 +107,7 @@ class ScoService:
         self._lock = threading.Lock()
         self._trust: tuple[float, TrustList, str] | None = None  # built at, list, its JWS
         self._status: tuple[float, StatusList, str] | None = None
+        self._disputed: frozenset[str] = frozenset()  # built with the status list
 
     @classmethod
     def from_settings(
@@ -217,6 +218,12 @@ class ScoService:
         metrics.sco_verifications.labels(checked.result.value.lower()).inc()
         return checked
 
+    def under_dispute(self, claims: ScoClaims) -> bool:
+        """Whether the company of one of this gateway's codes had a dispute open when the
+        status list was built (the scan page says so; no database read per scan)."""
+        self.status_list()
+        return claims.issuer == self.issuer and claims.code_id in self._disputed
+
     def verify_code(self, request: pb.VerifyScoCodeRequest) -> pb.ScoVerification:
         checked = self.check(request.code)
         answer = pb.ScoVerification(result=checked.result.value, reasons=checked.reasons)
@@ -268,6 +275,7 @@ class ScoService:
         with self._lock:
             if fresh or self._status is None or _expired(self._status[0]):
                 size, states = self._store.states()
+                self._disputed = self._store.disputed_codes()
                 now = self._clock().replace(microsecond=0)
                 status = StatusList(
                     max(size, 1), issuer=self.issuer, subject=self.status_uri, issued_at=now,
@@ -282,6 +290,11 @@ class ScoService:
             return self._status[1], self._status[2]
 
     # -- internals --------------------------------------------------------------------------------
+
+    def codes_changed(self) -> None:
+        """Another use case changed codes' states (a dispute put them under review, or gave
+        them back): this process's next list says so at once."""
+        self._drop_status_list()
 
     def _drop_status_list(self) -> None:
         # Called once the change is committed: a list being built meanwhile (which may have read

@@ -24,7 +24,13 @@ from gateway.storage.events import (
     OutboxEvent,
     emit,
 )
-from gateway.storage.tables import disputes, profiles, record_repairs, sco_codes
+from gateway.storage.tables import (
+    disputes,
+    profile_disclosures,
+    profiles,
+    record_repairs,
+    sco_codes,
+)
 
 OPEN, CORRECTED, UPHELD, REJECTED = "open", "corrected", "upheld", "rejected"
 SUBJECT, RECIPIENT = "subject", "recipient"
@@ -227,6 +233,21 @@ class CorrectionStore:
                 )
             )
         return [_dispute(row) for row in self._db.read(query.limit(limit))]
+
+    def received(self, partner_id: str, profile_id: str, version: int) -> list[str]:
+        """The purposes under which the partner received the version (from the audit log's
+        disclosures), the last one first."""
+        rows = self._db.read(
+            select(profile_disclosures.c.purpose)
+            .where(
+                profile_disclosures.c.partner_id == partner_id,
+                profile_disclosures.c.profile_id == profile_id,
+                profile_disclosures.c.version == version,
+            )
+            .order_by(profile_disclosures.c.id.desc())
+            .limit(100)
+        )
+        return list(dict.fromkeys(row.purpose for row in rows))
 
     # -- what served views show -----------------------------------------------------------------
 

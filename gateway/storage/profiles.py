@@ -191,7 +191,10 @@ class ProfileStore:
                     profile_names.c.name_folded.like(pattern, escape="\\"),
                 )
             )
-        return [VersionRef(*row) for row in self._db.read(query)]
+        return [
+            VersionRef(row.id, row.profile_id, row.version, row.marks)
+            for row in self._db.read(query)
+        ]
 
     def publisher_of(self, profile_id: str) -> str | None:
         """The partner that published the profile first: the only one that may change it."""

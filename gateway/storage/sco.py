@@ -10,9 +10,10 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.storage.audit import ChangeLog
+from gateway.storage.corrections import OPEN
 from gateway.storage.database import Database
 from gateway.storage.events import SCO_STATUS_CHANGED, OutboxEvent, emit
-from gateway.storage.tables import sco_codes
+from gateway.storage.tables import disputes, sco_codes
 
 _ATTEMPTS = 4
 
@@ -120,3 +121,11 @@ class ScoCodeStore:
             select(sco_codes.c.status_index, sco_codes.c.state).where(sco_codes.c.state != "valid")
         )
         return (0 if last is None else int(last) + 1), {row.status_index: row.state for row in rows}
+
+    def disputed_codes(self) -> frozenset[str]:
+        """The codes of companies with a dispute open (gateway/storage/corrections.py)."""
+        open_disputes = select(disputes.c.profile_id).where(disputes.c.state == OPEN)
+        rows = self._db.read(
+            select(sco_codes.c.code_id).where(sco_codes.c.profile_id.in_(open_disputes))
+        )
+        return frozenset(row.code_id for row in rows)

@@ -29,6 +29,7 @@ from gateway.profiles import refuse_nul
 from gateway.schema.cxg.v1 import admin_service_pb2 as admin_pb
 from gateway.schema.cxg.v1 import audit_service_pb2 as audit_pb
 from gateway.schema.cxg.v1 import consent_service_pb2 as consent_pb
+from gateway.schema.cxg.v1 import correction_service_pb2 as correction_pb
 from gateway.schema.cxg.v1 import event_service_pb2 as event_pb
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
 from gateway.schema.cxg.v1 import rules_service_pb2 as rules_pb
@@ -60,12 +61,13 @@ class Method:
 
 def service_methods(services: Services) -> dict[str, dict[str, Method]]:
     """Every RPC by service and method name. A method's name is its policy's operation name."""
-    exchange, consents, admin, audit, events = (
+    exchange, consents, admin, audit, events, corrections = (
         services.exchange,
         services.consents,
         services.admin,
         services.audit,
         services.events,
+        services.corrections,
     )
     return {
         profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_name: {
@@ -118,6 +120,24 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
                 event_pb.ListDeadEventsRequest, lambda r, c: events.list_dead(r)
             ),
             "ReplayEvents": Method(event_pb.ReplayEventsRequest, lambda r, c: events.replay(r)),
+        },
+        correction_pb.DESCRIPTOR.services_by_name["CorrectionService"].full_name: {
+            "FileDispute": Method(
+                correction_pb.FileDisputeRequest, lambda r, c: corrections.file(c.partner, r)
+            ),
+            "AnswerDispute": Method(
+                correction_pb.AnswerDisputeRequest, lambda r, c: corrections.answer(c.partner, r)
+            ),
+            "GetDispute": Method(
+                correction_pb.GetDisputeRequest, lambda r, c: corrections.get(c.partner, r)
+            ),
+            "ListDisputes": Method(
+                correction_pb.ListDisputesRequest, lambda r, c: corrections.list(c.partner, r)
+            ),
+            "RecordRepair": Method(
+                correction_pb.RecordRepairRequest,
+                lambda r, c: corrections.record_repair(c.partner, r),
+            ),
         },
         consent_pb.DESCRIPTOR.services_by_name["ConsentService"].full_name: {
             "GrantConsent": Method(

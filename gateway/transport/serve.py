@@ -28,6 +28,7 @@ from gateway.service.access import Gatekeeper, TrustCache
 from gateway.service.admin import AdminApi
 from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
+from gateway.service.corrections import CorrectionService
 from gateway.service.delivery import PushDeliverer
 from gateway.service.events import EventService
 from gateway.service.flood import FloodGuard
@@ -102,11 +103,12 @@ class Gateway:
         # The database's changes at once, not at the readiness watcher's next look.
         self.db.health.on_change(self._database_changed)
         self._grpc_stopped = False
+        sco = ScoService.from_settings(settings, self.db, keyring)
         self.services = Services(
             exchange=self.exchange,
             consents=ConsentService(self.db),
             rules=self.rules,
-            sco=ScoService.from_settings(settings, self.db, keyring),
+            sco=sco,
             admin=AdminApi(self.partners),
             refusals=self.refusals,
             tokens=self.tokens,
@@ -116,6 +118,9 @@ class Gateway:
             db=self.db,
             readiness=self.readiness,
             events=EventService.from_settings(settings, self.db, keyring),
+            corrections=CorrectionService.from_settings(
+                settings, self.db, self.exchange, codes_changed=sco.codes_changed
+            ),
         )
         self.deliverer = PushDeliverer(self.services.events, self.offload, self.audit, settings)
         # Both transports are served on one event loop: a call that waits for its audit leaf

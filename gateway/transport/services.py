@@ -9,6 +9,7 @@ from gateway.service.access import Gatekeeper
 from gateway.service.admin import AdminApi
 from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
+from gateway.service.corrections import CorrectionService
 from gateway.service.events import EventService
 from gateway.service.offload import Offload
 from gateway.service.readiness import Readiness
@@ -34,3 +35,4 @@ class Services:
     db: Database  # for the health check only
     readiness: Readiness  # /readyz and gRPC health
     events: EventService
+    corrections: CorrectionService

@@ -38,12 +38,13 @@ class Rule:
 
 
 _OPERATOR = Rule(frozenset({"operator"}))
+_PUBLISHERS = frozenset({"credit_bureau", "bank", "customs"})
 
 OPERATIONS: dict[str, Rule] = {
     # ProfileService
     "GetProfile": Rule(READERS),
-    "PublishProfile": Rule(frozenset({"credit_bureau", "bank", "customs"})),
-    "ImportProfiles": Rule(frozenset({"credit_bureau", "bank", "customs"})),
+    "PublishProfile": Rule(_PUBLISHERS),
+    "ImportProfiles": Rule(_PUBLISHERS),
     "ListProfileVersions": Rule(READERS),
     "SearchProfiles": Rule(READERS),
     # ConsentService: portals record consents; grantees read the ones they received.
@@ -60,6 +61,13 @@ OPERATIONS: dict[str, Rule] = {
     "PollEvents": Rule(READERS),
     "ListDeadEvents": _OPERATOR,
     "ReplayEvents": _OPERATOR,
+    # CorrectionService: the subject (through its portal) and recipients file disputes; the
+    # publisher answers them and records repairs; operators watch the deadlines.
+    "FileDispute": Rule(READERS),
+    "AnswerDispute": Rule(_PUBLISHERS),
+    "GetDispute": Rule(READERS | _PUBLISHERS | {"operator"}),
+    "ListDisputes": Rule(READERS | _PUBLISHERS | {"operator"}),
+    "RecordRepair": Rule(_PUBLISHERS),
     # RulesService: customs ask about AEO authorisations; any reader asks grade equivalence;
     # the packs themselves are public, so anyone can check which rules decided.
     "RecognizeAeo": Rule(frozenset({"customs", "operator"})),

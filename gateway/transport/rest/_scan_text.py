@@ -41,6 +41,12 @@ TEXT = {
         "The issuer is reviewing this code. Treat it with caution.",
         "Выпустивший код проверяет его. Относитесь к нему с осторожностью.",
     ),
+    "under_dispute": (
+        "异议处理中：本企业对其信用信息的异议尚待信息提供方答复。",
+        "Under dispute: the company has disputed its credit data, and the publisher has not"
+        " answered yet.",
+        "Оспаривается: компания оспорила свои кредитные данные, ответа поставщика ещё нет.",
+    ),
     "EXPIRED": ("已过期", "Expired", "Срок истёк"),
     "EXPIRED_explained": (
         "本码已超过有效期。",

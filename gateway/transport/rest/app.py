@@ -38,6 +38,7 @@ from gateway.transport.rest import (
     admin,
     audit,
     consents,
+    corrections,
     docs,
     events,
     metadata,
@@ -96,6 +97,7 @@ def create_app(
     app.include_router(_routes())
     app.include_router(consents.router)
     app.include_router(events.router)
+    app.include_router(corrections.router)
     app.include_router(rules.router)
     app.include_router(sco.router)
     app.include_router(admin.router)

@@ -193,6 +193,7 @@ async def scan_page(
     language = lang if lang in TEXT_COLUMNS else _negotiate(request.headers.get("accept-language"))
     checked = await services.offload.run(services.sco.check, code)
     claims = checked.claims
+    disputed = claims is not None and await services.offload.run(services.sco.under_dispute, claims)
     column = TEXT_COLUMNS[language]
     # The company's name in the reader's language first, then the others the code carries.
     preference = [language] + [x for x, _ in LANGUAGES if x != language]
@@ -203,6 +204,7 @@ async def scan_page(
         t={key: words[column] for key, words in TEXT.items()},
         result=checked.result.value,
         tone=_TONES.get(checked.result, "bad"),
+        disputed=disputed,
         claims=claims,
         company=ordered[0] if ordered else "",
         other_names=ordered[1:],
