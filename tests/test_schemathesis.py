@@ -51,12 +51,16 @@ NOT_EXPRESSIBLE = {
     "CreateSubscription": "identifiers' check digits; an endpoint that resolves to a public address",
     "PollEvents": "ack and setErrs name jtis of SETs the gateway sent (32 hex digits)",
     "ReplayEvents": "jtis of dead letters (32 hex digits)",
+    "FileDispute": "a profile version that exists, and JSON pointers to fields it holds",
+    "AnswerDispute": "a version published after the disputed one, for CORRECTED",
+    "RecordRepair": "a negative record that the profile's latest version holds",
     # page_token: only a token the gateway issued for the same query is one.
     "SearchProfiles": "an opaque page_token",
     "ListProfileVersions": "an opaque page_token",
     "ListConsents": "an opaque page_token",
     "ListRefusals": "an opaque page_token",
     "ListDeadEvents": "an opaque page_token",
+    "ListDisputes": "an opaque page_token",
     # Sizes at most the log's current size, in order (start < end, leaf_index < tree_size).
     "ListEntries": "bounds set by the audit log's size",
     "GetInclusionProof": "bounds set by the audit log's size",

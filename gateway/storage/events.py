@@ -16,13 +16,14 @@ still pending: a subscriber sees each company's events in order.
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from gateway.storage.audit import ChangeLog
@@ -244,6 +245,12 @@ class EventStore:
         """Fan out up to ``limit`` undispatched outbox events, oldest first; how many."""
         if not self._db.read(self._undispatched):  # idle: no write lock taken (SQLite)
             return 0
+        try:
+            return self._dispatch(fan_out, limit, at)
+        except IntegrityError:  # another process made the same notice subscription first
+            return self._dispatch(fan_out, limit, at)
+
+    def _dispatch(self, fan_out: FanOut, limit: int, at: datetime) -> int:
         with self._db.write() as conn:
             events = [
                 _outbox(row)
@@ -261,7 +268,7 @@ class EventStore:
             rows: list[dict[str, Any]] = []
             for event in events:
                 subscribers = _subscribers(conn, event)
-                subscribers += _owed_notices(conn, event, subscribers, at)
+                subscribers += _owed_notices(conn, self._changes, event, subscribers, at)
                 for new in fan_out(event, subscribers, versions) if subscribers else []:
                     rows.append(
                         {
@@ -548,7 +555,11 @@ def _subscribers(conn: Connection, event: OutboxEvent) -> list[Subscription]:
 
 
 def _owed_notices(
-    conn: Connection, event: OutboxEvent, subscribers: Sequence[Subscription], at: datetime
+    conn: Connection,
+    changes: ChangeLog,
+    event: OutboxEvent,
+    subscribers: Sequence[Subscription],
+    at: datetime,
 ) -> list[Subscription]:
     """The notice subscriptions (made now if need be) of the partners an event must reach
     whether they subscribed or not: those its detail names (``notifyPartners``: a dispute's
@@ -566,7 +577,10 @@ def _owed_notices(
     for subscription in subscribers:
         if event_type in subscription.event_types:
             owed.pop(subscription.partner_id, None)
-    return [_notice_subscription(conn, partner, purpose, at) for partner, purpose in owed.items()]
+    return [
+        _notice_subscription(conn, changes, partner, purpose, at)
+        for partner, purpose in owed.items()
+    ]
 
 
 def _recipients(
@@ -587,8 +601,10 @@ def _recipients(
 
 
 def _notice_subscription(
-    conn: Connection, partner: str, purpose: str, at: datetime
+    conn: Connection, changes: ChangeLog, partner: str, purpose: str, at: datetime
 ) -> Subscription:
+    """The partner's notice subscription for ``purpose``: made (an audited change of the
+    gateway's own) the first time it is owed a notice."""
     row = conn.execute(
         select(event_subscriptions).where(
             event_subscriptions.c.partner_id == partner,
@@ -600,7 +616,9 @@ def _notice_subscription(
     if row is not None:
         return _subscription(row, ())
     made = Subscription(
-        id=uuid.uuid4().hex,
+        # One per partner and purpose: two processes making it at once collide on this key,
+        # and the loser's dispatch runs again and finds the winner's.
+        id=hashlib.sha256(f"{NOTICES}\n{partner}\n{purpose}".encode()).hexdigest()[:32],
         partner_id=partner,
         purpose=purpose,
         scope=NOTICES,
@@ -620,6 +638,12 @@ def _notice_subscription(
             endpoint=None,
             created_at=at,
         )
+    )
+    changes.record(
+        conn,
+        "event.subscription.created",
+        [f"subscriptions/{made.id}", f"partners/{partner}"],
+        {"scope": NOTICES, "eventTypes": list(made.event_types), "purpose": purpose},
     )
     return made
 
