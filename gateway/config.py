@@ -306,6 +306,21 @@ class Settings:
         " most `CXG_EVENTS_RETRY_MAX_SECONDS`",
     )
     events_retry_max_seconds: float = _setting(300.0, "the longest wait between two retries")
+    events_tls_ca_file: Path | None = _setting(
+        None,
+        "PEM file of the CAs a push endpoint's certificate must chain to; unset: Mozilla's CA"
+        " bundle (certifi)",
+        parse=_optional_path,
+    )
+    events_client_certificate: Path | None = _setting(
+        None,
+        "PEM certificate (with its chain) the gateway presents to push endpoints (mutual TLS,"
+        " with `CXG_EVENTS_CLIENT_KEY`); unset: none",
+        parse=_optional_path,
+    )
+    events_client_key: Path | None = _setting(
+        None, "PEM private key of `CXG_EVENTS_CLIENT_CERTIFICATE`", parse=_optional_path
+    )
     events_dead_after_seconds: float = _setting(
         259_200.0,
         "a delivery not acknowledged this long after it was made (pushed and never answered"

@@ -264,6 +264,19 @@ def test_a_dispute_mark_cannot_be_stripped_from_a_served_view(
     forged = base64.urlsafe_b64encode(json.dumps(stripped).encode()).rstrip(b"=").decode()
     with pytest.raises(Exception, match=r"[Vv]erif"):
         verified(calls.rest.http, f"{header}.{forged}.{signature}")
+    # A view in a partner's format has no place for the mark: it is in the signed header.
+    answer = calls.rest.request(
+        "GET",
+        f"/v1/{name}",
+        session=session,
+        params={"purpose": "credit_reporting", "format": "cn-public-credit"},
+    )
+    assert answer.status_code == 200, answer.text
+    token = answer.json()["jws"]
+    verified(calls.rest.http, token)
+    protected = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    [mark] = protected["disputes"]
+    assert mark["fields"] == ["/subject/country"] and mark["dispute"].startswith("disputes/")
 
 
 def test_a_subject_dispute_puts_sco_codes_under_review_and_the_scan_page_says_so(
@@ -359,6 +372,7 @@ def _refused(outcome: Outcome, status: int | str, field: str, says: str = "") ->
         ("ru-bureau", {"reason": "x" * 2001}, "INVALID_ARGUMENT", "reason", "2000"),
         ("ru-bureau", {"version": 7}, "NOT_FOUND", "version", "no version 7"),
         ("ru-bureau", {"version": 0}, "INVALID_ARGUMENT", "version", ""),
+        ("ru-bureau", {"version": 2**40}, "INVALID_ARGUMENT", "version", ""),
         ("ru-bureau", {"profile": "profiles/x"}, "INVALID_ARGUMENT", "profile", ""),
     ],
 )

@@ -10,8 +10,10 @@ import base64
 import dataclasses
 import hashlib
 import json
+import ssl
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -22,7 +24,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from gateway.cli import app
-from gateway.config import Settings
+from gateway.config import ConfigError, Settings
 from gateway.schema.cxg.v1 import event_service_pb2 as pb
 from gateway.schema.cxg.v1 import event_service_pb2_grpc as pb_grpc
 from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
@@ -513,3 +515,64 @@ def test_a_bad_poll_is_refused_naming_its_field(
     answer = rest.request("POST", "/v1/events:poll", json={"returnImmediately": True, **body})
     assert answer.status_code == 400, answer.text
     assert answer.json()["field"] == field
+
+
+# -- mutual TLS ----------------------------------------------------------------------------------
+
+
+def test_push_over_mutual_tls_presents_the_configured_client_certificate(
+    settings: Settings, partners: dict[str, TestPartner], tmp_path: Path
+) -> None:
+    """A receiver that requires a client certificate from its CA gets the SETs of a gateway
+    configured with one (and checks the receiver's certificate against the configured CA); a
+    client without one is refused; half a configuration or a missing file is refused at start."""
+    from gateway.service import PartnerAdmin
+    from gateway.service.delivery import push_tls_context
+    from gateway.trust.pki import (
+        ServerTlsFiles,
+        init_ca,
+        issue_partner_certificate,
+        issue_server_certificate,
+    )
+
+    pki = tmp_path / "pki"
+    init_ca(pki)
+    issue_server_certificate(pki, ["127.0.0.1"])
+    served = ServerTlsFiles.in_dir(pki)
+    client = issue_partner_certificate(pki, "cxg-gateway")
+    receiving = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    receiving.load_cert_chain(served.cert, served.key)
+    receiving.verify_mode = ssl.CERT_REQUIRED
+    receiving.load_verify_locations(served.client_ca)
+    tls = {
+        "events_allow_http": "no",
+        "events_tls_ca_file": served.client_ca,
+        "events_client_certificate": client.cert_path,
+        "events_client_key": client.key_path,
+    }
+    running = Gateway(dataclasses.replace(settings, **FAST | tls))
+    PartnerAdmin(running.db).import_files(settings.partners_dir)
+    running.start()
+    rest = RestClient(running, partners)
+    try:
+        receiver = SetReceiver(
+            jwks(running), issuer=settings.gateway_id, audience="ru-bureau", ssl_context=receiving
+        )
+        with receiver:
+            assert receiver.url.startswith("https://127.0.0.1:")
+            named(rest, delivery="EVENT_DELIVERY_PUSH", endpoint=receiver.url)
+            publish(rest, partners)
+            [received] = receiver.wait_for(1)
+            assert received.claims["aud"] == "ru-bureau"
+            # A client without a certificate from the CA is refused at the handshake.
+            trusting = ssl.create_default_context(cafile=str(served.client_ca))
+            with httpx.Client(verify=trusting) as anonymous, pytest.raises(httpx.HTTPError):
+                anonymous.post(receiver.url, content=b"x")
+    finally:
+        rest.close()
+        running.stop()
+    assert push_tls_context(dataclasses.replace(settings, **tls)).verify_mode == ssl.CERT_REQUIRED
+    with pytest.raises(ConfigError, match="CXG_EVENTS_CLIENT_KEY"):
+        push_tls_context(dataclasses.replace(settings, events_client_certificate=client.cert_path))
+    with pytest.raises(ConfigError, match="CXG_EVENTS_TLS_CA_FILE"):
+        push_tls_context(dataclasses.replace(settings, events_tls_ca_file=tmp_path / "missing.pem"))

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from gateway.config import Settings
-from gateway.errors import InvalidArgument, NotFound
+from gateway.errors import DatabaseUnavailable, InvalidArgument, NotFound
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.service import ProfileExchange
 from gateway.storage import Database
@@ -215,3 +216,16 @@ def test_reads_survive_a_dropped_connection(
                 )
             )
     assert read(exchange, bureau, request).version == 1  # the dead reader was replaced once
+
+
+@pytest.mark.parametrize("statement", ["SELEC 1", "SELECT * FROM no_such_table"])
+def test_a_statement_error_is_the_statements_not_a_database_outage(
+    db: Database, statement: str
+) -> None:
+    """A bad statement (SQLite reports it as an OperationalError, as it does a locked file)
+    is raised as it is: the database is not marked down and no request is answered 503."""
+    with pytest.raises(DBAPIError) as raised:
+        db.read(text(statement))
+    assert not isinstance(raised.value, DatabaseUnavailable)
+    assert db.health.available
+    assert db.read(text("SELECT 1")) == [(1,)]

@@ -62,6 +62,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 OPERATOR = "operator"
 MAX_FIELDS = 50
+MAX_VERSION = 2**31 - 1  # versions are 32-bit in the database
 MAX_TEXT = 2000
 MAX_AUTHORITY = 200
 # Widest first: a recipient that received a version under several purposes disputes it as the
@@ -137,7 +138,7 @@ class CorrectionService:
 
     def file(self, caller: Partner, request: pb.FileDisputeRequest) -> pb.Dispute:
         profile_id = _profile_id(request.profile, "profile")
-        if request.version < 1:
+        if not 1 <= request.version <= MAX_VERSION:
             raise InvalidArgument(
                 "version must be the version disputed (1 or more)", field="version"
             )
@@ -220,7 +221,7 @@ class CorrectionService:
         if state == CORRECTED:
             corrected = request.corrected_version
             if (
-                corrected <= dispute.version
+                not dispute.version < corrected <= MAX_VERSION
                 or self._profiles.find(dispute.profile_id, corrected) is None
             ):
                 raise InvalidArgument(
@@ -378,6 +379,11 @@ class CorrectionService:
         since = now - self._notice_lookback
 
         def recorded(conn: Connection, stored: StoredVersion) -> None:
+            if stored.version != ref.version + 1:  # rolled back: nothing stored
+                raise Conflict(
+                    f"profiles/{profile_id} changed while the repair was recorded; send it again",
+                    field="profile",
+                )
             write_repair(conn, self._changes, repair, stored.version, since)
 
         stored = self._exchange.republish(latest, caller, digest, recorded)

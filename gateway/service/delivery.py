@@ -25,12 +25,14 @@ import contextlib
 import json
 import logging
 import random
+import ssl
 from datetime import datetime, timedelta
 
+import certifi
 import httpx
 
 from gateway.audit.entries import Exchange
-from gateway.config import Settings
+from gateway.config import ConfigError, Settings
 from gateway.errors import GatewayError
 from gateway.events.endpoints import pinned_request
 from gateway.observe import metrics
@@ -66,6 +68,7 @@ class PushDeliverer:
         self._paused = False
         self._next_expiry = 0.0  # loop time of the next look for polled SETs past the horizon
         self._clients: dict[str, httpx.AsyncClient] = {}  # by endpoint, least recently used first
+        self._tls = push_tls_context(settings)
         self._closing: set[asyncio.Future[None]] = set()
 
     def start(self) -> None:
@@ -178,7 +181,7 @@ class PushDeliverer:
         if client is None:
             # Never a redirect (a new URL nobody checked), never a proxy from the environment.
             client = httpx.AsyncClient(
-                timeout=self._timeout, follow_redirects=False, trust_env=False
+                timeout=self._timeout, follow_redirects=False, trust_env=False, verify=self._tls
             )
         self._clients[endpoint] = client  # the most recently used last
         while len(self._clients) > MAX_CLIENTS:
@@ -190,6 +193,30 @@ class PushDeliverer:
     def _retry_at(self, now: datetime, attempts: int) -> datetime:
         delay = min(self._max, self._base * 2 ** (attempts - 1))
         return now + timedelta(seconds=delay / 2 + random.uniform(0, delay / 2))
+
+
+def push_tls_context(settings: Settings) -> ssl.SSLContext:
+    """How push connections check endpoints (the configured CAs, else Mozilla's, as httpx
+    would) and, with
+    mutual TLS configured, the client certificate they present. A file that cannot be read is
+    refused when the gateway starts, naming its setting, not at the first delivery."""
+    cert, key = settings.events_client_certificate, settings.events_client_key
+    if (cert is None) != (key is None):
+        raise ConfigError(
+            "CXG_EVENTS_CLIENT_CERTIFICATE and CXG_EVENTS_CLIENT_KEY go together: set both or neither"
+        )
+    try:
+        context = ssl.create_default_context(cafile=settings.events_tls_ca_file or certifi.where())
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"CXG_EVENTS_TLS_CA_FILE: {exc}") from exc
+    if cert is not None:
+        try:
+            context.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"CXG_EVENTS_CLIENT_CERTIFICATE / CXG_EVENTS_CLIENT_KEY: {exc}"
+            ) from exc
+    return context
 
 
 def _leaf(delivery: Delivery) -> Exchange:

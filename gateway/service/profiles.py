@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import time
 from collections.abc import Callable
@@ -220,6 +221,8 @@ class ProfileExchange:
             return SignedVersion(stored.profile_id, stored.version, jws, shown.SerializeToString())
         adapter = self._formats(format_name)
         header |= {"format": adapter.name, "cty": adapter.media_type}
+        if shown.disputes:  # a partner format has no place for them: signed in the header
+            header["disputes"] = json.loads(canonical_json(shown))["disputes"]
         jws = self._keyring.active.sign_jws(adapter.encode(shown), header)
         return SignedVersion(
             stored.profile_id,
@@ -379,6 +382,7 @@ class ProfileExchange:
         publish by ``partner`` would (validity from now, grade recomputed), with ``also``'s
         writes in its transaction: the one path of a repair."""
         profile.ClearField("valid_from")
+        profile.ClearField("common_grade")  # recomputed by the active packs
         new = self._new_version(profile, partner, request_sha256, "", self._clock())
         return self._store.append_with(new, also)
 

@@ -30,7 +30,7 @@ from sqlalchemy.sql import ClauseElement
 
 from gateway._private_files import make_private
 from gateway.observe import metrics
-from gateway.storage.health import SQLALCHEMY_OUTAGES, DatabaseHealth
+from gateway.storage.health import SQLALCHEMY_OUTAGES, DatabaseHealth, is_statement_error
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -94,6 +94,8 @@ class Database:
         try:
             yield
         except self._outages as exc:
+            if is_statement_error(exc):
+                raise
             raise self.health.outage(exc) from exc
 
     def read(

@@ -38,6 +38,25 @@ SQLALCHEMY_OUTAGES: tuple[type[BaseException], ...] = (
 )
 
 
+# SQLite result codes (the primary code, the low byte of an extended one) of a database that is
+# busy, locked, out of memory or disk, read-only, interrupted, unreadable or corrupt. Any other
+# (SQLITE_ERROR: a syntax error, too many variables, a missing table) is the statement's.
+_SQLITE_OUTAGES = frozenset({5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 26})
+# SQLSTATE classes of errors of the statement or its data, never of the server's health.
+_STATEMENT_CLASSES = frozenset({"21", "22", "23", "42", "44"})
+
+
+def is_statement_error(exc: BaseException) -> bool:
+    """Whether an error of an outage's type (OperationalError) was the statement's own fault,
+    by the driver's result code: a bug to report, not a database to mark down."""
+    raised = getattr(exc, "orig", None) or exc
+    sqlite_code = getattr(raised, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        return (sqlite_code & 0xFF) not in _SQLITE_OUTAGES
+    state = getattr(raised, "sqlstate", None)
+    return isinstance(state, str) and state[:2] in _STATEMENT_CLASSES
+
+
 class DatabaseHealth:
     def __init__(self, ping: Callable[[], None], *, timeout: float) -> None:
         self._ping = ping
