@@ -26,7 +26,7 @@ from gateway.schema.cxg.v1.consent_service_pb2 import (
     RevokeConsentRequest,
 )
 from gateway.schema.cxg.v1.profile_pb2 import EntityId
-from gateway.service._paging import decode_token, encode_token, page_size
+from gateway.service._paging import decode_time_token, encode_time_token, page_size
 from gateway.storage import Database, ProfileStore
 from gateway.storage.consents import ConsentRow, ConsentStore
 from gateway.storage.partners import PartnerStore
@@ -40,11 +40,8 @@ MAX_DURATION = timedelta(days=366)
 _NAME = re.compile(r"(?:consents/)?([0-9a-f]{32})")  # used with fullmatch
 _NO_SUCH_CONSENT = "no such consent"
 _INVALID_CONSENT = "consent is not valid for this caller, profile and purpose"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What an expire time must look like, said wherever one is refused (proto3 JSON of a Timestamp).
 TIMESTAMP_FORM = "an RFC 3339 timestamp with a time zone, e.g. 2027-01-31T00:00:00Z"
-_MICROSECOND = timedelta(microseconds=1)
-_CURSOR = re.compile(r"([0-9]{1,20}):([0-9a-f]{32})")
 
 
 class ConsentService:
@@ -128,12 +125,14 @@ class ConsentService:
     def list(self, caller: Partner, request: ListConsentsRequest) -> ListConsentsResponse:
         """Consents the caller granted or received, newest first."""
         size = page_size(request.page_size)
-        before = _decode_token(request.page_token) if request.page_token else None
+        before = decode_time_token(request.page_token, "c") if request.page_token else None
         rows = self._consents.list_for(caller.id, before=before, limit=size + 1)
         now = self._clock()
         response = ListConsentsResponse(consents=[_consent(row, now) for row in rows[:size]])
         if len(rows) > size:
-            response.next_page_token = _encode_token(rows[size - 1])
+            response.next_page_token = encode_time_token(
+                "c", rows[size - 1].created_at, rows[size - 1].id
+            )
         return response
 
     # -- The check of a GetProfile request -----------------------------------------------------
@@ -227,20 +226,3 @@ def _consent(row: ConsentRow, now: datetime) -> Consent:
     if row.revoked_at is not None:
         consent.revoke_time.FromDatetime(row.revoked_at)
     return consent
-
-
-def _encode_token(last: ConsentRow) -> str:
-    """The cursor after ``last``: its creation time in whole microseconds (exact, unlike a
-    float) and its id."""
-    micros = (last.created_at - _EPOCH) // _MICROSECOND
-    return encode_token("c", f"{micros}:{last.id}")
-
-
-def _decode_token(token: str) -> tuple[datetime, str]:
-    cursor = decode_token(token, "c", _CURSOR)
-    try:
-        return _EPOCH + int(cursor[1]) * _MICROSECOND, cursor[2]
-    except OverflowError as exc:
-        raise InvalidArgument(
-            "page_token is not one this gateway issued for this request", field="page_token"
-        ) from exc

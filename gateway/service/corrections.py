@@ -31,7 +31,7 @@ from gateway.schema.cxg.v1.profile_pb2 import (
     PublicRecordKind,
     RepairState,
 )
-from gateway.service._paging import decode_token, encode_token, page_size
+from gateway.service._paging import decode_time_token, encode_time_token, page_size
 from gateway.service.consents import PORTAL_ROLE
 from gateway.service.profiles import ProfileExchange
 from gateway.storage import Database, ProfileStore
@@ -57,9 +57,6 @@ _PROFILE = re.compile(r"profiles/([0-9a-f]{32})")
 _DISPUTE = re.compile(r"disputes/([0-9a-f]{32})")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_CURSOR = re.compile(r"([0-9]{1,20}):([0-9a-f]{32})")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 OPERATOR = "operator"
 MAX_FIELDS = 50
 MAX_VERSION = 2**31 - 1  # versions are 32-bit in the database
@@ -265,7 +262,7 @@ class CorrectionService:
         """Disputes newest first: ``party``'s, or all (the operator at the command line)."""
         size = page_size(request.page_size)
         profile_id = _profile_id(request.profile, "profile") if request.profile else ""
-        before = _decode_token(request.page_token) if request.page_token else None
+        before = decode_time_token(request.page_token, "d") if request.page_token else None
         now = self._clock()
         rows = self._store.find(
             party=party,
@@ -277,7 +274,9 @@ class CorrectionService:
         )
         response = pb.ListDisputesResponse(disputes=[self._message(r, now) for r in rows[:size]])
         if len(rows) > size:
-            response.next_page_token = _encode_token(rows[size - 1])
+            response.next_page_token = encode_time_token(
+                "d", rows[size - 1].filed_at, rows[size - 1].id
+            )
         return response
 
     def _visible(self, caller: Partner, name: str, *, answering: bool = False) -> DisputeRow:
@@ -423,18 +422,3 @@ def _timestamp(at: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(at)
     return stamp
-
-
-def _encode_token(last: DisputeRow) -> str:
-    micros = (last.filed_at - _EPOCH) // _MICROSECOND
-    return encode_token("d", f"{micros}:{last.id}")
-
-
-def _decode_token(token: str) -> tuple[datetime, str]:
-    cursor = decode_token(token, "d", _CURSOR)
-    try:
-        return _EPOCH + int(cursor[1]) * _MICROSECOND, cursor[2]
-    except OverflowError as exc:
-        raise InvalidArgument(
-            "page_token is not one this gateway issued for this request", field="page_token"
-        ) from exc
