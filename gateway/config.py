@@ -335,6 +335,32 @@ class Settings:
     events_tick_seconds: float = _setting(
         0.5, "how often each gateway process looks for events to fan out and deliver"
     )
+    federation_refresh_seconds: float = _setting(
+        300.0,
+        "how often each gateway process fetches its peers' federation documents and witnesses"
+        " their logs: a peer's key rotation or revocation takes effect here within this (and"
+        " the trust list's minute of cache)",
+    )
+    federation_document_valid_seconds: float = _setting(
+        86_400.0,
+        "how long this gateway's federation document is valid (its `nextUpdate`); a peer that"
+        " cannot fetch a newer one stops trusting its keys after this",
+    )
+    federation_allow_http: str = _setting(
+        "no",
+        "`yes`: peers may be registered at plain `http://` URLs (development only); `no`: HTTPS"
+        " only",
+        parse=_choice("no", "yes"),
+    )
+    federation_timeout_seconds: float = _setting(
+        10.0, "a peer's document, checkpoint or proof not answered within this is a failed refresh"
+    )
+    federation_tls_ca_file: Path | None = _setting(
+        None,
+        "PEM file of the CAs a peer's certificate must chain to; unset: Mozilla's CA bundle"
+        " (certifi)",
+        parse=_optional_path,
+    )
     dispute_answer_days: int = _setting(
         20,
         "days a publisher has to answer a dispute, from the day after filing (20 days: 征信业管理条例"

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
 from gateway.audit import merkle, note
 
 
@@ -43,7 +41,7 @@ def witness(
     last: Seen | None,
     consistency: Callable[[int, int], Sequence[bytes]],
     name: str,
-    key: ed25519.Ed25519PrivateKey,
+    key: note.NoteSigner,
 ) -> tuple[Seen, str]:
     """Check ``offered_note`` against ``last`` and co-sign it: the new state and the witness's
     signature line. ``consistency(first, second)`` fetches a proof from the log.

@@ -35,6 +35,7 @@ from gateway.cli.db import db_backup, db_restore
 from gateway.cli.disputes import disputes_app
 from gateway.cli.events import events_app
 from gateway.cli.hsm import hsm_app
+from gateway.cli.peers import peers_app
 from gateway.cli.rules import activate_shipped_packs, rules_app
 from gateway.cli.sco import issue_demo_code, sco_app
 from gateway.config import DEVELOPMENT_KEY_MARK, Settings, settings_help
@@ -76,6 +77,7 @@ for sub, name in (
     (sco_app, "sco"),
     (events_app, "events"),
     (disputes_app, "disputes"),
+    (peers_app, "peers"),
     (hsm_app, "hsm"),
 ):
     app.add_typer(sub, name=name)

@@ -93,6 +93,14 @@ event_deliveries = Counter(
     "Push deliveries of security events, by outcome: delivered, retried, dead",
     ["outcome"],
 )
+peer_alarms = Counter(
+    "cxg_peer_alarms",
+    "Alarms about peers' logs and documents: split views, rollbacks (`cxg peers alarms`)",
+    ["peer", "kind"],
+)
+peer_refreshes = Counter(
+    "cxg_peer_refreshes", "Refreshes of peers' documents and checkpoints, by outcome", ["outcome"]
+)
 rule_decisions = Counter(
     "cxg_rule_decisions", "Mutual-recognition decisions, by outcome", ["outcome"]
 )

@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 
 from gateway.audit import merkle, note
 from gateway.audit.entries import Exchange, summary_leaf
+from gateway.audit.witness import Seen, witness
 from gateway.config import Settings
 from gateway.errors import (
     Conflict,
@@ -221,6 +222,27 @@ class AuditLog:
         if cosigned_at := self._store.latest_cosigned_at():
             metrics.cosigned_timestamp.set(cosigned_at.timestamp())
         return self.checkpoint(stored.size)
+
+    def witness(
+        self,
+        offered_note: str,
+        *,
+        log_key: str,
+        origin: str,
+        last: Seen | None,
+        consistency: Callable[[int, int], Sequence[bytes]],
+    ) -> tuple[Seen, str]:
+        """Witness another log's checkpoint (``gateway.audit.witness``) with this log's key,
+        under this log's name: the co-signature verifies with this gateway's checkpoint key."""
+        return witness(
+            offered_note,
+            log_key=log_key,
+            origin=origin,
+            last=last,
+            consistency=consistency,
+            name=self.origin,
+            key=self._key,
+        )
 
     def _checkpoint_message(self, stored: StoredCheckpoint) -> pb.Checkpoint:
         text = stored.note + "".join(line + "\n" for _, line in stored.cosignatures)

@@ -52,9 +52,11 @@ from gateway.sco import (
     qr_version,
     verify,
 )
+from gateway.service.federation import peer_issuer_keys
 from gateway.signing import KeyRing
 from gateway.storage import Database, ProfileStore
 from gateway.storage.partners import PartnerStore
+from gateway.storage.peers import PeerStore
 from gateway.storage.sco import ScoCodeStore, StoredCode
 from gateway.trust import Partner
 
@@ -89,6 +91,7 @@ class ScoService:
         store: ScoCodeStore,
         profiles: ProfileStore,
         partners: PartnerStore,
+        peers: PeerStore,
         keyring: KeyRing,
         *,
         gateway_id: str,
@@ -99,6 +102,7 @@ class ScoService:
         self._store = store
         self._profiles = profiles
         self._partners = partners
+        self._peers = peers
         self._keyring = keyring
         self.issuer = gateway_id
         self._country = country
@@ -117,6 +121,7 @@ class ScoService:
             ScoCodeStore(db),
             ProfileStore(db),
             PartnerStore(db),
+            PeerStore(db),
             keyring or KeyRing.from_settings(settings),
             gateway_id=settings.gateway_id,
             country=settings.country,
@@ -296,6 +301,12 @@ class ScoService:
         them back): this process's next list says so at once."""
         self._drop_status_list()
 
+    def trust_changed(self) -> None:
+        """A peer's keys changed (``gateway.service.federation``): this process's next trust
+        list says so at once."""
+        with self._lock:
+            self._trust = None
+
     def _drop_status_list(self) -> None:
         # Called once the change is committed: a list being built meanwhile (which may have read
         # the store before it) is dropped too, as it is stored before this takes the lock.
@@ -303,6 +314,13 @@ class ScoService:
             self._status = None
 
     def _trusted_keys(self) -> list[TrustedKey]:
+        return self.own_issuer_keys() + peer_issuer_keys(
+            self._peers, self._partners, own_issuer=self.issuer, now=self._clock()
+        )
+
+    def own_issuer_keys(self) -> list[TrustedKey]:
+        """This gateway's keys and its issuer partners' (what its federation document tells
+        peers; a peer's issuers are not passed on)."""
         keys = [
             TrustedKey.from_signing_key(key, issuer=self.issuer, country=self._country)
             for key in self._keyring.keys

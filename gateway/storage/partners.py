@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import Conflict, NotFound
@@ -67,59 +67,67 @@ class PartnerStore:
         return [_key(row) for row in self._db.read(query)]
 
     def add(self, partner: Partner, keys: list[PartnerKey]) -> None:
-        now = datetime.now(UTC)
         try:
             with self._db.write() as conn:
-                conn.execute(
-                    insert(partners).values(
-                        id=partner.id,
-                        name=partner.name,
-                        country=partner.country,
-                        roles=sorted(partner.roles),
-                        purposes=sorted(partner.purposes),
-                        operations=sorted(partner.operations),
-                        **_quota_values(partner.quota),
-                        status=partner.status,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                for key in keys:
-                    conn.execute(insert(partner_keys).values(**_key_values(key, now)))
-                self._changes.record(
-                    conn,
-                    "partner.register",
-                    [f"partners/{partner.id}"],
-                    {
-                        "name": partner.name,
-                        "country": partner.country,
-                        "roles": sorted(partner.roles),
-                        "purposes": sorted(partner.purposes),
-                        "operations": sorted(partner.operations),
-                        "status": partner.status,
-                        "quota": _quota_values(partner.quota),
-                        "keys": [key.kid for key in keys],
-                    },
-                )
+                self.add_on(conn, partner, keys)
         except IntegrityError as exc:
             raise Conflict(
                 f"partner {partner.id!r} or one of its key ids is already registered"
             ) from exc
+
+    def add_on(self, conn: Connection, partner: Partner, keys: list[PartnerKey]) -> None:
+        """Register ``partner`` inside ``conn``'s transaction (a peer is registered with it);
+        a duplicate id or kid raises IntegrityError, which must end the transaction."""
+        now = datetime.now(UTC)
+        conn.execute(
+            insert(partners).values(
+                id=partner.id,
+                name=partner.name,
+                country=partner.country,
+                roles=sorted(partner.roles),
+                purposes=sorted(partner.purposes),
+                operations=sorted(partner.operations),
+                **_quota_values(partner.quota),
+                status=partner.status,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        for key in keys:
+            conn.execute(insert(partner_keys).values(**_key_values(key, now)))
+        self._changes.record(
+            conn,
+            "partner.register",
+            [f"partners/{partner.id}"],
+            {
+                "name": partner.name,
+                "country": partner.country,
+                "roles": sorted(partner.roles),
+                "purposes": sorted(partner.purposes),
+                "operations": sorted(partner.operations),
+                "status": partner.status,
+                "quota": _quota_values(partner.quota),
+                "keys": [key.kid for key in keys],
+            },
+        )
 
     def add_key(self, key: PartnerKey) -> None:
         if self.get(key.partner_id) is None:
             raise NotFound(f"no partner {key.partner_id!r}")
         try:
             with self._db.write() as conn:
-                conn.execute(insert(partner_keys).values(**_key_values(key, datetime.now(UTC))))
-                self._changes.record(
-                    conn,
-                    "partner.key.add",
-                    [f"partners/{key.partner_id}", f"keys/{key.kid}"],
-                    {"alg": key.alg, "jwk": dict(key.jwk), **_window(key)},
-                )
+                self.add_key_on(conn, key)
         except IntegrityError as exc:
             raise Conflict(f"key id {key.kid!r} is already registered") from exc
+
+    def add_key_on(self, conn: Connection, key: PartnerKey) -> None:
+        conn.execute(insert(partner_keys).values(**_key_values(key, datetime.now(UTC))))
+        self._changes.record(
+            conn,
+            "partner.key.add",
+            [f"partners/{key.partner_id}", f"keys/{key.kid}"],
+            {"alg": key.alg, "jwk": dict(key.jwk), **_window(key)},
+        )
 
     def set_status(self, partner_id: str, status: str) -> None:
         with self._db.write() as conn:
@@ -135,16 +143,20 @@ class PartnerStore:
             )
 
     def retire_key(self, kid: str) -> None:
-        now = datetime.now(UTC)
         with self._db.write() as conn:
-            changed = conn.execute(
-                update(partner_keys)
-                .where(partner_keys.c.kid == kid)
-                .values(status="retired", retired_at=now)
-            ).rowcount
-            if not changed:
+            if not self.retire_key_on(conn, kid):
                 raise NotFound(f"no key {kid!r}")
+
+    def retire_key_on(self, conn: Connection, kid: str) -> bool:
+        """Retire ``kid`` inside ``conn``'s transaction; False if there is no such key."""
+        changed = conn.execute(
+            update(partner_keys)
+            .where(partner_keys.c.kid == kid)
+            .values(status="retired", retired_at=datetime.now(UTC))
+        ).rowcount
+        if changed:
             self._changes.record(conn, "partner.key.retire", [f"keys/{kid}"], {"status": "retired"})
+        return bool(changed)
 
     # -- mTLS client certificates ---------------------------------------------------------------
 

@@ -399,3 +399,36 @@ record_repairs = Table(
     Column("recorded_by", String(64), nullable=False),
     Column("recorded_at", UtcDateTime(), nullable=False),
 )
+
+# Federation: other gateways this one pins and witnesses. A peer is also a partner (role
+# "gateway"): its keys, status and suspension are the partner's, followed from its document.
+peers = Table(
+    "peers",
+    metadata,
+    Column("id", ForeignKey("partners.id"), primary_key=True),
+    Column("gateway", String(253), nullable=False),  # the id its documents must name
+    Column("url", String(2048), nullable=False),  # its REST base URL
+    Column("pinned", JSON, nullable=False),  # the public JWKs its next document must be signed by
+    Column("document", Text),  # the last document accepted, as received
+    Column("issued_at", UtcDateTime()),  # that document's issue time: never go back before it
+    Column("refreshed_at", UtcDateTime()),
+    Column("problem", Text),  # why the last refresh or witnessing failed; None when it did not
+    Column("seen_size", BigInteger),  # the last checkpoint of its log witnessed
+    Column("seen_note", Text),
+    Column("cosignature", Text),  # this gateway's signature line on seen_note
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# What a witness found that a log cannot explain: two checkpoints that cannot both be true, or
+# a federation document older than one accepted. Both signed texts are kept as evidence.
+peer_alarms = Table(
+    "peer_alarms",
+    metadata,
+    Column("id", _RowId, primary_key=True, autoincrement=True),
+    Column("peer", ForeignKey("peers.id"), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),  # "split-view", "rollback"
+    Column("message", Text, nullable=False),
+    Column("seen", Text, nullable=False),
+    Column("offered", Text, nullable=False),
+    Column("detected_at", UtcDateTime(), nullable=False),
+)

@@ -31,6 +31,7 @@ from gateway.service.consents import ConsentService
 from gateway.service.corrections import CorrectionService
 from gateway.service.delivery import PushDeliverer
 from gateway.service.events import EventService
+from gateway.service.federation import Federation
 from gateway.service.flood import FloodGuard
 from gateway.service.offload import Offload
 from gateway.service.quotas import Quotas
@@ -120,6 +121,14 @@ class Gateway:
             events=EventService.from_settings(settings, self.db, keyring),
             corrections=CorrectionService.from_settings(
                 settings, self.db, self.exchange, codes_changed=sco.codes_changed
+            ),
+            federation=Federation(
+                settings,
+                self.db,
+                keyring,
+                self.audit,
+                sco.own_issuer_keys,
+                trust_changed=sco.trust_changed,
             ),
         )
         self.deliverer = PushDeliverer(self.services.events, self.offload, self.audit, settings)
@@ -251,6 +260,7 @@ class Gateway:
         self.db.health.watch()
         self.flood.start()
         self.deliverer.start()
+        self.services.federation.start()
         try:
             await self._uvicorn.serve(sockets=[self._rest_socket])
         finally:
@@ -268,6 +278,7 @@ class Gateway:
     def _shutdown(self) -> None:
         self._rest_socket.close()
         self.readiness.close()
+        self.services.federation.stop()
         self.db.health.close()
         self.offload.close()
         self.flood.close()  # the last summary of refusals counted, not logged one by one

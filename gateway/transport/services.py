@@ -11,6 +11,7 @@ from gateway.service.audit import AuditLog
 from gateway.service.consents import ConsentService
 from gateway.service.corrections import CorrectionService
 from gateway.service.events import EventService
+from gateway.service.federation import Federation
 from gateway.service.offload import Offload
 from gateway.service.readiness import Readiness
 from gateway.service.refusals import RefusalLog
@@ -36,3 +37,4 @@ class Services:
     readiness: Readiness  # /readyz and gRPC health
     events: EventService
     corrections: CorrectionService
+    federation: Federation

@@ -36,9 +36,10 @@ from gateway.identifiers import is_country
 from gateway.signing._jwk import SUPPORTED_ALGORITHMS, thumbprint
 from gateway.trust.pki import PARTNER_ID_PATTERN, certificate_thumbprint
 
-# A witness (a partner gateway or monitor) co-signs audit checkpoints it checked.
+# A witness (a partner gateway or monitor) co-signs audit checkpoints it checked; a gateway is
+# a peer (`cxg peers add`), whose keys follow its federation document.
 ROLES = frozenset(
-    {"credit_bureau", "bank", "customs", "sme_portal", "issuer", "operator", "witness"}
+    {"credit_bureau", "bank", "customs", "sme_portal", "issuer", "operator", "witness", "gateway"}
 )
 # Roles whose data the gateway accepts as profile publications.
 PUBLISHER_ROLES = frozenset({"credit_bureau", "bank", "customs"})

@@ -104,6 +104,9 @@ OPERATIONS: dict[str, Rule] = {
     "GetInclusionProof": Rule(public=True, audited=False),
     "GetConsistencyProof": Rule(public=True, audited=False),
     "AddCosignature": Rule(frozenset({"witness"})),
+    # Federation: a gateway's document and its peers' checkpoints are public, like its keys.
+    "GetFederationDocument": Rule(public=True, audited=False),
+    "GetPeerCheckpoint": Rule(public=True, audited=False),
     # Public: the token endpoint authenticates its caller itself (client assertion); keys,
     # health and the API description are for everyone.
     "CreateToken": Rule(public=True),

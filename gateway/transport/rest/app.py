@@ -41,6 +41,7 @@ from gateway.transport.rest import (
     corrections,
     docs,
     events,
+    federation,
     metadata,
     oauth,
     rules,
@@ -104,6 +105,7 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(oauth.router)
     app.include_router(metadata.router)
+    app.include_router(federation.router)
     app.include_router(docs.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -1,0 +1,371 @@
+"""Federation use cases: this gateway's signed federation document; registering peers (other
+countries' gateways); following each peer's document (its key rotations and revocations) and
+witnessing its audit log; the peers' SCO issuer keys on this gateway's trust list; a peer's
+checkpoint as this gateway witnessed it.
+
+Every process refreshes every active peer each ``CXG_FEDERATION_REFRESH_SECONDS``, on a
+thread of its own (nothing a request waits for): fetch the document from the registered URL,
+verify it with the pinned keys, accept it (its keys become the pinned ones and the peer's
+registered keys), then fetch the peer's latest checkpoint, check it against the last one
+witnessed (a consistency proof for a larger one) and co-sign it with this gateway's checkpoint
+key. What cannot be explained (two roots for one size, a tree that shrank or whose proof fails,
+a document older than one accepted) is an alarm: both signed texts kept as evidence
+(``cxg peers alarms``), an audit leaf, ``cxg_peer_alarms_total`` and an ERROR log line; the
+witness does not move past it. A peer that cannot be reached keeps its last accepted document
+until that document's ``nextUpdate``; after it, its keys are off the trust list (fail closed).
+
+Peers are registered by operators (at the command line), so private addresses are allowed; the
+URL must be HTTPS unless ``CXG_FEDERATION_ALLOW_HTTP=yes`` (development).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import ssl
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_network
+from typing import Any
+
+import certifi
+import httpx
+
+from gateway._json import JsonError, read_json_object
+from gateway.audit import note
+from gateway.audit.entries import Actor, acting_as
+from gateway.audit.witness import Seen, SplitView
+from gateway.config import ConfigError, Settings
+from gateway.errors import GatewayError, InvalidArgument, NotFound, Unavailable
+from gateway.events.endpoints import EndpointPolicy
+from gateway.federation import MAX_DOCUMENT_BYTES, FederationDocument, Rollback
+from gateway.observe import metrics
+from gateway.sco._trust import TrustedKey
+from gateway.service.audit import AuditLog
+from gateway.signing import KeyRing, thumbprint
+from gateway.storage import Database
+from gateway.storage.partners import PartnerStore
+from gateway.storage.peers import ROLLBACK, SPLIT_VIEW, AlarmRow, PeerRow, PeerStore
+from gateway.trust import Partner, PartnerKey
+
+_log = logging.getLogger("cxg.federation")
+FEDERATION_PATH = "/.well-known/cxg-federation"
+PEER_ROLE = "gateway"
+_CACHE_SECONDS = 60.0
+_MAX_ANSWER_BYTES = 64 * 1024  # a checkpoint or a consistency proof
+# Peers are registered by operators: any address may be one (a private link between countries).
+_ANY_ADDRESS = (ip_network("0.0.0.0/0"), ip_network("::/0"))
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What one refresh of one peer found."""
+
+    peer: str
+    document: str  # "accepted", "unchanged", or why it was refused
+    witnessed: int | None  # the tree size witnessed, None if witnessing failed
+    problem: str | None = None
+
+
+class Federation:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        keyring: KeyRing,
+        audit: AuditLog,
+        own_issuer_keys: Callable[[], list[TrustedKey]],
+        *,
+        trust_changed: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """``own_issuer_keys`` are what this gateway's document vouches for; ``trust_changed``
+        runs when a peer's accepted document may change the trust list."""
+        self._settings = settings
+        self._store = PeerStore(db)
+        self._partners = PartnerStore(db)
+        self._keyring = keyring
+        self._audit = audit
+        self._own_issuer_keys = own_issuer_keys
+        self._trust_changed = trust_changed
+        self._clock = clock
+        self._policy = EndpointPolicy(
+            allow_http=settings.federation_allow_http == "yes", allowed_networks=_ANY_ADDRESS
+        )
+        self._tls = _tls_context(settings)
+        self._lock = threading.Lock()
+        self._document: tuple[float, str] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- this gateway's document ---------------------------------------------------------------
+
+    def document(self) -> str:
+        """This gateway's federation document, signed by every key of its keyring (built at
+        most once a minute per process)."""
+        with self._lock:
+            if self._document is None or time.monotonic() - self._document[0] > _CACHE_SECONDS:
+                now = self._clock().replace(microsecond=0)
+                valid = timedelta(seconds=self._settings.federation_document_valid_seconds)
+                document = FederationDocument(
+                    gateway=self._settings.gateway_id,
+                    country=self._settings.country,
+                    rest_url=self._settings.scan_base_url,
+                    origin=self._audit.origin,
+                    checkpoint_key=self._audit.verifier_key,
+                    keys=tuple(key.public_jwk() for key in self._keyring.keys),
+                    sco_issuers=tuple(self._own_issuer_keys()),
+                    issued_at=now,
+                    next_update=now + valid,
+                )
+                self._document = (time.monotonic(), document.sign(self._keyring.keys))
+            return self._document[1]
+
+    # -- peers (operators) -----------------------------------------------------------------------
+
+    def register(
+        self,
+        peer_id: str,
+        *,
+        gateway: str,
+        url: str,
+        name: str,
+        country: str,
+        pinned: Sequence[Mapping[str, Any]],
+    ) -> PeerRow:
+        """Register a peer and pin the keys its first document must be signed by (obtained out
+        of band: from its operator, not from the peer's own URL)."""
+        endpoint = self._policy.check_url(url.rstrip("/"), field="url")
+        if not gateway or len(gateway) > 253:
+            raise InvalidArgument("the peer's gateway id is required", field="gateway")
+        if not 1 <= len(pinned) <= 16:
+            raise InvalidArgument("pin 1 to 16 of the peer's keys", field="pinned")
+        try:
+            partner = Partner(
+                id=peer_id, name=name, country=country.upper(), roles=frozenset({PEER_ROLE})
+            )
+            keys = [PartnerKey.from_jwk(peer_id, dict(jwk)) for jwk in pinned]
+        except ValueError as exc:
+            raise InvalidArgument(str(exc), field="pinned") from exc
+        for i, key in enumerate(keys):
+            if key.kid != thumbprint(dict(key.jwk)):
+                raise InvalidArgument(
+                    "a gateway key's kid is its RFC 7638 thumbprint", field=f"pinned[{i}].kid"
+                )
+        row = PeerRow(
+            id=peer_id,
+            gateway=gateway,
+            url=endpoint.url,
+            pinned=tuple({**key.jwk, "alg": key.alg} for key in keys),
+            created_at=self._clock(),
+        )
+        self._store.add(row, partner, keys)
+        return row
+
+    def peers(self) -> list[PeerRow]:
+        return self._store.all()
+
+    def alarms(self, peer_id: str | None = None) -> list[AlarmRow]:
+        return self._store.alarms(peer_id)
+
+    def peer_checkpoint(self, peer_id: str) -> str:
+        """The peer's latest checkpoint this gateway witnessed, with its co-signature: a
+        partner checks it with the peer's checkpoint key and this gateway's."""
+        peer = self._store.get(peer_id)
+        if peer is None or peer.seen_note is None or peer.cosignature is None:
+            raise NotFound(f"no checkpoint of peer {peer_id!r} was witnessed here", field="peer")
+        return peer.seen_note + peer.cosignature + "\n"
+
+    # -- following and witnessing ----------------------------------------------------------------
+
+    def refresh_all(self) -> list[Refresh]:
+        """Refresh every peer whose partner record is active."""
+        active = {partner.id for partner in self._partners.all() if partner.active}
+        return [self.refresh(peer.id) for peer in self._store.all() if peer.id in active]
+
+    def refresh(self, peer_id: str) -> Refresh:
+        """Fetch, verify and accept the peer's document, then witness its log. Failures are
+        recorded on the peer (``problem``), not raised: one peer down stops no other."""
+        peer = self._store.get(peer_id)
+        if peer is None:
+            raise NotFound(f"no peer {peer_id!r}", field="peer")
+        with acting_as(Actor("gateway", f"federation refresh {peer_id}")):
+            try:
+                document, outcome = self._follow(peer)
+            except GatewayError as exc:
+                return self._failed(peer, f"document: {exc.message}", str(exc.message))
+            try:
+                size = self._witness(peer, document)
+            except GatewayError as exc:
+                return self._failed(peer, f"checkpoint: {exc.message}", outcome)
+        metrics.peer_refreshes.labels("ok").inc()
+        return Refresh(peer_id, outcome, size)
+
+    def _failed(self, peer: PeerRow, problem: str, outcome: str) -> Refresh:
+        metrics.peer_refreshes.labels("failed").inc()
+        _log.warning("peer refresh failed", extra={"fields": {"peer": peer.id, "problem": problem}})
+        self._store.trouble(peer.id, problem)
+        return Refresh(peer.id, outcome, None, problem)
+
+    def _follow(self, peer: PeerRow) -> tuple[FederationDocument, str]:
+        text = self._get(peer, FEDERATION_PATH, MAX_DOCUMENT_BYTES)
+        now = self._clock()
+        try:
+            document = FederationDocument.verify(
+                text, peer.pinned, gateway=peer.gateway, now=now, not_before=peer.issued_at
+            )
+        except Rollback as exc:
+            if peer.document is not None:
+                self._alarm(peer, ROLLBACK, exc.message, peer.document, text.decode())
+            raise
+        if text.decode() == peer.document:
+            return document, "unchanged"
+        accepted = self._store.accept(peer, text.decode(), document.issued_at, document.keys)
+        if accepted:
+            self._trust_changed()
+        return document, "accepted" if accepted else "unchanged"
+
+    def _witness(self, peer: PeerRow, document: FederationDocument) -> int | None:
+        latest = read_json_object(self._get(peer, "/v1/audit/checkpoint", _MAX_ANSWER_BYTES))
+        offered = latest.get("note")
+        if not isinstance(offered, str):
+            raise InvalidArgument("the peer's checkpoint answer has no note", field="note")
+        last = None
+        if peer.seen_note is not None:
+            seen = note.Checkpoint.from_note(
+                peer.seen_note, [document.checkpoint_key], origin=document.origin
+            )
+            last = Seen(seen.size, seen.root, peer.seen_note)
+
+        def consistency(first: int, second: int) -> list[bytes]:
+            query = urllib.parse.urlencode({"first": first, "second": second})
+            path = f"/v1/audit/proofs/consistency?{query}"
+            proof = read_json_object(self._get(peer, path, _MAX_ANSWER_BYTES))
+            hashes = proof.get("hashes", [])
+            if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
+                raise InvalidArgument("the peer's proof has no list of hashes", field="hashes")
+            return [base64.b64decode(h, validate=True) for h in hashes]
+
+        try:
+            witnessed, line = self._audit.witness(
+                offered,
+                log_key=document.checkpoint_key,
+                origin=document.origin,
+                last=last,
+                consistency=consistency,
+            )
+        except SplitView as alarm:
+            self._alarm(peer, SPLIT_VIEW, str(alarm), alarm.seen, alarm.offered)
+            raise Unavailable(f"split view: {alarm}", field="checkpoint") from alarm
+        except (JsonError, ValueError) as exc:
+            raise InvalidArgument(f"the peer's answer: {exc}", field="checkpoint") from exc
+        if last is None or witnessed.size > last.size:
+            self._store.witnessed(peer.id, peer.seen_size, witnessed.size, witnessed.note, line)
+        return witnessed.size
+
+    def _alarm(self, peer: PeerRow, kind: str, message: str, seen: str, offered: str) -> None:
+        metrics.peer_alarms.labels(peer.id, kind).inc()
+        _log.error(
+            "peer alarm", extra={"fields": {"peer": peer.id, "kind": kind, "message": message}}
+        )
+        self._store.alarm(peer.id, kind, message, seen=seen, offered=offered)
+
+    def _get(self, peer: PeerRow, path: str, limit: int) -> bytes:
+        """The body of a GET on the peer, at most ``limit`` bytes; Unavailable naming the peer
+        for anything else."""
+        url = peer.url + path
+        try:
+            with (
+                httpx.Client(
+                    verify=self._tls,
+                    timeout=self._settings.federation_timeout_seconds,
+                    follow_redirects=False,
+                ) as client,
+                client.stream("GET", url, headers={"Accept": "application/json"}) as answer,
+            ):
+                if answer.status_code != 200:
+                    raise Unavailable(
+                        f"peer {peer.id!r} answered {answer.status_code} to GET {path}",
+                        field="peer",
+                    )
+                body = bytearray()
+                for chunk in answer.iter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        raise Unavailable(
+                            f"peer {peer.id!r} answered GET {path} with more than {limit} bytes",
+                            field="peer",
+                        )
+                return bytes(body)
+        except httpx.HTTPError as exc:
+            raise Unavailable(
+                f"peer {peer.id!r} could not be reached at {url}: {exc or type(exc).__name__}",
+                field="peer",
+            ) from exc
+
+    # -- the schedule ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Refresh every peer now and then every ``CXG_FEDERATION_REFRESH_SECONDS``."""
+        every = self._settings.federation_refresh_seconds
+
+        def run() -> None:
+            while True:
+                try:
+                    self.refresh_all()
+                except GatewayError:
+                    pass  # the database is down: logged once by its health, retried next time
+                except Exception:
+                    _log.exception("peer refresh failed")
+                if self._stop.wait(every):
+                    return
+
+        self._stop.clear()
+        self._thread = threading.Thread(target=run, name="cxg-federation", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)  # a refresh under way is abandoned (a daemon thread)
+
+
+def peer_issuer_keys(
+    store: PeerStore, partners: PartnerStore, *, own_issuer: str, now: datetime
+) -> list[TrustedKey]:
+    """The SCO issuer keys this gateway's active peers vouch for, from each one's last accepted
+    document while it is valid. A peer vouches only for issuers of its own country, and never
+    for this gateway or one of its registered partners (it cannot speak for them)."""
+    registered = {partner.id: partner for partner in partners.all()}
+    peers = store.all()
+    keys: list[TrustedKey] = []
+    for peer in peers:
+        partner = registered.get(peer.id)
+        if partner is None or not partner.active or peer.document is None:
+            continue
+        try:
+            document = FederationDocument.verify(
+                peer.document.encode(), peer.pinned, gateway=peer.gateway, now=now
+            )
+        except GatewayError:
+            continue  # expired since it was accepted: its keys are no longer vouched for
+        keys.extend(
+            key
+            for key in document.sco_issuers
+            if key.country == partner.country
+            and key.issuer != own_issuer
+            and key.issuer not in registered
+            and not any(key.issuer == other.gateway for other in peers if other is not peer)
+        )
+    return keys
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=settings.federation_tls_ca_file or certifi.where())
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"CXG_FEDERATION_TLS_CA_FILE: {exc}") from exc

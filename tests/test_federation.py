@@ -1,0 +1,463 @@
+"""Federation: gateways of different countries pin each other's federation documents, follow
+their key rotations, trust each other's SCO issuers, and witness each other's audit logs.
+
+Real gateways (gRPC and HTTP servers on 127.0.0.1) play CN, KZ and RU; a hostile peer is a
+small HTTP server serving documents and checkpoints the test signs itself."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from jwcrypto import jwk as jw_jwk
+from jwcrypto import jws as jw_jws
+from prometheus_client import REGISTRY
+
+from gateway.audit import note
+from gateway.errors import InvalidArgument, Unauthenticated
+from gateway.federation import FederationDocument, Rollback
+from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
+from gateway.sco import TrustList, verify
+from gateway.service import PartnerAdmin
+from gateway.service.sco import ScoService
+from gateway.signing import KeyRing, SigningKey
+from gateway.storage.audit import AuditStore
+from gateway.transport.serve import Gateway
+from tests.support import TestPartner, profile, publish, write_partners
+
+AEO = {"scheme": "AEO", "value": "CN3702960123"}
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+
+# -- the document ----------------------------------------------------------------------------------
+
+
+def document(signers: list[SigningKey], **overrides: Any) -> FederationDocument:
+    fields: dict[str, Any] = {
+        "gateway": "cxg.astana.dev",
+        "country": "KZ",
+        "rest_url": "https://cxg.astana.dev",
+        "origin": "cxg.astana.dev/audit",
+        "checkpoint_key": "cxg.astana.dev/audit+01234567+AQ==",
+        "keys": tuple(key.public_jwk() for key in signers),
+        "sco_issuers": (),
+        "issued_at": NOW,
+        "next_update": NOW + timedelta(days=1),
+    }
+    return FederationDocument(**(fields | overrides))
+
+
+def checked(text: str, pinned: list[SigningKey], **options: Any) -> FederationDocument:
+    options = {"gateway": "cxg.astana.dev", "now": NOW + timedelta(minutes=1)} | options
+    return FederationDocument.verify(text.encode(), [k.public_jwk() for k in pinned], **options)
+
+
+def test_the_document_is_signed_by_every_key_and_jwcrypto_verifies_each_signature() -> None:
+    old, new = SigningKey.generate("EdDSA"), SigningKey.generate("ES256")
+    text = document([old, new]).sign([old, new])
+    for key in (old, new):
+        token = jw_jws.JWS()
+        token.deserialize(text)
+        token.verify(jw_jwk.JWK(**key.public_jwk()), alg=key.alg)  # raises if it does not
+        assert [h["typ"] for h in token.jose_header] == ["cxg-federation+jws"] * 2
+        payload = json.loads(token.payload)
+        assert payload["gateway"] == "cxg.astana.dev"
+        assert {k["kid"] for k in payload["keys"]} == {old.kid, new.kid}
+    # A peer that pinned only the old key follows the rotation: the new key is listed.
+    found = checked(text, [old])
+    assert [k["kid"] for k in found.keys] == [old.kid, new.kid]
+
+
+def test_a_document_no_pinned_key_signed_is_refused() -> None:
+    mine, stranger = SigningKey.generate(), SigningKey.generate()
+    with pytest.raises(Unauthenticated, match="no signature of a key pinned") as refused:
+        checked(document([stranger]).sign([stranger]), [mine])
+    assert refused.value.field == "document/signatures"
+
+
+def test_a_forged_signature_beside_a_genuine_one_is_refused() -> None:
+    """The forger signs a payload of its own under the pinned kid; its signature fails."""
+    pinned, forger = SigningKey.generate(), SigningKey.generate()
+    genuine = json.loads(document([pinned]).sign([pinned]))
+    forged = forger.sign_jws(b'{"gateway":"cxg.astana.dev"}', {"typ": "x"}).split(".")
+    header = {"alg": "EdDSA", "kid": pinned.kid, "typ": "cxg-federation+jws"}
+    protected = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    genuine["signatures"].append({"protected": protected, "signature": forged[2]})
+    with pytest.raises(Unauthenticated, match="does not verify"):
+        checked(json.dumps(genuine), [pinned])
+
+
+@pytest.mark.parametrize(
+    ("tamper", "field"),
+    [
+        (lambda d: d | {"payload": d["payload"][:-4] + "AAAA"}, "document/signatures/0"),
+        (lambda d: d | {"header": {}}, "document"),
+        (lambda d: d | {"signatures": []}, "document/signatures"),
+        (lambda d: {"payload": d["payload"]}, "document"),
+    ],
+)
+def test_a_tampered_or_malformed_document_is_refused_naming_where(tamper: Any, field: str) -> None:
+    key = SigningKey.generate()
+    text = json.dumps(tamper(json.loads(document([key]).sign([key]))))
+    with pytest.raises((InvalidArgument, Unauthenticated)) as refused:
+        checked(text, [key])
+    assert refused.value.field == field
+
+
+def test_another_gateways_an_expired_and_an_older_document_are_refused() -> None:
+    key = SigningKey.generate()
+    text = document([key]).sign([key])
+    with pytest.raises(Unauthenticated, match=r"not 'cxg\.moscow\.dev'"):
+        checked(text, [key], gateway="cxg.moscow.dev")
+    with pytest.raises(Unauthenticated, match="expired") as expired:
+        checked(text, [key], now=NOW + timedelta(days=2))
+    assert expired.value.field == "document/nextUpdate"
+    with pytest.raises(Rollback, match="a rollback"):
+        checked(text, [key], not_before=NOW + timedelta(seconds=1))
+
+
+def test_a_listed_key_must_be_named_by_its_thumbprint() -> None:
+    key = SigningKey.generate()
+    listed = {**key.public_jwk(), "kid": "chosen-by-the-peer"}
+    text = document([], keys=(key.public_jwk(), listed)).sign([key])
+    with pytest.raises(InvalidArgument, match="thumbprint") as refused:
+        checked(text, [key])
+    assert refused.value.field == "document/keys/1/kid"
+
+
+def test_a_document_that_is_too_large_is_refused_before_it_is_parsed() -> None:
+    key = SigningKey.generate()
+    with pytest.raises(InvalidArgument, match="longer than"):
+        FederationDocument.verify(
+            b" " * 300_000, [key.public_jwk()], gateway="cxg.astana.dev", now=NOW
+        )
+
+
+# -- real gateways -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def node_settings(
+    tmp_path: Path,
+    name: str,
+    country: str,
+    partners: dict[str, TestPartner],
+    database_url: str | None = None,
+) -> Any:
+    keys_dir = tmp_path / name / "keys"
+    KeyRing.init(keys_dir / "gateway")
+    write_partners(keys_dir / "partners", partners)
+    from gateway.config import Settings
+
+    return dataclasses.replace(
+        Settings(),
+        database_url=database_url or f"sqlite:///{tmp_path / name / 'cxg.db'}",
+        keys_dir=keys_dir,
+        grpc_port=0,
+        rest_port=free_port(),  # fixed, so that a restarted gateway is where its peers expect
+        gateway_id=f"cxg.{name}.dev",
+        country=country,
+        federation_allow_http="yes",
+        federation_refresh_seconds=3600.0,  # the tests refresh when they choose
+    )
+
+
+@contextmanager
+def running(settings: Any) -> Iterator[Gateway]:
+    gateway = Gateway(settings)
+    PartnerAdmin(gateway.db).import_files(settings.partners_dir)
+    gateway.start()
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+def base(gateway: Gateway) -> str:
+    return f"http://127.0.0.1:{gateway.rest_port}"
+
+
+def pin(local: Gateway, remote: Gateway, peer_id: str) -> None:
+    """The operators exchange keys out of band; the local one registers the remote gateway."""
+    local.services.federation.register(
+        peer_id,
+        gateway=remote.settings.gateway_id,
+        url=base(remote),
+        name=f"Gateway of {remote.settings.country}",
+        country=remote.settings.country,
+        pinned=remote.services.exchange.jwks()["keys"],
+    )
+
+
+def issue_code(gateway: Gateway, partners: dict[str, TestPartner]) -> str:
+    publish(gateway.exchange, partners["cn-customs"], profile())
+    operator = partners["cxg-operator"].as_partner()
+    issued = gateway.services.sco.issue_code(sco_pb.IssueScoCodeRequest(subject=AEO), operator)
+    return issued.code
+
+
+def verified_online(gateway: Gateway, code: str) -> str:
+    answer = httpx.post(f"{base(gateway)}/v1/scoCodes:verify", json={"code": code}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    result: str = answer.json()["result"]
+    return result
+
+
+def verified_offline(gateway: Gateway, code: str) -> str:
+    """As a verifier with the gateway's JWKS and its published trust list only."""
+    jwks = httpx.get(f"{base(gateway)}/.well-known/jwks.json", timeout=10).json()
+    signed = httpx.get(f"{base(gateway)}/v1/sco/trustList", timeout=10).json()["jws"]
+    trust = TrustList.verify(signed, jwks, now=datetime.now(UTC))
+    return verify(code, trust, now=datetime.now(UTC)).result.value
+
+
+def change_leaves(gateway: Gateway, change: str) -> list[dict[str, Any]]:
+    store = AuditStore(gateway.db)
+    leaves = [json.loads(leaf.data) for leaf in store.leaves(0, store.size())]
+    return [leaf for leaf in leaves if leaf.get("change") == change]
+
+
+def test_three_gateways_trust_each_others_sco_issuers_and_witness_each_others_logs(
+    tmp_path: Path, database_url: str, partners: dict[str, TestPartner]
+) -> None:
+    with (
+        running(node_settings(tmp_path, "qingdao", "CN", partners, database_url)) as cn,
+        running(node_settings(tmp_path, "astana", "KZ", partners)) as kz,
+        running(node_settings(tmp_path, "moscow", "RU", partners)) as ru,
+    ):
+        kz_code, ru_code = issue_code(kz, partners), issue_code(ru, partners)
+        assert verified_online(cn, kz_code) != "VALID"  # no peer yet: an unknown issuer
+        pin(cn, kz, "kz-gateway")
+        pin(cn, ru, "ru-gateway")
+        pin(kz, cn, "cn-gateway")
+        refreshed = cn.services.federation.refresh_all()
+        assert [(r.peer, r.document, r.problem) for r in refreshed] == [
+            ("kz-gateway", "accepted", None),
+            ("ru-gateway", "accepted", None),
+        ]
+        assert all(r.witnessed and r.witnessed > 0 for r in refreshed)
+        # A code issued in Kazakhstan verifies at Qingdao, online and offline; so does Russia's.
+        assert verified_online(cn, kz_code) == "VALID"
+        assert verified_offline(cn, kz_code) == "VALID"
+        assert verified_offline(cn, ru_code) == "VALID"
+        # ... and the reverse, once Astana follows Qingdao.
+        cn_code = issue_code(cn, partners)
+        assert verified_offline(kz, cn_code) != "VALID"
+        assert kz.services.federation.refresh("cn-gateway").problem is None
+        assert verified_offline(kz, cn_code) == "VALID"
+        # Russia does not follow Qingdao: its gateway has not pinned it.
+        assert verified_offline(ru, cn_code) != "VALID"
+
+        # Qingdao serves Astana's checkpoint as it witnessed it: Astana's signature and its own.
+        answer = httpx.get(f"{base(cn)}/v1/peers/kz-gateway/checkpoint", timeout=10)
+        assert answer.status_code == 200, answer.text
+        cosigned = answer.json()["note"]
+        names = note.verify_note(cosigned, [kz.audit.verifier_key, cn.audit.verifier_key])
+        assert sorted(names) == sorted([kz.audit.origin, cn.audit.origin])
+        missing = httpx.get(f"{base(cn)}/v1/peers/nobody/checkpoint", timeout=10)
+        assert missing.status_code == 404
+        assert "peer" in missing.json()["detail"]
+
+        # The peers' registrations are in Qingdao's audit log.
+        registered = change_leaves(cn, "peer.register")
+        assert {leaf["subject"][0] for leaf in registered} == {
+            "peers/kz-gateway",
+            "peers/ru-gateway",
+        }
+
+
+def test_a_peers_key_rotation_and_revocation_are_followed_and_its_suspension_obeyed(
+    tmp_path: Path, partners: dict[str, TestPartner]
+) -> None:
+    kz_settings = node_settings(tmp_path, "astana", "KZ", partners)
+    with running(node_settings(tmp_path, "qingdao", "CN", partners)) as cn:
+        with running(kz_settings) as kz:
+            old_code = issue_code(kz, partners)
+            pin(cn, kz, "kz-gateway")
+            assert cn.services.federation.refresh("kz-gateway").document == "accepted"
+            old_kid = kz.exchange.keyring.active.kid
+        # Astana rotates its key and restarts: its document lists (and is signed by) both.
+        KeyRing.rotate(kz_settings.gateway_keys_dir)
+        with running(kz_settings) as kz:
+            new_code = issue_code(kz, partners)
+            assert cn.services.federation.refresh("kz-gateway").document == "accepted"
+            keys = {k.kid: k.status for k in PartnerAdmin(cn.db).show("kz-gateway").keys}
+            assert keys == {old_kid: "active", kz.exchange.keyring.active.kid: "active"}
+            assert verified_offline(cn, new_code) == "VALID"
+            assert verified_offline(cn, old_code) == "VALID"
+            new_kid = kz.exchange.keyring.active.kid
+        # Astana drops the old key from its keyring (revocation): Qingdao retires it.
+        index_path = kz_settings.gateway_keys_dir / "keyring.json"
+        index = json.loads(index_path.read_text())
+        index["keys"] = [k for k in index["keys"] if k["kid"] != old_kid]
+        index_path.write_text(json.dumps(index))
+        with running(kz_settings):
+            assert cn.services.federation.refresh("kz-gateway").document == "accepted"
+            keys = {k.kid: k.status for k in PartnerAdmin(cn.db).show("kz-gateway").keys}
+            assert keys == {old_kid: "retired", new_kid: "active"}
+            assert verified_offline(cn, old_code) != "VALID"
+            assert verified_offline(cn, new_code) == "VALID"
+            followed = change_leaves(cn, "peer.keys")
+            assert [leaf["detail"]["pinned"] for leaf in followed] == [
+                sorted([old_kid, new_kid]),
+                [new_kid],
+            ]
+            assert all(leaf["actor"] == "gateway" for leaf in followed)
+            # Suspended, the peer vouches for nothing (a new process's trust list: no cache).
+            PartnerAdmin(cn.db).suspend("kz-gateway")
+            fresh = ScoService.from_settings(cn.settings, cn.db, cn.exchange.keyring)
+            issuers = {key.issuer for key in fresh.trust_list()[0].keys}
+            assert "cxg.astana.dev" not in issuers and "cxg.qingdao.dev" in issuers
+            assert cn.services.federation.refresh_all() == []  # nor is it refreshed
+
+
+# -- a hostile peer ------------------------------------------------------------------------------
+
+
+class HostilePeer:
+    """A peer under the test's control: it serves whatever document and checkpoint it is told."""
+
+    def __init__(self) -> None:
+        self.key = SigningKey.generate()
+        self.note_key = ed25519.Ed25519PrivateKey.generate()
+        self.origin = "cxg.astana.dev/audit"
+        self.checkpoint_key = note.verifier_key(self.origin, self.note_key.public_key())
+        self.routes: dict[str, bytes] = {}
+        routes = self.routes
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = routes.get(self.path.split("?")[0])
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def publish(self, *, issued_at: datetime, signer: SigningKey | None = None) -> None:
+        signed = document(
+            [self.key],
+            checkpoint_key=self.checkpoint_key,
+            issued_at=issued_at,
+            next_update=issued_at + timedelta(days=1),
+        ).sign([signer or self.key])
+        self.routes["/.well-known/cxg-federation"] = signed.encode()
+
+    def checkpoint(self, size: int, root: bytes) -> str:
+        text = note.sign_note(
+            note.Checkpoint(self.origin, size, root).body(), self.origin, self.note_key
+        )
+        self.routes["/v1/audit/checkpoint"] = json.dumps({"note": text}).encode()
+        return text
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def alarms_counted(kind: str) -> float:
+    labels = {"peer": "kz-gateway", "kind": kind}
+    return REGISTRY.get_sample_value("cxg_peer_alarms_total", labels) or 0.0
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostilePeer]:
+    peer = HostilePeer()
+    yield peer
+    peer.close()
+
+
+def test_a_peer_that_forks_its_log_or_rolls_back_its_document_raises_alarms_with_evidence(
+    tmp_path: Path, partners: dict[str, TestPartner], hostile: HostilePeer
+) -> None:
+    with running(node_settings(tmp_path, "qingdao", "CN", partners)) as cn:
+        federation = cn.services.federation
+        federation.register(
+            "kz-gateway",
+            gateway="cxg.astana.dev",
+            url=hostile.url,
+            name="Gateway of KZ",
+            country="KZ",
+            pinned=[hostile.key.public_jwk()],
+        )
+        split_views = alarms_counted("split-view")
+        now = datetime.now(UTC).replace(microsecond=0)
+        hostile.publish(issued_at=now)
+        first = hostile.checkpoint(3, hashlib.sha256(b"one history").digest())
+        assert federation.refresh("kz-gateway").witnessed == 3
+        # Two signed checkpoints for one size: a split view.
+        second = hostile.checkpoint(3, hashlib.sha256(b"another history").digest())
+        failed = federation.refresh("kz-gateway")
+        assert failed.witnessed is None and "split view" in (failed.problem or "")
+        [alarm] = federation.alarms("kz-gateway")
+        assert alarm.kind == "split-view" and "two different roots" in alarm.message
+        assert (alarm.seen, alarm.offered) == (first, second)  # both signed texts, as evidence
+        assert federation.peers()[0].seen_note == first  # the witness did not move past it
+        [leaf] = change_leaves(cn, "peer.alarm")
+        assert leaf["detail"]["seen_sha256"] == hashlib.sha256(first.encode()).hexdigest()
+        assert alarms_counted("split-view") == split_views + 1
+
+        # An older document (one that might still list a revoked key): a rollback.
+        hostile.checkpoint(3, hashlib.sha256(b"one history").digest())
+        hostile.publish(issued_at=now - timedelta(hours=1))
+        refused = federation.refresh("kz-gateway")
+        assert "rollback" in (refused.problem or "")
+        assert federation.alarms("kz-gateway")[0].kind == "rollback"
+
+        # A document signed by a key nobody pinned changes nothing.
+        hostile.publish(issued_at=now + timedelta(minutes=1), signer=SigningKey.generate())
+        forged = federation.refresh("kz-gateway")
+        assert "no signature of a key pinned" in (forged.problem or "")
+        assert federation.peers()[0].issued_at == now
+
+        # A flood instead of a document is cut off at the limit; a peer down is named.
+        hostile.routes["/.well-known/cxg-federation"] = b"[" * 400_000
+        assert "more than 262144 bytes" in (federation.refresh("kz-gateway").problem or "")
+        hostile.close()
+        down = federation.refresh("kz-gateway")
+        assert "could not be reached" in (down.problem or "")
+        assert federation.peers()[0].problem == down.problem
+
+
+def test_peer_registration_is_checked_before_anything_is_stored(
+    tmp_path: Path, partners: dict[str, TestPartner]
+) -> None:
+    with running(node_settings(tmp_path, "qingdao", "CN", partners)) as cn:
+        federation = cn.services.federation
+        key = SigningKey.generate()
+        good = {"gateway": "cxg.astana.dev", "name": "KZ", "country": "KZ"}
+        with pytest.raises(InvalidArgument) as bad_url:
+            federation.register("kz", url="ftp://x", pinned=[key.public_jwk()], **good)
+        assert bad_url.value.field == "url"
+        renamed = {**key.public_jwk(), "kid": "mine"}
+        with pytest.raises(InvalidArgument) as bad_kid:
+            federation.register("kz", url="http://127.0.0.1:1", pinned=[renamed], **good)
+        assert bad_kid.value.field == "pinned[0].kid"
+        with pytest.raises(InvalidArgument) as no_keys:
+            federation.register("kz", url="http://127.0.0.1:1", pinned=[], **good)
+        assert no_keys.value.field == "pinned"
+        assert federation.peers() == [] and PartnerAdmin(cn.db).store.get("kz") is None
