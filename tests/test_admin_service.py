@@ -191,6 +191,11 @@ def _private_jwk() -> dict[str, Any]:
         ),
         (register_request(jwks=[{"kty": "OKP", "alg": "none"}]), "jwks[0]"),
         (
+            # Key bytes of the wrong length were an unmapped library error (a 500) once.
+            register_request(jwks=[{"kty": "OKP", "crv": "Ed25519", "x": "AAAA", "alg": "EdDSA"}]),
+            "jwks[0]",
+        ),
+        (
             register_request(
                 pems=["-----BEGIN CERTIFICATE-----\nbm9wZQ==\n-----END CERTIFICATE-----\n"]
             ),
@@ -212,6 +217,7 @@ def _private_jwk() -> dict[str, Any]:
         "rps-nan",
         "private-jwk",
         "alg-none",
+        "short-key",
         "bad-certificate",
         "not-pem",
     ],

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from google.protobuf.struct_pb2 import Struct
 from jwcrypto import jwk as jw_jwk
 from jwcrypto import jws as jw_jws
 from prometheus_client import REGISTRY
@@ -29,14 +30,16 @@ from prometheus_client import REGISTRY
 from gateway.audit import note
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.federation import FederationDocument, Rollback
+from gateway.schema.cxg.v1 import federation_service_pb2 as fed_pb
 from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
 from gateway.sco import TrustList, verify
 from gateway.service import PartnerAdmin
+from gateway.service.federation import Federation
 from gateway.service.sco import ScoService
 from gateway.signing import KeyRing, SigningKey
 from gateway.storage.audit import AuditStore
 from gateway.transport.serve import Gateway
-from tests.support import TestPartner, profile, publish, write_partners
+from tests.support import TEST_ACTOR, TestPartner, profile, publish, write_partners
 
 AEO = {"scheme": "AEO", "value": "CN3702960123"}
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -195,15 +198,27 @@ def base(gateway: Gateway) -> str:
     return f"http://127.0.0.1:{gateway.rest_port}"
 
 
+def register(
+    federation: Federation, peer_id: str, *, jwks: list[dict[str, Any]], **fields: str
+) -> fed_pb.Peer:
+    keys = []
+    for jwk in jwks:
+        keys.append(Struct())
+        keys[-1].update(jwk)
+    request = fed_pb.RegisterPeerRequest(peer_id=peer_id, jwks=keys, **fields)
+    return federation.register_peer(request)
+
+
 def pin(local: Gateway, remote: Gateway, peer_id: str) -> None:
     """The operators exchange keys out of band; the local one registers the remote gateway."""
-    local.services.federation.register(
+    register(
+        local.services.federation,
         peer_id,
         gateway=remote.settings.gateway_id,
         url=base(remote),
-        name=f"Gateway of {remote.settings.country}",
+        display_name=f"Gateway of {remote.settings.country}",
         country=remote.settings.country,
-        pinned=remote.services.exchange.jwks()["keys"],
+        jwks=remote.services.exchange.jwks()["keys"],
     )
 
 
@@ -250,10 +265,10 @@ def test_three_gateways_trust_each_others_sco_issuers_and_witness_each_others_lo
         pin(kz, cn, "cn-gateway")
         refreshed = cn.services.federation.refresh_all()
         assert [(r.peer, r.document, r.problem) for r in refreshed] == [
-            ("kz-gateway", "accepted", None),
-            ("ru-gateway", "accepted", None),
+            ("kz-gateway", "accepted", ""),
+            ("ru-gateway", "accepted", ""),
         ]
-        assert all(r.witnessed and r.witnessed > 0 for r in refreshed)
+        assert all(r.witnessed_tree_size > 0 for r in refreshed)
         # A code issued in Kazakhstan verifies at Qingdao, online and offline; so does Russia's.
         assert verified_online(cn, kz_code) == "VALID"
         assert verified_offline(cn, kz_code) == "VALID"
@@ -261,7 +276,7 @@ def test_three_gateways_trust_each_others_sco_issuers_and_witness_each_others_lo
         # ... and the reverse, once Astana follows Qingdao.
         cn_code = issue_code(cn, partners)
         assert verified_offline(kz, cn_code) != "VALID"
-        assert kz.services.federation.refresh("cn-gateway").problem is None
+        assert kz.services.federation.refresh("cn-gateway").problem == ""
         assert verified_offline(kz, cn_code) == "VALID"
         # Russia does not follow Qingdao: its gateway has not pinned it.
         assert verified_offline(ru, cn_code) != "VALID"
@@ -320,7 +335,7 @@ def test_a_peers_key_rotation_and_revocation_are_followed_and_its_suspension_obe
                 sorted([old_kid, new_kid]),
                 [new_kid],
             ]
-            assert all(leaf["actor"] == "gateway" for leaf in followed)
+            assert all(leaf["actor"] == TEST_ACTOR.name for leaf in followed)
             # Suspended, the peer vouches for nothing (a new process's trust list: no cache).
             PartnerAdmin(cn.db).suspend("kz-gateway")
             fresh = ScoService.from_settings(cn.settings, cn.db, cn.exchange.keyring)
@@ -379,6 +394,11 @@ class HostilePeer:
         self.server.server_close()
 
 
+def alarms_of(federation: Federation) -> list[fed_pb.PeerAlarm]:
+    request = fed_pb.ListPeerAlarmsRequest(peer="kz-gateway")
+    return list(federation.list_alarms(request).alarms)
+
+
 def alarms_counted(kind: str) -> float:
     labels = {"peer": "kz-gateway", "kind": kind}
     return REGISTRY.get_sample_value("cxg_peer_alarms_total", labels) or 0.0
@@ -396,24 +416,25 @@ def test_a_peer_that_forks_its_log_or_rolls_back_its_document_raises_alarms_with
 ) -> None:
     with running(node_settings(tmp_path, "qingdao", "CN", partners)) as cn:
         federation = cn.services.federation
-        federation.register(
+        register(
+            federation,
             "kz-gateway",
             gateway="cxg.astana.dev",
             url=hostile.url,
-            name="Gateway of KZ",
+            display_name="Gateway of KZ",
             country="KZ",
-            pinned=[hostile.key.public_jwk()],
+            jwks=[hostile.key.public_jwk()],
         )
         split_views = alarms_counted("split-view")
         now = datetime.now(UTC).replace(microsecond=0)
         hostile.publish(issued_at=now)
         first = hostile.checkpoint(3, hashlib.sha256(b"one history").digest())
-        assert federation.refresh("kz-gateway").witnessed == 3
+        assert federation.refresh("kz-gateway").witnessed_tree_size == 3
         # Two signed checkpoints for one size: a split view.
         second = hostile.checkpoint(3, hashlib.sha256(b"another history").digest())
         failed = federation.refresh("kz-gateway")
-        assert failed.witnessed is None and "split view" in (failed.problem or "")
-        [alarm] = federation.alarms("kz-gateway")
+        assert failed.witnessed_tree_size == 0 and "split view" in failed.problem
+        [alarm] = alarms_of(federation)
         assert alarm.kind == "split-view" and "two different roots" in alarm.message
         assert (alarm.seen, alarm.offered) == (first, second)  # both signed texts, as evidence
         assert federation.peers()[0].seen_note == first  # the witness did not move past it
@@ -425,39 +446,52 @@ def test_a_peer_that_forks_its_log_or_rolls_back_its_document_raises_alarms_with
         hostile.checkpoint(3, hashlib.sha256(b"one history").digest())
         hostile.publish(issued_at=now - timedelta(hours=1))
         refused = federation.refresh("kz-gateway")
-        assert "rollback" in (refused.problem or "")
-        assert federation.alarms("kz-gateway")[0].kind == "rollback"
+        assert "rollback" in refused.problem
+        assert alarms_of(federation)[0].kind == "rollback"
 
         # A document signed by a key nobody pinned changes nothing.
         hostile.publish(issued_at=now + timedelta(minutes=1), signer=SigningKey.generate())
         forged = federation.refresh("kz-gateway")
-        assert "no signature of a key pinned" in (forged.problem or "")
+        assert "no signature of a key pinned" in forged.problem
         assert federation.peers()[0].issued_at == now
 
         # A flood instead of a document is cut off at the limit; a peer down is named.
         hostile.routes["/.well-known/cxg-federation"] = b"[" * 400_000
-        assert "more than 262144 bytes" in (federation.refresh("kz-gateway").problem or "")
+        assert "more than 262144 bytes" in federation.refresh("kz-gateway").problem
         hostile.close()
         down = federation.refresh("kz-gateway")
-        assert "could not be reached" in (down.problem or "")
+        assert "could not be reached" in down.problem
         assert federation.peers()[0].problem == down.problem
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"peer_id": "KZ!"}, "peer_id"),
+        ({"gateway": ""}, "gateway"),
+        ({"url": "ftp://cxg.astana.dev"}, "url"),
+        ({"display_name": ""}, "display_name"),
+        ({"country": "XX"}, "country"),
+        ({"jwks": []}, "jwks"),
+        ({"jwks": [{"kty": "OKP", "crv": "Ed25519", "x": "AAAA", "alg": "EdDSA"}]}, "jwks[0]"),
+        ({"jwks": [{**SigningKey.generate().public_jwk(), "kid": "mine"}]}, "jwks[0].kid"),
+    ],
+)
 def test_peer_registration_is_checked_before_anything_is_stored(
-    tmp_path: Path, partners: dict[str, TestPartner]
+    tmp_path: Path, partners: dict[str, TestPartner], change: dict[str, Any], field: str
 ) -> None:
     with running(node_settings(tmp_path, "qingdao", "CN", partners)) as cn:
         federation = cn.services.federation
-        key = SigningKey.generate()
-        good = {"gateway": "cxg.astana.dev", "name": "KZ", "country": "KZ"}
-        with pytest.raises(InvalidArgument) as bad_url:
-            federation.register("kz", url="ftp://x", pinned=[key.public_jwk()], **good)
-        assert bad_url.value.field == "url"
-        renamed = {**key.public_jwk(), "kid": "mine"}
-        with pytest.raises(InvalidArgument) as bad_kid:
-            federation.register("kz", url="http://127.0.0.1:1", pinned=[renamed], **good)
-        assert bad_kid.value.field == "pinned[0].kid"
-        with pytest.raises(InvalidArgument) as no_keys:
-            federation.register("kz", url="http://127.0.0.1:1", pinned=[], **good)
-        assert no_keys.value.field == "pinned"
-        assert federation.peers() == [] and PartnerAdmin(cn.db).store.get("kz") is None
+        good: dict[str, Any] = {
+            "peer_id": "kz-gateway",
+            "gateway": "cxg.astana.dev",
+            "url": "https://cxg.astana.dev",
+            "display_name": "KZ",
+            "country": "KZ",
+            "jwks": [SigningKey.generate().public_jwk()],
+        }
+        fields = good | change
+        with pytest.raises(InvalidArgument) as refused:
+            register(federation, fields.pop("peer_id"), **fields)
+        assert refused.value.field == field
+        assert federation.peers() == [] and PartnerAdmin(cn.db).store.get("kz-gateway") is None

@@ -76,26 +76,40 @@ def peers_add(
     ],
 ) -> None:
     """Register a peer gateway (and its partner record, role `gateway`), pinning its keys."""
-    pinned = _read_jwks(jwks)  # before the database: a bad file changes nothing
-    row = _run(
-        lambda federation: federation.register(
-            peer_id, gateway=gateway, url=url, name=name, country=country, pinned=pinned
-        )
+    from google.protobuf.struct_pb2 import Struct
+
+    from gateway.schema.cxg.v1 import federation_service_pb2 as pb
+
+    pinned = []
+    for key in _read_jwks(jwks):  # before the database: a bad file changes nothing
+        pinned.append(Struct())
+        pinned[-1].update(key)
+    request = pb.RegisterPeerRequest(
+        peer_id=peer_id, gateway=gateway, url=url, display_name=name, country=country, jwks=pinned
     )
-    typer.echo(f"registered peer {row.id} ({row.gateway}) at {row.url}")
+    peer = _run(lambda federation: federation.register_peer(request))
+    typer.echo(f"registered peer {peer.id} ({peer.gateway}) at {peer.url}")
 
 
 @peers_app.command("list")
 def peers_list() -> None:
     """Every peer: its URL, last accepted document, last checkpoint witnessed, any problem."""
-    listed = _run(lambda federation: federation.peers())
+    from gateway.schema.cxg.v1 import federation_service_pb2 as pb
+
+    listed = _run(lambda federation: federation.list_peers(pb.ListPeersRequest())).peers
     if not listed:
         typer.echo("no peers")
     for peer in listed:
-        issued = peer.issued_at.isoformat() if peer.issued_at else "none yet"
-        seen = peer.seen_size if peer.seen_size is not None else "none yet"
+        issued = (
+            peer.document_issue_time.ToDatetime().isoformat()
+            if peer.HasField("document_issue_time")
+            else "none yet"
+        )
         typer.echo(f"{peer.id}  {peer.gateway}  {peer.url}")
-        typer.echo(f"    document issued {issued}; checkpoint witnessed: size {seen}")
+        typer.echo(
+            f"    document issued {issued}; checkpoint witnessed: size"
+            f" {peer.witnessed_tree_size or 'none yet'}"
+        )
         if peer.problem:
             typer.echo(f"    problem: {peer.problem}")
 
@@ -103,23 +117,27 @@ def peers_list() -> None:
 @peers_app.command("refresh")
 def peers_refresh(
     peer_id: Annotated[
-        str | None, typer.Argument(help="Only this peer; default: every one.")
+        str | None, typer.Argument(help="Only this peer; default: every active one.")
     ] = None,
 ) -> None:
     """Fetch each peer's document and checkpoint now (as the gateway does on its schedule);
     exit status 1 if any failed."""
-    results = _run(
-        lambda federation: [federation.refresh(peer_id)] if peer_id else federation.refresh_all()
-    )
+    from gateway.schema.cxg.v1 import federation_service_pb2 as pb
+
+    def refresh(federation: Any) -> list[Any]:
+        if peer_id:
+            return [federation.refresh_peer(pb.RefreshPeerRequest(peer=peer_id))]
+        return list(federation.refresh_all())
+
     failed = False
-    for result in results:
+    for result in _run(refresh):
         if result.problem:
             failed = True
             typer.echo(f"{result.peer}: FAILED: {result.problem}")
         else:
             typer.echo(
-                f"{result.peer}: document {result.document}, checkpoint {result.witnessed}"
-                " witnessed"
+                f"{result.peer}: document {result.document}, checkpoint"
+                f" {result.witnessed_tree_size} witnessed"
             )
     if failed:
         raise verdict("some peers could not be refreshed")
@@ -134,10 +152,14 @@ def peers_alarms(
 ) -> None:
     """Alarms raised about peers, newest first: split views of their logs, rolled-back
     documents; with the evidence (both signed texts) on request."""
-    alarms = _run(lambda federation: federation.alarms(peer_id))
+    from gateway.schema.cxg.v1 import federation_service_pb2 as pb
+
+    request = pb.ListPeerAlarmsRequest(peer=peer_id or "")
+    alarms = _run(lambda federation: federation.list_alarms(request)).alarms
     if not alarms:
         typer.echo("no alarms")
     for alarm in alarms:
-        typer.echo(f"{alarm.detected_at.isoformat()}  {alarm.peer}  {alarm.kind}: {alarm.message}")
+        detected = alarm.detect_time.ToDatetime().isoformat()
+        typer.echo(f"{detected}  {alarm.peer}  {alarm.kind}: {alarm.message}")
         if evidence:
             typer.echo(f"--- seen ---\n{alarm.seen}\n--- offered ---\n{alarm.offered}")

@@ -26,14 +26,15 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
-from typing import Any
 
 import certifi
 import httpx
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway._json import JsonError, read_json_object
 from gateway.audit import note
@@ -43,14 +44,18 @@ from gateway.config import ConfigError, Settings
 from gateway.errors import GatewayError, InvalidArgument, NotFound, Unavailable
 from gateway.events.endpoints import EndpointPolicy
 from gateway.federation import MAX_DOCUMENT_BYTES, FederationDocument, Rollback
+from gateway.identifiers import is_country
 from gateway.observe import metrics
+from gateway.schema.cxg.v1 import federation_service_pb2 as pb
 from gateway.sco._trust import TrustedKey
+from gateway.service._paging import page_size
 from gateway.service.audit import AuditLog
 from gateway.signing import KeyRing, thumbprint
 from gateway.storage import Database
 from gateway.storage.partners import PartnerStore
-from gateway.storage.peers import ROLLBACK, SPLIT_VIEW, AlarmRow, PeerRow, PeerStore
+from gateway.storage.peers import ROLLBACK, SPLIT_VIEW, PeerRow, PeerStore
 from gateway.trust import Partner, PartnerKey
+from gateway.trust.pki import PARTNER_ID_PATTERN as _PEER_ID
 
 _log = logging.getLogger("cxg.federation")
 FEDERATION_PATH = "/.well-known/cxg-federation"
@@ -59,16 +64,6 @@ _CACHE_SECONDS = 60.0
 _MAX_ANSWER_BYTES = 64 * 1024  # a checkpoint or a consistency proof
 # Peers are registered by operators: any address may be one (a private link between countries).
 _ANY_ADDRESS = (ip_network("0.0.0.0/0"), ip_network("::/0"))
-
-
-@dataclass(frozen=True)
-class Refresh:
-    """What one refresh of one peer found."""
-
-    peer: str
-    document: str  # "accepted", "unchanged", or why it was refused
-    witnessed: int | None  # the tree size witnessed, None if witnessing failed
-    problem: str | None = None
 
 
 class Federation:
@@ -125,91 +120,113 @@ class Federation:
                 self._document = (time.monotonic(), document.sign(self._keyring.keys))
             return self._document[1]
 
-    # -- peers (operators) -----------------------------------------------------------------------
+    # -- the API (both transports and the CLI) --------------------------------------------------
 
-    def register(
-        self,
-        peer_id: str,
-        *,
-        gateway: str,
-        url: str,
-        name: str,
-        country: str,
-        pinned: Sequence[Mapping[str, Any]],
-    ) -> PeerRow:
-        """Register a peer and pin the keys its first document must be signed by (obtained out
-        of band: from its operator, not from the peer's own URL)."""
-        endpoint = self._policy.check_url(url.rstrip("/"), field="url")
-        if not gateway or len(gateway) > 253:
-            raise InvalidArgument("the peer's gateway id is required", field="gateway")
-        if not 1 <= len(pinned) <= 16:
-            raise InvalidArgument("pin 1 to 16 of the peer's keys", field="pinned")
-        try:
-            partner = Partner(
-                id=peer_id, name=name, country=country.upper(), roles=frozenset({PEER_ROLE})
+    def get_document(self, request: pb.GetFederationDocumentRequest) -> pb.FederationDocument:
+        return pb.FederationDocument(jws_json=self.document())
+
+    def get_peer_checkpoint(self, request: pb.GetPeerCheckpointRequest) -> pb.PeerCheckpoint:
+        """The peer's latest checkpoint this gateway witnessed, with its co-signature: a
+        partner checks it with the peer's checkpoint key and this gateway's."""
+        peer = self._store.get(request.peer) if _PEER_ID.fullmatch(request.peer) else None
+        if peer is None or peer.seen_note is None or peer.cosignature is None:
+            raise NotFound(
+                f"no checkpoint of peer {request.peer!r} was witnessed here", field="peer"
             )
-            keys = [PartnerKey.from_jwk(peer_id, dict(jwk)) for jwk in pinned]
-        except ValueError as exc:
-            raise InvalidArgument(str(exc), field="pinned") from exc
-        for i, key in enumerate(keys):
-            if key.kid != thumbprint(dict(key.jwk)):
-                raise InvalidArgument(
-                    "a gateway key's kid is its RFC 7638 thumbprint", field=f"pinned[{i}].kid"
-                )
+        return pb.PeerCheckpoint(peer=peer.id, note=peer.seen_note + peer.cosignature + "\n")
+
+    def register_peer(self, request: pb.RegisterPeerRequest) -> pb.Peer:
+        """Register a peer and pin the keys its first document must be signed by (obtained out
+        of band: from its operator, not from the peer's own URL). Checked before anything is
+        written."""
+        if not _PEER_ID.fullmatch(request.peer_id):
+            raise InvalidArgument(
+                "2-63 lower-case letters, digits or '-', starting with a letter or digit",
+                field="peer_id",
+            )
+        if not 0 < len(request.gateway) <= 253:
+            raise InvalidArgument("the peer's gateway id is required", field="gateway")
+        endpoint = self._policy.check_url(request.url.rstrip("/"), field="url")
+        if not 0 < len(request.display_name) <= 256:
+            raise InvalidArgument("who operates the peer (1-256 characters)", field="display_name")
+        if not is_country(request.country.upper()):
+            raise InvalidArgument("an ISO 3166-1 alpha-2 country", field="country")
+        if not 1 <= len(request.jwks) <= 16:
+            raise InvalidArgument("pin 1 to 16 of the peer's keys", field="jwks")
+        keys = [_pinned_key(request.peer_id, jwk, i) for i, jwk in enumerate(request.jwks)]
+        partner = Partner(
+            id=request.peer_id,
+            name=request.display_name,
+            country=request.country.upper(),
+            roles=frozenset({PEER_ROLE}),
+        )
         row = PeerRow(
-            id=peer_id,
-            gateway=gateway,
+            id=request.peer_id,
+            gateway=request.gateway,
             url=endpoint.url,
             pinned=tuple({**key.jwk, "alg": key.alg} for key in keys),
             created_at=self._clock(),
         )
         self._store.add(row, partner, keys)
-        return row
+        return _peer_message(row)
+
+    def list_peers(self, request: pb.ListPeersRequest) -> pb.ListPeersResponse:
+        return pb.ListPeersResponse(peers=[_peer_message(row) for row in self._store.all()])
+
+    def refresh_peer(self, request: pb.RefreshPeerRequest) -> pb.PeerRefresh:
+        return self.refresh(request.peer)
+
+    def list_alarms(self, request: pb.ListPeerAlarmsRequest) -> pb.ListPeerAlarmsResponse:
+        size = page_size(request.page_size, default=100)
+        alarms = self._store.alarms(request.peer or None, size)
+        return pb.ListPeerAlarmsResponse(
+            alarms=[
+                pb.PeerAlarm(
+                    peer=alarm.peer,
+                    kind=alarm.kind,
+                    message=alarm.message,
+                    seen=alarm.seen,
+                    offered=alarm.offered,
+                    detect_time=_timestamp(alarm.detected_at),
+                )
+                for alarm in alarms
+            ]
+        )
 
     def peers(self) -> list[PeerRow]:
+        """Every peer as stored (with what it last showed), by id."""
         return self._store.all()
-
-    def alarms(self, peer_id: str | None = None) -> list[AlarmRow]:
-        return self._store.alarms(peer_id)
-
-    def peer_checkpoint(self, peer_id: str) -> str:
-        """The peer's latest checkpoint this gateway witnessed, with its co-signature: a
-        partner checks it with the peer's checkpoint key and this gateway's."""
-        peer = self._store.get(peer_id)
-        if peer is None or peer.seen_note is None or peer.cosignature is None:
-            raise NotFound(f"no checkpoint of peer {peer_id!r} was witnessed here", field="peer")
-        return peer.seen_note + peer.cosignature + "\n"
 
     # -- following and witnessing ----------------------------------------------------------------
 
-    def refresh_all(self) -> list[Refresh]:
+    def refresh_all(self) -> list[pb.PeerRefresh]:
         """Refresh every peer whose partner record is active."""
         active = {partner.id for partner in self._partners.all() if partner.active}
         return [self.refresh(peer.id) for peer in self._store.all() if peer.id in active]
 
-    def refresh(self, peer_id: str) -> Refresh:
-        """Fetch, verify and accept the peer's document, then witness its log. Failures are
-        recorded on the peer (``problem``), not raised: one peer down stops no other."""
-        peer = self._store.get(peer_id)
+    def refresh(self, peer_id: str) -> pb.PeerRefresh:
+        """Fetch, verify and accept the peer's document, then witness its log, as the current
+        actor (the schedule acts as the gateway). Failures are recorded on the peer
+        (``problem``), not raised: one peer down stops no other."""
+        peer = self._store.get(peer_id) if _PEER_ID.fullmatch(peer_id) else None
         if peer is None:
             raise NotFound(f"no peer {peer_id!r}", field="peer")
-        with acting_as(Actor("gateway", f"federation refresh {peer_id}")):
-            try:
-                document, outcome = self._follow(peer)
-            except GatewayError as exc:
-                return self._failed(peer, f"document: {exc.message}", str(exc.message))
-            try:
-                size = self._witness(peer, document)
-            except GatewayError as exc:
-                return self._failed(peer, f"checkpoint: {exc.message}", outcome)
+        try:
+            document, outcome = self._follow(peer)
+        except GatewayError as exc:
+            return self._failed(peer, f"document: {exc.message}", str(exc.message))
+        try:
+            size = self._witness(peer, document)
+        except GatewayError as exc:
+            return self._failed(peer, f"checkpoint: {exc.message}", outcome)
         metrics.peer_refreshes.labels("ok").inc()
-        return Refresh(peer_id, outcome, size)
+        return pb.PeerRefresh(peer=peer_id, document=outcome, witnessed_tree_size=size)
 
-    def _failed(self, peer: PeerRow, problem: str, outcome: str) -> Refresh:
+    def _failed(self, peer: PeerRow, problem: str, outcome: str) -> pb.PeerRefresh:
         metrics.peer_refreshes.labels("failed").inc()
         _log.warning("peer refresh failed", extra={"fields": {"peer": peer.id, "problem": problem}})
         self._store.trouble(peer.id, problem)
-        return Refresh(peer.id, outcome, None, problem)
+        return pb.PeerRefresh(peer=peer.id, document=outcome, problem=problem)
 
     def _follow(self, peer: PeerRow) -> tuple[FederationDocument, str]:
         text = self._get(peer, FEDERATION_PATH, MAX_DOCUMENT_BYTES)
@@ -229,7 +246,7 @@ class Federation:
             self._trust_changed()
         return document, "accepted" if accepted else "unchanged"
 
-    def _witness(self, peer: PeerRow, document: FederationDocument) -> int | None:
+    def _witness(self, peer: PeerRow, document: FederationDocument) -> int:
         latest = read_json_object(self._get(peer, "/v1/audit/checkpoint", _MAX_ANSWER_BYTES))
         offered = latest.get("note")
         if not isinstance(offered, str):
@@ -316,7 +333,8 @@ class Federation:
         def run() -> None:
             while True:
                 try:
-                    self.refresh_all()
+                    with acting_as(Actor("gateway", "federation refresh")):
+                        self.refresh_all()
                 except GatewayError:
                     pass  # the database is down: logged once by its health, retried next time
                 except Exception:
@@ -369,3 +387,38 @@ def _tls_context(settings: Settings) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=settings.federation_tls_ca_file or certifi.where())
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"CXG_FEDERATION_TLS_CA_FILE: {exc}") from exc
+
+
+def _pinned_key(peer_id: str, jwk: Struct, index: int) -> PartnerKey:
+    field = f"jwks[{index}]"
+    try:
+        key = PartnerKey.from_jwk(peer_id, json_format.MessageToDict(jwk))
+    except ValueError as exc:
+        raise InvalidArgument(str(exc), field=field) from exc
+    if key.kid != thumbprint(dict(key.jwk)):
+        raise InvalidArgument(
+            "a gateway key's kid is its RFC 7638 thumbprint", field=f"{field}.kid"
+        )
+    return key
+
+
+def _peer_message(row: PeerRow) -> pb.Peer:
+    message = pb.Peer(
+        id=row.id,
+        gateway=row.gateway,
+        url=row.url,
+        pinned_kids=sorted(str(key["kid"]) for key in row.pinned),
+        witnessed_tree_size=row.seen_size or 0,
+        problem=row.problem or "",
+    )
+    if row.issued_at is not None:
+        message.document_issue_time.CopyFrom(_timestamp(row.issued_at))
+    if row.refreshed_at is not None:
+        message.refresh_time.CopyFrom(_timestamp(row.refreshed_at))
+    return message
+
+
+def _timestamp(at: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(at)
+    return stamp

@@ -31,6 +31,7 @@ from gateway.schema.cxg.v1 import audit_service_pb2 as audit_pb
 from gateway.schema.cxg.v1 import consent_service_pb2 as consent_pb
 from gateway.schema.cxg.v1 import correction_service_pb2 as correction_pb
 from gateway.schema.cxg.v1 import event_service_pb2 as event_pb
+from gateway.schema.cxg.v1 import federation_service_pb2 as federation_pb
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
 from gateway.schema.cxg.v1 import rules_service_pb2 as rules_pb
 from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
@@ -137,6 +138,28 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
             "RecordRepair": Method(
                 correction_pb.RecordRepairRequest,
                 lambda r, c: corrections.record_repair(c.partner, r),
+            ),
+        },
+        federation_pb.DESCRIPTOR.services_by_name["FederationService"].full_name: {
+            "GetFederationDocument": Method(
+                federation_pb.GetFederationDocumentRequest,
+                lambda r, c: services.federation.get_document(r),
+            ),
+            "GetPeerCheckpoint": Method(
+                federation_pb.GetPeerCheckpointRequest,
+                lambda r, c: services.federation.get_peer_checkpoint(r),
+            ),
+            "RegisterPeer": Method(
+                federation_pb.RegisterPeerRequest, lambda r, c: services.federation.register_peer(r)
+            ),
+            "ListPeers": Method(
+                federation_pb.ListPeersRequest, lambda r, c: services.federation.list_peers(r)
+            ),
+            "RefreshPeer": Method(
+                federation_pb.RefreshPeerRequest, lambda r, c: services.federation.refresh_peer(r)
+            ),
+            "ListPeerAlarms": Method(
+                federation_pb.ListPeerAlarmsRequest, lambda r, c: services.federation.list_alarms(r)
             ),
         },
         consent_pb.DESCRIPTOR.services_by_name["ConsentService"].full_name: {

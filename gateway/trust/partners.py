@@ -128,7 +128,7 @@ class PartnerKey:
             raise ValueError(f"JWK alg must be one of {SUPPORTED_ALGORITHMS}, got {alg!r}")
         try:
             jwt.PyJWK(dict(jwk), algorithm=alg)
-        except jwt.PyJWKError as exc:
+        except jwt.PyJWTError as exc:  # PyJWKError, and InvalidKeyError for bad key bytes
             raise ValueError(f"JWK is not a usable {alg} key: {exc}") from exc
         kid = jwk.get("kid") or thumbprint(dict(jwk))
         if not _KID.fullmatch(kid):

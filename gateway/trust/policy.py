@@ -107,6 +107,10 @@ OPERATIONS: dict[str, Rule] = {
     # Federation: a gateway's document and its peers' checkpoints are public, like its keys.
     "GetFederationDocument": Rule(public=True, audited=False),
     "GetPeerCheckpoint": Rule(public=True, audited=False),
+    "RegisterPeer": _OPERATOR,
+    "ListPeers": _OPERATOR,
+    "RefreshPeer": _OPERATOR,
+    "ListPeerAlarms": _OPERATOR,
     # Public: the token endpoint authenticates its caller itself (client assertion); keys,
     # health and the API description are for everyone.
     "CreateToken": Rule(public=True),

@@ -1,16 +1,18 @@
-"""REST routes of federation: this gateway's signed federation document, and a peer's checkpoint
-as this gateway witnessed it (both public)."""
+"""REST routes of cxg.v1.FederationService: this gateway's signed federation document and a
+peer's checkpoint as this gateway witnessed it (both public); peers (operators, by policy)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
 
+from gateway.schema.cxg.v1 import federation_service_pb2 as pb
 from gateway.service.federation import FEDERATION_PATH
 from gateway.transport.rest._guard import GuardedRoute
-from gateway.transport.rest._replies import responses
+from gateway.transport.rest._replies import json_body, message_response, read_message, responses
+from gateway.transport.rest._schemas import ref
 from gateway.transport.rest.deps import ServicesDep
 
 JOSE_JSON = "application/jose+json"
@@ -35,20 +37,8 @@ _DOCUMENT_SCHEMA = {
         },
     },
 }
-_CHECKPOINT_SCHEMA = {
-    "type": "object",
-    "required": ["peer", "note"],
-    "properties": {
-        "peer": {"type": "string"},
-        "note": {
-            "type": "string",
-            "description": "The peer's signed checkpoint (C2SP tlog-checkpoint) with this "
-            "gateway's co-signature line, named by this gateway's log origin.",
-        },
-    },
-}
 PeerId = Annotated[
-    str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description="The peer's partner id.")
+    str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="The peer's partner id here.")
 ]
 
 router = APIRouter(route_class=GuardedRoute)
@@ -73,18 +63,71 @@ async def get_federation_document(services: ServicesDep) -> Response:
     operation_id="GetPeerCheckpoint",
     summary="A peer's latest checkpoint this gateway witnessed, with its co-signature",
     responses={
-        **responses(None, 400, 404),
+        **responses(pb.PeerCheckpoint, 400, 404),
         200: {
             "description": "OK",
             "content": {
-                "application/json": {"schema": _CHECKPOINT_SCHEMA},
+                "application/json": {"schema": ref(pb.PeerCheckpoint)},
                 _NOTE: {"schema": {"type": "string", "description": "The co-signed note alone."}},
             },
         },
     },
 )
 async def get_peer_checkpoint(request: Request, services: ServicesDep, peer: PeerId) -> Response:
-    note = await services.offload.run(services.federation.peer_checkpoint, peer)
+    ask = pb.GetPeerCheckpointRequest(peer=peer)
+    checkpoint = await services.offload.run(services.federation.get_peer_checkpoint, ask)
     if "text/plain" in request.headers.get("accept", ""):
-        return Response(note, media_type=_NOTE)
-    return JSONResponse({"peer": peer, "note": note})
+        return Response(checkpoint.note, media_type=_NOTE)
+    return message_response(checkpoint)
+
+
+# -- operators ---------------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/admin/peers",
+    operation_id="RegisterPeer",
+    summary="Register a peer gateway (and its partner record), pinning its keys",
+    responses=responses(pb.Peer, 400, 409),
+    openapi_extra=json_body(pb.RegisterPeerRequest),
+)
+async def register_peer(request: Request, services: ServicesDep) -> Response:
+    register = await read_message(request, pb.RegisterPeerRequest)
+    return message_response(await services.offload.run(services.federation.register_peer, register))
+
+
+@router.get(
+    "/v1/admin/peers",
+    operation_id="ListPeers",
+    summary="Every peer: its last accepted document, last checkpoint witnessed, any problem",
+    responses=responses(pb.ListPeersResponse),
+)
+async def list_peers(services: ServicesDep) -> Response:
+    listed = await services.offload.run(services.federation.list_peers, pb.ListPeersRequest())
+    return message_response(listed)
+
+
+@router.post(
+    "/v1/admin/peers/{peer}:refresh",
+    operation_id="RefreshPeer",
+    summary="Fetch the peer's document and checkpoint now, as the schedule does",
+    responses=responses(pb.PeerRefresh, 400, 404),
+)
+async def refresh_peer(services: ServicesDep, peer: PeerId) -> Response:
+    ask = pb.RefreshPeerRequest(peer=peer)
+    return message_response(await services.offload.run(services.federation.refresh_peer, ask))
+
+
+@router.get(
+    "/v1/admin/peerAlarms",
+    operation_id="ListPeerAlarms",
+    summary="Alarms raised about peers (split views, rollbacks), newest first, with evidence",
+    responses=responses(pb.ListPeerAlarmsResponse, 400),
+)
+async def list_peer_alarms(
+    services: ServicesDep,
+    peer: Annotated[str, Query(pattern=r"^([a-z0-9][a-z0-9-]{1,62})?$")] = "",
+    page_size: Annotated[int, Query(ge=0, le=100, description="0 means 100.")] = 0,
+) -> Response:
+    ask = pb.ListPeerAlarmsRequest(peer=peer, page_size=page_size)
+    return message_response(await services.offload.run(services.federation.list_alarms, ask))
