@@ -31,6 +31,7 @@ from gateway.audit import note
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.federation import FederationDocument, Rollback
 from gateway.schema.cxg.v1 import federation_service_pb2 as fed_pb
+from gateway.schema.cxg.v1 import federation_service_pb2_grpc as fed_grpc
 from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
 from gateway.sco import TrustList, verify
 from gateway.service import PartnerAdmin
@@ -39,6 +40,7 @@ from gateway.service.sco import ScoService
 from gateway.signing import KeyRing, SigningKey
 from gateway.storage.audit import AuditStore
 from gateway.transport.serve import Gateway
+from tests.clients import GrpcClient, RestClient
 from tests.support import TEST_ACTOR, TestPartner, profile, publish, write_partners
 
 AEO = {"scheme": "AEO", "value": "CN3702960123"}
@@ -495,3 +497,62 @@ def test_peer_registration_is_checked_before_anything_is_stored(
             register(federation, fields.pop("peer_id"), **fields)
         assert refused.value.field == field
         assert federation.peers() == [] and PartnerAdmin(cn.db).store.get("kz-gateway") is None
+
+
+def test_operators_administer_peers_over_rest_and_grpc_and_others_are_refused(
+    tmp_path: Path, partners: dict[str, TestPartner]
+) -> None:
+    with (
+        running(node_settings(tmp_path, "qingdao", "CN", partners)) as cn,
+        running(node_settings(tmp_path, "astana", "KZ", partners)) as kz,
+    ):
+        rest = RestClient(cn, partners, caller="cxg-operator")
+        grpc_client = GrpcClient(cn, partners, caller="cxg-operator")
+        stub = fed_grpc.FederationServiceStub(grpc_client.channel)
+        try:
+            body = {
+                "peerId": "kz-gateway",
+                "gateway": "cxg.astana.dev",
+                "url": base(kz),
+                "displayName": "Gateway of KZ",
+                "country": "KZ",
+                "jwks": kz.services.exchange.jwks()["keys"],
+            }
+            bank = rest.sessions.of("kz-bank")
+            refused = rest.request("POST", "/v1/admin/peers", json=body, session=bank)
+            assert refused.status_code == 403, refused.text
+            added = rest.request("POST", "/v1/admin/peers", json=body)
+            assert added.status_code == 200, added.text
+            assert added.json()["pinnedKids"] == [kz.exchange.keyring.active.kid]
+            again = rest.request("POST", "/v1/admin/peers", json=body)
+            assert again.status_code == 409, again.text
+
+            refreshed = grpc_client.call(
+                stub.RefreshPeer, fed_pb.RefreshPeerRequest(peer="kz-gateway")
+            )
+            assert refreshed.status == "OK" and refreshed.body["document"] == "accepted"
+            listed = rest.request("GET", "/v1/admin/peers").json()["peers"]
+            assert listed[0]["witnessedTreeSize"] == refreshed.body["witnessedTreeSize"]
+            assert "documentIssueTime" in listed[0] and "problem" not in listed[0]
+            unknown = rest.request("POST", "/v1/admin/peers/nobody:refresh")
+            assert unknown.status_code == 404 and unknown.json()["field"] == "peer"
+            alarms = rest.request("GET", "/v1/admin/peerAlarms", params={"peer": "kz-gateway"})
+            assert alarms.status_code == 200 and alarms.json() == {}
+
+            # The public calls need no credentials, on either transport.
+            document = fed_grpc.FederationServiceStub(grpc_client.channel).GetFederationDocument(
+                fed_pb.GetFederationDocumentRequest(), timeout=10
+            )
+            served = httpx.get(f"{base(cn)}/.well-known/cxg-federation", timeout=10).text
+            assert json.loads(document.jws_json)["payload"] == json.loads(served)["payload"]
+            checkpoint = stub.GetPeerCheckpoint(
+                fed_pb.GetPeerCheckpointRequest(peer="kz-gateway"), timeout=10
+            )
+            assert checkpoint.note.startswith(f"{kz.audit.origin}\n")
+
+            # The operator's registration is in the log, naming the operator.
+            [leaf] = change_leaves(cn, "peer.register")
+            assert leaf["actor"] == "partners/cxg-operator" and leaf["via"].endswith("RegisterPeer")
+        finally:
+            rest.close()
+            grpc_client.close()

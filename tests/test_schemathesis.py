@@ -47,6 +47,7 @@ NOT_EXPRESSIBLE = {
     "RegisterPartner": "public keys (JWK) and certificates (PEM) that must parse",
     "AddPartnerKey": "a public key (JWK) that must parse",
     "AddPartnerCertificate": "a certificate (PEM) that must parse",
+    "RegisterPeer": "public keys (JWK) that must parse, each kid its RFC 7638 thumbprint",
     "AddCosignature": "a witness's signature line",
     "CreateSubscription": "identifiers' check digits; an endpoint that resolves to a public address",
     "PollEvents": "ack and setErrs name jtis of SETs the gateway sent (32 hex digits)",
