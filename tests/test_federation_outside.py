@@ -4,7 +4,10 @@ commands, and the schedule that follows and witnesses a peer as shipped."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -103,3 +106,44 @@ def test_a_served_gateway_follows_and_witnesses_the_peer_an_operator_registered(
 def document_payload(document: dict[str, str]) -> bytes:
     payload = document["payload"]
     return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+
+
+def consecutive_free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports free on 127.0.0.1 (the demo numbers its three
+    gateways' ports from a base)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = int(probe.getsockname()[1])
+        if first + count > 65535:
+            continue
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first, first + count):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+    raise AssertionError("no free consecutive ports")
+
+
+def test_the_three_gateway_demo_verifies_each_countrys_code_in_qingdao(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CXG_")}
+    env |= {
+        "CXG_REST_PORT": str(consecutive_free_ports(3)),
+        "CXG_GRPC_PORT": str(consecutive_free_ports(3)),
+        "CXG_METRICS_PORT": "0",
+    }
+    demo = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "demo-federation", "--no-serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    for gateway in ("qingdao", "astana", "moscow"):
+        assert f"a code issued by cxg.{gateway}.dev, checked in Qingdao: VALID" in demo.stdout
+        assert (tmp_path / "federation-demo" / gateway / "cxg.db").exists()

@@ -5,7 +5,11 @@ and call a gateway as a partner would. The larger command groups live beside thi
 from __future__ import annotations
 
 import base64
+import contextlib
+import dataclasses
+import functools
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gateway._private_files import open_private
+from gateway.audit.entries import Actor, acting_as
 from gateway.cli import _common
 from gateway.cli._common import (
     CliError,
@@ -25,6 +30,7 @@ from gateway.cli._common import (
     check_output,
     load_settings,
     open_database,
+    operator_actor,
     read_public_jwk,
     start_session,
     usage,
@@ -170,25 +176,11 @@ def demo(
 ) -> None:
     """Set up a development gateway (SQLite, generated keys, demo partners and companies) and serve it."""
     from gateway import demo as demo_data
-    from gateway.service import PartnerAdmin, ProfileExchange
-    from gateway.storage.partners import PartnerStore
     from gateway.transport.serve import Gateway
 
     settings = load_settings()
     partner_keys = demo_data.ensure_partners(settings)
-
-    def seed(settings: Settings, db: Any) -> tuple[list[str], str, Any]:
-        audited_key_change(settings, db, _demo_keyring, "EdDSA")
-        PartnerAdmin(db).import_files(settings.partners_dir)
-        store = PartnerStore(db)
-        publishers = {p.id: p for p in store.all()}
-        # Packs first, so the demo companies' profiles carry the common grade they compute.
-        packs = activate_shipped_packs(settings, db)
-        exchange = ProfileExchange.from_settings(settings, db, store)
-        first_ids = demo_data.seed(exchange, partner_keys, publishers)
-        return first_ids, packs, issue_demo_code(settings, db, first_ids[0], publishers)
-
-    first_ids, packs, code = _with_database(seed, create=True)
+    first_ids, packs, code = _with_database(_seed_demo, create=True)
     typer.echo(
         f"cxg demo: {len(first_ids)} companies from {len(partner_keys)} partners ({', '.join(partner_keys)})\n"
         f"  database: {_common.shown_database(settings.database_url)}"
@@ -215,6 +207,133 @@ API documentation: {rest}/docs    Stop with Ctrl-C.
 """
     )
     gateway.run()
+
+
+def _seed_demo(settings: Settings, db: Any) -> tuple[list[str], str, Any]:
+    """Keys, demo partners, the shipped rule packs, demo companies and an SCO code of the
+    first: the first demo company's identifier line, the packs, the code."""
+    from gateway import demo as demo_data
+    from gateway.service import PartnerAdmin, ProfileExchange
+    from gateway.storage.partners import PartnerStore
+
+    partner_keys = demo_data.ensure_partners(settings)
+    audited_key_change(settings, db, _demo_keyring, "EdDSA")
+    PartnerAdmin(db).import_files(settings.partners_dir)
+    store = PartnerStore(db)
+    publishers = {p.id: p for p in store.all()}
+    # Packs first, so the demo companies' profiles carry the common grade they compute.
+    packs = activate_shipped_packs(settings, db)
+    exchange = ProfileExchange.from_settings(settings, db, store)
+    first_ids = demo_data.seed(exchange, partner_keys, publishers)
+    return first_ids, packs, issue_demo_code(settings, db, first_ids[0], publishers)
+
+
+@app.command("demo-federation")
+def demo_federation(
+    folder: Annotated[
+        Path, typer.Option(file_okay=False, help="Where the three gateways keep their files.")
+    ] = Path("federation-demo"),
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Keep serving after the demonstration.")
+    ] = True,
+) -> None:
+    """Three development gateways (Qingdao CN, Astana KZ, Moscow RU) on 127.0.0.1, each with
+    its own SQLite file, keys and demo data, registered as each other's peers: each follows the
+    others' federation documents, witnesses their logs and verifies their SCO codes."""
+    from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
+    from gateway.transport.serve import Gateway
+
+    base = load_settings()
+    nodes = [
+        dataclasses.replace(
+            base,
+            gateway_id=f"cxg.{city}.dev",
+            country=country,
+            database_url=f"sqlite:///{(folder / city / 'cxg.db').resolve()}",
+            keys_dir=folder / city / "keys",
+            host="127.0.0.1",
+            public_url="",
+            rest_port=base.rest_port + i,
+            grpc_port=base.grpc_port + i,
+            metrics_port=base.metrics_port if i == 0 else 0,  # one process: one registry
+            federation_allow_http="yes",
+        )
+        for i, (city, country) in enumerate((("qingdao", "CN"), ("astana", "KZ"), ("moscow", "RU")))
+    ]
+    codes = {}
+    for node in nodes:
+        (folder / node.gateway_id.split(".")[1]).mkdir(parents=True, exist_ok=True)
+        codes[node.gateway_id] = _on_database(node, _seed_demo, create=True)[2].code
+    for node in nodes:
+        for other in nodes:
+            if other is not node:
+                _on_database(node, functools.partial(_pin_peer, other=other))
+    observe(base)
+    gateways = [Gateway(node).start() for node in nodes]
+    try:
+        with acting_as(Actor("gateway", "federation refresh")):
+            for gateway in gateways:  # now that all three listen; then on their schedule
+                gateway.services.federation.refresh_all()
+        qingdao = gateways[0]
+        typer.echo("cxg demo-federation: three gateways, each the others' peer")
+        for gateway in gateways:
+            rest = f"http://127.0.0.1:{gateway.rest_port}"
+            typer.echo(f"  {gateway.settings.gateway_id} ({gateway.settings.country}): {rest}")
+            typer.echo(f"    its federation document: {rest}/.well-known/cxg-federation")
+        for gateway_id, code in codes.items():
+            checked = qingdao.services.sco.verify_code(sco_pb.VerifyScoCodeRequest(code=code))
+            typer.echo(f"  a code issued by {gateway_id}, checked in Qingdao: {checked.result}")
+        kz = f"http://127.0.0.1:{qingdao.rest_port}/v1/peers/astana/checkpoint"
+        typer.echo(f"  Astana's log as Qingdao witnessed it: {kz}")
+        if serve_after:
+            typer.echo("Stop with Ctrl-C.")
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+
+
+def _on_database(
+    settings: Settings, action: Callable[[Settings, Any], T], *, create: bool = False
+) -> T:
+    """``action(settings, db)`` on the database of ``settings`` (not the command line's), as
+    the operator at this command line."""
+    db = open_database(settings, create=create)
+    try:
+        with acting_as(operator_actor()):
+            return action(settings, db)
+    finally:
+        db.dispose()
+
+
+def _pin_peer(settings: Settings, db: Any, other: Settings) -> None:
+    """Register ``other`` as a peer of ``settings``'s gateway, pinning its keys (which the
+    demo reads from its folder: between countries they come from its operator)."""
+    from google.protobuf.struct_pb2 import Struct
+
+    from gateway.cli.peers import federation_on
+    from gateway.schema.cxg.v1 import federation_service_pb2 as pb
+    from gateway.signing import KeyRing
+
+    keys = []
+    for jwk in KeyRing.from_settings(other).jwks()["keys"]:
+        keys.append(Struct())
+        keys[-1].update(jwk)
+    city = other.gateway_id.split(".")[1]
+    request = pb.RegisterPeerRequest(
+        peer_id=city,
+        gateway=other.gateway_id,
+        url=f"http://127.0.0.1:{other.rest_port}",
+        display_name=f"Demo gateway of {other.country}",
+        country=other.country,
+        jwks=keys,
+    )
+    with federation_on(settings, db) as federation:
+        if any(peer.id == city for peer in federation.peers()):
+            return  # registered by an earlier run
+        federation.register_peer(request)
 
 
 # -- keys ------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 
 @contextmanager
-def _federation(settings: Settings, db: Any) -> Iterator[Any]:
+def federation_on(settings: Settings, db: Any) -> Iterator[Any]:
     """The federation use cases as a gateway process has them (its keys and its log's key)."""
     from gateway.service.audit import AuditLog
     from gateway.service.federation import Federation
@@ -39,7 +39,7 @@ def _federation(settings: Settings, db: Any) -> Iterator[Any]:
 
 def _run(action: Callable[[Any], T]) -> T:
     def run(settings: Settings, db: Any) -> T:
-        with _federation(settings, db) as federation:
+        with federation_on(settings, db) as federation:
             return action(federation)
 
     return _with_database(run)
