@@ -211,8 +211,9 @@ def register(
     return federation.register_peer(request)
 
 
-def pin(local: Gateway, remote: Gateway, peer_id: str) -> None:
-    """The operators exchange keys out of band; the local one registers the remote gateway."""
+def pin(local: Gateway, remote: Gateway, peer_id: str, local_id: str = "") -> None:
+    """The operators exchange keys out of band; the local one registers the remote gateway
+    (and says under which id the remote one registered it, if it did)."""
     register(
         local.services.federation,
         peer_id,
@@ -221,6 +222,7 @@ def pin(local: Gateway, remote: Gateway, peer_id: str) -> None:
         display_name=f"Gateway of {remote.settings.country}",
         country=remote.settings.country,
         jwks=remote.services.exchange.jwks()["keys"],
+        local_id=local_id,
     )
 
 
@@ -262,9 +264,10 @@ def test_three_gateways_trust_each_others_sco_issuers_and_witness_each_others_lo
     ):
         kz_code, ru_code = issue_code(kz, partners), issue_code(ru, partners)
         assert verified_online(cn, kz_code) != "VALID"  # no peer yet: an unknown issuer
-        pin(cn, kz, "kz-gateway")
+        pin(cn, kz, "kz-gateway", local_id="cn-gateway")  # Astana registered Qingdao too
         pin(cn, ru, "ru-gateway")
         pin(kz, cn, "cn-gateway")
+        assert kz.services.federation.refresh("cn-gateway").problem == ""
         refreshed = cn.services.federation.refresh_all()
         assert [(r.peer, r.document, r.problem) for r in refreshed] == [
             ("kz-gateway", "accepted", ""),
@@ -275,10 +278,8 @@ def test_three_gateways_trust_each_others_sco_issuers_and_witness_each_others_lo
         assert verified_online(cn, kz_code) == "VALID"
         assert verified_offline(cn, kz_code) == "VALID"
         assert verified_offline(cn, ru_code) == "VALID"
-        # ... and the reverse, once Astana follows Qingdao.
+        # ... and the reverse: Astana follows Qingdao.
         cn_code = issue_code(cn, partners)
-        assert verified_offline(kz, cn_code) != "VALID"
-        assert kz.services.federation.refresh("cn-gateway").problem == ""
         assert verified_offline(kz, cn_code) == "VALID"
         # Russia does not follow Qingdao: its gateway has not pinned it.
         assert verified_offline(ru, cn_code) != "VALID"
@@ -289,6 +290,11 @@ def test_three_gateways_trust_each_others_sco_issuers_and_witness_each_others_lo
         cosigned = answer.json()["note"]
         names = note.verify_note(cosigned, [kz.audit.verifier_key, cn.audit.verifier_key])
         assert sorted(names) == sorted([kz.audit.origin, cn.audit.origin])
+        # Qingdao handed its co-signature to Astana, whose own checkpoint now carries it.
+        size = refreshed[0].witnessed_tree_size
+        at_kz = httpx.get(f"{base(kz)}/v1/audit/checkpoint", params={"tree_size": size}).json()
+        assert at_kz["cosigners"] == ["cn-gateway"]
+        assert len(note.verify_note(at_kz["note"], [cn.audit.verifier_key])) == 1
         missing = httpx.get(f"{base(cn)}/v1/peers/nobody/checkpoint", timeout=10)
         assert missing.status_code == 404
         assert "peer" in missing.json()["detail"]

@@ -74,6 +74,13 @@ def peers_add(
             " first federation document must be signed by one of them."
         ),
     ],
+    local_id: Annotated[
+        str,
+        typer.Option(
+            help="The partner id the peer registered this gateway under: co-signatures of its"
+            " checkpoints are handed to it."
+        ),
+    ] = "",
 ) -> None:
     """Register a peer gateway (and its partner record, role `gateway`), pinning its keys."""
     from google.protobuf.struct_pb2 import Struct
@@ -85,7 +92,13 @@ def peers_add(
         pinned.append(Struct())
         pinned[-1].update(key)
     request = pb.RegisterPeerRequest(
-        peer_id=peer_id, gateway=gateway, url=url, display_name=name, country=country, jwks=pinned
+        peer_id=peer_id,
+        gateway=gateway,
+        url=url,
+        display_name=name,
+        country=country,
+        jwks=pinned,
+        local_id=local_id,
     )
     peer = _run(lambda federation: federation.register_peer(request))
     typer.echo(f"registered peer {peer.id} ({peer.gateway}) at {peer.url}")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway._json import JsonError, jws_header, read_json_object
+from gateway._json import JsonError, b64url_decode, jws_header, read_json_object
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.sco._jws import epoch, from_epoch
 from gateway.sco._jws import verify_document as verify_compact
@@ -147,6 +147,13 @@ class FederationDocument:
                 field="document/issuedAt",
             )
         return found
+
+    @classmethod
+    def accepted(cls, text: str) -> FederationDocument:
+        """A document this gateway verified when it accepted it, read again without its
+        signatures (which only the pinned keys of that moment can check)."""
+        payload = json.loads(text)["payload"]
+        return cls.from_payload(read_json_object(b64url_decode(payload)))
 
     @classmethod
     def from_payload(cls, document: Mapping[str, Any]) -> FederationDocument:

@@ -44,6 +44,7 @@ from gateway.storage import Database
 from gateway.storage._group import AUDIT_LEAVES, GroupCommitter
 from gateway.storage.audit import AuditStore, Disclosure, StoredCheckpoint
 from gateway.storage.partners import PartnerStore
+from gateway.storage.peers import PeerStore
 from gateway.trust import Partner, PartnerKey
 
 NOTE_KEY_FILE = "checkpoint-ed25519.pem"  # under the gateway's key folder
@@ -84,11 +85,15 @@ class AuditLog:
         keys_of: Callable[[str], list[PartnerKey]],
         *,
         origin: str,
+        peer_log_key: Callable[[str], str | None] = lambda peer_id: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``peer_log_key`` is a peer gateway's checkpoint key (from its accepted federation
+        document), with which its co-signatures verify."""
         self._store = store
         self._key = note_key
         self._keys_of = keys_of
+        self._peer_log_key = peer_log_key
         self.origin = origin
         self.verifier_key = note.verifier_key(origin, note.note_public_key(note_key))
         self._clock = clock
@@ -124,6 +129,7 @@ class AuditLog:
             note_signer(settings),
             PartnerStore(db).keys_of,
             origin=origin_of(settings),
+            peer_log_key=PeerStore(db).checkpoint_key,
         )
 
     # -- appending ---------------------------------------------------------------------------
@@ -203,7 +209,7 @@ class AuditLog:
         stored = self._store.checkpoint(request.tree_size)
         if stored is None:
             raise NotFound(f"no checkpoint was signed at size {request.tree_size}")
-        key = witness_key(self._keys_of, caller)
+        key = witness_key(self._keys_of, caller, self._peer_log_key)
         body = note.parse_note(stored.note)[0]
         cosigned = body.decode() + "\n" + request.signature.strip() + "\n"
         try:
@@ -374,8 +380,15 @@ class AuditLog:
         return found
 
 
-def witness_key(keys_of: Callable[[str], list[PartnerKey]], caller: Partner) -> str:
-    """The caller's registered Ed25519 key, as a note verifier key named after it."""
+def witness_key(
+    keys_of: Callable[[str], list[PartnerKey]],
+    caller: Partner,
+    peer_log_key: Callable[[str], str | None],
+) -> str:
+    """The caller's registered Ed25519 key, as a note verifier key named after it; a peer
+    gateway's checkpoint key, named after its log (it co-signs as its log does)."""
+    if "gateway" in caller.roles and (log_key := peer_log_key(caller.id)):
+        return log_key
     for key in keys_of(caller.id):
         if key.alg == "EdDSA" and key.status == "active":
             public = jwt.PyJWK(dict(key.jwk), algorithm="EdDSA").key

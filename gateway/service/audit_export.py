@@ -19,6 +19,7 @@ from gateway.service.audit import NOTE_KEY_FILE, note_signer, origin_of, witness
 from gateway.storage import Database
 from gateway.storage.audit import AuditStore, StoredCheckpoint
 from gateway.storage.partners import PartnerStore
+from gateway.storage.peers import PeerStore
 
 PAGE = 10_000  # leaves read per query: memory stays one page, however long the log
 
@@ -36,6 +37,7 @@ class AuditExporter:
     ) -> None:
         self._store = store
         self._partners = partners
+        self._peer_log_key = PeerStore(store.db).checkpoint_key
         self._origin = origin
         self._verifier_key = verifier_key
 
@@ -75,7 +77,7 @@ class AuditExporter:
         """The note key of every witness, and of every partner that co-signed one of
         ``checkpoints`` even if it is no longer a witness. One without an active Ed25519 key
         is left out, so that verification names its co-signature rather than pass it."""
-        ids = {p.id for p in self._partners.all() if "witness" in p.roles}
+        ids = {p.id for p in self._partners.all() if {"witness", "gateway"} & p.roles}
         ids.update(witness for c in checkpoints for witness, _ in c.cosignatures)
         keys = {}
         for partner_id in sorted(ids):
@@ -83,7 +85,7 @@ class AuditExporter:
             if partner is None:
                 continue
             try:
-                keys[partner_id] = witness_key(self._partners.keys_of, partner)
+                keys[partner_id] = witness_key(self._partners.keys_of, partner, self._peer_log_key)
             except PermissionDenied:
                 continue
         return keys

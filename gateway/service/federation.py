@@ -26,9 +26,11 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
+from typing import Any
 
 import certifi
 import httpx
@@ -40,6 +42,7 @@ from gateway._json import JsonError, read_json_object
 from gateway.audit import note
 from gateway.audit.entries import Actor, acting_as
 from gateway.audit.witness import Seen, SplitView
+from gateway.client import DpopKey
 from gateway.config import ConfigError, Settings
 from gateway.errors import GatewayError, InvalidArgument, NotFound, Unavailable
 from gateway.events.endpoints import EndpointPolicy
@@ -61,7 +64,9 @@ _log = logging.getLogger("cxg.federation")
 FEDERATION_PATH = "/.well-known/cxg-federation"
 PEER_ROLE = "gateway"
 _CACHE_SECONDS = 60.0
-_MAX_ANSWER_BYTES = 64 * 1024  # a checkpoint or a consistency proof
+_MAX_ANSWER_BYTES = 64 * 1024  # a checkpoint, a consistency proof, a token
+TOKEN_PATH = "/oauth2/token"
+_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Peers are registered by operators: any address may be one (a private link between countries).
 _ANY_ADDRESS = (ip_network("0.0.0.0/0"), ip_network("::/0"))
 
@@ -94,6 +99,8 @@ class Federation:
         self._tls = _tls_context(settings)
         self._lock = threading.Lock()
         self._document: tuple[float, str] | None = None
+        self._dpop = DpopKey()  # this process's DPoP key for calls to peers
+        self._tokens: dict[str, tuple[str, float]] = {}  # peer id: (token, good until)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -160,10 +167,15 @@ class Federation:
             country=request.country.upper(),
             roles=frozenset({PEER_ROLE}),
         )
+        if request.local_id and not _PEER_ID.fullmatch(request.local_id):
+            raise InvalidArgument(
+                "the partner id the peer registered this gateway under", field="local_id"
+            )
         row = PeerRow(
             id=request.peer_id,
             gateway=request.gateway,
             url=endpoint.url,
+            local_id=request.local_id or None,
             pinned=tuple({**key.jwk, "alg": key.alg} for key in keys),
             created_at=self._clock(),
         )
@@ -216,17 +228,24 @@ class Federation:
         except GatewayError as exc:
             return self._failed(peer, f"document: {exc.message}", str(exc.message))
         try:
-            size = self._witness(peer, document)
+            size, line = self._witness(peer, document)
         except GatewayError as exc:
             return self._failed(peer, f"checkpoint: {exc.message}", outcome)
+        if line is not None and peer.local_id:
+            try:
+                self._hand_in(peer, document, size, line)
+            except GatewayError as exc:
+                return self._failed(peer, f"co-signature: {exc.message}", outcome, size)
         metrics.peer_refreshes.labels("ok").inc()
         return pb.PeerRefresh(peer=peer_id, document=outcome, witnessed_tree_size=size)
 
-    def _failed(self, peer: PeerRow, problem: str, outcome: str) -> pb.PeerRefresh:
+    def _failed(self, peer: PeerRow, problem: str, outcome: str, size: int = 0) -> pb.PeerRefresh:
         metrics.peer_refreshes.labels("failed").inc()
         _log.warning("peer refresh failed", extra={"fields": {"peer": peer.id, "problem": problem}})
         self._store.trouble(peer.id, problem)
-        return pb.PeerRefresh(peer=peer.id, document=outcome, problem=problem)
+        return pb.PeerRefresh(
+            peer=peer.id, document=outcome, witnessed_tree_size=size, problem=problem
+        )
 
     def _follow(self, peer: PeerRow) -> tuple[FederationDocument, str]:
         text = self._get(peer, FEDERATION_PATH, MAX_DOCUMENT_BYTES)
@@ -246,7 +265,9 @@ class Federation:
             self._trust_changed()
         return document, "accepted" if accepted else "unchanged"
 
-    def _witness(self, peer: PeerRow, document: FederationDocument) -> int:
+    def _witness(self, peer: PeerRow, document: FederationDocument) -> tuple[int, str | None]:
+        """Witness the peer's latest checkpoint: its size, and this gateway's co-signature
+        when it is newer than the last one witnessed."""
         latest = read_json_object(self._get(peer, "/v1/audit/checkpoint", _MAX_ANSWER_BYTES))
         offered = latest.get("note")
         if not isinstance(offered, str):
@@ -280,9 +301,10 @@ class Federation:
             raise Unavailable(f"split view: {alarm}", field="checkpoint") from alarm
         except (JsonError, ValueError) as exc:
             raise InvalidArgument(f"the peer's answer: {exc}", field="checkpoint") from exc
-        if last is None or witnessed.size > last.size:
-            self._store.witnessed(peer.id, peer.seen_size, witnessed.size, witnessed.note, line)
-        return witnessed.size
+        if last is not None and witnessed.size == last.size:
+            return witnessed.size, None
+        self._store.witnessed(peer.id, peer.seen_size, witnessed.size, witnessed.note, line)
+        return witnessed.size, line
 
     def _alarm(self, peer: PeerRow, kind: str, message: str, seen: str, offered: str) -> None:
         metrics.peer_alarms.labels(peer.id, kind).inc()
@@ -292,8 +314,20 @@ class Federation:
         self._store.alarm(peer.id, kind, message, seen=seen, offered=offered)
 
     def _get(self, peer: PeerRow, path: str, limit: int) -> bytes:
-        """The body of a GET on the peer, at most ``limit`` bytes; Unavailable naming the peer
-        for anything else."""
+        return self._call(peer, "GET", path, limit)
+
+    def _call(
+        self,
+        peer: PeerRow,
+        method: str,
+        path: str,
+        limit: int,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **content: Any,
+    ) -> bytes:
+        """The body of a request to the peer answered 200, at most ``limit`` bytes;
+        Unavailable naming the peer (and its own explanation, if short) for anything else."""
         url = peer.url + path
         try:
             with (
@@ -302,27 +336,81 @@ class Federation:
                     timeout=self._settings.federation_timeout_seconds,
                     follow_redirects=False,
                 ) as client,
-                client.stream("GET", url, headers={"Accept": "application/json"}) as answer,
+                client.stream(
+                    method,
+                    url,
+                    headers={"Accept": "application/json", **(headers or {})},
+                    **content,
+                ) as answer,
             ):
-                if answer.status_code != 200:
-                    raise Unavailable(
-                        f"peer {peer.id!r} answered {answer.status_code} to GET {path}",
-                        field="peer",
-                    )
                 body = bytearray()
                 for chunk in answer.iter_bytes():
                     body += chunk
                     if len(body) > limit:
                         raise Unavailable(
-                            f"peer {peer.id!r} answered GET {path} with more than {limit} bytes",
+                            f"peer {peer.id!r} answered {method} {path} with more than {limit}"
+                            " bytes",
                             field="peer",
                         )
+                if answer.status_code != 200:
+                    said = body[:300].decode("utf-8", "replace")
+                    raise Unavailable(
+                        f"peer {peer.id!r} answered {answer.status_code} to {method} {path}:"
+                        f" {said}",
+                        field="peer",
+                    )
                 return bytes(body)
         except httpx.HTTPError as exc:
             raise Unavailable(
                 f"peer {peer.id!r} could not be reached at {url}: {exc or type(exc).__name__}",
                 field="peer",
             ) from exc
+
+    def _hand_in(self, peer: PeerRow, document: FederationDocument, size: int, line: str) -> None:
+        """Give the peer this gateway's co-signature of its checkpoint (its AddCosignature),
+        as the partner it registered this gateway as, with a DPoP-bound token (RFC 9449)."""
+        path = f"/v1/audit/checkpoints/{size}:cosign"
+        token = self._token_at(peer, document)
+        headers = {
+            "Authorization": f"DPoP {token}",
+            "DPoP": self._dpop.proof("POST", peer.url + path, token),
+        }
+        self._call(peer, "POST", path, _MAX_ANSWER_BYTES, headers=headers, json={"signature": line})
+
+    def _token_at(self, peer: PeerRow, document: FederationDocument) -> str:
+        """An access token at the peer, bought with a client assertion (RFC 7523) this
+        gateway's active key signs; kept until a minute before it expires."""
+        held = self._tokens.get(peer.id)
+        if held is not None and time.monotonic() < held[1]:
+            return held[0]
+        now = int(self._clock().timestamp())
+        assertion = self._keyring.active.sign_jwt(
+            {
+                "iss": peer.local_id,
+                "sub": peer.local_id,
+                "aud": document.gateway,
+                "iat": now,
+                "exp": now + 60,
+                "jti": uuid.uuid4().hex,
+            },
+            {},
+        )
+        form = {
+            "grant_type": "client_credentials",
+            "client_assertion_type": _ASSERTION_TYPE,
+            "client_assertion": assertion,
+        }
+        proof = self._dpop.proof("POST", peer.url + TOKEN_PATH)
+        answer = read_json_object(
+            self._call(
+                peer, "POST", TOKEN_PATH, _MAX_ANSWER_BYTES, headers={"DPoP": proof}, data=form
+            )
+        )
+        token, lifetime = answer.get("access_token"), answer.get("expires_in")
+        if not isinstance(token, str) or not isinstance(lifetime, int):
+            raise Unavailable(f"peer {peer.id!r} answered no access token", field="peer")
+        self._tokens[peer.id] = (token, time.monotonic() + lifetime - 60)
+        return token
 
     # -- the schedule ----------------------------------------------------------------------------
 
@@ -407,6 +495,7 @@ def _peer_message(row: PeerRow) -> pb.Peer:
         id=row.id,
         gateway=row.gateway,
         url=row.url,
+        local_id=row.local_id or "",
         pinned_kids=sorted(str(key["kid"]) for key in row.pinned),
         witnessed_tree_size=row.seen_size or 0,
         problem=row.problem or "",

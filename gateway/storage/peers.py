@@ -19,6 +19,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import Conflict
+from gateway.federation import FederationDocument
 from gateway.storage.audit import ChangeLog
 from gateway.storage.database import Database
 from gateway.storage.partners import PartnerStore
@@ -35,6 +36,7 @@ class PeerRow:
     url: str
     pinned: tuple[Mapping[str, Any], ...]
     created_at: datetime
+    local_id: str | None = None  # the partner id the peer registered this gateway under
     document: str | None = None
     issued_at: datetime | None = None
     refreshed_at: datetime | None = None
@@ -71,6 +73,7 @@ class PeerStore:
                         id=peer.id,
                         gateway=peer.gateway,
                         url=peer.url,
+                        local_id=peer.local_id,
                         pinned=[dict(key) for key in peer.pinned],
                         created_at=peer.created_at,
                     )
@@ -89,6 +92,13 @@ class PeerStore:
     def get(self, peer_id: str) -> PeerRow | None:
         rows = self._db.read(select(peers).where(peers.c.id == peer_id))
         return _peer(rows[0]) if rows else None
+
+    def checkpoint_key(self, peer_id: str) -> str | None:
+        """The checkpoint key of the peer's last accepted document (verified when accepted)."""
+        peer = self.get(peer_id)
+        if peer is None or peer.document is None:
+            return None
+        return FederationDocument.accepted(peer.document).checkpoint_key
 
     def all(self) -> list[PeerRow]:
         return [_peer(row) for row in self._db.read(select(peers).order_by(peers.c.id))]
@@ -208,6 +218,7 @@ def _peer(row: Any) -> PeerRow:
         url=row.url,
         pinned=tuple(row.pinned),
         created_at=row.created_at,
+        local_id=row.local_id,
         document=row.document,
         issued_at=row.issued_at,
         refreshed_at=row.refreshed_at,

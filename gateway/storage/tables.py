@@ -408,6 +408,7 @@ peers = Table(
     Column("id", ForeignKey("partners.id"), primary_key=True),
     Column("gateway", String(253), nullable=False),  # the id its documents must name
     Column("url", String(2048), nullable=False),  # its REST base URL
+    Column("local_id", String(64)),  # this gateway's partner id there: it co-signs there
     Column("pinned", JSON, nullable=False),  # the public JWKs its next document must be signed by
     Column("document", Text),  # the last document accepted, as received
     Column("issued_at", UtcDateTime()),  # that document's issue time: never go back before it

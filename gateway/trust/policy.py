@@ -103,7 +103,7 @@ OPERATIONS: dict[str, Rule] = {
     "ListEntries": Rule(public=True, identifies=True, audited=False),
     "GetInclusionProof": Rule(public=True, audited=False),
     "GetConsistencyProof": Rule(public=True, audited=False),
-    "AddCosignature": Rule(frozenset({"witness"})),
+    "AddCosignature": Rule(frozenset({"witness", "gateway"})),
     # Federation: a gateway's document and its peers' checkpoints are public, like its keys.
     "GetFederationDocument": Rule(public=True, audited=False),
     "GetPeerCheckpoint": Rule(public=True, audited=False),

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63xg/v1/federation_service.proto\x12\x06\x63xg.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1e\n\x1cGetFederationDocumentRequest\"&\n\x12\x46\x65\x64\x65rationDocument\x12\x10\n\x08jws_json\x18\x01 \x01(\t\"(\n\x18GetPeerCheckpointRequest\x12\x0c\n\x04peer\x18\x01 \x01(\t\",\n\x0ePeerCheckpoint\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\"\xde\x01\n\x04Peer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07gateway\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x13\n\x0bpinned_kids\x18\x04 \x03(\t\x12\x37\n\x13\x64ocument_issue_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0crefresh_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13witnessed_tree_size\x18\x07 \x01(\x03\x12\x0f\n\x07problem\x18\x08 \x01(\t\"\x92\x01\n\x13RegisterPeerRequest\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12\x0f\n\x07gateway\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\t\x12%\n\x04jwks\x18\x06 \x03(\x0b\x32\x17.google.protobuf.Struct\"\x12\n\x10ListPeersRequest\"0\n\x11ListPeersResponse\x12\x1b\n\x05peers\x18\x01 \x03(\x0b\x32\x0c.cxg.v1.Peer\"\"\n\x12RefreshPeerRequest\x12\x0c\n\x04peer\x18\x01 \x01(\t\"[\n\x0bPeerRefresh\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x10\n\x08\x64ocument\x18\x02 \x01(\t\x12\x1b\n\x13witnessed_tree_size\x18\x03 \x01(\x03\x12\x0f\n\x07problem\x18\x04 \x01(\t\"8\n\x15ListPeerAlarmsRequest\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"\x88\x01\n\tPeerAlarm\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0c\n\x04seen\x18\x04 \x01(\t\x12\x0f\n\x07offered\x18\x05 \x01(\t\x12/\n\x0b\x64\x65tect_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x16ListPeerAlarmsResponse\x12!\n\x06\x61larms\x18\x01 \x03(\x0b\x32\x11.cxg.v1.PeerAlarm2\xcb\x03\n\x11\x46\x65\x64\x65rationService\x12Y\n\x15GetFederationDocument\x12$.cxg.v1.GetFederationDocumentRequest\x1a\x1a.cxg.v1.FederationDocument\x12M\n\x11GetPeerCheckpoint\x12 .cxg.v1.GetPeerCheckpointRequest\x1a\x16.cxg.v1.PeerCheckpoint\x12\x39\n\x0cRegisterPeer\x12\x1b.cxg.v1.RegisterPeerRequest\x1a\x0c.cxg.v1.Peer\x12@\n\tListPeers\x12\x18.cxg.v1.ListPeersRequest\x1a\x19.cxg.v1.ListPeersResponse\x12>\n\x0bRefreshPeer\x12\x1a.cxg.v1.RefreshPeerRequest\x1a\x13.cxg.v1.PeerRefresh\x12O\n\x0eListPeerAlarms\x12\x1d.cxg.v1.ListPeerAlarmsRequest\x1a\x1e.cxg.v1.ListPeerAlarmsResponseB$\n\norg.cxg.v1P\x01Z\x14\x63xg/gen/cxg/v1;cxgv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63xg/v1/federation_service.proto\x12\x06\x63xg.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1e\n\x1cGetFederationDocumentRequest\"&\n\x12\x46\x65\x64\x65rationDocument\x12\x10\n\x08jws_json\x18\x01 \x01(\t\"(\n\x18GetPeerCheckpointRequest\x12\x0c\n\x04peer\x18\x01 \x01(\t\",\n\x0ePeerCheckpoint\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\"\xf0\x01\n\x04Peer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07gateway\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x13\n\x0bpinned_kids\x18\x04 \x03(\t\x12\x37\n\x13\x64ocument_issue_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0crefresh_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13witnessed_tree_size\x18\x07 \x01(\x03\x12\x0f\n\x07problem\x18\x08 \x01(\t\x12\x10\n\x08local_id\x18\t \x01(\t\"\xa4\x01\n\x13RegisterPeerRequest\x12\x0f\n\x07peer_id\x18\x01 \x01(\t\x12\x0f\n\x07gateway\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\t\x12%\n\x04jwks\x18\x06 \x03(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08local_id\x18\x07 \x01(\t\"\x12\n\x10ListPeersRequest\"0\n\x11ListPeersResponse\x12\x1b\n\x05peers\x18\x01 \x03(\x0b\x32\x0c.cxg.v1.Peer\"\"\n\x12RefreshPeerRequest\x12\x0c\n\x04peer\x18\x01 \x01(\t\"[\n\x0bPeerRefresh\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x10\n\x08\x64ocument\x18\x02 \x01(\t\x12\x1b\n\x13witnessed_tree_size\x18\x03 \x01(\x03\x12\x0f\n\x07problem\x18\x04 \x01(\t\"8\n\x15ListPeerAlarmsRequest\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"\x88\x01\n\tPeerAlarm\x12\x0c\n\x04peer\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0c\n\x04seen\x18\x04 \x01(\t\x12\x0f\n\x07offered\x18\x05 \x01(\t\x12/\n\x0b\x64\x65tect_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x16ListPeerAlarmsResponse\x12!\n\x06\x61larms\x18\x01 \x03(\x0b\x32\x11.cxg.v1.PeerAlarm2\xcb\x03\n\x11\x46\x65\x64\x65rationService\x12Y\n\x15GetFederationDocument\x12$.cxg.v1.GetFederationDocumentRequest\x1a\x1a.cxg.v1.FederationDocument\x12M\n\x11GetPeerCheckpoint\x12 .cxg.v1.GetPeerCheckpointRequest\x1a\x16.cxg.v1.PeerCheckpoint\x12\x39\n\x0cRegisterPeer\x12\x1b.cxg.v1.RegisterPeerRequest\x1a\x0c.cxg.v1.Peer\x12@\n\tListPeers\x12\x18.cxg.v1.ListPeersRequest\x1a\x19.cxg.v1.ListPeersResponse\x12>\n\x0bRefreshPeer\x12\x1a.cxg.v1.RefreshPeerRequest\x1a\x13.cxg.v1.PeerRefresh\x12O\n\x0eListPeerAlarms\x12\x1d.cxg.v1.ListPeerAlarmsRequest\x1a\x1e.cxg.v1.ListPeerAlarmsResponseB$\n\norg.cxg.v1P\x01Z\x14\x63xg/gen/cxg/v1;cxgv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,23 +43,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PEERCHECKPOINT']._serialized_start=220
   _globals['_PEERCHECKPOINT']._serialized_end=264
   _globals['_PEER']._serialized_start=267
-  _globals['_PEER']._serialized_end=489
-  _globals['_REGISTERPEERREQUEST']._serialized_start=492
-  _globals['_REGISTERPEERREQUEST']._serialized_end=638
-  _globals['_LISTPEERSREQUEST']._serialized_start=640
-  _globals['_LISTPEERSREQUEST']._serialized_end=658
-  _globals['_LISTPEERSRESPONSE']._serialized_start=660
-  _globals['_LISTPEERSRESPONSE']._serialized_end=708
-  _globals['_REFRESHPEERREQUEST']._serialized_start=710
-  _globals['_REFRESHPEERREQUEST']._serialized_end=744
-  _globals['_PEERREFRESH']._serialized_start=746
-  _globals['_PEERREFRESH']._serialized_end=837
-  _globals['_LISTPEERALARMSREQUEST']._serialized_start=839
-  _globals['_LISTPEERALARMSREQUEST']._serialized_end=895
-  _globals['_PEERALARM']._serialized_start=898
-  _globals['_PEERALARM']._serialized_end=1034
-  _globals['_LISTPEERALARMSRESPONSE']._serialized_start=1036
-  _globals['_LISTPEERALARMSRESPONSE']._serialized_end=1095
-  _globals['_FEDERATIONSERVICE']._serialized_start=1098
-  _globals['_FEDERATIONSERVICE']._serialized_end=1557
+  _globals['_PEER']._serialized_end=507
+  _globals['_REGISTERPEERREQUEST']._serialized_start=510
+  _globals['_REGISTERPEERREQUEST']._serialized_end=674
+  _globals['_LISTPEERSREQUEST']._serialized_start=676
+  _globals['_LISTPEERSREQUEST']._serialized_end=694
+  _globals['_LISTPEERSRESPONSE']._serialized_start=696
+  _globals['_LISTPEERSRESPONSE']._serialized_end=744
+  _globals['_REFRESHPEERREQUEST']._serialized_start=746
+  _globals['_REFRESHPEERREQUEST']._serialized_end=780
+  _globals['_PEERREFRESH']._serialized_start=782
+  _globals['_PEERREFRESH']._serialized_end=873
+  _globals['_LISTPEERALARMSREQUEST']._serialized_start=875
+  _globals['_LISTPEERALARMSREQUEST']._serialized_end=931
+  _globals['_PEERALARM']._serialized_start=934
+  _globals['_PEERALARM']._serialized_end=1070
+  _globals['_LISTPEERALARMSRESPONSE']._serialized_start=1072
+  _globals['_LISTPEERALARMSRESPONSE']._serialized_end=1131
+  _globals['_FEDERATIONSERVICE']._serialized_start=1134
+  _globals['_FEDERATIONSERVICE']._serialized_end=1593
 # @@protoc_insertion_point(module_scope)

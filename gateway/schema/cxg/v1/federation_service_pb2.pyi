@@ -35,7 +35,7 @@ class PeerCheckpoint(_message.Message):
     def __init__(self, peer: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Peer(_message.Message):
-    __slots__ = ("id", "gateway", "url", "pinned_kids", "document_issue_time", "refresh_time", "witnessed_tree_size", "problem")
+    __slots__ = ("id", "gateway", "url", "pinned_kids", "document_issue_time", "refresh_time", "witnessed_tree_size", "problem", "local_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     GATEWAY_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class Peer(_message.Message):
     REFRESH_TIME_FIELD_NUMBER: _ClassVar[int]
     WITNESSED_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     gateway: str
     url: str
@@ -52,23 +53,26 @@ class Peer(_message.Message):
     refresh_time: _timestamp_pb2.Timestamp
     witnessed_tree_size: int
     problem: str
-    def __init__(self, id: _Optional[str] = ..., gateway: _Optional[str] = ..., url: _Optional[str] = ..., pinned_kids: _Optional[_Iterable[str]] = ..., document_issue_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., witnessed_tree_size: _Optional[int] = ..., problem: _Optional[str] = ...) -> None: ...
+    local_id: str
+    def __init__(self, id: _Optional[str] = ..., gateway: _Optional[str] = ..., url: _Optional[str] = ..., pinned_kids: _Optional[_Iterable[str]] = ..., document_issue_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., witnessed_tree_size: _Optional[int] = ..., problem: _Optional[str] = ..., local_id: _Optional[str] = ...) -> None: ...
 
 class RegisterPeerRequest(_message.Message):
-    __slots__ = ("peer_id", "gateway", "url", "display_name", "country", "jwks")
+    __slots__ = ("peer_id", "gateway", "url", "display_name", "country", "jwks", "local_id")
     PEER_ID_FIELD_NUMBER: _ClassVar[int]
     GATEWAY_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
     JWKS_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_ID_FIELD_NUMBER: _ClassVar[int]
     peer_id: str
     gateway: str
     url: str
     display_name: str
     country: str
     jwks: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
-    def __init__(self, peer_id: _Optional[str] = ..., gateway: _Optional[str] = ..., url: _Optional[str] = ..., display_name: _Optional[str] = ..., country: _Optional[str] = ..., jwks: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ...) -> None: ...
+    local_id: str
+    def __init__(self, peer_id: _Optional[str] = ..., gateway: _Optional[str] = ..., url: _Optional[str] = ..., display_name: _Optional[str] = ..., country: _Optional[str] = ..., jwks: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., local_id: _Optional[str] = ...) -> None: ...
 
 class ListPeersRequest(_message.Message):
     __slots__ = ()

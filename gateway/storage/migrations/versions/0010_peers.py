@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("gateway", sa.String(length=253), nullable=False),
         sa.Column("url", sa.String(length=2048), nullable=False),
+        sa.Column("local_id", sa.String(length=64), nullable=True),
         sa.Column("pinned", sa.JSON(), nullable=False),
         sa.Column("document", sa.Text(), nullable=True),
         sa.Column("issued_at", sa.DateTime(timezone=True), nullable=True),
