@@ -48,7 +48,7 @@ class Session:
             form = {
                 "grant_type": "client_credentials",
                 "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": assertion(self.partner),
+                "client_assertion": assertion(self.partner, aud=self.gateway.settings.gateway_id),
             }
             response = httpx.post(url, data=form, headers={"DPoP": self.dpop.proof("POST", url)})
             assert response.status_code == 200, response.text

@@ -32,6 +32,7 @@ from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.federation import FederationDocument, Rollback
 from gateway.schema.cxg.v1 import federation_service_pb2 as fed_pb
 from gateway.schema.cxg.v1 import federation_service_pb2_grpc as fed_grpc
+from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
 from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
 from gateway.sco import TrustList, verify
 from gateway.service import PartnerAdmin
@@ -41,7 +42,15 @@ from gateway.signing import KeyRing, SigningKey
 from gateway.storage.audit import AuditStore
 from gateway.transport.serve import Gateway
 from tests.clients import GrpcClient, RestClient
-from tests.support import TEST_ACTOR, TestPartner, profile, publish, write_partners
+from tests.support import (
+    KZ_BIN,
+    TEST_ACTOR,
+    USCC,
+    TestPartner,
+    profile,
+    publish,
+    write_partners,
+)
 
 AEO = {"scheme": "AEO", "value": "CN3702960123"}
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -364,11 +373,20 @@ class HostilePeer:
         self.origin = "cxg.astana.dev/audit"
         self.checkpoint_key = note.verifier_key(self.origin, self.note_key.public_key())
         self.routes: dict[str, bytes] = {}
-        routes = self.routes
+        self.post_routes: dict[str, bytes] = {}
+        routes, post_routes = self.routes, self.post_routes
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 body = routes.get(self.path.split("?")[0])
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = post_routes.get(self.path.split("?")[0])
                 self.send_response(200 if body is not None else 404)
                 self.send_header("Content-Length", str(len(body or b"")))
                 self.end_headers()
@@ -562,3 +580,188 @@ def test_operators_administer_peers_over_rest_and_grpc_and_others_are_refused(
         finally:
             rest.close()
             grpc_client.close()
+
+
+# -- relaying ------------------------------------------------------------------------------------
+
+KZ_COMPANY = {
+    "ids": [{"scheme": "KZ_BIN", "value": KZ_BIN}],
+    "legalName": {"en": "Astana Grain Export LLP", "ru": "ТОО «Астана Грэйн Экспорт»"},
+    "country": "KZ",
+    "status": "ENTITY_STATUS_ACTIVE",
+}
+
+
+@contextmanager
+def federated(
+    tmp_path: Path, partners: dict[str, TestPartner], database_url: str | None = None
+) -> Iterator[tuple[Gateway, Gateway]]:
+    """Qingdao and Astana as each other's peers; Qingdao routes KZ_BIN lookups to Astana,
+    which holds a Kazakh company Qingdao does not."""
+    with (
+        running(node_settings(tmp_path, "qingdao", "CN", partners, database_url)) as cn,
+        running(node_settings(tmp_path, "astana", "KZ", partners)) as kz,
+    ):
+        publish(kz.exchange, partners["kz-bank"], profile(subject=KZ_COMPANY, aeo=[]))
+        pin(cn, kz, "kz-gateway", local_id="cn-gateway")
+        pin(kz, cn, "cn-gateway")
+        assert kz.services.federation.refresh("cn-gateway").problem == ""
+        assert cn.services.federation.refresh("kz-gateway").problem == ""
+        route = fed_pb.SetPeerRouteRequest(scheme="KZ_BIN", peer="kz-gateway")
+        cn.services.federation.set_route(route)
+        yield cn, kz
+
+
+def lookup(client: RestClient, value: str = KZ_BIN) -> httpx.Response:
+    query = {"scheme": "KZ_BIN", "value": value, "purpose": "trade_due_diligence"}
+    return client.request("GET", "/v1/profiles:lookup", params=query)
+
+
+def leaves_of(gateway: Gateway, operation: str) -> list[dict[str, Any]]:
+    store = AuditStore(gateway.db)
+    leaves = [json.loads(leaf.data) for leaf in store.leaves(0, store.size())]
+    return [leaf for leaf in leaves if leaf.get("operation") == operation]
+
+
+def test_a_partner_reads_a_company_a_peer_holds_and_verifies_the_peers_jws_end_to_end(
+    tmp_path: Path, database_url: str, partners: dict[str, TestPartner]
+) -> None:
+    with federated(tmp_path, partners, database_url) as (cn, kz):
+        bank = RestClient(cn, partners, caller="kz-bank")
+        grpc_client = GrpcClient(cn, partners, caller="kz-bank")
+        try:
+            answer = lookup(bank)
+            assert answer.status_code == 200, answer.text
+            jws = answer.json()["jws"]
+            # Verified with Astana's federation document alone (jwcrypto, its keys).
+            document = json.loads(
+                httpx.get(f"{base(kz)}/.well-known/cxg-federation", timeout=10).text
+            )
+            keys = json.loads(base64.urlsafe_b64decode(document["payload"] + "=="))["keys"]
+            token = jw_jws.JWS()
+            token.deserialize(jws)
+            kid = token.jose_header["kid"]
+            [key] = [k for k in keys if k["kid"] == kid]
+            token.verify(jw_jwk.JWK(**key), alg=key["alg"])
+            assert token.jose_header["iss"] == "cxg.astana.dev"
+            assert json.loads(token.payload)["subject"]["ids"][0]["value"] == KZ_BIN
+            assert token.jose_header["view"] == "summary"  # Astana's policy for the purpose
+            # Over gRPC too, the same bytes Astana signed.
+            request = profile_pb.GetProfileRequest(
+                id={"scheme": "KZ_BIN", "value": KZ_BIN}, purpose="trade_due_diligence"
+            )
+            relayed = grpc_client.call(grpc_client.stub.GetProfile, request)
+            assert relayed.status == "OK" and relayed.body["jws"].split(".")[1] == jws.split(".")[1]
+
+            # Both logs hold the exchange; each names the other's side, so they reconcile.
+            qingdao = [leaf for leaf in leaves_of(cn, "GetProfile") if leaf["decision"] == "ok"]
+            astana = leaves_of(kz, "GetProfile")
+            assert len(qingdao) == len(astana) == 2
+            for here, there in zip(qingdao, astana, strict=True):
+                jti = next(s for s in here["subject"] if "/relays/" in s).rsplit("/", 1)[1]
+                assert f"relays/cn-gateway/{jti}" in there["subject"]
+                assert "on-behalf-of/cn-gateway/kz-bank" in there["subject"]
+                assert there["partner"] == "cn-gateway"
+                leaf = next(s for s in here["subject"] if "/leaves/" in s).rsplit("/", 1)[1]
+                stored = AuditStore(kz.db).leaves(int(leaf), int(leaf) + 1)[0]
+                assert json.loads(stored.data) == there
+                assert here["partner"] == "kz-bank"
+            # Qingdao records no disclosure of a version it does not hold.
+            assert not any(s.startswith("profiles/") for s in qingdao[0]["subject"])
+
+            # A company Astana does not have: its refusal, naming it.
+            missing = lookup(bank, "180440001235"[:-1] + "0")
+            assert missing.status_code in (400, 404), missing.text
+            assert "kz-gateway" in missing.json()["detail"]
+        finally:
+            bank.close()
+            grpc_client.close()
+
+
+def test_a_peer_down_is_a_503_naming_it_and_the_breaker_stops_waiting_for_it(
+    tmp_path: Path, partners: dict[str, TestPartner]
+) -> None:
+    with federated(tmp_path, partners) as (cn, kz):
+        bank = RestClient(cn, partners, caller="kz-bank")
+        try:
+            assert lookup(bank).status_code == 200
+            kz.stop()
+            for _ in range(3):
+                down = lookup(bank)
+                assert down.status_code == 503, down.text
+                assert "kz-gateway" in down.json()["detail"]
+            opened = lookup(bank)
+            assert opened.status_code == 503 and "asked again in" in opened.json()["detail"]
+            # Lookups no route sends anywhere are answered here as before.
+            publish(cn.exchange, partners["cn-customs"], profile())
+            query = {"scheme": "CN_USCC", "value": USCC, "purpose": "trade_due_diligence"}
+            local = bank.request("GET", "/v1/profiles:lookup", params=query)
+            assert local.status_code == 200, local.text
+        finally:
+            bank.close()
+
+
+def test_a_peer_answering_a_profile_its_keys_do_not_sign_is_refused(
+    tmp_path: Path, partners: dict[str, TestPartner], hostile: HostilePeer
+) -> None:
+    """A forged relay: the 'peer' signs with a key it never published."""
+    with running(node_settings(tmp_path, "qingdao", "CN", partners)) as cn:
+        federation = cn.services.federation
+        register(
+            federation,
+            "kz-gateway",
+            gateway="cxg.astana.dev",
+            url=hostile.url,
+            display_name="Gateway of KZ",
+            country="KZ",
+            jwks=[hostile.key.public_jwk()],
+            local_id="cn-gateway",
+        )
+        hostile.publish(issued_at=datetime.now(UTC).replace(microsecond=0))
+        hostile.checkpoint(1, hashlib.sha256(b"log").digest())
+        hostile.post_routes["/oauth2/token"] = json.dumps(
+            {"access_token": "t", "token_type": "DPoP", "expires_in": 300}
+        ).encode()
+        hostile.post_routes["/v1/audit/checkpoints/1:cosign"] = b"{}"
+        assert federation.refresh("kz-gateway").problem == ""
+        federation.set_route(fed_pb.SetPeerRouteRequest(scheme="KZ_BIN", peer="kz-gateway"))
+        forger = SigningKey.generate()
+        forged = forger.sign_jws(
+            json.dumps(profile(subject=KZ_COMPANY)).encode(), {"typ": "cxg-profile+jws"}
+        )
+        hostile.routes["/v1/profiles:lookup"] = json.dumps({"jws": forged}).encode()
+        bank = RestClient(cn, partners, caller="kz-bank")
+        try:
+            refused = lookup(bank)
+            assert refused.status_code == 503, refused.text
+            assert "pinned keys do not sign" in refused.json()["detail"]
+        finally:
+            bank.close()
+
+
+def test_a_gateway_must_say_whom_it_relays_for_and_no_one_else_may(
+    tmp_path: Path, partners: dict[str, TestPartner]
+) -> None:
+    with federated(tmp_path, partners) as (cn, kz):
+        # Qingdao's own token at Astana, without an on-behalf-of claim.
+        federation = cn.services.federation
+        peer = federation.peers()[0]
+        document = FederationDocument.accepted(peer.document or "")
+        token = federation._token_at(peer, document)
+        url = f"{base(kz)}/v1/profiles:lookup"
+        query = {"scheme": "KZ_BIN", "value": KZ_BIN, "purpose": "trade_due_diligence"}
+        headers = {"Authorization": f"DPoP {token}"}
+        headers["DPoP"] = federation._dpop.proof("GET", url, token)
+        bare = httpx.get(url, params=query, headers=headers, timeout=10)
+        assert bare.status_code == 400 and bare.json()["field"] == "on_behalf_of"
+        # A partner is not a gateway: its claim is refused.
+        bank = RestClient(kz, partners, caller="kz-bank")
+        try:
+            claim = partners["kz-bank"].key.sign_jwt({"sub": "x"}, {"typ": "cxg-on-behalf-of+jwt"})
+            request = bank.http.build_request("GET", "/v1/profiles:lookup", params=query)
+            request.headers.update(bank.sessions.of().headers("GET", url))
+            request.headers["Cxg-On-Behalf-Of"] = claim
+            refused = bank.http.send(request)
+            assert refused.status_code == 400 and refused.json()["field"] == "on_behalf_of"
+        finally:
+            bank.close()

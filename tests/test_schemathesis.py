@@ -48,6 +48,7 @@ NOT_EXPRESSIBLE = {
     "AddPartnerKey": "a public key (JWK) that must parse",
     "AddPartnerCertificate": "a certificate (PEM) that must parse",
     "RegisterPeer": "public keys (JWK) that must parse, each kid its RFC 7638 thumbprint",
+    "SetPeerRoute": "an identifier scheme's name, and a peer that is registered",
     "AddCosignature": "a witness's signature line",
     "CreateSubscription": "identifiers' check digits; an endpoint that resolves to a public address",
     "PollEvents": "ack and setErrs name jtis of SETs the gateway sent (32 hex digits)",

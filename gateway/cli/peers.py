@@ -176,3 +176,36 @@ def peers_alarms(
         typer.echo(f"{detected}  {alarm.peer}  {alarm.kind}: {alarm.message}")
         if evidence:
             typer.echo(f"--- seen ---\n{alarm.seen}\n--- offered ---\n{alarm.offered}")
+
+
+@peers_app.command("route")
+def peers_route(
+    scheme: Annotated[str, typer.Argument(help="An identifier scheme, e.g. KZ_BIN.")],
+    peer_id: Annotated[
+        str, typer.Argument(help="The peer that answers lookups of it; '-' removes the route.")
+    ],
+    country: Annotated[
+        str, typer.Option(help="Only values of this country (AEO numbers' prefix).")
+    ] = "",
+) -> None:
+    """Route GetProfile lookups of a scheme to a peer gateway (an audited change)."""
+    from gateway.schema.cxg.v1 import federation_service_pb2 as pb
+
+    request = pb.SetPeerRouteRequest(
+        scheme=scheme, country=country, peer="" if peer_id == "-" else peer_id
+    )
+    route = _run(lambda federation: federation.set_route(request))
+    where = f"{route.scheme} ({route.country or 'any country'})"
+    typer.echo(f"{where} -> {route.peer}" if route.peer else f"{where}: route removed")
+
+
+@peers_app.command("routes")
+def peers_routes() -> None:
+    """The routing table."""
+    from gateway.schema.cxg.v1 import federation_service_pb2 as pb
+
+    routes = _run(lambda federation: federation.list_routes(pb.ListPeerRoutesRequest())).routes
+    if not routes:
+        typer.echo("no routes: every lookup is answered here")
+    for route in routes:
+        typer.echo(f"{route.scheme}  {route.country or '*'}  -> {route.peer}")

@@ -466,8 +466,7 @@ def subjects(*messages: object) -> tuple[str, ...]:
     found: list[str] = []
     for message in messages:
         if not isinstance(message, Message):
-            if profile_id := getattr(message, "profile_id", None):  # a served profile version
-                found += served(profile_id, getattr(message, "version", 0))
+            found += getattr(message, "audit_subjects", ())  # a served profile version
             continue
         fields = message.DESCRIPTOR.fields_by_name
         for name in _RESOURCE_FIELDS:

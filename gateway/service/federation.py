@@ -21,7 +21,9 @@ URL must be HTTPS unless ``CXG_FEDERATION_ALLOW_HTTP=yes`` (development).
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import re
 import ssl
 import threading
 import time
@@ -38,21 +40,25 @@ from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from gateway._json import JsonError, read_json_object
+from gateway._json import JsonError, b64url_decode, read_json_object
 from gateway.audit import note
 from gateway.audit.entries import Actor, acting_as
 from gateway.audit.witness import Seen, SplitView
 from gateway.client import DpopKey
 from gateway.config import ConfigError, Settings
-from gateway.errors import GatewayError, InvalidArgument, NotFound, Unavailable
+from gateway.errors import GatewayError, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from gateway.events.endpoints import EndpointPolicy
 from gateway.federation import MAX_DOCUMENT_BYTES, FederationDocument, Rollback
 from gateway.identifiers import is_country
 from gateway.observe import metrics
 from gateway.schema.cxg.v1 import federation_service_pb2 as pb
+from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
+from gateway.schema.cxg.v1.profile_service_pb2 import GetProfileRequest
+from gateway.sco._jws import verify_document as verify_compact
 from gateway.sco._trust import TrustedKey
 from gateway.service._paging import page_size
 from gateway.service.audit import AuditLog
+from gateway.service.profiles import ON_BEHALF_OF_TYP, PROFILE_TYP, SignedVersion
 from gateway.signing import KeyRing, thumbprint
 from gateway.storage import Database
 from gateway.storage.partners import PartnerStore
@@ -65,6 +71,13 @@ FEDERATION_PATH = "/.well-known/cxg-federation"
 PEER_ROLE = "gateway"
 _CACHE_SECONDS = 60.0
 _MAX_ANSWER_BYTES = 64 * 1024  # a checkpoint, a consistency proof, a token
+_MAX_PROFILE_BYTES = 2 * 1024 * 1024  # a relayed profile
+_ROUTES_SECONDS = 10.0  # how long a process keeps the routing table before reading it again
+_BREAKER_FAILURES, _BREAKER_SECONDS = 3, 30.0
+_SCHEME = re.compile(r"[A-Z][A-Z0-9_]{1,31}")
+LOOKUP_PATH = "/v1/profiles:lookup"
+ON_BEHALF_OF_HEADER = "Cxg-On-Behalf-Of"
+AUDIT_LEAF_HEADER = "cxg-audit-leaf"
 TOKEN_PATH = "/oauth2/token"
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Peers are registered by operators: any address may be one (a private link between countries).
@@ -100,6 +113,13 @@ class Federation:
         self._lock = threading.Lock()
         self._document: tuple[float, str] | None = None
         self._dpop = DpopKey()  # this process's DPoP key for calls to peers
+        self._routes: tuple[float, dict[tuple[str, str], str]] | None = None
+        self._breaker = _Breaker()
+        # A relayed call runs in a request's worker thread, which the database deadline bounds:
+        # each of its two requests to the peer (token, lookup) stays well within it.
+        self._relay_timeout = min(
+            settings.federation_timeout_seconds, settings.database_timeout_seconds * 0.45
+        )
         self._tokens: dict[str, tuple[str, float]] = {}  # peer id: (token, good until)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -208,6 +228,161 @@ class Federation:
     def peers(self) -> list[PeerRow]:
         """Every peer as stored (with what it last showed), by id."""
         return self._store.all()
+
+    # -- the routing table and relaying ----------------------------------------------------------
+
+    def set_route(self, request: pb.SetPeerRouteRequest) -> pb.PeerRoute:
+        """Route lookups of a scheme (in a country) to a peer; an empty peer removes the route."""
+        scheme = request.scheme.upper()
+        if not _SCHEME.fullmatch(scheme):
+            raise InvalidArgument("an identifier scheme, e.g. KZ_BIN", field="scheme")
+        country = request.country.upper()
+        if country and not is_country(country):
+            raise InvalidArgument("an ISO 3166-1 alpha-2 country, or empty", field="country")
+        if request.peer and self._store.get(request.peer) is None:
+            raise NotFound(f"no peer {request.peer!r}", field="peer")
+        self._store.set_route(scheme, country, request.peer or None)
+        self._routes = None
+        return pb.PeerRoute(scheme=scheme, country=country, peer=request.peer)
+
+    def list_routes(self, request: pb.ListPeerRoutesRequest) -> pb.ListPeerRoutesResponse:
+        return pb.ListPeerRoutesResponse(
+            routes=[
+                pb.PeerRoute(scheme=scheme, country=country, peer=peer)
+                for (scheme, country), peer in sorted(self._store.routes().items())
+            ]
+        )
+
+    def relay_profile(self, request: GetProfileRequest, caller: Partner) -> SignedVersion | None:
+        """The peer's answer to a GetProfile by an identifier the routing table sends to it:
+        its signed JWS unchanged, checked against its pinned keys first; None when no route
+        applies. The peer applies its own policy to this gateway and learns the partner from
+        a signed on-behalf-of claim whose jti both gateways' audit leaves name."""
+        peer = self._route(request.id.scheme.upper(), request.id.value)
+        if peer is None:
+            return None
+        if request.format:
+            raise InvalidArgument(
+                "a profile relayed from a peer is answered in the canonical JSON only",
+                field="format",
+            )
+        document = self._ready_for_relay(peer)
+        now = int(self._clock().timestamp())
+        jti = uuid.uuid4().hex
+        claim = self._keyring.active.sign_jwt(
+            {
+                "iss": peer.local_id,
+                "sub": caller.id,
+                "aud": document.gateway,
+                "purpose": request.purpose,
+                "iat": now,
+                "exp": now + 60,
+                "jti": jti,
+            },
+            {"typ": ON_BEHALF_OF_TYP},
+        )
+        query = {"scheme": request.id.scheme, "value": request.id.value, "purpose": request.purpose}
+        query |= {"consent": request.consent} if request.consent else {}
+        query |= {"version": str(request.version)} if request.version else {}
+        try:
+            token = self._token_at(peer, document, timeout=self._relay_timeout)
+            url = peer.url + LOOKUP_PATH
+            status, headers, body = self._send(
+                peer,
+                "GET",
+                f"{LOOKUP_PATH}?{urllib.parse.urlencode(query)}",
+                _MAX_PROFILE_BYTES,
+                headers={
+                    "Authorization": f"DPoP {token}",
+                    "DPoP": self._dpop.proof("GET", url, token),
+                    ON_BEHALF_OF_HEADER: claim,
+                },
+                timeout=self._relay_timeout,
+            )
+            if status >= 500 or status in (401, 429):
+                raise Unavailable(
+                    f"peer {peer.id!r} answered {status}: {_detail(body)}", field="peer"
+                )
+        except Unavailable:
+            self._breaker.failed(peer.id)
+            raise
+        self._breaker.succeeded(peer.id)
+        if status != 200:
+            raise _refusal(peer.id, status, body)
+        return self._relayed(peer, document, headers, body, jti)
+
+    def _route(self, scheme: str, value: str) -> PeerRow | None:
+        with self._lock:
+            if self._routes is None or time.monotonic() > self._routes[0]:
+                self._routes = (time.monotonic() + _ROUTES_SECONDS, self._store.routes())
+            routes = self._routes[1]
+        if not routes:
+            return None
+        country = value[:2].upper() if scheme == "AEO" else ""
+        peer_id = routes.get((scheme, country)) or routes.get((scheme, ""))
+        if peer_id is None:
+            return None
+        peer = self._store.get(peer_id)
+        if peer is None:  # removed meanwhile
+            return None
+        return peer
+
+    def _ready_for_relay(self, peer: PeerRow) -> FederationDocument:
+        partner = self._partners.get(peer.id)
+        if partner is None or not partner.active:
+            raise Unavailable(f"peer {peer.id!r} is suspended", field="peer")
+        if not peer.local_id or peer.document is None:
+            raise Unavailable(
+                f"peer {peer.id!r} cannot be asked: "
+                + ("it has not registered this gateway" if not peer.local_id else "no document"),
+                field="peer",
+            )
+        if (wait := self._breaker.open_for(peer.id)) > 0:
+            raise Unavailable(
+                f"peer {peer.id!r} is unavailable (it failed {_BREAKER_FAILURES} times in a row;"
+                f" asked again in {wait:.0f} s)",
+                field="peer",
+            )
+        return FederationDocument.accepted(peer.document)
+
+    def _relayed(
+        self,
+        peer: PeerRow,
+        document: FederationDocument,
+        headers: httpx.Headers,
+        body: bytes,
+        jti: str,
+    ) -> SignedVersion:
+        """The peer's answer, once its JWS verifies with the peer's pinned keys."""
+        try:
+            answer = read_json_object(body, max_bytes=_MAX_PROFILE_BYTES)
+            jws = answer["jws"]
+            payload = verify_compact(jws, {"keys": list(document.keys)}, PROFILE_TYP, "jws")
+            profile = json_format.ParseDict(payload, CreditProfile(), ignore_unknown_fields=True)
+        except (GatewayError, JsonError, KeyError, TypeError, json_format.ParseError) as exc:
+            _log.error(
+                "peer answered a profile its keys do not sign",
+                extra={"fields": {"peer": peer.id, "problem": str(exc)}},
+            )
+            self._breaker.failed(peer.id)
+            raise Unavailable(
+                f"peer {peer.id!r} answered a profile its pinned keys do not sign", field="peer"
+            ) from exc
+        profile_id = profile.name.removeprefix("profiles/")
+        signed = SignedVersion(
+            profile_id,
+            profile.version,
+            jws,
+            profile.SerializeToString(),
+            profile_json=b64url_decode(jws.split(".")[1]),
+        )
+        # Not this gateway's version (no disclosure of it recorded here): the peer's, its leaf.
+        signed.audit_subjects = (
+            f"peers/{peer.id}/profiles/{profile_id}/versions/{profile.version}",
+            f"peers/{peer.id}/leaves/{headers.get(AUDIT_LEAF_HEADER, '')}",
+            f"peers/{peer.id}/relays/{jti}",
+        )
+        return signed
 
     # -- following and witnessing ----------------------------------------------------------------
 
@@ -326,14 +501,35 @@ class Federation:
         headers: Mapping[str, str] | None = None,
         **content: Any,
     ) -> bytes:
-        """The body of a request to the peer answered 200, at most ``limit`` bytes;
-        Unavailable naming the peer (and its own explanation, if short) for anything else."""
+        """The body of a request to the peer answered 200; Unavailable naming the peer (and
+        its own explanation, if short) for anything else."""
+        status, _, body = self._send(peer, method, path, limit, headers=headers, **content)
+        if status != 200:
+            said = body[:300].decode("utf-8", "replace")
+            raise Unavailable(
+                f"peer {peer.id!r} answered {status} to {method} {path}: {said}", field="peer"
+            )
+        return body
+
+    def _send(
+        self,
+        peer: PeerRow,
+        method: str,
+        path: str,
+        limit: int,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **content: Any,
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """A request to the peer: its status, headers and body (at most ``limit`` bytes);
+        Unavailable naming the peer when it cannot be reached or answers too much."""
         url = peer.url + path
         try:
             with (
                 httpx.Client(
                     verify=self._tls,
-                    timeout=self._settings.federation_timeout_seconds,
+                    timeout=timeout or self._settings.federation_timeout_seconds,
                     follow_redirects=False,
                 ) as client,
                 client.stream(
@@ -348,21 +544,14 @@ class Federation:
                     body += chunk
                     if len(body) > limit:
                         raise Unavailable(
-                            f"peer {peer.id!r} answered {method} {path} with more than {limit}"
-                            " bytes",
+                            f"peer {peer.id!r} answered {method} {path.split('?')[0]} with"
+                            f" more than {limit} bytes",
                             field="peer",
                         )
-                if answer.status_code != 200:
-                    said = body[:300].decode("utf-8", "replace")
-                    raise Unavailable(
-                        f"peer {peer.id!r} answered {answer.status_code} to {method} {path}:"
-                        f" {said}",
-                        field="peer",
-                    )
-                return bytes(body)
+                return answer.status_code, answer.headers, bytes(body)
         except httpx.HTTPError as exc:
             raise Unavailable(
-                f"peer {peer.id!r} could not be reached at {url}: {exc or type(exc).__name__}",
+                f"peer {peer.id!r} could not be reached at {peer.url}: {exc or type(exc).__name__}",
                 field="peer",
             ) from exc
 
@@ -377,7 +566,9 @@ class Federation:
         }
         self._call(peer, "POST", path, _MAX_ANSWER_BYTES, headers=headers, json={"signature": line})
 
-    def _token_at(self, peer: PeerRow, document: FederationDocument) -> str:
+    def _token_at(
+        self, peer: PeerRow, document: FederationDocument, *, timeout: float | None = None
+    ) -> str:
         """An access token at the peer, bought with a client assertion (RFC 7523) this
         gateway's active key signs; kept until a minute before it expires."""
         held = self._tokens.get(peer.id)
@@ -401,11 +592,21 @@ class Federation:
             "client_assertion": assertion,
         }
         proof = self._dpop.proof("POST", peer.url + TOKEN_PATH)
-        answer = read_json_object(
-            self._call(
-                peer, "POST", TOKEN_PATH, _MAX_ANSWER_BYTES, headers={"DPoP": proof}, data=form
-            )
+        status, _, body = self._send(
+            peer,
+            "POST",
+            TOKEN_PATH,
+            _MAX_ANSWER_BYTES,
+            headers={"DPoP": proof},
+            data=form,
+            timeout=timeout,
         )
+        if status != 200:
+            raise Unavailable(
+                f"peer {peer.id!r} refused this gateway a token ({status}): {_detail(body)}",
+                field="peer",
+            )
+        answer = read_json_object(body)
         token, lifetime = answer.get("access_token"), answer.get("expires_in")
         if not isinstance(token, str) or not isinstance(lifetime, int):
             raise Unavailable(f"peer {peer.id!r} answered no access token", field="peer")
@@ -511,3 +712,53 @@ def _timestamp(at: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(at)
     return stamp
+
+
+class _Breaker:
+    """Per peer: after ``_BREAKER_FAILURES`` failures in a row, relays are refused at once for
+    ``_BREAKER_SECONDS`` (each request would otherwise wait out the timeout), then tried again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: dict[str, int] = {}
+        self._open_until: dict[str, float] = {}
+
+    def open_for(self, peer_id: str) -> float:
+        return self._open_until.get(peer_id, 0.0) - time.monotonic()
+
+    def failed(self, peer_id: str) -> None:
+        with self._lock:
+            failures = self._failures.get(peer_id, 0) + 1
+            self._failures[peer_id] = failures
+            if failures >= _BREAKER_FAILURES:
+                self._open_until[peer_id] = time.monotonic() + _BREAKER_SECONDS
+                self._failures[peer_id] = 0
+
+    def succeeded(self, peer_id: str) -> None:
+        with self._lock:
+            self._failures.pop(peer_id, None)
+
+
+def _detail(body: bytes) -> str:
+    """A peer's explanation: its problem's detail (RFC 9457), else the start of its body."""
+    try:
+        problem = json.loads(body)
+        return str(problem.get("detail") or problem.get("title"))[:300]
+    except (ValueError, AttributeError):
+        return body[:300].decode("utf-8", "replace")
+
+
+def _refusal(peer_id: str, status: int, body: bytes) -> GatewayError:
+    """The peer's refusal of a relayed request, as this gateway's error naming the peer."""
+    detail = f"peer {peer_id!r}: {_detail(body)}"
+    try:
+        field = json.loads(body).get("field")
+    except (ValueError, AttributeError):
+        field = None
+    if status == 404:
+        return NotFound(detail, field=field)
+    if status == 403:
+        return PermissionDenied(detail, field=field)
+    if status in (400, 413, 422):
+        return InvalidArgument(detail, field=field)
+    return Unavailable(f"peer {peer_id!r} answered {status}: {_detail(body)}", field="peer")

@@ -8,6 +8,7 @@ version's wire encodings are kept in a bounded cache since a version never chang
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import re
@@ -21,9 +22,17 @@ from typing import IO, Any
 from sqlalchemy import Connection
 
 from gateway import mapping
+from gateway._json import JsonError, read_json_object
 from gateway.config import Settings
 from gateway.corrections.views import served
-from gateway.errors import Conflict, GatewayError, InvalidArgument, NotFound, PermissionDenied
+from gateway.errors import (
+    Conflict,
+    GatewayError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from gateway.identifiers import normalize_scheme, validate
 from gateway.mapping import Adapter, Record
 from gateway.observe import metrics
@@ -42,6 +51,7 @@ from gateway.schema.cxg.v1.profile_service_pb2 import (
     SignedProfile,
 )
 from gateway.service._paging import decode_token, encode_token, page_size
+from gateway.service.audit import served as version_subjects
 from gateway.service.consents import ConsentService
 from gateway.service.rules import RuleService
 from gateway.signing import KeyRing
@@ -57,6 +67,9 @@ ConsentCheck = Callable[[str, str, str, str], str]
 CommonGradeOf = Callable[[CreditProfile, date], CommonGrade | None]
 
 PROFILE_TYP = "cxg-profile+jws"
+ON_BEHALF_OF_TYP = "cxg-on-behalf-of+jwt"
+MAX_ON_BEHALF_OF_SECONDS = 300
+_RELAYED_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 # What a partner signs to publish: not PROFILE_TYP, which names what the gateway serves, so that
 # neither can pass for the other. A partner-format publication has it too, with ``cty`` the
 # format's media type.
@@ -73,7 +86,15 @@ class SignedVersion:
     """One profile version as one view shows it, with its two wire encodings of
     ``cxg.v1.SignedProfile``. The full view is the JWS signed at publication."""
 
-    __slots__ = ("as_json", "as_protobuf", "jws", "profile_id", "profile_pb", "version")
+    __slots__ = (
+        "as_json",
+        "as_protobuf",
+        "audit_subjects",
+        "jws",
+        "profile_id",
+        "profile_pb",
+        "version",
+    )
 
     def __init__(
         self,
@@ -94,6 +115,14 @@ class SignedVersion:
         self.as_protobuf = SignedProfile(
             jws=jws, profile=CreditProfile.FromString(profile_pb)
         ).SerializeToString()
+        # What the audit leaf of the answer names: the version served (who received what).
+        self.audit_subjects: tuple[str, ...] = tuple(version_subjects(profile_id, version))
+
+    def naming(self, *subjects: str) -> SignedVersion:
+        """This answer, its audit leaf naming ``subjects`` as well (a cached one is shared)."""
+        named = copy.copy(self)
+        named.audit_subjects = self.audit_subjects + subjects
+        return named
 
 
 @dataclass
@@ -140,6 +169,10 @@ class ProfileExchange:
         self._overlay = overlay
         # A version never changes, so each view of it is rendered and signed once per format
         # and marks generation (what disputes and repairs add to every view of the profile).
+        # Set by the gateway to its federation's relay (gateway/service/federation.py).
+        self.relay: Callable[[GetProfileRequest, Partner], SignedVersion | None] = (
+            lambda request, caller: None
+        )
         self._signed: Callable[[int, int, str, str], SignedVersion] = lru_cache(maxsize=cache_size)(
             self._render_view
         )
@@ -178,6 +211,7 @@ class ProfileExchange:
     def get_profile(self, request: GetProfileRequest, caller: Partner) -> SignedVersion:
         """The profile version as the caller's purpose may see it (data minimization)."""
         purpose = purpose_for(caller, request.purpose)
+        relayed_for = self._relayed_for(request, caller, purpose.name)
         if request.version < 0:
             raise InvalidArgument(
                 "version must be 0 (latest) or a positive version number", field="version"
@@ -187,6 +221,9 @@ class ProfileExchange:
         if target == "name":
             ref = self._store.find(_profile_id(request.name), request.version)
         elif target == "id":
+            # A company a peer gateway holds is answered by the peer (never relayed twice).
+            if not relayed_for and (relayed := self.relay(request, caller)) is not None:
+                return relayed
             scheme, value = _lookup_key(request.id.scheme, request.id.value)
             ref = self._store.find_by_identifier(scheme, value, request.version)
         else:
@@ -199,7 +236,59 @@ class ProfileExchange:
             self._check_consent(caller.id, ref.profile_id, purpose.name, request.consent)
         if request.format:
             self._formats(request.format)  # an unknown format is refused before any work
-        return self._signed(ref.row_id, ref.marks, purpose.view, request.format)
+        signed = self._signed(ref.row_id, ref.marks, purpose.view, request.format)
+        return signed.naming(*relayed_for) if relayed_for else signed
+
+    def _relayed_for(
+        self, request: GetProfileRequest, caller: Partner, purpose: str
+    ) -> tuple[str, ...]:
+        """What the audit leaf names of a relayed request: the partner a gateway relays for
+        (its signed on-behalf-of claim) and the claim's jti, which the relaying gateway's leaf
+        names too. Required of gateways, refused from anyone else."""
+        gateway = "gateway" in caller.roles
+        if not request.on_behalf_of:
+            if gateway:
+                raise InvalidArgument(
+                    "a gateway relays for one of its partners: on_behalf_of is required",
+                    field="on_behalf_of",
+                )
+            return ()
+        if not gateway:
+            raise InvalidArgument(
+                "on_behalf_of is sent by a gateway relaying for a partner", field="on_behalf_of"
+            )
+        verified = self._partners.verify(
+            request.on_behalf_of, typ=ON_BEHALF_OF_TYP, field="on_behalf_of"
+        )
+        if verified.partner.id != caller.id:
+            raise PermissionDenied(
+                f"on_behalf_of is signed by {verified.partner.id!r}, not the caller",
+                field="on_behalf_of",
+            )
+        try:
+            claims = read_json_object(verified.payload)
+        except JsonError as exc:
+            raise InvalidArgument(f"claims: {exc}", field="on_behalf_of") from exc
+        now = int(self._clock().timestamp())
+        expected = {"iss": caller.id, "aud": self._gateway_id, "purpose": purpose}
+        for name, value in expected.items():
+            if claims.get(name) != value:
+                raise PermissionDenied(f"{name} must be {value!r}", field=f"on_behalf_of.{name}")
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not (isinstance(iat, int) and isinstance(exp, int) and iat - 60 <= now < exp):
+            raise Unauthenticated(
+                "iat and exp must be integers, now between them", field="on_behalf_of.exp"
+            )
+        if exp - iat > MAX_ON_BEHALF_OF_SECONDS:
+            raise Unauthenticated(
+                f"valid at most {MAX_ON_BEHALF_OF_SECONDS} s", field="on_behalf_of.exp"
+            )
+        sub, jti = claims.get("sub"), claims.get("jti")
+        if not (isinstance(sub, str) and _RELAYED_ID.fullmatch(sub)):
+            raise InvalidArgument("sub must be a partner id", field="on_behalf_of.sub")
+        if not (isinstance(jti, str) and _RELAYED_ID.fullmatch(jti)):
+            raise InvalidArgument("jti must be 1-64 letters, digits, '-'", field="on_behalf_of.jti")
+        return (f"on-behalf-of/{caller.id}/{sub}", f"relays/{caller.id}/{jti}")
 
     def _render_view(self, row_id: int, marks: int, view: str, format_name: str) -> SignedVersion:
         stored = self._store.load(row_id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import Conflict
@@ -23,7 +23,7 @@ from gateway.federation import FederationDocument
 from gateway.storage.audit import ChangeLog
 from gateway.storage.database import Database
 from gateway.storage.partners import PartnerStore
-from gateway.storage.tables import partner_keys, peer_alarms, peers
+from gateway.storage.tables import partner_keys, peer_alarms, peer_routes, peers
 from gateway.trust import Partner, PartnerKey
 
 SPLIT_VIEW, ROLLBACK = "split-view", "rollback"
@@ -194,6 +194,28 @@ class PeerStore:
                     "offered_sha256": hashlib.sha256(offered.encode()).hexdigest(),
                 },
             )
+
+    def set_route(self, scheme: str, country: str, peer_id: str | None) -> None:
+        """Route lookups of ``scheme`` (in ``country``, "" for any) to ``peer_id``; None
+        removes the route. An audited change."""
+        key = (peer_routes.c.scheme == scheme) & (peer_routes.c.country == country)
+        with self._db.write() as conn:
+            conn.execute(delete(peer_routes).where(key))
+            if peer_id is not None:
+                conn.execute(
+                    insert(peer_routes).values(scheme=scheme, country=country, peer=peer_id)
+                )
+            self._changes.record(
+                conn,
+                "peer.route",
+                [f"routes/{scheme}/{country or '*'}"],
+                {"peer": peer_id or ""},
+            )
+
+    def routes(self) -> dict[tuple[str, str], str]:
+        """The routing table: (scheme, country) to peer id."""
+        rows = self._db.read(select(peer_routes))
+        return {(row.scheme, row.country): row.peer for row in rows}
 
     def alarms(self, peer_id: str | None = None, limit: int = 100) -> list[AlarmRow]:
         query = select(peer_alarms).order_by(peer_alarms.c.id.desc()).limit(limit)

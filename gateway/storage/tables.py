@@ -433,3 +433,13 @@ peer_alarms = Table(
     Column("offered", Text, nullable=False),
     Column("detected_at", UtcDateTime(), nullable=False),
 )
+
+# The operator's routing table: lookups of these identifiers are answered by the peer that holds
+# them. ``country`` narrows a scheme that spans countries (an AEO number's prefix); "" is any.
+peer_routes = Table(
+    "peer_routes",
+    metadata,
+    Column("scheme", String(32), primary_key=True),
+    Column("country", String(2), primary_key=True),
+    Column("peer", ForeignKey("peers.id"), nullable=False, index=True),
+)

@@ -161,6 +161,12 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
             "ListPeerAlarms": Method(
                 federation_pb.ListPeerAlarmsRequest, lambda r, c: services.federation.list_alarms(r)
             ),
+            "SetPeerRoute": Method(
+                federation_pb.SetPeerRouteRequest, lambda r, c: services.federation.set_route(r)
+            ),
+            "ListPeerRoutes": Method(
+                federation_pb.ListPeerRoutesRequest, lambda r, c: services.federation.list_routes(r)
+            ),
         },
         consent_pb.DESCRIPTOR.services_by_name["ConsentService"].full_name: {
             "GrantConsent": Method(

@@ -131,6 +131,7 @@ class Gateway:
                 trust_changed=sco.trust_changed,
             ),
         )
+        self.exchange.relay = self.services.federation.relay_profile
         self.deliverer = PushDeliverer(self.services.events, self.offload, self.audit, settings)
         # Both transports are served on one event loop: a call that waits for its audit leaf
         # waits as a coroutine, not as a blocked thread, and the loop commits the leaves of

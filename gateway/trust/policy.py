@@ -42,7 +42,8 @@ _PUBLISHERS = frozenset({"credit_bureau", "bank", "customs"})
 
 OPERATIONS: dict[str, Rule] = {
     # ProfileService
-    "GetProfile": Rule(READERS),
+    # A peer gateway relays its partners' lookups (gateway/service/federation.py).
+    "GetProfile": Rule(READERS | {"gateway"}),
     "PublishProfile": Rule(_PUBLISHERS),
     "ImportProfiles": Rule(_PUBLISHERS),
     "ListProfileVersions": Rule(READERS),
@@ -111,6 +112,8 @@ OPERATIONS: dict[str, Rule] = {
     "ListPeers": _OPERATOR,
     "RefreshPeer": _OPERATOR,
     "ListPeerAlarms": _OPERATOR,
+    "SetPeerRoute": _OPERATOR,
+    "ListPeerRoutes": _OPERATOR,
     # Public: the token endpoint authenticates its caller itself (client assertion); keys,
     # health and the API description are for everyone.
     "CreateToken": Rule(public=True),
@@ -164,16 +167,19 @@ class Purpose:
 PURPOSES: dict[str, Purpose] = {
     p.name: p
     for p in (
+        # A peer gateway may relay the purposes that need no consent and show no full profile:
+        # consents are granted at one gateway, and the full views are for licensed bureaus and
+        # consented lenders, whom a peer cannot vouch for.
         Purpose(
             "trade_due_diligence",
-            READERS,
+            READERS | {"gateway"},
             SUMMARY,
             needs_consent=False,
             description="Check a trading counterparty: identifiers, names, status, common grade, AEO.",
         ),
         Purpose(
             "customs_clearance",
-            frozenset({"customs"}),
+            frozenset({"customs", "gateway"}),
             CUSTOMS,
             needs_consent=False,
             description="Customs control under an AEO arrangement: identifiers, address, AEO, customs records.",

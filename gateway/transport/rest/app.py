@@ -31,7 +31,6 @@ from gateway.errors import (
 )
 from gateway.identifiers import SCHEMES
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
-from gateway.service.audit import served
 from gateway.transport._imports import Upload, summary_message
 from gateway.transport.errors import PROBLEM_JSON, mapping_for, problem, unexpected
 from gateway.transport.rest import (
@@ -184,6 +183,14 @@ PageToken = Annotated[
 ]
 
 
+_RELAY_NOTE = (
+    "A gateway relaying for one of its partners (role `gateway`) sends the signed on-behalf-of "
+    "claim (`GetProfileRequest.on_behalf_of`) in the `Cxg-On-Behalf-Of` header; no one else "
+    "sends it. An identifier the routing table sends to a peer gateway is answered by the "
+    "peer: its own signed JWS, relayed unchanged."
+)
+
+
 def _routes() -> APIRouter:
     router = APIRouter(route_class=GuardedRoute)
 
@@ -193,6 +200,7 @@ def _routes() -> APIRouter:
         "/v1/profiles:lookup",
         operation_id="LookupProfile",
         summary="Get a profile by any identifier of its subject",
+        description=_RELAY_NOTE,
         responses=responses(pb.SignedProfile, 400, 404, signed=True),
         openapi_extra={
             "parameters": [
@@ -213,6 +221,7 @@ def _routes() -> APIRouter:
             purpose=query.get("purpose", "")[:64],
             consent=query.get("consent", "")[:64],
             format=query.get("format", "")[:64],
+            on_behalf_of=_on_behalf_of(request),
         )
         return await _get_profile(request, target)
 
@@ -308,6 +317,7 @@ def _routes() -> APIRouter:
         "/v1/profiles/{profile_id:segment}",
         operation_id="GetProfile",
         summary="Get a profile (latest or a given version), signed by the gateway",
+        description=_RELAY_NOTE,
         responses=responses(pb.SignedProfile, 400, 404, signed=True),
         openapi_extra={
             "parameters": [
@@ -330,6 +340,7 @@ def _routes() -> APIRouter:
             purpose=query.get("purpose", "")[:64],
             consent=query.get("consent", "")[:64],
             format=query.get("format", "")[:64],
+            on_behalf_of=_on_behalf_of(request),
         )
         return await _get_profile(request, target)
 
@@ -416,11 +427,22 @@ async def _get_profile(request: Request, target: pb.GetProfileRequest) -> Respon
     signed = await services.offload.run(
         services.exchange.get_profile, target, caller_of(request).partner
     )
-    mark_served(request, served(signed.profile_id, signed.version))
+    mark_served(request, signed.audit_subjects)
     # A JOSE client may ask for the bare JWS; everyone else gets cxg.v1.SignedProfile as JSON.
     if JOSE in request.headers.get("accept", ""):
         return Response(signed.jws, media_type=JOSE)
     return Response(signed.as_json, media_type="application/json")
+
+
+# A gateway relaying for one of its partners sends GetProfileRequest.on_behalf_of as a header.
+ON_BEHALF_OF_HEADER = "cxg-on-behalf-of"
+
+
+def _on_behalf_of(request: Request) -> str:
+    value = request.headers.get(ON_BEHALF_OF_HEADER, "")
+    if len(value) > 4096:
+        raise InvalidArgument("at most 4096 characters", field=ON_BEHALF_OF_HEADER)
+    return value
 
 
 def _text(query: QueryParams, name: str, max_length: int) -> str:

@@ -131,3 +131,26 @@ async def list_peer_alarms(
 ) -> Response:
     ask = pb.ListPeerAlarmsRequest(peer=peer, page_size=page_size)
     return message_response(await services.offload.run(services.federation.list_alarms, ask))
+
+
+@router.post(
+    "/v1/admin/peerRoutes",
+    operation_id="SetPeerRoute",
+    summary="Route lookups of an identifier scheme (in a country) to a peer; no peer: remove",
+    responses=responses(pb.PeerRoute, 400, 404),
+    openapi_extra=json_body(pb.SetPeerRouteRequest),
+)
+async def set_peer_route(request: Request, services: ServicesDep) -> Response:
+    route = await read_message(request, pb.SetPeerRouteRequest)
+    return message_response(await services.offload.run(services.federation.set_route, route))
+
+
+@router.get(
+    "/v1/admin/peerRoutes",
+    operation_id="ListPeerRoutes",
+    summary="The routing table: which peer answers lookups of which identifiers",
+    responses=responses(pb.ListPeerRoutesResponse),
+)
+async def list_peer_routes(services: ServicesDep) -> Response:
+    ask = pb.ListPeerRoutesRequest()
+    return message_response(await services.offload.run(services.federation.list_routes, ask))

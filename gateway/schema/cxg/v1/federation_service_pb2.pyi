@@ -131,3 +131,33 @@ class ListPeerAlarmsResponse(_message.Message):
     ALARMS_FIELD_NUMBER: _ClassVar[int]
     alarms: _containers.RepeatedCompositeFieldContainer[PeerAlarm]
     def __init__(self, alarms: _Optional[_Iterable[_Union[PeerAlarm, _Mapping]]] = ...) -> None: ...
+
+class PeerRoute(_message.Message):
+    __slots__ = ("scheme", "country", "peer")
+    SCHEME_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    scheme: str
+    country: str
+    peer: str
+    def __init__(self, scheme: _Optional[str] = ..., country: _Optional[str] = ..., peer: _Optional[str] = ...) -> None: ...
+
+class SetPeerRouteRequest(_message.Message):
+    __slots__ = ("scheme", "country", "peer")
+    SCHEME_FIELD_NUMBER: _ClassVar[int]
+    COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    scheme: str
+    country: str
+    peer: str
+    def __init__(self, scheme: _Optional[str] = ..., country: _Optional[str] = ..., peer: _Optional[str] = ...) -> None: ...
+
+class ListPeerRoutesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPeerRoutesResponse(_message.Message):
+    __slots__ = ("routes",)
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    routes: _containers.RepeatedCompositeFieldContainer[PeerRoute]
+    def __init__(self, routes: _Optional[_Iterable[_Union[PeerRoute, _Mapping]]] = ...) -> None: ...

@@ -64,6 +64,16 @@ class FederationServiceStub:
                 request_serializer=cxg_dot_v1_dot_federation__service__pb2.ListPeerAlarmsRequest.SerializeToString,
                 response_deserializer=cxg_dot_v1_dot_federation__service__pb2.ListPeerAlarmsResponse.FromString,
                 _registered_method=True)
+        self.SetPeerRoute = channel.unary_unary(
+                '/cxg.v1.FederationService/SetPeerRoute',
+                request_serializer=cxg_dot_v1_dot_federation__service__pb2.SetPeerRouteRequest.SerializeToString,
+                response_deserializer=cxg_dot_v1_dot_federation__service__pb2.PeerRoute.FromString,
+                _registered_method=True)
+        self.ListPeerRoutes = channel.unary_unary(
+                '/cxg.v1.FederationService/ListPeerRoutes',
+                request_serializer=cxg_dot_v1_dot_federation__service__pb2.ListPeerRoutesRequest.SerializeToString,
+                response_deserializer=cxg_dot_v1_dot_federation__service__pb2.ListPeerRoutesResponse.FromString,
+                _registered_method=True)
 
 
 class FederationService:
@@ -221,6 +231,60 @@ class FederationService:
             '/cxg.v1.FederationService/ListPeerAlarms',
             cxg_dot_v1_dot_federation__service__pb2.ListPeerAlarmsRequest.SerializeToString,
             cxg_dot_v1_dot_federation__service__pb2.ListPeerAlarmsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPeerRoute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxg.v1.FederationService/SetPeerRoute',
+            cxg_dot_v1_dot_federation__service__pb2.SetPeerRouteRequest.SerializeToString,
+            cxg_dot_v1_dot_federation__service__pb2.PeerRoute.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPeerRoutes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxg.v1.FederationService/ListPeerRoutes',
+            cxg_dot_v1_dot_federation__service__pb2.ListPeerRoutesRequest.SerializeToString,
+            cxg_dot_v1_dot_federation__service__pb2.ListPeerRoutesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,7 +26,7 @@ from gateway.schema.cxg.v1 import profile_pb2 as cxg_dot_v1_dot_profile__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63xg/v1/profile_service.proto\x12\x06\x63xg.v1\x1a\x14\x63xg/v1/profile.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x01\n\x11GetProfileRequest\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x1e\n\x02id\x18\x02 \x01(\x0b\x32\x10.cxg.v1.EntityIdH\x00\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\x0f\n\x07\x63onsent\x18\x05 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x06 \x01(\tB\x08\n\x06target\"D\n\rSignedProfile\x12\x0b\n\x03jws\x18\x01 \x01(\t\x12&\n\x07profile\x18\x02 \x01(\x0b\x32\x15.cxg.v1.CreditProfile\"4\n\x15PublishProfileRequest\x12\x0b\n\x03jws\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"\xdb\x01\n\x0ePublishReceipt\x12\x14\n\x0cprofile_name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x16\n\x0epayload_sha256\x18\x03 \x01(\t\x12\x16\n\x0erequest_sha256\x18\x04 \x01(\t\x12\x30\n\x0cpublished_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpublisher\x18\x06 \x01(\t\x12\x13\n\x0breceipt_jws\x18\x07 \x01(\t\x12\x18\n\x10rule_pack_sha256\x18\x08 \x01(\t\"Q\n\x1aListProfileVersionsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"~\n\x0eProfileVersion\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x16\n\x0epayload_sha256\x18\x02 \x01(\t\x12\x30\n\x0cpublished_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpublisher\x18\x04 \x01(\t\"`\n\x1bListProfileVersionsResponse\x12(\n\x08versions\x18\x01 \x03(\x0b\x32\x16.cxg.v1.ProfileVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"d\n\x15SearchProfilesRequest\x12\x13\n\x0bname_prefix\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\x8a\x01\n\x0eProfileSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x1d\n\x03ids\x18\x03 \x03(\x0b\x32\x10.cxg.v1.EntityId\x12)\n\nlegal_name\x18\x04 \x01(\x0b\x32\x15.cxg.v1.LocalizedText\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\t\"Z\n\x16SearchProfilesResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.cxg.v1.ProfileSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"+\n\x0bImportChunk\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"a\n\rImportRefusal\x12\x0e\n\x06record\x18\x01 \x01(\x03\x12\x10\n\x08location\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0f\n\x07problem\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"\x7f\n\rImportSummary\x12\x0f\n\x07records\x18\x01 \x01(\x03\x12\x10\n\x08imported\x18\x02 \x01(\x03\x12\x11\n\tunchanged\x18\x03 \x01(\x03\x12\x0f\n\x07refused\x18\x04 \x01(\x03\x12\'\n\x08refusals\x18\x05 \x03(\x0b\x32\x15.cxg.v1.ImportRefusal2\x8a\x03\n\x0eProfileService\x12>\n\nGetProfile\x12\x19.cxg.v1.GetProfileRequest\x1a\x15.cxg.v1.SignedProfile\x12G\n\x0ePublishProfile\x12\x1d.cxg.v1.PublishProfileRequest\x1a\x16.cxg.v1.PublishReceipt\x12^\n\x13ListProfileVersions\x12\".cxg.v1.ListProfileVersionsRequest\x1a#.cxg.v1.ListProfileVersionsResponse\x12O\n\x0eSearchProfiles\x12\x1d.cxg.v1.SearchProfilesRequest\x1a\x1e.cxg.v1.SearchProfilesResponse\x12>\n\x0eImportProfiles\x12\x13.cxg.v1.ImportChunk\x1a\x15.cxg.v1.ImportSummary(\x01\x42$\n\norg.cxg.v1P\x01Z\x14\x63xg/gen/cxg/v1;cxgv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63xg/v1/profile_service.proto\x12\x06\x63xg.v1\x1a\x14\x63xg/v1/profile.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x01\n\x11GetProfileRequest\x12\x0e\n\x04name\x18\x01 \x01(\tH\x00\x12\x1e\n\x02id\x18\x02 \x01(\x0b\x32\x10.cxg.v1.EntityIdH\x00\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0f\n\x07purpose\x18\x04 \x01(\t\x12\x0f\n\x07\x63onsent\x18\x05 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x06 \x01(\t\x12\x14\n\x0con_behalf_of\x18\x07 \x01(\tB\x08\n\x06target\"D\n\rSignedProfile\x12\x0b\n\x03jws\x18\x01 \x01(\t\x12&\n\x07profile\x18\x02 \x01(\x0b\x32\x15.cxg.v1.CreditProfile\"4\n\x15PublishProfileRequest\x12\x0b\n\x03jws\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"\xdb\x01\n\x0ePublishReceipt\x12\x14\n\x0cprofile_name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x16\n\x0epayload_sha256\x18\x03 \x01(\t\x12\x16\n\x0erequest_sha256\x18\x04 \x01(\t\x12\x30\n\x0cpublished_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpublisher\x18\x06 \x01(\t\x12\x13\n\x0breceipt_jws\x18\x07 \x01(\t\x12\x18\n\x10rule_pack_sha256\x18\x08 \x01(\t\"Q\n\x1aListProfileVersionsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"~\n\x0eProfileVersion\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x16\n\x0epayload_sha256\x18\x02 \x01(\t\x12\x30\n\x0cpublished_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpublisher\x18\x04 \x01(\t\"`\n\x1bListProfileVersionsResponse\x12(\n\x08versions\x18\x01 \x03(\x0b\x32\x16.cxg.v1.ProfileVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"d\n\x15SearchProfilesRequest\x12\x13\n\x0bname_prefix\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\x8a\x01\n\x0eProfileSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x1d\n\x03ids\x18\x03 \x03(\x0b\x32\x10.cxg.v1.EntityId\x12)\n\nlegal_name\x18\x04 \x01(\x0b\x32\x15.cxg.v1.LocalizedText\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\t\"Z\n\x16SearchProfilesResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.cxg.v1.ProfileSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"+\n\x0bImportChunk\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"a\n\rImportRefusal\x12\x0e\n\x06record\x18\x01 \x01(\x03\x12\x10\n\x08location\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0f\n\x07problem\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"\x7f\n\rImportSummary\x12\x0f\n\x07records\x18\x01 \x01(\x03\x12\x10\n\x08imported\x18\x02 \x01(\x03\x12\x11\n\tunchanged\x18\x03 \x01(\x03\x12\x0f\n\x07refused\x18\x04 \x01(\x03\x12\'\n\x08refusals\x18\x05 \x03(\x0b\x32\x15.cxg.v1.ImportRefusal2\x8a\x03\n\x0eProfileService\x12>\n\nGetProfile\x12\x19.cxg.v1.GetProfileRequest\x1a\x15.cxg.v1.SignedProfile\x12G\n\x0ePublishProfile\x12\x1d.cxg.v1.PublishProfileRequest\x1a\x16.cxg.v1.PublishReceipt\x12^\n\x13ListProfileVersions\x12\".cxg.v1.ListProfileVersionsRequest\x1a#.cxg.v1.ListProfileVersionsResponse\x12O\n\x0eSearchProfiles\x12\x1d.cxg.v1.SearchProfilesRequest\x1a\x1e.cxg.v1.SearchProfilesResponse\x12>\n\x0eImportProfiles\x12\x13.cxg.v1.ImportChunk\x1a\x15.cxg.v1.ImportSummary(\x01\x42$\n\norg.cxg.v1P\x01Z\x14\x63xg/gen/cxg/v1;cxgv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,31 +35,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\norg.cxg.v1P\001Z\024cxg/gen/cxg/v1;cxgv1'
   _globals['_GETPROFILEREQUEST']._serialized_start=96
-  _globals['_GETPROFILEREQUEST']._serialized_end=240
-  _globals['_SIGNEDPROFILE']._serialized_start=242
-  _globals['_SIGNEDPROFILE']._serialized_end=310
-  _globals['_PUBLISHPROFILEREQUEST']._serialized_start=312
-  _globals['_PUBLISHPROFILEREQUEST']._serialized_end=364
-  _globals['_PUBLISHRECEIPT']._serialized_start=367
-  _globals['_PUBLISHRECEIPT']._serialized_end=586
-  _globals['_LISTPROFILEVERSIONSREQUEST']._serialized_start=588
-  _globals['_LISTPROFILEVERSIONSREQUEST']._serialized_end=669
-  _globals['_PROFILEVERSION']._serialized_start=671
-  _globals['_PROFILEVERSION']._serialized_end=797
-  _globals['_LISTPROFILEVERSIONSRESPONSE']._serialized_start=799
-  _globals['_LISTPROFILEVERSIONSRESPONSE']._serialized_end=895
-  _globals['_SEARCHPROFILESREQUEST']._serialized_start=897
-  _globals['_SEARCHPROFILESREQUEST']._serialized_end=997
-  _globals['_PROFILESUMMARY']._serialized_start=1000
-  _globals['_PROFILESUMMARY']._serialized_end=1138
-  _globals['_SEARCHPROFILESRESPONSE']._serialized_start=1140
-  _globals['_SEARCHPROFILESRESPONSE']._serialized_end=1230
-  _globals['_IMPORTCHUNK']._serialized_start=1232
-  _globals['_IMPORTCHUNK']._serialized_end=1275
-  _globals['_IMPORTREFUSAL']._serialized_start=1277
-  _globals['_IMPORTREFUSAL']._serialized_end=1374
-  _globals['_IMPORTSUMMARY']._serialized_start=1376
-  _globals['_IMPORTSUMMARY']._serialized_end=1503
-  _globals['_PROFILESERVICE']._serialized_start=1506
-  _globals['_PROFILESERVICE']._serialized_end=1900
+  _globals['_GETPROFILEREQUEST']._serialized_end=262
+  _globals['_SIGNEDPROFILE']._serialized_start=264
+  _globals['_SIGNEDPROFILE']._serialized_end=332
+  _globals['_PUBLISHPROFILEREQUEST']._serialized_start=334
+  _globals['_PUBLISHPROFILEREQUEST']._serialized_end=386
+  _globals['_PUBLISHRECEIPT']._serialized_start=389
+  _globals['_PUBLISHRECEIPT']._serialized_end=608
+  _globals['_LISTPROFILEVERSIONSREQUEST']._serialized_start=610
+  _globals['_LISTPROFILEVERSIONSREQUEST']._serialized_end=691
+  _globals['_PROFILEVERSION']._serialized_start=693
+  _globals['_PROFILEVERSION']._serialized_end=819
+  _globals['_LISTPROFILEVERSIONSRESPONSE']._serialized_start=821
+  _globals['_LISTPROFILEVERSIONSRESPONSE']._serialized_end=917
+  _globals['_SEARCHPROFILESREQUEST']._serialized_start=919
+  _globals['_SEARCHPROFILESREQUEST']._serialized_end=1019
+  _globals['_PROFILESUMMARY']._serialized_start=1022
+  _globals['_PROFILESUMMARY']._serialized_end=1160
+  _globals['_SEARCHPROFILESRESPONSE']._serialized_start=1162
+  _globals['_SEARCHPROFILESRESPONSE']._serialized_end=1252
+  _globals['_IMPORTCHUNK']._serialized_start=1254
+  _globals['_IMPORTCHUNK']._serialized_end=1297
+  _globals['_IMPORTREFUSAL']._serialized_start=1299
+  _globals['_IMPORTREFUSAL']._serialized_end=1396
+  _globals['_IMPORTSUMMARY']._serialized_start=1398
+  _globals['_IMPORTSUMMARY']._serialized_end=1525
+  _globals['_PROFILESERVICE']._serialized_start=1528
+  _globals['_PROFILESERVICE']._serialized_end=1922
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,4 @@
-"""federation: peers and the alarms their witnessing raised
+"""federation: peers, the alarms their witnessing raised, the routing table
 
 Revision ID: 0010
 Revises: 0009
@@ -48,8 +48,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_peer_alarms")),
     )
     op.create_index(op.f("ix_peer_alarms_peer"), "peer_alarms", ["peer"])
+    op.create_table(
+        "peer_routes",
+        sa.Column("scheme", sa.String(length=32), nullable=False),
+        sa.Column("country", sa.String(length=2), nullable=False),
+        sa.Column("peer", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(["peer"], ["peers.id"], name=op.f("fk_peer_routes_peer_peers")),
+        sa.PrimaryKeyConstraint("scheme", "country", name=op.f("pk_peer_routes")),
+    )
+    op.create_index(op.f("ix_peer_routes_peer"), "peer_routes", ["peer"])
 
 
 def downgrade() -> None:
+    op.drop_table("peer_routes")
     op.drop_table("peer_alarms")
     op.drop_table("peers")

@@ -64,6 +64,16 @@ class FederationServiceStub:
                 request_serializer=cxg_dot_v1_dot_federation__service__pb2.ListPeerAlarmsRequest.SerializeToString,
                 response_deserializer=cxg_dot_v1_dot_federation__service__pb2.ListPeerAlarmsResponse.FromString,
                 _registered_method=True)
+        self.SetPeerRoute = channel.unary_unary(
+                '/cxg.v1.FederationService/SetPeerRoute',
+                request_serializer=cxg_dot_v1_dot_federation__service__pb2.SetPeerRouteRequest.SerializeToString,
+                response_deserializer=cxg_dot_v1_dot_federation__service__pb2.PeerRoute.FromString,
+                _registered_method=True)
+        self.ListPeerRoutes = channel.unary_unary(
+                '/cxg.v1.FederationService/ListPeerRoutes',
+                request_serializer=cxg_dot_v1_dot_federation__service__pb2.ListPeerRoutesRequest.SerializeToString,
+                response_deserializer=cxg_dot_v1_dot_federation__service__pb2.ListPeerRoutesResponse.FromString,
+                _registered_method=True)
 
 
 class FederationServiceServicer:
@@ -111,6 +121,21 @@ class FederationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetPeerRoute(self, request, context):
+        """Routes lookups of an identifier scheme (in a country) to the peer that holds them: a
+        GetProfile by such an identifier is relayed to it and answered with its signed JWS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPeerRoutes(self, request, context):
+        """The routing table.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FederationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +168,16 @@ def add_FederationServiceServicer_to_server(servicer, server):
                     servicer.ListPeerAlarms,
                     request_deserializer=cxg_dot_v1_dot_federation__service__pb2.ListPeerAlarmsRequest.FromString,
                     response_serializer=cxg_dot_v1_dot_federation__service__pb2.ListPeerAlarmsResponse.SerializeToString,
+            ),
+            'SetPeerRoute': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPeerRoute,
+                    request_deserializer=cxg_dot_v1_dot_federation__service__pb2.SetPeerRouteRequest.FromString,
+                    response_serializer=cxg_dot_v1_dot_federation__service__pb2.PeerRoute.SerializeToString,
+            ),
+            'ListPeerRoutes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPeerRoutes,
+                    request_deserializer=cxg_dot_v1_dot_federation__service__pb2.ListPeerRoutesRequest.FromString,
+                    response_serializer=cxg_dot_v1_dot_federation__service__pb2.ListPeerRoutesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +342,60 @@ class FederationService:
             '/cxg.v1.FederationService/ListPeerAlarms',
             cxg_dot_v1_dot_federation__service__pb2.ListPeerAlarmsRequest.SerializeToString,
             cxg_dot_v1_dot_federation__service__pb2.ListPeerAlarmsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPeerRoute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxg.v1.FederationService/SetPeerRoute',
+            cxg_dot_v1_dot_federation__service__pb2.SetPeerRouteRequest.SerializeToString,
+            cxg_dot_v1_dot_federation__service__pb2.PeerRoute.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPeerRoutes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cxg.v1.FederationService/ListPeerRoutes',
+            cxg_dot_v1_dot_federation__service__pb2.ListPeerRoutesRequest.SerializeToString,
+            cxg_dot_v1_dot_federation__service__pb2.ListPeerRoutesResponse.FromString,
             options,
             channel_credentials,
             insecure,

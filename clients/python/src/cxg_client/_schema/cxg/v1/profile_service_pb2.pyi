@@ -11,20 +11,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetProfileRequest(_message.Message):
-    __slots__ = ("name", "id", "version", "purpose", "consent", "format")
+    __slots__ = ("name", "id", "version", "purpose", "consent", "format", "on_behalf_of")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     CONSENT_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
+    ON_BEHALF_OF_FIELD_NUMBER: _ClassVar[int]
     name: str
     id: _profile_pb2.EntityId
     version: int
     purpose: str
     consent: str
     format: str
-    def __init__(self, name: _Optional[str] = ..., id: _Optional[_Union[_profile_pb2.EntityId, _Mapping]] = ..., version: _Optional[int] = ..., purpose: _Optional[str] = ..., consent: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
+    on_behalf_of: str
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[_Union[_profile_pb2.EntityId, _Mapping]] = ..., version: _Optional[int] = ..., purpose: _Optional[str] = ..., consent: _Optional[str] = ..., format: _Optional[str] = ..., on_behalf_of: _Optional[str] = ...) -> None: ...
 
 class SignedProfile(_message.Message):
     __slots__ = ("jws", "profile")
