@@ -30,10 +30,12 @@ def federation_on(settings: Settings, db: Any) -> Iterator[Any]:
 
     keyring = KeyRing.from_settings(settings)
     audit = AuditLog.from_settings(settings, db)
+    sco = ScoService.from_settings(settings, db, keyring)
+    federation = Federation(settings, db, keyring, audit, sco.own_issuer_keys)
     try:
-        sco = ScoService.from_settings(settings, db, keyring)
-        yield Federation(settings, db, keyring, audit, sco.own_issuer_keys)
+        yield federation
     finally:
+        federation.stop()
         audit.close()
 
 

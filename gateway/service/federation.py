@@ -36,17 +36,25 @@ from typing import Any
 
 import certifi
 import httpx
+import jwt
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from gateway._json import JsonError, b64url_decode, read_json_object
+from gateway._json import JsonError, jws_header, read_json_object
 from gateway.audit import note
 from gateway.audit.entries import Actor, acting_as
 from gateway.audit.witness import Seen, SplitView
 from gateway.client import DpopKey
 from gateway.config import ConfigError, Settings
-from gateway.errors import GatewayError, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from gateway.errors import (
+    GatewayError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 from gateway.events.endpoints import EndpointPolicy
 from gateway.federation import MAX_DOCUMENT_BYTES, FederationDocument, Rollback
 from gateway.identifiers import is_country
@@ -54,7 +62,6 @@ from gateway.observe import metrics
 from gateway.schema.cxg.v1 import federation_service_pb2 as pb
 from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
 from gateway.schema.cxg.v1.profile_service_pb2 import GetProfileRequest
-from gateway.sco._jws import verify_document as verify_compact
 from gateway.sco._trust import TrustedKey
 from gateway.service._paging import page_size
 from gateway.service.audit import AuditLog
@@ -109,11 +116,17 @@ class Federation:
         self._policy = EndpointPolicy(
             allow_http=settings.federation_allow_http == "yes", allowed_networks=_ANY_ADDRESS
         )
-        self._tls = _tls_context(settings)
+        # One client for every call to every peer: its connections are kept between calls
+        # (a relayed lookup would otherwise pay a TCP and TLS handshake each time).
+        self._http = httpx.Client(
+            verify=_tls_context(settings),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
         self._lock = threading.Lock()
         self._document: tuple[float, str] | None = None
         self._dpop = DpopKey()  # this process's DPoP key for calls to peers
-        self._routes: tuple[float, dict[tuple[str, str], str]] | None = None
+        self._routing: tuple[float, dict[tuple[str, str], str], dict[str, _Target]] | None = None
         self._breaker = _Breaker()
         # A relayed call runs in a request's worker thread, which the database deadline bounds:
         # each of its two requests to the peer (token, lookup) stays well within it.
@@ -242,7 +255,7 @@ class Federation:
         if request.peer and self._store.get(request.peer) is None:
             raise NotFound(f"no peer {request.peer!r}", field="peer")
         self._store.set_route(scheme, country, request.peer or None)
-        self._routes = None
+        self._routing = None
         return pb.PeerRoute(scheme=scheme, country=country, peer=request.peer)
 
     def list_routes(self, request: pb.ListPeerRoutesRequest) -> pb.ListPeerRoutesResponse:
@@ -258,15 +271,15 @@ class Federation:
         its signed JWS unchanged, checked against its pinned keys first; None when no route
         applies. The peer applies its own policy to this gateway and learns the partner from
         a signed on-behalf-of claim whose jti both gateways' audit leaves name."""
-        peer = self._route(request.id.scheme.upper(), request.id.value)
-        if peer is None:
+        target = self._route(request.id.scheme.upper(), request.id.value)
+        if target is None:
             return None
         if request.format:
             raise InvalidArgument(
                 "a profile relayed from a peer is answered in the canonical JSON only",
                 field="format",
             )
-        document = self._ready_for_relay(peer)
+        document, peer = self._ready_for_relay(target), target.peer
         now = int(self._clock().timestamp())
         jti = uuid.uuid4().hex
         claim = self._keyring.active.sign_jwt(
@@ -309,29 +322,37 @@ class Federation:
         self._breaker.succeeded(peer.id)
         if status != 200:
             raise _refusal(peer.id, status, body)
-        return self._relayed(peer, document, headers, body, jti)
+        return self._relayed(target, headers, body, jti)
 
-    def _route(self, scheme: str, value: str) -> PeerRow | None:
+    def _route(self, scheme: str, value: str) -> _Target | None:
+        """The peer that answers lookups of this identifier, from the routing table and the
+        peers' state as this process last read them (at most ``_ROUTES_SECONDS`` ago)."""
         with self._lock:
-            if self._routes is None or time.monotonic() > self._routes[0]:
-                self._routes = (time.monotonic() + _ROUTES_SECONDS, self._store.routes())
-            routes = self._routes[1]
+            if self._routing is None or time.monotonic() > self._routing[0]:
+                self._routing = (time.monotonic() + _ROUTES_SECONDS, *self._read_routing())
+            _, routes, targets = self._routing
         if not routes:
             return None
         country = value[:2].upper() if scheme == "AEO" else ""
         peer_id = routes.get((scheme, country)) or routes.get((scheme, ""))
-        if peer_id is None:
-            return None
-        peer = self._store.get(peer_id)
-        if peer is None:  # removed meanwhile
-            return None
-        return peer
+        return None if peer_id is None else targets.get(peer_id)
 
-    def _ready_for_relay(self, peer: PeerRow) -> FederationDocument:
-        partner = self._partners.get(peer.id)
-        if partner is None or not partner.active:
+    def _read_routing(self) -> tuple[dict[tuple[str, str], str], dict[str, _Target]]:
+        routes = self._store.routes()
+        targets = {}
+        for peer_id in set(routes.values()):
+            peer, partner = self._store.get(peer_id), self._partners.get(peer_id)
+            if peer is not None:
+                document = FederationDocument.accepted(peer.document) if peer.document else None
+                active = partner is not None and partner.active
+                targets[peer_id] = _Target(peer, active, document)
+        return routes, targets
+
+    def _ready_for_relay(self, target: _Target) -> FederationDocument:
+        peer = target.peer
+        if not target.active:
             raise Unavailable(f"peer {peer.id!r} is suspended", field="peer")
-        if not peer.local_id or peer.document is None:
+        if not peer.local_id or target.document is None:
             raise Unavailable(
                 f"peer {peer.id!r} cannot be asked: "
                 + ("it has not registered this gateway" if not peer.local_id else "no document"),
@@ -343,23 +364,26 @@ class Federation:
                 f" asked again in {wait:.0f} s)",
                 field="peer",
             )
-        return FederationDocument.accepted(peer.document)
+        return target.document
 
     def _relayed(
-        self,
-        peer: PeerRow,
-        document: FederationDocument,
-        headers: httpx.Headers,
-        body: bytes,
-        jti: str,
+        self, target: _Target, headers: httpx.Headers, body: bytes, jti: str
     ) -> SignedVersion:
         """The peer's answer, once its JWS verifies with the peer's pinned keys."""
+        peer = target.peer
         try:
             answer = read_json_object(body, max_bytes=_MAX_PROFILE_BYTES)
             jws = answer["jws"]
-            payload = verify_compact(jws, {"keys": list(document.keys)}, PROFILE_TYP, "jws")
-            profile = json_format.ParseDict(payload, CreditProfile(), ignore_unknown_fields=True)
-        except (GatewayError, JsonError, KeyError, TypeError, json_format.ParseError) as exc:
+            payload = target.verify(jws)
+            profile = json_format.Parse(payload, CreditProfile(), ignore_unknown_fields=True)
+        except (
+            GatewayError,
+            JsonError,
+            KeyError,
+            TypeError,
+            jwt.PyJWTError,
+            json_format.ParseError,
+        ) as exc:
             _log.error(
                 "peer answered a profile its keys do not sign",
                 extra={"fields": {"peer": peer.id, "problem": str(exc)}},
@@ -374,7 +398,7 @@ class Federation:
             profile.version,
             jws,
             profile.SerializeToString(),
-            profile_json=b64url_decode(jws.split(".")[1]),
+            profile_json=payload,
         )
         # Not this gateway's version (no disclosure of it recorded here): the peer's, its leaf.
         signed.audit_subjects = (
@@ -438,6 +462,7 @@ class Federation:
         accepted = self._store.accept(peer, text.decode(), document.issued_at, document.keys)
         if accepted:
             self._trust_changed()
+            self._routing = None
         return document, "accepted" if accepted else "unchanged"
 
     def _witness(self, peer: PeerRow, document: FederationDocument) -> tuple[int, str | None]:
@@ -526,19 +551,13 @@ class Federation:
         Unavailable naming the peer when it cannot be reached or answers too much."""
         url = peer.url + path
         try:
-            with (
-                httpx.Client(
-                    verify=self._tls,
-                    timeout=timeout or self._settings.federation_timeout_seconds,
-                    follow_redirects=False,
-                ) as client,
-                client.stream(
-                    method,
-                    url,
-                    headers={"Accept": "application/json", **(headers or {})},
-                    **content,
-                ) as answer,
-            ):
+            with self._http.stream(
+                method,
+                url,
+                headers={"Accept": "application/json", **(headers or {})},
+                timeout=timeout or self._settings.federation_timeout_seconds,
+                **content,
+            ) as answer:
                 body = bytearray()
                 for chunk in answer.iter_bytes():
                     body += chunk
@@ -639,6 +658,7 @@ class Federation:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)  # a refresh under way is abandoned (a daemon thread)
+        self._http.close()
 
 
 def peer_issuer_keys(
@@ -712,6 +732,30 @@ def _timestamp(at: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(at)
     return stamp
+
+
+class _Target:
+    """A peer lookups are routed to, as this process last read it: the keys its answers must
+    verify with, built once."""
+
+    def __init__(self, peer: PeerRow, active: bool, document: FederationDocument | None) -> None:
+        self.peer, self.active, self.document = peer, active, document
+        self._keys = {
+            str(jwk["kid"]): (str(jwk["alg"]), jwt.PyJWK(dict(jwk), algorithm=str(jwk["alg"])).key)
+            for jwk in (document.keys if document else ())
+        }
+
+    def verify(self, jws: str) -> bytes:
+        """The payload of a profile JWS one of the peer's keys signed (the key decides the
+        algorithm; the header must agree and say it is a profile)."""
+        header = jws_header(jws)
+        found = self._keys.get(str(header.get("kid")))
+        if found is None or header.get("alg") != found[0] or header.get("typ") != PROFILE_TYP:
+            raise Unauthenticated("not a profile signed by a key of the peer", field="jws")
+        payload: bytes = jwt.api_jws.decode_complete(jws, found[1], algorithms=[found[0]])[
+            "payload"
+        ]
+        return payload
 
 
 class _Breaker:
