@@ -34,7 +34,7 @@ from gateway.schema.cxg.v1 import federation_service_pb2 as fed_pb
 from gateway.schema.cxg.v1 import federation_service_pb2_grpc as fed_grpc
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
 from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
-from gateway.sco import TrustList, verify
+from gateway.sco import StatusList, TrustList, verify
 from gateway.service import PartnerAdmin
 from gateway.service.federation import Federation
 from gateway.service.sco import ScoService
@@ -287,6 +287,15 @@ def test_three_gateways_trust_each_others_sco_issuers_and_witness_each_others_lo
         assert verified_online(cn, kz_code) == "VALID"
         assert verified_offline(cn, kz_code) == "VALID"
         assert verified_offline(cn, ru_code) == "VALID"
+        # Astana revokes its code: Qingdao says so once it has Astana's new status list.
+        operator = partners["cxg-operator"].as_partner()
+        kz_name = kz.services.sco.verify_code(sco_pb.VerifyScoCodeRequest(code=kz_code))
+        revoke = sco_pb.SetScoCodeStatusRequest(
+            name=f"scoCodes/{kz_name.claims.code_id}", state=sco_pb.CODE_STATE_REVOKED
+        )
+        kz.services.sco.set_status(revoke, operator)
+        assert cn.services.federation.refresh("kz-gateway").problem == ""
+        assert verified_online(cn, kz_code) == "REVOKED"
         # ... and the reverse: Astana follows Qingdao.
         cn_code = issue_code(cn, partners)
         assert verified_offline(kz, cn_code) == "VALID"
@@ -407,6 +416,9 @@ class HostilePeer:
             next_update=issued_at + timedelta(days=1),
         ).sign([signer or self.key])
         self.routes["/.well-known/cxg-federation"] = signed.encode()
+        codes = StatusList(8, issuer="cxg.astana.dev", subject=f"{self.url}/v1/sco/statusList")
+        status = codes.sign(self.key, now=datetime.now(UTC))
+        self.routes["/v1/sco/statusList"] = json.dumps({"jws": status}).encode()
 
     def checkpoint(self, size: int, root: bytes) -> str:
         text = note.sign_note(

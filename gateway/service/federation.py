@@ -62,6 +62,7 @@ from gateway.observe import metrics
 from gateway.schema.cxg.v1 import federation_service_pb2 as pb
 from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
 from gateway.schema.cxg.v1.profile_service_pb2 import GetProfileRequest
+from gateway.sco import StatusList
 from gateway.sco._trust import TrustedKey
 from gateway.service._paging import page_size
 from gateway.service.audit import AuditLog
@@ -83,6 +84,7 @@ _ROUTES_SECONDS = 10.0  # how long a process keeps the routing table before read
 _BREAKER_FAILURES, _BREAKER_SECONDS = 3, 30.0
 _SCHEME = re.compile(r"[A-Z][A-Z0-9_]{1,31}")
 LOOKUP_PATH = "/v1/profiles:lookup"
+STATUS_LIST_PATH = "/v1/sco/statusList"
 ON_BEHALF_OF_HEADER = "Cxg-On-Behalf-Of"
 AUDIT_LEAF_HEADER = "cxg-audit-leaf"
 TOKEN_PATH = "/oauth2/token"
@@ -435,6 +437,10 @@ class Federation:
                 self._hand_in(peer, document, size, line)
             except GatewayError as exc:
                 return self._failed(peer, f"co-signature: {exc.message}", outcome, size)
+        try:
+            self._fetch_status_list(peer, document)
+        except GatewayError as exc:
+            return self._failed(peer, f"status list: {exc.message}", outcome, size)
         metrics.peer_refreshes.labels("ok").inc()
         return pb.PeerRefresh(peer=peer_id, document=outcome, witnessed_tree_size=size)
 
@@ -505,6 +511,22 @@ class Federation:
             return witnessed.size, None
         self._store.witnessed(peer.id, peer.seen_size, witnessed.size, witnessed.note, line)
         return witnessed.size, line
+
+    def _fetch_status_list(self, peer: PeerRow, document: FederationDocument) -> None:
+        """The peer's SCO status list, kept once it verifies with the peer's keys: its codes
+        are then checked here for revocation and suspension, not by signature alone."""
+        answer = read_json_object(self._get(peer, STATUS_LIST_PATH, _MAX_PROFILE_BYTES))
+        jws = answer.get("jws")
+        if not isinstance(jws, str):
+            raise InvalidArgument("the peer's status list answer has no jws", field="jws")
+        status = StatusList.verify(jws, {"keys": list(document.keys)}, self._clock())
+        if status.issuer != document.gateway:
+            raise Unauthenticated(
+                f"the status list is {status.issuer!r}'s, not the peer's", field="status_list/iss"
+            )
+        if jws != peer.status_list:
+            self._store.keep_status_list(peer.id, jws)
+            self._trust_changed()
 
     def _alarm(self, peer: PeerRow, kind: str, message: str, seen: str, offered: str) -> None:
         metrics.peer_alarms.labels(peer.id, kind).inc()
@@ -806,3 +828,18 @@ def _refusal(peer_id: str, status: int, body: bytes) -> GatewayError:
     if status in (400, 413, 422):
         return InvalidArgument(detail, field=field)
     return Unavailable(f"peer {peer_id!r} answered {status}: {_detail(body)}", field="peer")
+
+
+def peer_status_lists(store: PeerStore, *, now: datetime) -> dict[str, StatusList]:
+    """The SCO status lists of the peers, by issuer (the peer's gateway id), as last fetched
+    and still valid: a peer's code is checked with its list as this gateway's are with its."""
+    lists = {}
+    for peer in store.all():
+        if peer.status_list is None or peer.document is None:
+            continue
+        try:
+            status = StatusList.verify(peer.status_list, {"keys": list(peer.pinned)}, now)
+        except GatewayError:
+            continue  # expired: the peer's codes are judged by signature and dates alone
+        lists[status.issuer] = status
+    return lists

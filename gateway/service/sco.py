@@ -52,7 +52,7 @@ from gateway.sco import (
     qr_version,
     verify,
 )
-from gateway.service.federation import peer_issuer_keys
+from gateway.service.federation import peer_issuer_keys, peer_status_lists
 from gateway.signing import KeyRing
 from gateway.storage import Database, ProfileStore
 from gateway.storage.partners import PartnerStore
@@ -112,6 +112,7 @@ class ScoService:
         self._trust: tuple[float, TrustList, str] | None = None  # built at, list, its JWS
         self._status: tuple[float, StatusList, str] | None = None
         self._disputed: frozenset[str] = frozenset()  # built with the status list
+        self._peer_status: dict[str, StatusList] = {}  # built with the trust list
 
     @classmethod
     def from_settings(
@@ -207,7 +208,8 @@ class ScoService:
         code = code_in(text)
         trust, _ = self.trust_list()
         status, _ = self.status_list()
-        checked = verify(code, trust, now=self._clock(), status_lists={self.issuer: status})
+        lists = {**self._peer_status, self.issuer: status}
+        checked = verify(code, trust, now=self._clock(), status_lists=lists)
         claims = checked.claims
         if (
             checked.result is Result.UNDER_REVIEW
@@ -219,7 +221,8 @@ class ScoService:
             # A genuine code of ours issued after the cached list was built (through another
             # replica): the list as it is now vouches for it.
             status, _ = self.status_list(fresh=True)
-            checked = verify(code, trust, now=self._clock(), status_lists={self.issuer: status})
+            lists = {**self._peer_status, self.issuer: status}
+            checked = verify(code, trust, now=self._clock(), status_lists=lists)
         metrics.sco_verifications.labels(checked.result.value.lower()).inc()
         return checked
 
@@ -272,6 +275,7 @@ class ScoService:
                     keys=tuple(self._trusted_keys()),
                 )
                 self._trust = (time.monotonic(), trust, trust.sign(self._keyring.active))
+                self._peer_status = peer_status_lists(self._peers, now=now)
             return self._trust[1], self._trust[2]
 
     def status_list(self, *, fresh: bool = False) -> tuple[StatusList, str]:

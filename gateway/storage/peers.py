@@ -44,6 +44,7 @@ class PeerRow:
     seen_size: int | None = None
     seen_note: str | None = None
     cosignature: str | None = None
+    status_list: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,11 @@ class PeerStore:
             ).rowcount
         return bool(changed)
 
+    def keep_status_list(self, peer_id: str, jws: str) -> None:
+        """The peer's SCO status list, verified, for checking its codes here."""
+        with self._db.write() as conn:
+            conn.execute(update(peers).where(peers.c.id == peer_id).values(status_list=jws))
+
     def trouble(self, peer_id: str, problem: str) -> None:
         """Why the last refresh or witnessing of the peer failed (shown to operators)."""
         with self._db.write() as conn:
@@ -248,4 +254,5 @@ def _peer(row: Any) -> PeerRow:
         seen_size=row.seen_size,
         seen_note=row.seen_note,
         cosignature=row.cosignature,
+        status_list=row.status_list,
     )

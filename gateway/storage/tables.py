@@ -417,6 +417,7 @@ peers = Table(
     Column("seen_size", BigInteger),  # the last checkpoint of its log witnessed
     Column("seen_note", Text),
     Column("cosignature", Text),  # this gateway's signature line on seen_note
+    Column("status_list", Text),  # its SCO status list as last fetched (verified), a JWS
     Column("created_at", UtcDateTime(), nullable=False),
 )
 

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("seen_size", sa.BigInteger(), nullable=True),
         sa.Column("seen_note", sa.Text(), nullable=True),
         sa.Column("cosignature", sa.Text(), nullable=True),
+        sa.Column("status_list", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["id"], ["partners.id"], name=op.f("fk_peers_id_partners")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_peers")),
