@@ -361,6 +361,15 @@ class Settings:
         " (certifi)",
         parse=_optional_path,
     )
+    federation_client_certificate: Path | None = _setting(
+        None,
+        "PEM certificate (with its chain) the gateway presents to its peers (mutual TLS, with"
+        " `CXG_FEDERATION_CLIENT_KEY`); unset: none",
+        parse=_optional_path,
+    )
+    federation_client_key: Path | None = _setting(
+        None, "PEM private key of `CXG_FEDERATION_CLIENT_CERTIFICATE`", parse=_optional_path
+    )
     dispute_answer_days: int = _setting(
         20,
         "days a publisher has to answer a dispute, from the day after filing (20 days: 征信业管理条例"

@@ -777,3 +777,65 @@ def test_a_gateway_must_say_whom_it_relays_for_and_no_one_else_may(
             assert refused.status_code == 400 and refused.json()["field"] == "on_behalf_of"
         finally:
             bank.close()
+
+
+def test_gateways_call_each_other_over_mutual_tls(
+    tmp_path: Path, partners: dict[str, TestPartner]
+) -> None:
+    """Astana serves mutual TLS only: Qingdao gets through with the client certificate Astana's
+    CA issued it (and Astana registered for it), and not without."""
+    from typer.testing import CliRunner
+
+    from gateway.cli import app
+
+    pki = tmp_path / "astana-pki"
+    for args in (
+        ["pki", "init", "--dir", str(pki)],
+        ["pki", "issue-partner", "cn-gateway", "--dir", str(pki)],
+    ):
+        assert CliRunner().invoke(app, args).exit_code == 0
+    certificate = pki / "partners" / "cn-gateway.pem"
+    mtls = {
+        "federation_tls_ca_file": pki / "ca.pem",
+        "federation_client_certificate": certificate,
+        "federation_client_key": pki / "partners" / "cn-gateway-key.pem",
+    }
+    kz_settings = dataclasses.replace(
+        node_settings(tmp_path, "astana", "KZ", partners), tls_dir=pki
+    )
+    cn_settings = dataclasses.replace(node_settings(tmp_path, "qingdao", "CN", partners), **mtls)
+    bare = dataclasses.replace(
+        cn_settings, federation_client_certificate=None, federation_client_key=None
+    )
+    with running(cn_settings) as cn, running(kz_settings) as kz:
+        publish(kz.exchange, partners["kz-bank"], profile(subject=KZ_COMPANY, aeo=[]))
+        pin(kz, cn, "cn-gateway")
+        kz.partners.add_certificate("cn-gateway", certificate.read_bytes())
+        assert kz.services.federation.refresh("cn-gateway").problem == ""
+        register(
+            cn.services.federation,
+            "kz-gateway",
+            gateway="cxg.astana.dev",
+            url=f"https://127.0.0.1:{kz.rest_port}",
+            display_name="Gateway of KZ",
+            country="KZ",
+            jwks=kz.services.exchange.jwks()["keys"],
+            local_id="cn-gateway",
+        )
+        refreshed = cn.services.federation.refresh("kz-gateway")
+        assert refreshed.problem == "" and refreshed.document == "accepted"
+        cn.services.federation.set_route(
+            fed_pb.SetPeerRouteRequest(scheme="KZ_BIN", peer="kz-gateway")
+        )
+        bank = RestClient(cn, partners, caller="kz-bank")
+        try:
+            assert lookup(bank).status_code == 200
+        finally:
+            bank.close()
+        # The same gateway without its client certificate does not get past the handshake.
+        without = Federation(bare, cn.db, cn.exchange.keyring, cn.audit, lambda: [])
+        try:
+            failed = without.refresh("kz-gateway")
+            assert "could not be reached" in failed.problem
+        finally:
+            without.stop()

@@ -28,14 +28,14 @@ import random
 import ssl
 from datetime import datetime, timedelta
 
-import certifi
 import httpx
 
 from gateway.audit.entries import Exchange
-from gateway.config import ConfigError, Settings
+from gateway.config import Settings
 from gateway.errors import GatewayError
 from gateway.events.endpoints import pinned_request
 from gateway.observe import metrics
+from gateway.service._outgoing import client_tls_context
 from gateway.service.audit import AuditLog, sha256_hex
 from gateway.service.events import EventService
 from gateway.service.offload import Offload
@@ -196,27 +196,13 @@ class PushDeliverer:
 
 
 def push_tls_context(settings: Settings) -> ssl.SSLContext:
-    """How push connections check endpoints (the configured CAs, else Mozilla's, as httpx
-    would) and, with
-    mutual TLS configured, the client certificate they present. A file that cannot be read is
-    refused when the gateway starts, naming its setting, not at the first delivery."""
-    cert, key = settings.events_client_certificate, settings.events_client_key
-    if (cert is None) != (key is None):
-        raise ConfigError(
-            "CXG_EVENTS_CLIENT_CERTIFICATE and CXG_EVENTS_CLIENT_KEY go together: set both or neither"
-        )
-    try:
-        context = ssl.create_default_context(cafile=settings.events_tls_ca_file or certifi.where())
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"CXG_EVENTS_TLS_CA_FILE: {exc}") from exc
-    if cert is not None:
-        try:
-            context.load_cert_chain(cert, key)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(
-                f"CXG_EVENTS_CLIENT_CERTIFICATE / CXG_EVENTS_CLIENT_KEY: {exc}"
-            ) from exc
-    return context
+    """How push connections check endpoints and, with mutual TLS configured, what they present."""
+    return client_tls_context(
+        settings.events_tls_ca_file,
+        settings.events_client_certificate,
+        settings.events_client_key,
+        prefix="EVENTS",
+    )
 
 
 def _leaf(delivery: Delivery) -> Exchange:

@@ -24,7 +24,6 @@ import base64
 import json
 import logging
 import re
-import ssl
 import threading
 import time
 import urllib.parse
@@ -34,7 +33,6 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 from typing import Any
 
-import certifi
 import httpx
 import jwt
 from google.protobuf import json_format
@@ -46,7 +44,7 @@ from gateway.audit import note
 from gateway.audit.entries import Actor, acting_as
 from gateway.audit.witness import Seen, SplitView
 from gateway.client import DpopKey
-from gateway.config import ConfigError, Settings
+from gateway.config import Settings
 from gateway.errors import (
     GatewayError,
     InvalidArgument,
@@ -64,6 +62,7 @@ from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
 from gateway.schema.cxg.v1.profile_service_pb2 import GetProfileRequest
 from gateway.sco import StatusList
 from gateway.sco._trust import TrustedKey
+from gateway.service._outgoing import client_tls_context
 from gateway.service._paging import page_size
 from gateway.service.audit import AuditLog
 from gateway.service.profiles import ON_BEHALF_OF_TYP, PROFILE_TYP, SignedVersion
@@ -121,7 +120,12 @@ class Federation:
         # One client for every call to every peer: its connections are kept between calls
         # (a relayed lookup would otherwise pay a TCP and TLS handshake each time).
         self._http = httpx.Client(
-            verify=_tls_context(settings),
+            verify=client_tls_context(
+                settings.federation_tls_ca_file,
+                settings.federation_client_certificate,
+                settings.federation_client_key,
+                prefix="FEDERATION",
+            ),
             follow_redirects=False,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
@@ -711,13 +715,6 @@ def peer_issuer_keys(
             and not any(key.issuer == other.gateway for other in peers if other is not peer)
         )
     return keys
-
-
-def _tls_context(settings: Settings) -> ssl.SSLContext:
-    try:
-        return ssl.create_default_context(cafile=settings.federation_tls_ca_file or certifi.where())
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"CXG_FEDERATION_TLS_CA_FILE: {exc}") from exc
 
 
 def _pinned_key(peer_id: str, jwk: Struct, index: int) -> PartnerKey:
