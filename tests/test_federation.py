@@ -427,6 +427,18 @@ class HostilePeer:
         self.routes["/v1/audit/checkpoint"] = json.dumps({"note": text}).encode()
         return text
 
+    def register_at(self, federation: Federation, local_id: str = "") -> None:
+        register(
+            federation,
+            "kz-gateway",
+            gateway="cxg.astana.dev",
+            url=self.url,
+            display_name="Gateway of KZ",
+            country="KZ",
+            jwks=[self.key.public_jwk()],
+            local_id=local_id,
+        )
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -454,15 +466,7 @@ def test_a_peer_that_forks_its_log_or_rolls_back_its_document_raises_alarms_with
 ) -> None:
     with running(node_settings(tmp_path, "qingdao", "CN", partners)) as cn:
         federation = cn.services.federation
-        register(
-            federation,
-            "kz-gateway",
-            gateway="cxg.astana.dev",
-            url=hostile.url,
-            display_name="Gateway of KZ",
-            country="KZ",
-            jwks=[hostile.key.public_jwk()],
-        )
+        hostile.register_at(federation)
         split_views = alarms_counted("split-view")
         now = datetime.now(UTC).replace(microsecond=0)
         hostile.publish(issued_at=now)
@@ -719,16 +723,7 @@ def test_a_peer_answering_a_profile_its_keys_do_not_sign_is_refused(
     """A forged relay: the 'peer' signs with a key it never published."""
     with running(node_settings(tmp_path, "qingdao", "CN", partners)) as cn:
         federation = cn.services.federation
-        register(
-            federation,
-            "kz-gateway",
-            gateway="cxg.astana.dev",
-            url=hostile.url,
-            display_name="Gateway of KZ",
-            country="KZ",
-            jwks=[hostile.key.public_jwk()],
-            local_id="cn-gateway",
-        )
+        hostile.register_at(federation, local_id="cn-gateway")
         hostile.publish(issued_at=datetime.now(UTC).replace(microsecond=0))
         hostile.checkpoint(1, hashlib.sha256(b"log").digest())
         hostile.post_routes["/oauth2/token"] = json.dumps(

@@ -29,8 +29,8 @@ from gateway.cli._common import (
     _with_database,
     check_output,
     load_settings,
+    on_database,
     open_database,
-    operator_actor,
     read_public_jwk,
     start_session,
     usage,
@@ -263,11 +263,11 @@ def demo_federation(
     codes = {}
     for node in nodes:
         (folder / node.gateway_id.split(".")[1]).mkdir(parents=True, exist_ok=True)
-        codes[node.gateway_id] = _on_database(node, _seed_demo, create=True)[2].code
+        codes[node.gateway_id] = on_database(node, _seed_demo, create=True)[2].code
     for node in nodes:
         for other in nodes:
             if other is not node:
-                _on_database(node, functools.partial(_pin_peer, other=other))
+                on_database(node, functools.partial(_pin_peer, other=other))
     observe(base)
     gateways = [Gateway(node).start() for node in nodes]
     try:
@@ -293,19 +293,6 @@ def demo_federation(
     finally:
         for gateway in gateways:
             gateway.stop()
-
-
-def _on_database(
-    settings: Settings, action: Callable[[Settings, Any], T], *, create: bool = False
-) -> T:
-    """``action(settings, db)`` on the database of ``settings`` (not the command line's), as
-    the operator at this command line."""
-    db = open_database(settings, create=create)
-    try:
-        with acting_as(operator_actor()):
-            return action(settings, db)
-    finally:
-        db.dispose()
 
 
 def _pin_peer(settings: Settings, db: Any, other: Settings) -> None:

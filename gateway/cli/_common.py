@@ -258,14 +258,22 @@ def _with_database(action: Callable[[Settings, Any], T], *, create: bool = False
     level = quiet.level
     quiet.setLevel(logging.DEBUG if session.debug else logging.CRITICAL)
     try:
-        db = open_database(settings, create=create)
-        try:
-            with acting_as(operator_actor()):
-                return action(settings, db)
-        finally:
-            db.dispose()
+        return on_database(settings, action, create=create)
     finally:
         quiet.setLevel(level)
+
+
+def on_database(
+    settings: Settings, action: Callable[[Settings, Any], T], *, create: bool = False
+) -> T:
+    """``action(settings, db)`` on the database ``settings`` name, as the operator at this
+    command line."""
+    db = open_database(settings, create=create)
+    try:
+        with acting_as(operator_actor()):
+            return action(settings, db)
+    finally:
+        db.dispose()
 
 
 # -- files people name --------------------------------------------------------------------------
