@@ -14,8 +14,17 @@ a document older than one accepted) is an alarm: both signed texts kept as evide
 witness does not move past it. A peer that cannot be reached keeps its last accepted document
 until that document's ``nextUpdate``; after it, its keys are off the trust list (fail closed).
 
-Peers are registered by operators (at the command line), so private addresses are allowed; the
-URL must be HTTPS unless ``CXG_FEDERATION_ALLOW_HTTP=yes`` (development).
+Each refresh also fetches the peer's SCO status list, and hands this gateway's co-signature to
+the peer when the peer registered this gateway (``local_id``). Both, and relayed lookups, go as
+the partner the peer registered this gateway as: a DPoP-bound token bought with a client
+assertion of this gateway's active key, over mutual TLS where configured.
+
+Relaying (``relay_profile``): a GetProfile by an identifier the operator's routing table sends to
+a peer is answered by the peer, asked with a signed on-behalf-of claim naming the partner, and
+its JWS is relayed unchanged once it verifies with the peer's pinned keys.
+
+Peers are registered by operators, so private addresses are allowed; the URL must be HTTPS
+unless ``CXG_FEDERATION_ALLOW_HTTP=yes`` (development).
 """
 
 from __future__ import annotations
@@ -65,7 +74,12 @@ from gateway.sco._trust import TrustedKey
 from gateway.service._outgoing import client_tls_context
 from gateway.service._paging import page_size
 from gateway.service.audit import AuditLog
-from gateway.service.profiles import ON_BEHALF_OF_TYP, PROFILE_TYP, SignedVersion
+from gateway.service.profiles import (
+    ON_BEHALF_OF_HEADER,
+    ON_BEHALF_OF_TYP,
+    PROFILE_TYP,
+    SignedVersion,
+)
 from gateway.signing import KeyRing, thumbprint
 from gateway.storage import Database
 from gateway.storage.partners import PartnerStore
@@ -84,7 +98,6 @@ _BREAKER_FAILURES, _BREAKER_SECONDS = 3, 30.0
 _SCHEME = re.compile(r"[A-Z][A-Z0-9_]{1,31}")
 LOOKUP_PATH = "/v1/profiles:lookup"
 STATUS_LIST_PATH = "/v1/sco/statusList"
-ON_BEHALF_OF_HEADER = "Cxg-On-Behalf-Of"
 AUDIT_LEAF_HEADER = "cxg-audit-leaf"
 TOKEN_PATH = "/oauth2/token"
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

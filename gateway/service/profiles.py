@@ -68,6 +68,7 @@ CommonGradeOf = Callable[[CreditProfile, date], CommonGrade | None]
 
 PROFILE_TYP = "cxg-profile+jws"
 ON_BEHALF_OF_TYP = "cxg-on-behalf-of+jwt"
+ON_BEHALF_OF_HEADER = "Cxg-On-Behalf-Of"  # GetProfileRequest.on_behalf_of over REST
 MAX_ON_BEHALF_OF_SECONDS = 300
 _RELAYED_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 # What a partner signs to publish: not PROFILE_TYP, which names what the gateway serves, so that

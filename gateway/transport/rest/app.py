@@ -31,6 +31,7 @@ from gateway.errors import (
 )
 from gateway.identifiers import SCHEMES
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
+from gateway.service.profiles import ON_BEHALF_OF_HEADER
 from gateway.transport._imports import Upload, summary_message
 from gateway.transport.errors import PROBLEM_JSON, mapping_for, problem, unexpected
 from gateway.transport.rest import (
@@ -432,10 +433,6 @@ async def _get_profile(request: Request, target: pb.GetProfileRequest) -> Respon
     if JOSE in request.headers.get("accept", ""):
         return Response(signed.jws, media_type=JOSE)
     return Response(signed.as_json, media_type="application/json")
-
-
-# A gateway relaying for one of its partners sends GetProfileRequest.on_behalf_of as a header.
-ON_BEHALF_OF_HEADER = "cxg-on-behalf-of"
 
 
 def _on_behalf_of(request: Request) -> str:
