@@ -408,9 +408,17 @@ class HostilePeer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def publish(self, *, issued_at: datetime, signer: SigningKey | None = None) -> None:
+    def publish(
+        self,
+        *,
+        issued_at: datetime,
+        signer: SigningKey | None = None,
+        also: tuple[dict[str, str], ...] = (),
+    ) -> None:
+        """Serve a document issued at ``issued_at`` listing its key (and ``also`` these)."""
         signed = document(
             [self.key],
+            keys=(self.key.public_jwk(), *also),
             checkpoint_key=self.checkpoint_key,
             issued_at=issued_at,
             next_update=issued_at + timedelta(days=1),
@@ -491,6 +499,12 @@ def test_a_peer_that_forks_its_log_or_rolls_back_its_document_raises_alarms_with
         assert "rollback" in refused.problem
         assert alarms_of(federation)[0].kind == "rollback"
 
+        # A document listing a key registered here to a partner is refused, naming why.
+        bank_key = partners["kz-bank"].key.public_jwk()
+        hostile.publish(issued_at=now + timedelta(seconds=30), also=(bank_key,))
+        taken = federation.refresh("kz-gateway")
+        assert "registered here to another partner" in taken.problem
+        assert federation.peers()[0].issued_at == now
         # A document signed by a key nobody pinned changes nothing.
         hostile.publish(issued_at=now + timedelta(minutes=1), signer=SigningKey.generate())
         forged = federation.refresh("kz-gateway")

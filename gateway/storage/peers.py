@@ -111,6 +111,21 @@ class PeerStore:
         pinned and the peer's registered keys. False (nothing written) when another process
         accepted a newer one meanwhile."""
         now = datetime.now(UTC)
+        try:
+            return self._accept(peer, text, issued_at, keys, now)
+        except IntegrityError as exc:  # a listed kid is registered to another partner already
+            raise Conflict(
+                f"peer {peer.id!r} lists a key registered here to another partner", field="keys"
+            ) from exc
+
+    def _accept(
+        self,
+        peer: PeerRow,
+        text: str,
+        issued_at: datetime,
+        keys: Sequence[Mapping[str, Any]],
+        now: datetime,
+    ) -> bool:
         with self._db.write() as conn:
             changed = conn.execute(
                 update(peers)
