@@ -29,7 +29,7 @@ from prometheus_client import REGISTRY
 
 from gateway.audit import note
 from gateway.errors import InvalidArgument, Unauthenticated
-from gateway.federation import FederationDocument, Rollback
+from gateway.federation import FederationDocument
 from gateway.schema.cxg.v1 import federation_service_pb2 as fed_pb
 from gateway.schema.cxg.v1 import federation_service_pb2_grpc as fed_grpc
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
@@ -139,8 +139,9 @@ def test_another_gateways_an_expired_and_an_older_document_are_refused() -> None
     with pytest.raises(Unauthenticated, match="expired") as expired:
         checked(text, [key], now=NOW + timedelta(days=2))
     assert expired.value.field == "document/nextUpdate"
-    with pytest.raises(Rollback, match="a rollback"):
+    with pytest.raises(Unauthenticated, match="a rollback") as rolled_back:
         checked(text, [key], not_before=NOW + timedelta(seconds=1))
+    assert rolled_back.value.details["rule"] == "rollback"
 
 
 def test_a_listed_key_must_be_named_by_its_thumbprint() -> None:

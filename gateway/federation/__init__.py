@@ -5,13 +5,13 @@ pin it, follow its key rotations and witness each other's audit logs."""
 from gateway.federation.document import (
     FEDERATION_TYP,
     MAX_DOCUMENT_BYTES,
+    ROLLBACK,
     FederationDocument,
-    Rollback,
 )
 
 __all__ = [
     "FEDERATION_TYP",
     "MAX_DOCUMENT_BYTES",
+    "ROLLBACK",
     "FederationDocument",
-    "Rollback",
 ]

@@ -34,11 +34,9 @@ MAX_DOCUMENT_BYTES = 256 * 1024  # read no more of a peer's answer than this
 MAX_SIGNATURES = 16
 MAX_KEYS = 64
 CLOCK_SKEW = timedelta(minutes=5)  # a document issued this far "in the future" is still taken
-
-
-class Rollback(Unauthenticated):
-    """A document issued before the one accepted already: what a replay of an old document,
-    one that still lists a revoked key, looks like. Peers raise an alarm on it."""
+# The ``rule`` of the refusal of a document older than one accepted: a replay of an old document
+# (one that may still list a revoked key), on which peers raise an alarm.
+ROLLBACK = "rollback"
 
 
 @dataclass(frozen=True)
@@ -141,10 +139,11 @@ class FederationDocument:
         if found.issued_at > now + CLOCK_SKEW:
             raise Unauthenticated("the document is issued in the future", field="document/issuedAt")
         if not_before is not None and found.issued_at < not_before:
-            raise Rollback(
+            raise Unauthenticated(
                 f"the document was issued at {found.issued_at.isoformat()}, before the one"
                 f" accepted already ({not_before.isoformat()}): a rollback",
                 field="document/issuedAt",
+                rule=ROLLBACK,
             )
         return found
 

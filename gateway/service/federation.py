@@ -63,7 +63,7 @@ from gateway.errors import (
     Unavailable,
 )
 from gateway.events.endpoints import EndpointPolicy
-from gateway.federation import MAX_DOCUMENT_BYTES, FederationDocument, Rollback
+from gateway.federation import MAX_DOCUMENT_BYTES, ROLLBACK, FederationDocument
 from gateway.identifiers import is_country
 from gateway.observe import metrics
 from gateway.schema.cxg.v1 import federation_service_pb2 as pb
@@ -83,7 +83,7 @@ from gateway.service.profiles import (
 from gateway.signing import KeyRing, thumbprint
 from gateway.storage import Database
 from gateway.storage.partners import PartnerStore
-from gateway.storage.peers import ROLLBACK, SPLIT_VIEW, PeerRow, PeerStore
+from gateway.storage.peers import SPLIT_VIEW, PeerRow, PeerStore
 from gateway.trust import Partner, PartnerKey
 from gateway.trust.pki import PARTNER_ID_PATTERN as _PEER_ID
 
@@ -476,8 +476,8 @@ class Federation:
             document = FederationDocument.verify(
                 text, peer.pinned, gateway=peer.gateway, now=now, not_before=peer.issued_at
             )
-        except Rollback as exc:
-            if peer.document is not None:
+        except Unauthenticated as exc:
+            if exc.details.get("rule") == ROLLBACK and peer.document is not None:
                 self._alarm(peer, ROLLBACK, exc.message, peer.document, text.decode())
             raise
         if text.decode() == peer.document:

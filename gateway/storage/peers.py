@@ -26,7 +26,7 @@ from gateway.storage.partners import PartnerStore
 from gateway.storage.tables import partner_keys, peer_alarms, peer_routes, peers
 from gateway.trust import Partner, PartnerKey
 
-SPLIT_VIEW, ROLLBACK = "split-view", "rollback"
+SPLIT_VIEW = "split-view"  # and ROLLBACK (gateway.federation): the kinds of alarm
 
 
 @dataclass(frozen=True)
