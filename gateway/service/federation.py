@@ -96,6 +96,7 @@ _MAX_PROFILE_BYTES = 2 * 1024 * 1024  # a relayed profile
 _ROUTES_SECONDS = 10.0  # how long a process keeps the routing table before reading it again
 _BREAKER_FAILURES, _BREAKER_SECONDS = 3, 30.0
 _SCHEME = re.compile(r"[A-Z][A-Z0-9_]{1,31}")
+_PROFILE_ID = re.compile(r"[0-9a-f]{32}")
 LOOKUP_PATH = "/v1/profiles:lookup"
 STATUS_LIST_PATH = "/v1/sco/statusList"
 AUDIT_LEAF_HEADER = "cxg-audit-leaf"
@@ -210,6 +211,10 @@ class Federation:
             raise InvalidArgument("who operates the peer (1-256 characters)", field="display_name")
         if not is_country(request.country.upper()):
             raise InvalidArgument("an ISO 3166-1 alpha-2 country", field="country")
+        if request.local_id and not _PEER_ID.fullmatch(request.local_id):
+            raise InvalidArgument(
+                "the partner id the peer registered this gateway under", field="local_id"
+            )
         if not 1 <= len(request.jwks) <= 16:
             raise InvalidArgument("pin 1 to 16 of the peer's keys", field="jwks")
         keys = [_pinned_key(request.peer_id, jwk, i) for i, jwk in enumerate(request.jwks)]
@@ -219,10 +224,6 @@ class Federation:
             country=request.country.upper(),
             roles=frozenset({PEER_ROLE}),
         )
-        if request.local_id and not _PEER_ID.fullmatch(request.local_id):
-            raise InvalidArgument(
-                "the partner id the peer registered this gateway under", field="local_id"
-            )
         row = PeerRow(
             id=request.peer_id,
             gateway=request.gateway,
@@ -331,6 +332,8 @@ class Federation:
                 },
                 timeout=self._relay_timeout,
             )
+            if status == 401:  # the token is no longer good: buy another next time
+                self._tokens.pop(peer.id, None)
             if status >= 500 or status in (401, 429):
                 raise Unavailable(
                     f"peer {peer.id!r} answered {status}: {_detail(body)}", field="peer"
@@ -411,7 +414,11 @@ class Federation:
             raise Unavailable(
                 f"peer {peer.id!r} answered a profile its pinned keys do not sign", field="peer"
             ) from exc
+        # What the peer says goes into this gateway's audit leaf only in the forms expected.
         profile_id = profile.name.removeprefix("profiles/")
+        profile_id = profile_id if _PROFILE_ID.fullmatch(profile_id) else "unnamed"
+        leaf = headers.get(AUDIT_LEAF_HEADER, "")
+        leaf = leaf if leaf.isdigit() and len(leaf) <= 20 else "none"
         signed = SignedVersion(
             profile_id,
             profile.version,
@@ -422,7 +429,7 @@ class Federation:
         # Not this gateway's version (no disclosure of it recorded here): the peer's, its leaf.
         signed.audit_subjects = (
             f"peers/{peer.id}/profiles/{profile_id}/versions/{profile.version}",
-            f"peers/{peer.id}/leaves/{headers.get(AUDIT_LEAF_HEADER, '')}",
+            f"peers/{peer.id}/leaves/{leaf}",
             f"peers/{peer.id}/relays/{jti}",
         )
         return signed
@@ -453,6 +460,7 @@ class Federation:
             try:
                 self._hand_in(peer, document, size, line)
             except GatewayError as exc:
+                self._tokens.pop(peer.id, None)  # if the token was the trouble, not next time
                 return self._failed(peer, f"co-signature: {exc.message}", outcome, size)
         try:
             self._fetch_status_list(peer, document)
