@@ -176,7 +176,7 @@ def load(env: dict[str, str], seconds: float, concurrency: int) -> dict[str, flo
     def run() -> None:
         client = PartnerClient("kz-bank", READER, gateway_id=settings.gateway_id, rest_url=base)
         token = client.token()
-        dpop = client._dpop  # noqa: SLF001 (the client's own DPoP key)
+        dpop = client._dpop
         mine: list[float] = []
         with httpx.Client(timeout=30) as http:
             start.wait()
@@ -218,7 +218,7 @@ def same_payload(cn: dict[str, str], kz: dict[str, str]) -> None:
         settings = Settings.from_env(env)
         base = f"http://127.0.0.1:{settings.rest_port}"
         client = PartnerClient("kz-bank", READER, gateway_id=settings.gateway_id, rest_url=base)
-        answer = client._rest_call("GET", "/v1/profiles:lookup", query=QUERY)  # noqa: SLF001
+        answer = client._rest_call("GET", "/v1/profiles:lookup", query=QUERY)
         payloads.append(answer["jws"].split(".")[1])
     if payloads[0] != payloads[1]:
         raise SystemExit("the relayed answer is not the peer's: the benchmark would be unfair")
@@ -260,7 +260,8 @@ def main() -> None:
         r["rps"] / d["rps"] for d, r in zip(results["direct"], results["relayed"], strict=True)
     ]
     added = [
-        r["p50_ms"] - d["p50_ms"] for d, r in zip(results["direct"], results["relayed"], strict=True)
+        r["p50_ms"] - d["p50_ms"]
+        for d, r in zip(results["direct"], results["relayed"], strict=True)
     ]
     summary: dict[str, Any] = {
         "ratio_relayed_to_direct": round(statistics.median(ratios), 3),
