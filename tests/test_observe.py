@@ -496,8 +496,10 @@ class _Stalled(io.StringIO):
     def __init__(self) -> None:
         super().__init__()
         self.released = threading.Event()
+        self.stalled = threading.Event()  # the writer is inside a write, waiting
 
     def write(self, text: str) -> int:
+        self.stalled.set()
         self.released.wait(10)
         return super().write(text)
 
@@ -508,8 +510,12 @@ def test_a_stalled_stream_never_blocks_a_caller_and_lost_lines_are_counted(
     stream = _Stalled()
     logs.configure("json", "info", stream)
     log = logging.getLogger("cxg.request")
+    log.info("request", extra={"fields": {"n": 0}})
+    # The writer is stuck in the stream before the rest come: on a machine of any speed, more
+    # lines then arrive than the buffer behind it holds.
+    assert stream.stalled.wait(5)
     started = time.monotonic()
-    for n in range(30_000):  # more than one batch and the buffer behind it hold
+    for n in range(1, 30_000):
         log.info("request", extra={"fields": {"n": n}})
     assert time.monotonic() - started < 5  # no caller waited for the stream
     stream.released.set()
