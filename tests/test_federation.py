@@ -33,6 +33,8 @@ from gateway.federation import FederationDocument
 from gateway.schema.cxg.v1 import federation_service_pb2 as fed_pb
 from gateway.schema.cxg.v1 import federation_service_pb2_grpc as fed_grpc
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
+from gateway.schema.cxg.v1 import rules_service_pb2 as rules_pb
+from gateway.schema.cxg.v1 import rules_service_pb2_grpc as rules_grpc
 from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
 from gateway.sco import StatusList, TrustList, verify
 from gateway.service import PartnerAdmin
@@ -709,6 +711,100 @@ def test_a_partner_reads_a_company_a_peer_holds_and_verifies_the_peers_jws_end_t
             grpc_client.close()
 
 
+KZ_AEO = "KZ0000000123"
+
+
+def test_customs_ask_a_peer_about_its_aeo_and_partners_search_its_country_through_the_gateway(
+    tmp_path: Path, database_url: str, partners: dict[str, TestPartner]
+) -> None:
+    """RecognizeAeo about a Kazakh authorisation is decided by Astana (its packs, its facts) for
+    the importing country of the customs asking at Qingdao; a search by KZ is Astana's."""
+    with federated(tmp_path, partners, database_url) as (cn, kz):
+        kz_aeo = [
+            {
+                "programCountry": "KZ",
+                "authorisationNumber": KZ_AEO,
+                "type": "KZ_AEO",
+                "status": "AEO_STATE_SUSPENDED",
+            }
+        ]
+        publish(kz.exchange, partners["kz-bank"], profile(subject=KZ_COMPANY, aeo=kz_aeo))
+        route = fed_pb.SetPeerRouteRequest(scheme="AEO", country="KZ", peer="kz-gateway")
+        cn.services.federation.set_route(route)
+        customs = RestClient(cn, partners, caller="cn-customs")
+        bank = RestClient(cn, partners, caller="kz-bank")
+        grpc_client = GrpcClient(cn, partners, caller="cn-customs")
+        try:
+            answer = customs.request("POST", "/v1/aeo:recognize", json={"aeoNumber": KZ_AEO})
+            assert answer.status_code == 200, answer.text
+            decided = answer.json()
+            assert decided["relay"]["peer"] == "kz-gateway"
+            # Astana's JWS, verified with its keys alone (jwcrypto): Astana knew the facts.
+            token = jw_jws.JWS()
+            token.deserialize(decided["jws"])
+            [key] = [
+                k
+                for k in kz.services.exchange.jwks()["keys"]
+                if k["kid"] == token.jose_header["kid"]
+            ]
+            token.verify(jw_jwk.JWK(**key), alg=key["alg"])
+            assert token.jose_header["iss"] == "cxg.astana.dev"
+            facts = json.loads(json.loads(token.payload)["factsJson"])
+            assert facts["importing_country"] == "CN"
+            assert facts["aeo"]["status"] == "suspended"
+            # Qingdao itself knows nothing of the authorisation: without the route, no facts.
+            unrouted = rules_pb.RecognizeAeoRequest(aeo_number="RU0000000123")
+            alone = cn.services.rules.recognize_aeo(unrouted, partners["cn-customs"].as_partner())
+            assert not alone.HasField("relay") and "aeo" not in json.loads(
+                alone.decision.facts_json
+            )
+            rules_stub = rules_grpc.RulesServiceStub(grpc_client.channel)
+            over_grpc = grpc_client.call(
+                rules_stub.RecognizeAeo, rules_pb.RecognizeAeoRequest(aeo_number=KZ_AEO)
+            )
+            assert over_grpc.status == "OK", over_grpc
+            assert over_grpc.body["relay"]["peer"] == "kz-gateway"
+
+            # Both logs hold each decision, Qingdao's naming Astana's leaf and the relay's id;
+            # Qingdao's leaf names Astana's pack, not one of its own.
+            qingdao = [leaf for leaf in leaves_of(cn, "RecognizeAeo") if leaf["decision"] == "ok"]
+            astana = leaves_of(kz, "RecognizeAeo")
+            assert len(qingdao) == len(astana) == 2
+            for here, there in zip(qingdao, astana, strict=True):
+                assert here["partner"] == "cn-customs" and there["partner"] == "cn-gateway"
+                assert "on-behalf-of/cn-gateway/cn-customs" in there["subject"]
+                jti = next(s for s in here["subject"] if "/relays/" in s).rsplit("/", 1)[1]
+                assert f"relays/cn-gateway/{jti}" in there["subject"]
+                leaf = next(s for s in here["subject"] if "/leaves/" in s).rsplit("/", 1)[1]
+                assert (
+                    json.loads(AuditStore(kz.db).leaves(int(leaf), int(leaf) + 1)[0].data) == there
+                )
+                assert any(s.startswith("peers/kz-gateway/rulePacks/") for s in here["subject"])
+                assert here.get("rule_pack", "") == ""
+
+            # A search by KZ is answered by Astana; one by CN (or no country) here.
+            found = bank.request("GET", "/v1/profiles:search", params={"country": "KZ"})
+            assert found.status_code == 200, found.text
+            assert [r["ids"][0]["value"] for r in found.json()["results"]] == [KZ_BIN]
+            assert found.json()["relay"]["peer"] == "kz-gateway"
+            assert (
+                leaves_of(kz, "SearchProfiles")[-1]["subject"][0]
+                == "on-behalf-of/cn-gateway/kz-bank"
+            )
+            local = bank.request("GET", "/v1/profiles:search", params={"country": "CN"})
+            assert local.status_code == 200 and "relay" not in local.json()
+            assert local.json().get("results", []) == []
+            # A peer's refusal is named: Astana refuses a malformed page token.
+            bad = bank.request(
+                "GET", "/v1/profiles:search", params={"country": "KZ", "page_token": "x"}
+            )
+            assert bad.status_code == 400 and "kz-gateway" in bad.json()["detail"], bad.text
+        finally:
+            customs.close()
+            bank.close()
+            grpc_client.close()
+
+
 def test_a_peer_down_is_a_503_naming_it_and_the_breaker_stops_waiting_for_it(
     tmp_path: Path, partners: dict[str, TestPartner]
 ) -> None:
@@ -787,6 +883,17 @@ def test_a_gateway_must_say_whom_it_relays_for_and_no_one_else_may(
             assert refused.status_code == 400 and refused.json()["field"] == "on_behalf_of"
         finally:
             bank.close()
+        # A claim made for one operation is refused for another.
+        now = int(datetime.now(UTC).timestamp())
+        claims = {"iss": "cn-gateway", "sub": "cn-customs", "aud": "cxg.astana.dev"}
+        claims |= {"iat": now, "exp": now + 60, "jti": "j1", "op": "SearchProfiles"}
+        claim = cn.exchange.keyring.active.sign_jwt(claims, {"typ": "cxg-on-behalf-of+jwt"})
+        url = f"{base(kz)}/v1/aeo:recognize"
+        headers["DPoP"] = federation._dpop.proof("POST", url, token)
+        question = {"aeoNumber": "KZ0000000123", "onBehalfOf": claim}
+        other_op = httpx.post(url, json=question, headers=headers, timeout=10)
+        assert other_op.status_code == 403, other_op.text
+        assert other_op.json()["field"] == "on_behalf_of.op"
 
 
 def test_gateways_call_each_other_over_mutual_tls(

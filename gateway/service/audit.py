@@ -40,6 +40,7 @@ from gateway.observe import metrics
 from gateway.schema.cxg.v1 import audit_service_pb2 as pb
 from gateway.schema.cxg.v1.profile_service_pb2 import PublishReceipt
 from gateway.schema.cxg.v1.rules_service_pb2 import SignedDecision
+from gateway.service.relays import relay_subjects
 from gateway.storage import Database
 from gateway.storage._group import AUDIT_LEAVES, GroupCommitter
 from gateway.storage.audit import AuditStore, Disclosure, StoredCheckpoint
@@ -447,7 +448,8 @@ _AEO_NUMBER_FIELDS = ("aeo_number",)
 def rule_pack_of(answer: object) -> str:
     """The SHA-256 of the rule pack that decided an answer ("" when no pack did)."""
     if isinstance(answer, SignedDecision):
-        return answer.decision.rule_pack_sha256
+        # A peer's decision names the peer's pack, not one of this gateway's (see subjects).
+        return "" if answer.relay.peer else answer.decision.rule_pack_sha256
     return answer.rule_pack_sha256 if isinstance(answer, PublishReceipt) else ""
 
 
@@ -481,4 +483,9 @@ def subjects(*messages: object) -> tuple[str, ...]:
                 entity = getattr(message, name)
                 if hasattr(entity, "scheme"):
                     found.append(f"{entity.scheme}:{entity.value}")
+        if "relay" in fields and message.HasField("relay"):
+            found += relay_subjects(getattr(message, "relay"))  # noqa: B009 (Message has none)
+            if isinstance(message, SignedDecision) and message.relay.peer:
+                pack = message.decision.rule_pack_sha256 or "none"
+                found.append(f"peers/{message.relay.peer}/rulePacks/{pack}")
     return tuple(dict.fromkeys(found))

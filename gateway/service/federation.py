@@ -30,6 +30,7 @@ unless ``CXG_FEDERATION_ALLOW_HTTP=yes`` (development).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -37,7 +38,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 from typing import Any
@@ -67,19 +68,21 @@ from gateway.federation import MAX_DOCUMENT_BYTES, ROLLBACK, FederationDocument
 from gateway.identifiers import is_country
 from gateway.observe import metrics
 from gateway.schema.cxg.v1 import federation_service_pb2 as pb
-from gateway.schema.cxg.v1.profile_pb2 import CreditProfile
-from gateway.schema.cxg.v1.profile_service_pb2 import GetProfileRequest
+from gateway.schema.cxg.v1.profile_pb2 import CreditProfile, Relay
+from gateway.schema.cxg.v1.profile_service_pb2 import (
+    GetProfileRequest,
+    SearchProfilesRequest,
+    SearchProfilesResponse,
+)
+from gateway.schema.cxg.v1.rules_service_pb2 import Decision, RecognizeAeoRequest, SignedDecision
 from gateway.sco import StatusList
 from gateway.sco._trust import TrustedKey
 from gateway.service._outgoing import client_tls_context
 from gateway.service._paging import page_size
 from gateway.service.audit import AuditLog
-from gateway.service.profiles import (
-    ON_BEHALF_OF_HEADER,
-    ON_BEHALF_OF_TYP,
-    PROFILE_TYP,
-    SignedVersion,
-)
+from gateway.service.profiles import PROFILE_TYP, SignedVersion
+from gateway.service.relays import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_TYP, relay_subjects
+from gateway.service.rules import DECISION_TYP
 from gateway.signing import KeyRing, thumbprint
 from gateway.storage import Database
 from gateway.storage.partners import PartnerStore
@@ -98,6 +101,8 @@ _BREAKER_FAILURES, _BREAKER_SECONDS = 3, 30.0
 _SCHEME = re.compile(r"[A-Z][A-Z0-9_]{1,31}")
 _PROFILE_ID = re.compile(r"[0-9a-f]{32}")
 LOOKUP_PATH = "/v1/profiles:lookup"
+SEARCH_PATH = "/v1/profiles:search"
+RECOGNIZE_PATH = "/v1/aeo:recognize"
 STATUS_LIST_PATH = "/v1/sco/statusList"
 AUDIT_LEAF_HEADER = "cxg-audit-leaf"
 TOKEN_PATH = "/oauth2/token"
@@ -289,8 +294,7 @@ class Federation:
     def relay_profile(self, request: GetProfileRequest, caller: Partner) -> SignedVersion | None:
         """The peer's answer to a GetProfile by an identifier the routing table sends to it:
         its signed JWS unchanged, checked against its pinned keys first; None when no route
-        applies. The peer applies its own policy to this gateway and learns the partner from
-        a signed on-behalf-of claim whose jti both gateways' audit leaves name."""
+        applies."""
         target = self._route(request.id.scheme.upper(), request.id.value)
         if target is None:
             return None
@@ -299,6 +303,99 @@ class Federation:
                 "a profile relayed from a peer is answered in the canonical JSON only",
                 field="format",
             )
+        query = {"scheme": request.id.scheme, "value": request.id.value, "purpose": request.purpose}
+        query |= {"consent": request.consent} if request.consent else {}
+        query |= {"version": str(request.version)} if request.version else {}
+        relay, body = self._ask(
+            target,
+            caller,
+            {"purpose": request.purpose},
+            "GET",
+            f"{LOOKUP_PATH}?{urllib.parse.urlencode(query)}",
+        )
+        with self._answer_from(target.peer):
+            jws = read_json_object(body, max_bytes=_MAX_PROFILE_BYTES)["jws"]
+            payload = target.verify(jws, PROFILE_TYP)
+            profile = json_format.Parse(payload, CreditProfile(), ignore_unknown_fields=True)
+        # What the peer says goes into this gateway's audit leaf only in the forms expected.
+        profile_id = profile.name.removeprefix("profiles/")
+        profile_id = profile_id if _PROFILE_ID.fullmatch(profile_id) else "unnamed"
+        signed = SignedVersion(
+            profile_id,
+            profile.version,
+            jws,
+            profile.SerializeToString(),
+            profile_json=payload,
+        )
+        # Not this gateway's version (no disclosure of it recorded here): the peer's, its leaf.
+        signed.audit_subjects = (
+            f"peers/{relay.peer}/profiles/{profile_id}/versions/{profile.version}",
+            *relay_subjects(relay),
+        )
+        return signed
+
+    def relay_recognition(
+        self, request: RecognizeAeoRequest, caller: Partner
+    ) -> SignedDecision | None:
+        """The peer's decision on an authorisation of a country the routing table sends to it
+        (for the importing country asked): its signed JWS unchanged, once it verifies with the
+        peer's pinned keys; None when no route applies."""
+        target = self._route("AEO", request.aeo_number)
+        if target is None:
+            return None
+        question = json_format.MessageToDict(request)
+        relay, body = self._ask(
+            target, caller, {"op": "RecognizeAeo"}, "POST", RECOGNIZE_PATH, json=question
+        )
+        with self._answer_from(target.peer):
+            jws = read_json_object(body, max_bytes=_MAX_PROFILE_BYTES)["jws"]
+            decision = json_format.Parse(
+                target.verify(jws, DECISION_TYP), Decision(), ignore_unknown_fields=True
+            )
+            facts = json.loads(decision.facts_json or "{}")
+            if decision.question != "RecognizeAeo" or (
+                facts.get("importing_country") != request.importing_country
+            ):
+                raise Unauthenticated("not a decision on the question asked", field="jws")
+        return SignedDecision(decision=decision, jws=jws, relay=relay)
+
+    def relay_search(
+        self, request: SearchProfilesRequest, caller: Partner
+    ) -> SearchProfilesResponse | None:
+        """The peer's results for a search by a country a peer serves (the routing table sends
+        some of that country's identifiers to it); None when no peer does. A search answer is
+        not signed: it is as good as the channel to the peer (mutual TLS, the peer's token)."""
+        country = request.country.strip().upper()
+        target = self._route_country(country) if country else None
+        if target is None:
+            return None
+        query = {"name_prefix": request.name_prefix, "country": country}
+        query |= {"page_size": str(request.page_size)} if request.page_size else {}
+        query |= {"page_token": request.page_token} if request.page_token else {}
+        relay, body = self._ask(
+            target,
+            caller,
+            {"op": "SearchProfiles"},
+            "GET",
+            f"{SEARCH_PATH}?{urllib.parse.urlencode(query)}",
+        )
+        with self._answer_from(target.peer):
+            found = json_format.Parse(body, SearchProfilesResponse(), ignore_unknown_fields=True)
+        found.relay.CopyFrom(relay)
+        return found
+
+    def _ask(
+        self,
+        target: _Target,
+        caller: Partner,
+        claims: dict[str, str],
+        method: str,
+        path: str,
+        **content: Any,
+    ) -> tuple[Relay, bytes]:
+        """Ask the peer on the caller's behalf: the relay (its id, the peer's audit leaf) and
+        the peer's answer. The peer applies its own policy to this gateway and learns the
+        partner from a signed on-behalf-of claim whose jti both gateways' leaves name."""
         document, peer = self._ready_for_relay(target), target.peer
         now = int(self._clock().timestamp())
         jti = uuid.uuid4().hex
@@ -307,30 +404,29 @@ class Federation:
                 "iss": peer.local_id,
                 "sub": caller.id,
                 "aud": document.gateway,
-                "purpose": request.purpose,
                 "iat": now,
                 "exp": now + 60,
                 "jti": jti,
+                **claims,
             },
             {"typ": ON_BEHALF_OF_TYP},
         )
-        query = {"scheme": request.id.scheme, "value": request.id.value, "purpose": request.purpose}
-        query |= {"consent": request.consent} if request.consent else {}
-        query |= {"version": str(request.version)} if request.version else {}
+        if "json" in content:
+            content["json"] = {**content["json"], "onBehalfOf": claim}
         try:
             token = self._token_at(peer, document, timeout=self._relay_timeout)
-            url = peer.url + LOOKUP_PATH
             status, headers, body = self._send(
                 peer,
-                "GET",
-                f"{LOOKUP_PATH}?{urllib.parse.urlencode(query)}",
+                method,
+                path,
                 _MAX_PROFILE_BYTES,
                 headers={
                     "Authorization": f"DPoP {token}",
-                    "DPoP": self._dpop.proof("GET", url, token),
+                    "DPoP": self._dpop.proof(method, peer.url + path.split("?")[0], token),
                     ON_BEHALF_OF_HEADER: claim,
                 },
                 timeout=self._relay_timeout,
+                **content,
             )
             if status == 401:  # the token is no longer good: buy another next time
                 self._tokens.pop(peer.id, None)
@@ -344,20 +440,66 @@ class Federation:
         self._breaker.succeeded(peer.id)
         if status != 200:
             raise _refusal(peer.id, status, body)
-        return self._relayed(target, headers, body, jti)
+        # The peer's leaf goes into this gateway's audit leaf only in the form expected.
+        leaf = headers.get(AUDIT_LEAF_HEADER, "")
+        relay = Relay(relay_id=jti, peer=peer.id)
+        if leaf.isdigit() and len(leaf) <= 18:
+            relay.peer_audit_leaf = int(leaf)
+        return relay, body
+
+    @contextlib.contextmanager
+    def _answer_from(self, peer: PeerRow) -> Iterator[None]:
+        """Reading the peer's answer: anything that does not parse or verify as expected is
+        the peer's failure (logged, counted by the circuit breaker), never relayed."""
+        try:
+            yield
+        except (
+            GatewayError,
+            JsonError,
+            KeyError,
+            TypeError,
+            ValueError,
+            jwt.PyJWTError,
+            json_format.ParseError,
+        ) as exc:
+            _log.error(
+                "peer answered what its keys do not sign",
+                extra={"fields": {"peer": peer.id, "problem": str(exc)}},
+            )
+            self._breaker.failed(peer.id)
+            raise Unavailable(
+                f"peer {peer.id!r} answered what its pinned keys do not sign", field="peer"
+            ) from exc
 
     def _route(self, scheme: str, value: str) -> _Target | None:
-        """The peer that answers lookups of this identifier, from the routing table and the
-        peers' state as this process last read them (at most ``_ROUTES_SECONDS`` ago)."""
-        with self._lock:
-            if self._routing is None or time.monotonic() > self._routing[0]:
-                self._routing = (time.monotonic() + _ROUTES_SECONDS, *self._read_routing())
-            _, routes, targets = self._routing
+        """The peer that answers lookups of this identifier."""
+        routes, targets = self._routing_table()
         if not routes:
             return None
         country = value[:2].upper() if scheme == "AEO" else ""
         peer_id = routes.get((scheme, country)) or routes.get((scheme, ""))
         return None if peer_id is None else targets.get(peer_id)
+
+    def _route_country(self, country: str) -> _Target | None:
+        """The peer that serves a country: one the routing table sends lookups to whose
+        document says it is that country's gateway."""
+        _, targets = self._routing_table()
+        return next(
+            (
+                target
+                for _, target in sorted(targets.items())
+                if target.document is not None and target.document.country == country
+            ),
+            None,
+        )
+
+    def _routing_table(self) -> tuple[dict[tuple[str, str], str], dict[str, _Target]]:
+        """The routing table and the peers' state as this process last read them (at most
+        ``_ROUTES_SECONDS`` ago)."""
+        with self._lock:
+            if self._routing is None or time.monotonic() > self._routing[0]:
+                self._routing = (time.monotonic() + _ROUTES_SECONDS, *self._read_routing())
+            return self._routing[1], self._routing[2]
 
     def _read_routing(self) -> tuple[dict[tuple[str, str], str], dict[str, _Target]]:
         routes = self._store.routes()
@@ -387,52 +529,6 @@ class Federation:
                 field="peer",
             )
         return target.document
-
-    def _relayed(
-        self, target: _Target, headers: httpx.Headers, body: bytes, jti: str
-    ) -> SignedVersion:
-        """The peer's answer, once its JWS verifies with the peer's pinned keys."""
-        peer = target.peer
-        try:
-            answer = read_json_object(body, max_bytes=_MAX_PROFILE_BYTES)
-            jws = answer["jws"]
-            payload = target.verify(jws)
-            profile = json_format.Parse(payload, CreditProfile(), ignore_unknown_fields=True)
-        except (
-            GatewayError,
-            JsonError,
-            KeyError,
-            TypeError,
-            jwt.PyJWTError,
-            json_format.ParseError,
-        ) as exc:
-            _log.error(
-                "peer answered a profile its keys do not sign",
-                extra={"fields": {"peer": peer.id, "problem": str(exc)}},
-            )
-            self._breaker.failed(peer.id)
-            raise Unavailable(
-                f"peer {peer.id!r} answered a profile its pinned keys do not sign", field="peer"
-            ) from exc
-        # What the peer says goes into this gateway's audit leaf only in the forms expected.
-        profile_id = profile.name.removeprefix("profiles/")
-        profile_id = profile_id if _PROFILE_ID.fullmatch(profile_id) else "unnamed"
-        leaf = headers.get(AUDIT_LEAF_HEADER, "")
-        leaf = leaf if leaf.isdigit() and len(leaf) <= 20 else "none"
-        signed = SignedVersion(
-            profile_id,
-            profile.version,
-            jws,
-            profile.SerializeToString(),
-            profile_json=payload,
-        )
-        # Not this gateway's version (no disclosure of it recorded here): the peer's, its leaf.
-        signed.audit_subjects = (
-            f"peers/{peer.id}/profiles/{profile_id}/versions/{profile.version}",
-            f"peers/{peer.id}/leaves/{leaf}",
-            f"peers/{peer.id}/relays/{jti}",
-        )
-        return signed
 
     # -- following and witnessing ----------------------------------------------------------------
 
@@ -785,13 +881,13 @@ class _Target:
             for jwk in (document.keys if document else ())
         }
 
-    def verify(self, jws: str) -> bytes:
-        """The payload of a profile JWS one of the peer's keys signed (the key decides the
-        algorithm; the header must agree and say it is a profile)."""
+    def verify(self, jws: str, typ: str) -> bytes:
+        """The payload of a JWS of this type one of the peer's keys signed (the key decides
+        the algorithm; the header must agree and name the type)."""
         header = jws_header(jws)
         found = self._keys.get(str(header.get("kid")))
-        if found is None or header.get("alg") != found[0] or header.get("typ") != PROFILE_TYP:
-            raise Unauthenticated("not a profile signed by a key of the peer", field="jws")
+        if found is None or header.get("alg") != found[0] or header.get("typ") != typ:
+            raise Unauthenticated(f"not a {typ} signed by a key of the peer", field="jws")
         payload: bytes = jwt.api_jws.decode_complete(jws, found[1], algorithms=[found[0]])[
             "payload"
         ]

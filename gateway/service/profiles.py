@@ -22,7 +22,6 @@ from typing import IO, Any
 from sqlalchemy import Connection
 
 from gateway import mapping
-from gateway._json import JsonError, read_json_object
 from gateway.config import Settings
 from gateway.corrections.views import served
 from gateway.errors import (
@@ -31,7 +30,6 @@ from gateway.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
-    Unauthenticated,
 )
 from gateway.identifiers import normalize_scheme, validate
 from gateway.mapping import Adapter, Record
@@ -53,6 +51,7 @@ from gateway.schema.cxg.v1.profile_service_pb2 import (
 from gateway.service._paging import decode_token, encode_token, page_size
 from gateway.service.audit import served as version_subjects
 from gateway.service.consents import ConsentService
+from gateway.service.relays import OnBehalfOf, relay_subjects
 from gateway.service.rules import RuleService
 from gateway.signing import KeyRing
 from gateway.storage import Database, NewVersion, ProfileStore, Rendered, VersionRef
@@ -67,10 +66,6 @@ ConsentCheck = Callable[[str, str, str, str], str]
 CommonGradeOf = Callable[[CreditProfile, date], CommonGrade | None]
 
 PROFILE_TYP = "cxg-profile+jws"
-ON_BEHALF_OF_TYP = "cxg-on-behalf-of+jwt"
-ON_BEHALF_OF_HEADER = "Cxg-On-Behalf-Of"  # GetProfileRequest.on_behalf_of over REST
-MAX_ON_BEHALF_OF_SECONDS = 300
-_RELAYED_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 # What a partner signs to publish: not PROFILE_TYP, which names what the gateway serves, so that
 # neither can pass for the other. A partner-format publication has it too, with ``cty`` the
 # format's media type.
@@ -171,9 +166,14 @@ class ProfileExchange:
         # A version never changes, so each view of it is rendered and signed once per format
         # and marks generation (what disputes and repairs add to every view of the profile).
         # Set by the gateway to its federation's relay (gateway/service/federation.py).
+        self.on_behalf_of = OnBehalfOf(partners, gateway_id, clock)
+        # Set by the gateway to its federation's relays (gateway/service/federation.py).
         self.relay: Callable[[GetProfileRequest, Partner], SignedVersion | None] = (
             lambda request, caller: None
         )
+        self.relay_search: Callable[
+            [SearchProfilesRequest, Partner], SearchProfilesResponse | None
+        ] = lambda request, caller: None
         self._signed: Callable[[int, int, str, str], SignedVersion] = lru_cache(maxsize=cache_size)(
             self._render_view
         )
@@ -212,7 +212,7 @@ class ProfileExchange:
     def get_profile(self, request: GetProfileRequest, caller: Partner) -> SignedVersion:
         """The profile version as the caller's purpose may see it (data minimization)."""
         purpose = purpose_for(caller, request.purpose)
-        relayed_for = self._relayed_for(request, caller, purpose.name)
+        relayed_for = self.on_behalf_of.check(request.on_behalf_of, caller, purpose=purpose.name)
         if request.version < 0:
             raise InvalidArgument(
                 "version must be 0 (latest) or a positive version number", field="version"
@@ -238,58 +238,7 @@ class ProfileExchange:
         if request.format:
             self._formats(request.format)  # an unknown format is refused before any work
         signed = self._signed(ref.row_id, ref.marks, purpose.view, request.format)
-        return signed.naming(*relayed_for) if relayed_for else signed
-
-    def _relayed_for(
-        self, request: GetProfileRequest, caller: Partner, purpose: str
-    ) -> tuple[str, ...]:
-        """What the audit leaf names of a relayed request: the partner a gateway relays for
-        (its signed on-behalf-of claim) and the claim's jti, which the relaying gateway's leaf
-        names too. Required of gateways, refused from anyone else."""
-        gateway = "gateway" in caller.roles
-        if not request.on_behalf_of:
-            if gateway:
-                raise InvalidArgument(
-                    "a gateway relays for one of its partners: on_behalf_of is required",
-                    field="on_behalf_of",
-                )
-            return ()
-        if not gateway:
-            raise InvalidArgument(
-                "on_behalf_of is sent by a gateway relaying for a partner", field="on_behalf_of"
-            )
-        verified = self._partners.verify(
-            request.on_behalf_of, typ=ON_BEHALF_OF_TYP, field="on_behalf_of"
-        )
-        if verified.partner.id != caller.id:
-            raise PermissionDenied(
-                f"on_behalf_of is signed by {verified.partner.id!r}, not the caller",
-                field="on_behalf_of",
-            )
-        try:
-            claims = read_json_object(verified.payload)
-        except JsonError as exc:
-            raise InvalidArgument(f"claims: {exc}", field="on_behalf_of") from exc
-        now = int(self._clock().timestamp())
-        expected = {"iss": caller.id, "aud": self._gateway_id, "purpose": purpose}
-        for name, value in expected.items():
-            if claims.get(name) != value:
-                raise PermissionDenied(f"{name} must be {value!r}", field=f"on_behalf_of.{name}")
-        iat, exp = claims.get("iat"), claims.get("exp")
-        if not (isinstance(iat, int) and isinstance(exp, int) and iat - 60 <= now < exp):
-            raise Unauthenticated(
-                "iat and exp must be integers, now between them", field="on_behalf_of.exp"
-            )
-        if exp - iat > MAX_ON_BEHALF_OF_SECONDS:
-            raise Unauthenticated(
-                f"valid at most {MAX_ON_BEHALF_OF_SECONDS} s", field="on_behalf_of.exp"
-            )
-        sub, jti = claims.get("sub"), claims.get("jti")
-        if not (isinstance(sub, str) and _RELAYED_ID.fullmatch(sub)):
-            raise InvalidArgument("sub must be a partner id", field="on_behalf_of.sub")
-        if not (isinstance(jti, str) and _RELAYED_ID.fullmatch(jti)):
-            raise InvalidArgument("jti must be 1-64 letters, digits, '-'", field="on_behalf_of.jti")
-        return (f"on-behalf-of/{caller.id}/{sub}", f"relays/{caller.id}/{jti}")
+        return signed.naming(*relay_subjects(relayed_for)) if relayed_for else signed
 
     def _render_view(self, row_id: int, marks: int, view: str, format_name: str) -> SignedVersion:
         stored = self._store.load(row_id)
@@ -585,7 +534,12 @@ class ProfileExchange:
 
     # -- SearchProfiles ------------------------------------------------------------------------
 
-    def search_profiles(self, request: SearchProfilesRequest) -> SearchProfilesResponse:
+    def search_profiles(
+        self, request: SearchProfilesRequest, caller: Partner
+    ) -> SearchProfilesResponse:
+        """Profiles by legal-name prefix and/or country; a country a peer gateway serves (the
+        routing table sends it there) is searched at the peer."""
+        relayed_for = self.on_behalf_of.check(request.on_behalf_of, caller, op="SearchProfiles")
         prefix = request.name_prefix.strip()
         country = request.country.strip().upper()
         if len(prefix) > 200:
@@ -594,6 +548,8 @@ class ProfileExchange:
             raise InvalidArgument(
                 f"{request.country!r} is not an ISO 3166-1 alpha-2 code", field="country"
             )
+        if not relayed_for and (relayed := self.relay_search(request, caller)) is not None:
+            return relayed
         size = page_size(request.page_size)
         after = (
             decode_token(request.page_token, "p", _PROFILE_CURSOR)[0] if request.page_token else ""
@@ -615,6 +571,8 @@ class ProfileExchange:
             )
         if len(refs) > size:
             response.next_page_token = encode_token("p", refs[size - 1].profile_id)
+        if relayed_for:
+            response.relay.CopyFrom(relayed_for)
         return response
 
     def jwks(self) -> dict[str, Any]:

@@ -21,13 +21,14 @@ import jwt
 
 from gateway._json import JsonError, jws_header
 from gateway.config import Settings
-from gateway.errors import InvalidArgument, NotFound, RulePackError
+from gateway.errors import InvalidArgument, NotFound, PermissionDenied, RulePackError
 from gateway.identifiers import validate
 from gateway.observe import metrics
 from gateway.profiles import canonical_json
 from gateway.rules import Decision, Outcome, RuleBook, RulePack
 from gateway.schema.cxg.v1 import rules_service_pb2 as pb
-from gateway.schema.cxg.v1.profile_pb2 import AeoState, CommonGrade, CreditProfile
+from gateway.schema.cxg.v1.profile_pb2 import AeoState, CommonGrade, CreditProfile, Relay
+from gateway.service.relays import OnBehalfOf
 from gateway.signing import KeyRing
 from gateway.storage import Database, ProfileStore
 from gateway.storage.rules import RulePackStore, StoredPack
@@ -70,6 +71,12 @@ class RuleService:
         self._checked = 0.0
         # Why the active packs stored could not be loaded at the last reload (readiness).
         self.load_problem: str | None = None
+        # Set by the gateway (gateway/transport/serve.py): the check of a peer gateway's
+        # on-behalf-of claims, and its federation's relay of questions a peer answers.
+        self.on_behalf_of: OnBehalfOf | None = None
+        self.relay: Callable[[pb.RecognizeAeoRequest, Partner], pb.SignedDecision | None] = (
+            lambda request, caller: None
+        )
         self.reload()
 
     @classmethod
@@ -163,6 +170,10 @@ class RuleService:
     # -- decisions -------------------------------------------------------------------------------
 
     def recognize_aeo(self, request: pb.RecognizeAeoRequest, caller: Partner) -> pb.SignedDecision:
+        """Whether the importing country recognizes the authorisation; one whose country the
+        routing table sends to a peer gateway is decided by the peer, for the same importing
+        country."""
+        relayed_for = self._relayed_for(request, caller)
         number = validate("AEO", request.aeo_number, field="aeo_number").value
         importing = (request.importing_country or caller.country).upper()
         if len(importing) != 2 or not importing.isalpha():
@@ -170,10 +181,26 @@ class RuleService:
                 "importing_country is an ISO 3166-1 alpha-2 code", field="importing_country"
             )
         day = self._day(request.as_of_date, "as_of_date")
+        if not relayed_for:
+            asked = pb.RecognizeAeoRequest(
+                aeo_number=number, as_of_date=day.isoformat(), importing_country=importing
+            )
+            if (relayed := self.relay(asked, caller)) is not None:
+                return relayed
         facts: dict[str, Any] = {"importing_country": importing}
         facts |= self._aeo_facts(number)
         decision = self.reload().recognize_aeo(importing, number[:2], facts, day)
-        return self._signed("RecognizeAeo", decision, facts)
+        signed = self._signed("RecognizeAeo", decision, facts)
+        if relayed_for:
+            signed.relay.CopyFrom(relayed_for)
+        return signed
+
+    def _relayed_for(self, request: pb.RecognizeAeoRequest, caller: Partner) -> Relay | None:
+        if self.on_behalf_of is None:  # an entry point that takes no relayed questions
+            if request.on_behalf_of or "gateway" in caller.roles:
+                raise PermissionDenied("this entry point answers no relayed questions")
+            return None
+        return self.on_behalf_of.check(request.on_behalf_of, caller, op="RecognizeAeo")
 
     def equivalent_grade(self, request: pb.EquivalentGradeRequest) -> pb.SignedDecision:
         for name in ("scheme", "grade"):

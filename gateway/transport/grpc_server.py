@@ -87,7 +87,7 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
             ),
             "SearchProfiles": Method(
                 profile_pb.SearchProfilesRequest,
-                lambda r, c: exchange.search_profiles(r),
+                lambda r, c: exchange.search_profiles(r, c.partner),
             ),
             "ImportProfiles": Method(
                 profile_pb.ImportChunk,

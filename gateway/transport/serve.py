@@ -131,7 +131,11 @@ class Gateway:
                 trust_changed=sco.trust_changed,
             ),
         )
-        self.exchange.relay = self.services.federation.relay_profile
+        federation = self.services.federation
+        self.exchange.relay = federation.relay_profile
+        self.exchange.relay_search = federation.relay_search
+        self.rules.on_behalf_of = self.exchange.on_behalf_of
+        self.rules.relay = federation.relay_recognition
         self.deliverer = PushDeliverer(self.services.events, self.offload, self.audit, settings)
         # Both transports are served on one event loop: a call that waits for its audit leaf
         # waits as a coroutine, not as a blocked thread, and the loop commits the leaves of

@@ -42,12 +42,13 @@ _PUBLISHERS = frozenset({"credit_bureau", "bank", "customs"})
 
 OPERATIONS: dict[str, Rule] = {
     # ProfileService
-    # A peer gateway relays its partners' lookups (gateway/service/federation.py).
+    # A peer gateway relays its partners' lookups and searches, and customs' AEO questions
+    # (gateway/service/relays.py).
     "GetProfile": Rule(READERS | {"gateway"}),
     "PublishProfile": Rule(_PUBLISHERS),
     "ImportProfiles": Rule(_PUBLISHERS),
     "ListProfileVersions": Rule(READERS),
-    "SearchProfiles": Rule(READERS),
+    "SearchProfiles": Rule(READERS | {"gateway"}),
     # ConsentService: portals record consents; grantees read the ones they received.
     "GrantConsent": Rule(frozenset({"sme_portal"})),
     "RevokeConsent": Rule(frozenset({"sme_portal"})),
@@ -71,7 +72,7 @@ OPERATIONS: dict[str, Rule] = {
     "RecordRepair": Rule(_PUBLISHERS),
     # RulesService: customs ask about AEO authorisations; any reader asks grade equivalence;
     # the packs themselves are public, so anyone can check which rules decided.
-    "RecognizeAeo": Rule(frozenset({"customs", "operator"})),
+    "RecognizeAeo": Rule(frozenset({"customs", "operator", "gateway"})),
     "EquivalentGrade": Rule(READERS | {"operator"}),
     "ListRulePacks": Rule(public=True, audited=False),
     "GetRulePack": Rule(public=True, audited=False),

@@ -31,7 +31,8 @@ from gateway.errors import (
 )
 from gateway.identifiers import SCHEMES
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
-from gateway.service.profiles import ON_BEHALF_OF_HEADER
+from gateway.service.audit import subjects
+from gateway.service.relays import ON_BEHALF_OF_HEADER
 from gateway.transport._imports import Upload, summary_message
 from gateway.transport.errors import PROBLEM_JSON, mapping_for, problem, unexpected
 from gateway.transport.rest import (
@@ -230,10 +231,17 @@ def _routes() -> APIRouter:
         "/v1/profiles:search",
         operation_id="SearchProfiles",
         summary="Find profiles by legal-name prefix and/or country",
+        description=(
+            "A gateway relaying for one of its partners (role `gateway`) sends the signed "
+            "on-behalf-of claim (`SearchProfilesRequest.on_behalf_of`) in the "
+            "`Cxg-On-Behalf-Of` header. A country a peer gateway serves is searched at the peer."
+        ),
         responses=responses(pb.SearchProfilesResponse, 400),
     )
     async def search_profiles(
+        request: Request,
         services: ServicesDep,
+        caller: CallerDep,
         name_prefix: Annotated[
             str, Query(max_length=200, description="Prefix of the legal name.")
         ] = "",
@@ -243,12 +251,18 @@ def _routes() -> APIRouter:
         page_size: PageSize = 0,
         page_token: PageToken = "",
     ) -> Response:
-        request = pb.SearchProfilesRequest(
-            name_prefix=name_prefix, country=country, page_size=page_size, page_token=page_token
+        question = pb.SearchProfilesRequest(
+            name_prefix=name_prefix,
+            country=country,
+            page_size=page_size,
+            page_token=page_token,
+            on_behalf_of=_on_behalf_of(request),
         )
-        return message_response(
-            await services.offload.run(services.exchange.search_profiles, request)
+        found = await services.offload.run(
+            services.exchange.search_profiles, question, caller.partner
         )
+        mark_served(request, subjects(found))  # a relay's, when the search crossed a border
+        return message_response(found)
 
     @router.post(
         "/v1/profiles:publish",

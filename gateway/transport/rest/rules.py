@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from gateway.schema.cxg.v1 import rules_service_pb2 as pb
-from gateway.service.audit import subjects
+from gateway.service.audit import rule_pack_of, subjects
 from gateway.transport.rest._guard import GuardedRoute, mark_decision
 from gateway.transport.rest._replies import json_body, message_response, read_message, responses
 from gateway.transport.rest.deps import CallerDep, ServicesDep
@@ -31,7 +31,7 @@ router = APIRouter(route_class=GuardedRoute)
 async def recognize_aeo(request: Request, services: ServicesDep, caller: CallerDep) -> Response:
     question = await read_message(request, pb.RecognizeAeoRequest)
     answer = await services.offload.run(services.rules.recognize_aeo, question, caller.partner)
-    mark_decision(request, answer.decision.rule_pack_sha256, subjects(question))
+    mark_decision(request, rule_pack_of(answer), subjects(question, answer))
     return message_response(answer)
 
 

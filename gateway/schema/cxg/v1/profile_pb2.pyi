@@ -253,3 +253,17 @@ class DisputeMark(_message.Message):
     filed_date: str
     due_date: str
     def __init__(self, dispute: _Optional[str] = ..., fields: _Optional[_Iterable[str]] = ..., filed_date: _Optional[str] = ..., due_date: _Optional[str] = ...) -> None: ...
+
+class Relay(_message.Message):
+    __slots__ = ("relay_id", "peer", "peer_audit_leaf", "gateway", "on_behalf_of")
+    RELAY_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    PEER_AUDIT_LEAF_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    ON_BEHALF_OF_FIELD_NUMBER: _ClassVar[int]
+    relay_id: str
+    peer: str
+    peer_audit_leaf: int
+    gateway: str
+    on_behalf_of: str
+    def __init__(self, relay_id: _Optional[str] = ..., peer: _Optional[str] = ..., peer_audit_leaf: _Optional[int] = ..., gateway: _Optional[str] = ..., on_behalf_of: _Optional[str] = ...) -> None: ...

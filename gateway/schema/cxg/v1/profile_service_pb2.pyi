@@ -95,16 +95,18 @@ class ListProfileVersionsResponse(_message.Message):
     def __init__(self, versions: _Optional[_Iterable[_Union[ProfileVersion, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class SearchProfilesRequest(_message.Message):
-    __slots__ = ("name_prefix", "country", "page_size", "page_token")
+    __slots__ = ("name_prefix", "country", "page_size", "page_token", "on_behalf_of")
     NAME_PREFIX_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ON_BEHALF_OF_FIELD_NUMBER: _ClassVar[int]
     name_prefix: str
     country: str
     page_size: int
     page_token: str
-    def __init__(self, name_prefix: _Optional[str] = ..., country: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    on_behalf_of: str
+    def __init__(self, name_prefix: _Optional[str] = ..., country: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., on_behalf_of: _Optional[str] = ...) -> None: ...
 
 class ProfileSummary(_message.Message):
     __slots__ = ("name", "version", "ids", "legal_name", "country")
@@ -121,12 +123,14 @@ class ProfileSummary(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., ids: _Optional[_Iterable[_Union[_profile_pb2.EntityId, _Mapping]]] = ..., legal_name: _Optional[_Union[_profile_pb2.LocalizedText, _Mapping]] = ..., country: _Optional[str] = ...) -> None: ...
 
 class SearchProfilesResponse(_message.Message):
-    __slots__ = ("results", "next_page_token")
+    __slots__ = ("results", "next_page_token", "relay")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    RELAY_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[ProfileSummary]
     next_page_token: str
-    def __init__(self, results: _Optional[_Iterable[_Union[ProfileSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    relay: _profile_pb2.Relay
+    def __init__(self, results: _Optional[_Iterable[_Union[ProfileSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., relay: _Optional[_Union[_profile_pb2.Relay, _Mapping]] = ...) -> None: ...
 
 class ImportChunk(_message.Message):
     __slots__ = ("format", "data")

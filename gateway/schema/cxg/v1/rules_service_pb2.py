@@ -26,7 +26,7 @@ from gateway.schema.cxg.v1 import profile_pb2 as cxg_dot_v1_dot_profile__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63xg/v1/rules_service.proto\x12\x06\x63xg.v1\x1a\x14\x63xg/v1/profile.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"X\n\x13RecognizeAeoRequest\x12\x12\n\naeo_number\x18\x01 \x01(\t\x12\x12\n\nas_of_date\x18\x02 \x01(\t\x12\x19\n\x11importing_country\x18\x03 \x01(\t\"`\n\x16\x45quivalentGradeRequest\x12\x0e\n\x06scheme\x18\x01 \x01(\t\x12\r\n\x05grade\x18\x02 \x01(\t\x12\x13\n\x0brating_date\x18\x03 \x01(\t\x12\x12\n\nas_of_date\x18\x04 \x01(\t\"\xfb\x01\n\x08\x44\x65\x63ision\x12\x10\n\x08question\x18\x01 \x01(\t\x12 \n\x07outcome\x18\x02 \x01(\x0e\x32\x0f.cxg.v1.Outcome\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12%\n\x06reason\x18\x04 \x01(\x0b\x32\x15.cxg.v1.LocalizedText\x12\x10\n\x08\x62\x65nefits\x18\x05 \x03(\t\x12\x0e\n\x06\x62ucket\x18\x06 \x01(\t\x12\x0f\n\x07ordinal\x18\x07 \x01(\x05\x12\x11\n\trule_pack\x18\x08 \x01(\t\x12\x18\n\x10rule_pack_sha256\x18\t \x01(\t\x12\x12\n\nas_of_date\x18\n \x01(\t\x12\x12\n\nfacts_json\x18\x0b \x01(\t\"A\n\x0eSignedDecision\x12\"\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x10.cxg.v1.Decision\x12\x0b\n\x03jws\x18\x02 \x01(\t\"\xdc\x01\n\x0cRulePackInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x12\n\nvalid_from\x18\x05 \x01(\t\x12\x10\n\x08valid_to\x18\x06 \x01(\t\x12*\n\x0b\x64\x65scription\x18\x07 \x01(\x0b\x32\x15.cxg.v1.LocalizedText\x12\x31\n\ractivate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x61\x63tive\x18\t \x01(\x08\"\x16\n\x14ListRulePacksRequest\"<\n\x15ListRulePacksResponse\x12#\n\x05packs\x18\x01 \x03(\x0b\x32\x14.cxg.v1.RulePackInfo\"\"\n\x12GetRulePackRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"A\n\x0eSignedRulePack\x12\"\n\x04info\x18\x01 \x01(\x0b\x32\x14.cxg.v1.RulePackInfo\x12\x0b\n\x03jws\x18\x02 \x01(\t*h\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTCOME_RECOGNIZED\x10\x01\x12\x1a\n\x16OUTCOME_NOT_RECOGNIZED\x10\x02\x12\x10\n\x0cOUTCOME_OPEN\x10\x03\x32\xaf\x02\n\x0cRulesService\x12\x43\n\x0cRecognizeAeo\x12\x1b.cxg.v1.RecognizeAeoRequest\x1a\x16.cxg.v1.SignedDecision\x12I\n\x0f\x45quivalentGrade\x12\x1e.cxg.v1.EquivalentGradeRequest\x1a\x16.cxg.v1.SignedDecision\x12L\n\rListRulePacks\x12\x1c.cxg.v1.ListRulePacksRequest\x1a\x1d.cxg.v1.ListRulePacksResponse\x12\x41\n\x0bGetRulePack\x12\x1a.cxg.v1.GetRulePackRequest\x1a\x16.cxg.v1.SignedRulePackB$\n\norg.cxg.v1P\x01Z\x14\x63xg/gen/cxg/v1;cxgv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63xg/v1/rules_service.proto\x12\x06\x63xg.v1\x1a\x14\x63xg/v1/profile.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"n\n\x13RecognizeAeoRequest\x12\x12\n\naeo_number\x18\x01 \x01(\t\x12\x12\n\nas_of_date\x18\x02 \x01(\t\x12\x19\n\x11importing_country\x18\x03 \x01(\t\x12\x14\n\x0con_behalf_of\x18\x04 \x01(\t\"`\n\x16\x45quivalentGradeRequest\x12\x0e\n\x06scheme\x18\x01 \x01(\t\x12\r\n\x05grade\x18\x02 \x01(\t\x12\x13\n\x0brating_date\x18\x03 \x01(\t\x12\x12\n\nas_of_date\x18\x04 \x01(\t\"\xfb\x01\n\x08\x44\x65\x63ision\x12\x10\n\x08question\x18\x01 \x01(\t\x12 \n\x07outcome\x18\x02 \x01(\x0e\x32\x0f.cxg.v1.Outcome\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12%\n\x06reason\x18\x04 \x01(\x0b\x32\x15.cxg.v1.LocalizedText\x12\x10\n\x08\x62\x65nefits\x18\x05 \x03(\t\x12\x0e\n\x06\x62ucket\x18\x06 \x01(\t\x12\x0f\n\x07ordinal\x18\x07 \x01(\x05\x12\x11\n\trule_pack\x18\x08 \x01(\t\x12\x18\n\x10rule_pack_sha256\x18\t \x01(\t\x12\x12\n\nas_of_date\x18\n \x01(\t\x12\x12\n\nfacts_json\x18\x0b \x01(\t\"_\n\x0eSignedDecision\x12\"\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x10.cxg.v1.Decision\x12\x0b\n\x03jws\x18\x02 \x01(\t\x12\x1c\n\x05relay\x18\x03 \x01(\x0b\x32\r.cxg.v1.Relay\"\xdc\x01\n\x0cRulePackInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x12\n\nvalid_from\x18\x05 \x01(\t\x12\x10\n\x08valid_to\x18\x06 \x01(\t\x12*\n\x0b\x64\x65scription\x18\x07 \x01(\x0b\x32\x15.cxg.v1.LocalizedText\x12\x31\n\ractivate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x61\x63tive\x18\t \x01(\x08\"\x16\n\x14ListRulePacksRequest\"<\n\x15ListRulePacksResponse\x12#\n\x05packs\x18\x01 \x03(\x0b\x32\x14.cxg.v1.RulePackInfo\"\"\n\x12GetRulePackRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"A\n\x0eSignedRulePack\x12\"\n\x04info\x18\x01 \x01(\x0b\x32\x14.cxg.v1.RulePackInfo\x12\x0b\n\x03jws\x18\x02 \x01(\t*h\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x16\n\x12OUTCOME_RECOGNIZED\x10\x01\x12\x1a\n\x16OUTCOME_NOT_RECOGNIZED\x10\x02\x12\x10\n\x0cOUTCOME_OPEN\x10\x03\x32\xaf\x02\n\x0cRulesService\x12\x43\n\x0cRecognizeAeo\x12\x1b.cxg.v1.RecognizeAeoRequest\x1a\x16.cxg.v1.SignedDecision\x12I\n\x0f\x45quivalentGrade\x12\x1e.cxg.v1.EquivalentGradeRequest\x1a\x16.cxg.v1.SignedDecision\x12L\n\rListRulePacks\x12\x1c.cxg.v1.ListRulePacksRequest\x1a\x1d.cxg.v1.ListRulePacksResponse\x12\x41\n\x0bGetRulePack\x12\x1a.cxg.v1.GetRulePackRequest\x1a\x16.cxg.v1.SignedRulePackB$\n\norg.cxg.v1P\x01Z\x14\x63xg/gen/cxg/v1;cxgv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,26 +34,26 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cxg.v1.rules_service_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\norg.cxg.v1P\001Z\024cxg/gen/cxg/v1;cxgv1'
-  _globals['_OUTCOME']._serialized_start=1014
-  _globals['_OUTCOME']._serialized_end=1118
+  _globals['_OUTCOME']._serialized_start=1066
+  _globals['_OUTCOME']._serialized_end=1170
   _globals['_RECOGNIZEAEOREQUEST']._serialized_start=93
-  _globals['_RECOGNIZEAEOREQUEST']._serialized_end=181
-  _globals['_EQUIVALENTGRADEREQUEST']._serialized_start=183
-  _globals['_EQUIVALENTGRADEREQUEST']._serialized_end=279
-  _globals['_DECISION']._serialized_start=282
-  _globals['_DECISION']._serialized_end=533
-  _globals['_SIGNEDDECISION']._serialized_start=535
-  _globals['_SIGNEDDECISION']._serialized_end=600
-  _globals['_RULEPACKINFO']._serialized_start=603
-  _globals['_RULEPACKINFO']._serialized_end=823
-  _globals['_LISTRULEPACKSREQUEST']._serialized_start=825
-  _globals['_LISTRULEPACKSREQUEST']._serialized_end=847
-  _globals['_LISTRULEPACKSRESPONSE']._serialized_start=849
-  _globals['_LISTRULEPACKSRESPONSE']._serialized_end=909
-  _globals['_GETRULEPACKREQUEST']._serialized_start=911
-  _globals['_GETRULEPACKREQUEST']._serialized_end=945
-  _globals['_SIGNEDRULEPACK']._serialized_start=947
-  _globals['_SIGNEDRULEPACK']._serialized_end=1012
-  _globals['_RULESSERVICE']._serialized_start=1121
-  _globals['_RULESSERVICE']._serialized_end=1424
+  _globals['_RECOGNIZEAEOREQUEST']._serialized_end=203
+  _globals['_EQUIVALENTGRADEREQUEST']._serialized_start=205
+  _globals['_EQUIVALENTGRADEREQUEST']._serialized_end=301
+  _globals['_DECISION']._serialized_start=304
+  _globals['_DECISION']._serialized_end=555
+  _globals['_SIGNEDDECISION']._serialized_start=557
+  _globals['_SIGNEDDECISION']._serialized_end=652
+  _globals['_RULEPACKINFO']._serialized_start=655
+  _globals['_RULEPACKINFO']._serialized_end=875
+  _globals['_LISTRULEPACKSREQUEST']._serialized_start=877
+  _globals['_LISTRULEPACKSREQUEST']._serialized_end=899
+  _globals['_LISTRULEPACKSRESPONSE']._serialized_start=901
+  _globals['_LISTRULEPACKSRESPONSE']._serialized_end=961
+  _globals['_GETRULEPACKREQUEST']._serialized_start=963
+  _globals['_GETRULEPACKREQUEST']._serialized_end=997
+  _globals['_SIGNEDRULEPACK']._serialized_start=999
+  _globals['_SIGNEDRULEPACK']._serialized_end=1064
+  _globals['_RULESSERVICE']._serialized_start=1173
+  _globals['_RULESSERVICE']._serialized_end=1476
 # @@protoc_insertion_point(module_scope)

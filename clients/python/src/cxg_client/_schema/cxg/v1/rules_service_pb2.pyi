@@ -23,14 +23,16 @@ OUTCOME_NOT_RECOGNIZED: Outcome
 OUTCOME_OPEN: Outcome
 
 class RecognizeAeoRequest(_message.Message):
-    __slots__ = ("aeo_number", "as_of_date", "importing_country")
+    __slots__ = ("aeo_number", "as_of_date", "importing_country", "on_behalf_of")
     AEO_NUMBER_FIELD_NUMBER: _ClassVar[int]
     AS_OF_DATE_FIELD_NUMBER: _ClassVar[int]
     IMPORTING_COUNTRY_FIELD_NUMBER: _ClassVar[int]
+    ON_BEHALF_OF_FIELD_NUMBER: _ClassVar[int]
     aeo_number: str
     as_of_date: str
     importing_country: str
-    def __init__(self, aeo_number: _Optional[str] = ..., as_of_date: _Optional[str] = ..., importing_country: _Optional[str] = ...) -> None: ...
+    on_behalf_of: str
+    def __init__(self, aeo_number: _Optional[str] = ..., as_of_date: _Optional[str] = ..., importing_country: _Optional[str] = ..., on_behalf_of: _Optional[str] = ...) -> None: ...
 
 class EquivalentGradeRequest(_message.Message):
     __slots__ = ("scheme", "grade", "rating_date", "as_of_date")
@@ -71,12 +73,14 @@ class Decision(_message.Message):
     def __init__(self, question: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., rule: _Optional[str] = ..., reason: _Optional[_Union[_profile_pb2.LocalizedText, _Mapping]] = ..., benefits: _Optional[_Iterable[str]] = ..., bucket: _Optional[str] = ..., ordinal: _Optional[int] = ..., rule_pack: _Optional[str] = ..., rule_pack_sha256: _Optional[str] = ..., as_of_date: _Optional[str] = ..., facts_json: _Optional[str] = ...) -> None: ...
 
 class SignedDecision(_message.Message):
-    __slots__ = ("decision", "jws")
+    __slots__ = ("decision", "jws", "relay")
     DECISION_FIELD_NUMBER: _ClassVar[int]
     JWS_FIELD_NUMBER: _ClassVar[int]
+    RELAY_FIELD_NUMBER: _ClassVar[int]
     decision: Decision
     jws: str
-    def __init__(self, decision: _Optional[_Union[Decision, _Mapping]] = ..., jws: _Optional[str] = ...) -> None: ...
+    relay: _profile_pb2.Relay
+    def __init__(self, decision: _Optional[_Union[Decision, _Mapping]] = ..., jws: _Optional[str] = ..., relay: _Optional[_Union[_profile_pb2.Relay, _Mapping]] = ...) -> None: ...
 
 class RulePackInfo(_message.Message):
     __slots__ = ("name", "id", "version", "type", "valid_from", "valid_to", "description", "activate_time", "active")
