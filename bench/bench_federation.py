@@ -85,6 +85,7 @@ def node(workdir: Path, city: str, country: str) -> dict[str, str]:
         "CXG_GATEWAY_ID": f"cxg.{city}.dev",
         "CXG_COUNTRY": country,
         "CXG_FEDERATION_ALLOW_HTTP": "yes",
+        "CXG_FEDERATION_CACHE_SECONDS": "0",  # every relayed call goes to the peer
         "CXG_LOG_LEVEL": "warning",
     }
     settings = Settings.from_env(env)

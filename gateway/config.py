@@ -355,6 +355,16 @@ class Settings:
     federation_timeout_seconds: float = _setting(
         10.0, "a peer's document, checkpoint or proof not answered within this is a failed refresh"
     )
+    federation_cache_seconds: float = _setting(
+        60.0,
+        "how long a peer's answer to a relayed lookup is kept and served again, for the purposes"
+        " whose policy allows it (trade_due_diligence); 0: never",
+    )
+    federation_stale_seconds: float = _setting(
+        900.0,
+        "how old a kept answer may be and still be served while the peer cannot be reached, for"
+        " the same purposes (its audit leaf says it was stale); 0: never",
+    )
     federation_tls_ca_file: Path | None = _setting(
         None,
         "PEM file of the CAs a peer's certificate must chain to; unset: Mozilla's CA bundle"

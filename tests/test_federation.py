@@ -194,6 +194,9 @@ def node_settings(
         country=country,
         federation_allow_http="yes",
         federation_refresh_seconds=3600.0,  # the tests refresh when they choose
+        # Every relayed lookup goes to the peer (kept answers have a test of their own).
+        federation_cache_seconds=0.0,
+        federation_stale_seconds=0.0,
     )
 
 
@@ -627,12 +630,16 @@ KZ_COMPANY = {
 
 @contextmanager
 def federated(
-    tmp_path: Path, partners: dict[str, TestPartner], database_url: str | None = None
+    tmp_path: Path,
+    partners: dict[str, TestPartner],
+    database_url: str | None = None,
+    **qingdao: Any,
 ) -> Iterator[tuple[Gateway, Gateway]]:
     """Qingdao and Astana as each other's peers; Qingdao routes KZ_BIN lookups to Astana,
-    which holds a Kazakh company Qingdao does not."""
+    which holds a Kazakh company Qingdao does not. ``qingdao``: settings of Qingdao's."""
+    cn_settings = node_settings(tmp_path, "qingdao", "CN", partners, database_url)
     with (
-        running(node_settings(tmp_path, "qingdao", "CN", partners, database_url)) as cn,
+        running(dataclasses.replace(cn_settings, **qingdao)) as cn,
         running(node_settings(tmp_path, "astana", "KZ", partners)) as kz,
     ):
         publish(kz.exchange, partners["kz-bank"], profile(subject=KZ_COMPANY, aeo=[]))
@@ -826,6 +833,45 @@ def test_a_peer_down_is_a_503_naming_it_and_the_breaker_stops_waiting_for_it(
             assert local.status_code == 200, local.text
         finally:
             bank.close()
+
+
+def test_answers_are_kept_only_for_purposes_that_allow_it_and_served_stale_only_by_them(
+    tmp_path: Path, partners: dict[str, TestPartner]
+) -> None:
+    keeping = {"federation_cache_seconds": 60.0, "federation_stale_seconds": 900.0}
+    with federated(tmp_path, partners, **keeping) as (cn, kz):
+        kz_aeo = [{"programCountry": "KZ", "authorisationNumber": KZ_AEO, "type": "KZ_AEO"}]
+        publish(kz.exchange, partners["kz-bank"], profile(subject=KZ_COMPANY, aeo=kz_aeo))
+        bank = RestClient(cn, partners, caller="kz-bank")
+        customs = RestClient(cn, partners, caller="cn-customs")
+        clearance = {"scheme": "KZ_BIN", "value": KZ_BIN, "purpose": "customs_clearance"}
+        try:
+            first, again = lookup(bank), lookup(bank)
+            assert first.status_code == again.status_code == 200, again.text
+            assert first.json()["jws"] == again.json()["jws"]
+            for _ in range(2):  # customs clearance is always asked of the peer
+                cleared = customs.request("GET", "/v1/profiles:lookup", params=clearance)
+                assert cleared.status_code == 200, cleared.text
+            astana = leaves_of(kz, "GetProfile")
+            assert [leaf["purpose"] for leaf in astana] == ["trade_due_diligence"] + [
+                "customs_clearance"
+            ] * 2
+            qingdao = [leaf for leaf in leaves_of(cn, "GetProfile") if leaf["decision"] == "ok"]
+            relayed = next(s for s in qingdao[0]["subject"] if "/relays/" in s)
+            assert f"{relayed}/cached" in qingdao[1]["subject"]  # named as kept, same relay
+
+            kz.stop()
+            kept = cn.services.federation._kept._answers  # two minutes pass
+            for key, (at, answer) in kept.items():
+                kept[key] = (at - 120, answer)
+            stale = lookup(bank)
+            assert stale.status_code == 200 and stale.json()["jws"] == first.json()["jws"]
+            assert f"{relayed}/stale" in leaves_of(cn, "GetProfile")[-1]["subject"]
+            down = customs.request("GET", "/v1/profiles:lookup", params=clearance)
+            assert down.status_code == 503 and "kz-gateway" in down.json()["detail"], down.text
+        finally:
+            bank.close()
+            customs.close()
 
 
 def test_a_peer_answering_a_profile_its_keys_do_not_sign_is_refused(

@@ -50,6 +50,7 @@ NOT_EXPRESSIBLE = {
     "RegisterPeer": "public keys (JWK) that must parse, each kid its RFC 7638 thumbprint",
     "SetPeerRoute": "an identifier scheme's name, and a peer that is registered",
     "AddCosignature": "a witness's signature line",
+    "RecognizeAeo": "on_behalf_of: a claim a peer gateway signs, sent by gateways only",
     "CreateSubscription": "identifiers' check digits; an endpoint that resolves to a public address",
     "PollEvents": "ack and setErrs name jtis of SETs the gateway sent (32 hex digits)",
     "ReplayEvents": "jtis of dead letters (32 hex digits)",

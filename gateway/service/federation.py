@@ -38,6 +38,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
@@ -89,6 +90,7 @@ from gateway.storage.partners import PartnerStore
 from gateway.storage.peers import SPLIT_VIEW, PeerRow, PeerStore
 from gateway.trust import Partner, PartnerKey
 from gateway.trust.pki import PARTNER_ID_PATTERN as _PEER_ID
+from gateway.trust.policy import PURPOSES
 
 _log = logging.getLogger("cxg.federation")
 FEDERATION_PATH = "/.well-known/cxg-federation"
@@ -98,6 +100,7 @@ _MAX_ANSWER_BYTES = 64 * 1024  # a checkpoint, a consistency proof, a token
 _MAX_PROFILE_BYTES = 2 * 1024 * 1024  # a relayed profile
 _ROUTES_SECONDS = 10.0  # how long a process keeps the routing table before reading it again
 _BREAKER_FAILURES, _BREAKER_SECONDS = 3, 30.0
+_KEPT_ANSWERS = 10_000  # relayed answers kept for the purposes that allow it (bounded memory)
 _SCHEME = re.compile(r"[A-Z][A-Z0-9_]{1,31}")
 _PROFILE_ID = re.compile(r"[0-9a-f]{32}")
 LOOKUP_PATH = "/v1/profiles:lookup"
@@ -159,6 +162,9 @@ class Federation:
             settings.federation_timeout_seconds, settings.database_timeout_seconds * 0.45
         )
         self._tokens: dict[str, tuple[str, float]] = {}  # peer id: (token, good until)
+        self._kept = _Kept(_KEPT_ANSWERS)
+        self._cache_seconds = settings.federation_cache_seconds
+        self._stale_seconds = max(settings.federation_stale_seconds, self._cache_seconds)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -303,16 +309,34 @@ class Federation:
                 "a profile relayed from a peer is answered in the canonical JSON only",
                 field="format",
             )
+        _refuse_suspended(target)
+        # A purpose whose policy allows it is answered from what the peer said last, for a
+        # while; and, for longer, while the peer cannot be reached. Each leaf says which.
+        purpose = PURPOSES.get(request.purpose)
+        kept_as = (target.peer.id, request.id.scheme.upper(), request.id.value)
+        kept_as += (request.version, request.purpose)
+        keeps = purpose is not None and purpose.relay_cache
+        if keeps and (kept := self._kept.get(kept_as, self._cache_seconds)) is not None:
+            return kept.naming(f"{kept.audit_subjects[-1]}/cached")
         query = {"scheme": request.id.scheme, "value": request.id.value, "purpose": request.purpose}
         query |= {"consent": request.consent} if request.consent else {}
         query |= {"version": str(request.version)} if request.version else {}
-        relay, body = self._ask(
-            target,
-            caller,
-            {"purpose": request.purpose},
-            "GET",
-            f"{LOOKUP_PATH}?{urllib.parse.urlencode(query)}",
-        )
+        try:
+            relay, body = self._ask(
+                target,
+                caller,
+                {"purpose": request.purpose},
+                "GET",
+                f"{LOOKUP_PATH}?{urllib.parse.urlencode(query)}",
+            )
+        except Unavailable as down:
+            if keeps and (kept := self._kept.get(kept_as, self._stale_seconds)) is not None:
+                _log.warning(
+                    "peer unavailable: a kept answer served",
+                    extra={"fields": {"peer": target.peer.id, "problem": down.message}},
+                )
+                return kept.naming(f"{kept.audit_subjects[-1]}/stale")
+            raise
         with self._answer_from(target.peer):
             jws = read_json_object(body, max_bytes=_MAX_PROFILE_BYTES)["jws"]
             payload = target.verify(jws, PROFILE_TYP)
@@ -332,6 +356,8 @@ class Federation:
             f"peers/{relay.peer}/profiles/{profile_id}/versions/{profile.version}",
             *relay_subjects(relay),
         )
+        if keeps:
+            self._kept.put(kept_as, signed)
         return signed
 
     def relay_recognition(
@@ -514,8 +540,7 @@ class Federation:
 
     def _ready_for_relay(self, target: _Target) -> FederationDocument:
         peer = target.peer
-        if not target.active:
-            raise Unavailable(f"peer {peer.id!r} is suspended", field="peer")
+        _refuse_suspended(target)
         if not peer.local_id or target.document is None:
             raise Unavailable(
                 f"peer {peer.id!r} cannot be asked: "
@@ -892,6 +917,34 @@ class _Target:
             "payload"
         ]
         return payload
+
+
+def _refuse_suspended(target: _Target) -> None:
+    if not target.active:
+        raise Unavailable(f"peer {target.peer.id!r} is suspended", field="peer")
+
+
+class _Kept:
+    """The peers' latest answers to relayed lookups, the oldest dropped beyond ``size``."""
+
+    def __init__(self, size: int) -> None:
+        self._lock = threading.Lock()
+        self._size = size
+        self._answers: OrderedDict[tuple[Any, ...], tuple[float, SignedVersion]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...], max_age: float) -> SignedVersion | None:
+        with self._lock:
+            found = self._answers.get(key)
+        if found is None or time.monotonic() - found[0] > max_age:
+            return None
+        return found[1]
+
+    def put(self, key: tuple[Any, ...], answer: SignedVersion) -> None:
+        with self._lock:
+            self._answers[key] = (time.monotonic(), answer)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._size:
+                self._answers.popitem(last=False)
 
 
 class _Breaker:

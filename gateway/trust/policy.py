@@ -163,6 +163,10 @@ class Purpose:
     view: str
     needs_consent: bool
     description: str
+    # A peer gateway's answer may be kept and served again (CXG_FEDERATION_CACHE_SECONDS), and
+    # served stale while the peer is down (CXG_FEDERATION_STALE_SECONDS): for a counterparty
+    # check, where a minute-old summary is as good; never where a suspension must tell at once.
+    relay_cache: bool = False
 
 
 PURPOSES: dict[str, Purpose] = {
@@ -177,6 +181,7 @@ PURPOSES: dict[str, Purpose] = {
             SUMMARY,
             needs_consent=False,
             description="Check a trading counterparty: identifiers, names, status, common grade, AEO.",
+            relay_cache=True,
         ),
         Purpose(
             "customs_clearance",
