@@ -313,8 +313,13 @@ class Federation:
         # A purpose whose policy allows it is answered from what the peer said last, for a
         # while; and, for longer, while the peer cannot be reached. Each leaf says which.
         purpose = PURPOSES.get(request.purpose)
-        kept_as = (target.peer.id, request.id.scheme.upper(), request.id.value)
-        kept_as += (request.version, request.purpose)
+        kept_as = (
+            target.peer.id,
+            request.id.scheme.upper(),
+            request.id.value,
+            request.version,
+            request.purpose,
+        )
         keeps = purpose is not None and purpose.relay_cache
         if keeps and (kept := self._kept.get(kept_as, self._cache_seconds)) is not None:
             return kept.naming(f"{kept.audit_subjects[-1]}/cached")
