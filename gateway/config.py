@@ -355,6 +355,11 @@ class Settings:
     federation_timeout_seconds: float = _setting(
         10.0, "a peer's document, checkpoint or proof not answered within this is a failed refresh"
     )
+    federation_events_seconds: float = _setting(
+        10.0,
+        "how often each gateway process polls its peers for events about the companies it"
+        " relayed to its partners (forwarded to those subscribed here)",
+    )
     federation_cache_seconds: float = _setting(
         60.0,
         "how long a peer's answer to a relayed lookup is kept and served again, for the purposes"

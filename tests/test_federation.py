@@ -389,7 +389,8 @@ class HostilePeer:
         self.checkpoint_key = note.verifier_key(self.origin, self.note_key.public_key())
         self.routes: dict[str, bytes] = {}
         self.post_routes: dict[str, bytes] = {}
-        routes, post_routes = self.routes, self.post_routes
+        self.posted: list[tuple[str, bytes]] = []  # (path, body) of each POST it received
+        routes, post_routes, posted = self.routes, self.post_routes, self.posted
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -400,7 +401,9 @@ class HostilePeer:
                 self.wfile.write(body or b"")
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                posted.append(
+                    (self.path, self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                )
                 body = post_routes.get(self.path.split("?")[0])
                 self.send_response(200 if body is not None else 404)
                 self.send_header("Content-Length", str(len(body or b"")))
@@ -810,6 +813,113 @@ def test_customs_ask_a_peer_about_its_aeo_and_partners_search_its_country_throug
             customs.close()
             bank.close()
             grpc_client.close()
+
+
+def verified_jws(jws: str, keys: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims of a JWS one of ``keys`` signed, as jwcrypto verifies it."""
+    token = jw_jws.JWS()
+    token.deserialize(jws)
+    [key] = [k for k in keys if k["kid"] == token.jose_header["kid"]]
+    token.verify(jw_jwk.JWK(**key), alg=key["alg"])
+    return token.jose_header, json.loads(token.payload)
+
+
+def test_a_peers_events_about_a_company_reach_the_partners_it_was_relayed_to(
+    tmp_path: Path, database_url: str, partners: dict[str, TestPartner]
+) -> None:
+    with federated(tmp_path, partners, database_url) as (cn, kz):
+        bank = RestClient(cn, partners, caller="kz-bank")
+        other = RestClient(cn, partners, caller="ru-bureau")
+        subscription = {
+            "scope": "SUBSCRIPTION_SCOPE_RECEIVED",
+            "purpose": "trade_due_diligence",
+            "delivery": "EVENT_DELIVERY_POLL",
+        }
+        poll = {"returnImmediately": True}
+        try:
+            for client in (bank, other):  # only the bank reads the company
+                made = client.request("POST", "/v1/subscriptions", json=subscription)
+                assert made.status_code == 200, made.text
+            assert lookup(bank).status_code == 200
+            assert cn.services.federation.poll_events() == 0  # subscribed at Astana: nothing yet
+            at_kz = kz.services.events.store.subscriptions_of("cn-gateway")
+            assert [(s.scope, s.delivery) for s in at_kz] == [("received", "poll")]
+
+            # Astana's company is granted an AEO authorisation: Astana's event reaches the bank.
+            kz_aeo = [
+                {
+                    "programCountry": "KZ",
+                    "authorisationNumber": KZ_AEO,
+                    "type": "KZ_AEO",
+                    "status": "AEO_STATE_AUTHORISED",
+                }
+            ]
+            publish(kz.exchange, partners["kz-bank"], profile(subject=KZ_COMPANY, aeo=kz_aeo))
+            assert kz.services.events.dispatch() == 1
+            assert cn.services.federation.poll_events() == 1
+            assert cn.services.federation.poll_events() == 0  # acknowledged: taken once
+            assert cn.services.events.dispatch() == 1
+            polled = bank.request("POST", "/v1/events:poll", json=poll)
+            assert polled.status_code == 200, polled.text
+            [forwarded] = polled.json()["sets"].values()
+            header, claims = verified_jws(forwarded, cn.services.exchange.jwks()["keys"])
+            assert header["typ"] == "secevent+jwt" and claims["iss"] == "cxg.qingdao.dev"
+            assert claims["aud"] == "kz-bank"
+            assert claims["sub_id"]["id"].startswith("peers/kz-gateway/profiles/")
+            aeo_event = claims["events"]["urn:cxg:secevent:aeo-status"]
+            assert aeo_event["changes"][0]["authorisationNumber"] == KZ_AEO
+            # Astana's own SET rides along, verifiable with Astana's keys alone.
+            carried = claims["events"]["urn:cxg:secevent:peer-set"]
+            assert carried["peer"] == "kz-gateway"
+            _, original = verified_jws(carried["set"], kz.services.exchange.jwks()["keys"])
+            assert original["iss"] == "cxg.astana.dev" and original["aud"] == "cn-gateway"
+            assert original["events"]["urn:cxg:secevent:aeo-status"] == aeo_event
+            # The partner that never received the company hears nothing of it.
+            nothing = other.request("POST", "/v1/events:poll", json=poll)
+            assert nothing.status_code == 200 and not nothing.json().get("sets"), nothing.text
+        finally:
+            bank.close()
+            other.close()
+
+
+def test_a_peers_set_its_keys_do_not_sign_is_refused_and_not_forwarded(
+    tmp_path: Path, partners: dict[str, TestPartner], hostile: HostilePeer
+) -> None:
+    with running(node_settings(tmp_path, "qingdao", "CN", partners)) as cn:
+        federation = cn.services.federation
+        hostile.register_at(federation, local_id="cn-gateway")
+        hostile.publish(issued_at=datetime.now(UTC).replace(microsecond=0))
+        hostile.checkpoint(1, hashlib.sha256(b"log").digest())
+        hostile.post_routes["/oauth2/token"] = json.dumps(
+            {"access_token": "t", "token_type": "DPoP", "expires_in": 300}
+        ).encode()
+        hostile.post_routes["/v1/audit/checkpoints/1:cosign"] = b"{}"
+        assert federation.refresh("kz-gateway").problem == ""
+        hostile.routes["/v1/subscriptions"] = b'{"subscriptions": []}'
+        hostile.post_routes["/v1/subscriptions"] = b"{}"
+        now = int(datetime.now(UTC).timestamp())
+        claims = {
+            "iss": "cxg.astana.dev",
+            "aud": "cn-gateway",
+            "iat": now,
+            "toe": now,
+            "jti": "a" * 32,
+            "sub_id": {"format": "opaque", "id": "profiles/" + "b" * 32},
+            "events": {"urn:cxg:secevent:profile-version": {}},
+        }
+        forged = SigningKey.generate().sign_jwt(claims, {"typ": "secevent+jwt"})
+        genuine_for_another = hostile.key.sign_jwt(
+            claims | {"aud": "someone-else"}, {"typ": "secevent+jwt"}
+        )
+        sets = {"1": forged, "2": genuine_for_another}
+        hostile.post_routes["/v1/events:poll"] = json.dumps({"sets": sets}).encode()
+        assert federation.poll_events() == 0
+        assert cn.services.events.dispatch() == 0  # nothing entered the outbox
+        # Both were polled and refused back to the peer (RFC 8936 setErrs), neither acknowledged.
+        polls = [json.loads(body) for path, body in hostile.posted if path == "/v1/events:poll"]
+        assert polls[-1]["ack"] == [] and sorted(polls[-1]["setErrs"]) == ["1", "2"]
+        assert polls[-1]["setErrs"]["1"]["err"] == "invalid_key"
+        assert polls[-1]["setErrs"]["2"]["err"] == "invalid_audience"
 
 
 def test_a_peer_down_is_a_503_naming_it_and_the_breaker_stops_waiting_for_it(

@@ -143,8 +143,12 @@ def test_one_batch_decides_its_records_in_order(
     latest = gateway.exchange.get_profile(request, partners["ru-bureau"].as_partner())
     assert latest.version == 2 and "Второе имя".encode() in latest.as_json
     # Search knows the latest name only.
-    found = gateway.exchange.search_profiles(SearchProfilesRequest(name_prefix="ООО «П"))
+    found = gateway.exchange.search_profiles(
+        SearchProfilesRequest(name_prefix="ООО «П"), partners["ru-bureau"].as_partner()
+    )
     assert not found.results
-    found = gateway.exchange.search_profiles(SearchProfilesRequest(name_prefix="ооо «в"))
+    found = gateway.exchange.search_profiles(
+        SearchProfilesRequest(name_prefix="ооо «в"), partners["ru-bureau"].as_partner()
+    )
     assert [r.name for r in found.results] == [f"profiles/{latest.profile_id}"]
     assert versions(gateway) == 3

@@ -138,6 +138,7 @@ def test_versions_page_through_history(exchange: ProfileExchange, partners: Part
 
 def test_search_by_prefix_country_and_pages(exchange: ProfileExchange, partners: Partners) -> None:
     bank = partners["kz-bank"]
+    reader = bank.as_partner()
     bins = make_kz_bins(5)
     for i, bin_ in enumerate(bins):
         publish(exchange, bank, kz_company(bin_, f"Altyn Trade {i}"))
@@ -147,16 +148,19 @@ def test_search_by_prefix_country_and_pages(exchange: ProfileExchange, partners:
         page = exchange.search_profiles(
             pb.SearchProfilesRequest(
                 name_prefix="altyn", country="KZ", page_size=2, page_token=token
-            )
+            ),
+            reader,
         )
         names += [r.legal_name.en for r in page.results]
         token = page.next_page_token
         if not token:
             break
     assert sorted(names) == [f"Altyn Trade {i}" for i in range(5)]
-    chinese = exchange.search_profiles(pb.SearchProfilesRequest(name_prefix="青岛海通"))
+    chinese = exchange.search_profiles(pb.SearchProfilesRequest(name_prefix="青岛海通"), reader)
     assert [r.country for r in chinese.results] == ["CN"]
-    assert len(exchange.search_profiles(pb.SearchProfilesRequest(country="KZ")).results) == 5
+    assert (
+        len(exchange.search_profiles(pb.SearchProfilesRequest(country="KZ"), reader).results) == 5
+    )
 
 
 @pytest.mark.parametrize("prefix", ["%", "_", "Altyn%", "' OR '1'='1", "\\", "altyn_"])
@@ -164,9 +168,9 @@ def test_search_input_is_data_not_a_pattern(
     exchange: ProfileExchange, partners: Partners, prefix: str
 ) -> None:
     publish(exchange, partners["kz-bank"], kz_company(KZ_BIN, "Altyn Trade"))
-    assert (
-        list(exchange.search_profiles(pb.SearchProfilesRequest(name_prefix=prefix)).results) == []
-    )
+    reader = partners["kz-bank"].as_partner()
+    found = exchange.search_profiles(pb.SearchProfilesRequest(name_prefix=prefix), reader)
+    assert list(found.results) == []
 
 
 def test_search_without_criteria_lists_every_profile(
@@ -174,7 +178,8 @@ def test_search_without_criteria_lists_every_profile(
 ) -> None:
     publish(exchange, partners["kz-bank"], kz_company(KZ_BIN, "Altyn Trade"))
     publish(exchange, partners["cn-customs"], profile())
-    listed = exchange.search_profiles(pb.SearchProfilesRequest()).results
+    reader = partners["kz-bank"].as_partner()
+    listed = exchange.search_profiles(pb.SearchProfilesRequest(), reader).results
     assert sorted(r.country for r in listed) == ["CN", "KZ"]
     assert listed[0].name < listed[1].name
 

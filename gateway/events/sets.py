@@ -26,7 +26,7 @@ from gateway.schema.cxg.v1.profile_pb2 import (
 )
 
 SET_TYP = "secevent+jwt"
-_URI = "urn:cxg:secevent:"
+URI_PREFIX = "urn:cxg:secevent:"
 
 # The event types a subscription names (slugs), in the order a SET lists them.
 PROFILE_VERSION = "profile-version"
@@ -47,9 +47,13 @@ EVENT_TYPES = (
 )
 
 
+# Beside the events of a peer gateway's SET this gateway forwards: the peer and its SET.
+PEER_SET_URI = URI_PREFIX + "peer-set"
+
+
 def uri(event_type: str) -> str:
     """The event's URI in a SET's ``events`` claim."""
-    return _URI + event_type
+    return URI_PREFIX + event_type
 
 
 def event_types(names: Sequence[str], field: str = "event_types") -> tuple[str, ...]:

@@ -62,7 +62,10 @@ def origin_of(settings: Settings) -> str:
 _Item = tuple[bytes, str | None, Disclosure | None]
 # Operations whose answer discloses a profile version to the caller (who received what).
 _DISCLOSING = frozenset({"GetProfile"})
-_SERVED_VERSION = re.compile(r"profiles/([0-9a-f]{32})/versions/([0-9]+)")
+# A version this gateway holds, or one a peer gateway answered that this one relayed.
+_SERVED_VERSION = re.compile(
+    r"(?:peers/([a-z0-9-]{1,64})/)?profiles/([0-9a-f]{32})/versions/([0-9]+)"
+)
 
 
 def _disclosure(exchange: Exchange, at: datetime) -> Disclosure | None:
@@ -70,7 +73,8 @@ def _disclosure(exchange: Exchange, at: datetime) -> Disclosure | None:
         return None
     for subject in exchange.subject:
         if served := _SERVED_VERSION.fullmatch(subject):
-            return Disclosure(served[1], int(served[2]), exchange.partner, exchange.purpose, at)
+            peer, profile_id, version = served[1] or "", served[2], int(served[3])
+            return Disclosure(profile_id, version, exchange.partner, exchange.purpose, at, peer)
     return None
 
 

@@ -33,6 +33,7 @@ from gateway.storage.events import (
     NAMED,
     NOTICES,
     PARTY,
+    PEER_EVENT,
     POLL,
     PUSH,
     RECEIVED,
@@ -270,7 +271,10 @@ class EventService:
         self, event: OutboxEvent, subscribers: Sequence[Subscription], versions: Versions
     ) -> list[NewDelivery]:
         profile_name = f"profiles/{event.profile_id}"
-        if event.kind == VERSION_PUBLISHED:
+        if event.kind == PEER_EVENT:
+            profile_name = f"peers/{event.detail['peer']}/{profile_name}"
+            what = _peer_events(event)
+        elif event.kind == VERSION_PUBLISHED:
             what = self._version_events(event, versions)
         elif event.kind == SCO_STATUS_CHANGED:
             what = self._sco_events(event)
@@ -339,6 +343,20 @@ class EventService:
 
     def now(self) -> datetime:
         return self._clock()
+
+
+def _peer_events(event: OutboxEvent) -> _Events:
+    """A peer's SET forwarded: its events of the types subscribed to, and the SET itself, which
+    the partner verifies with the peer's keys (its federation document)."""
+    inner: dict[str, dict[str, Any]] = event.detail["events"]
+    relayed = {"peer": event.detail["peer"], "set": event.detail["set"]}
+
+    def events(types: Sequence[str], view: str) -> dict[str, dict[str, Any]]:
+        wanted = {sets.uri(t) for t in types}
+        found = {uri: body for uri, body in inner.items() if uri in wanted}
+        return found | {sets.PEER_SET_URI: relayed} if found else {}
+
+    return events
 
 
 def _dispute_events(event: OutboxEvent) -> _Events:

@@ -65,6 +65,7 @@ from gateway.errors import (
     Unavailable,
 )
 from gateway.events.endpoints import EndpointPolicy
+from gateway.events.sets import PEER_SET_URI, SET_TYP, URI_PREFIX
 from gateway.federation import MAX_DOCUMENT_BYTES, ROLLBACK, FederationDocument
 from gateway.identifiers import is_country
 from gateway.observe import metrics
@@ -86,6 +87,7 @@ from gateway.service.relays import ON_BEHALF_OF_HEADER, ON_BEHALF_OF_TYP, relay_
 from gateway.service.rules import DECISION_TYP
 from gateway.signing import KeyRing, thumbprint
 from gateway.storage import Database
+from gateway.storage.events import PEER_EVENT, EventStore, OutboxEvent
 from gateway.storage.partners import PartnerStore
 from gateway.storage.peers import SPLIT_VIEW, PeerRow, PeerStore
 from gateway.trust import Partner, PartnerKey
@@ -103,7 +105,21 @@ _BREAKER_FAILURES, _BREAKER_SECONDS = 3, 30.0
 _KEPT_ANSWERS = 10_000  # relayed answers kept for the purposes that allow it (bounded memory)
 _SCHEME = re.compile(r"[A-Z][A-Z0-9_]{1,31}")
 _PROFILE_ID = re.compile(r"[0-9a-f]{32}")
+_PROFILE_NAME = re.compile(r"profiles/[0-9a-f]{32}")
 LOOKUP_PATH = "/v1/profiles:lookup"
+POLL_PATH = "/v1/events:poll"
+SUBSCRIPTIONS_PATH = "/v1/subscriptions"
+# This gateway's subscription at each peer; the peer's SETs show that purpose's view, and are
+# forwarded to the partners here subscribed with it.
+EVENTS_PURPOSE = "trade_due_diligence"
+_SUBSCRIPTION = {
+    "scope": "SUBSCRIPTION_SCOPE_RECEIVED",
+    "purpose": EVENTS_PURPOSE,
+    "delivery": "EVENT_DELIVERY_POLL",
+}
+_POLL_ROUNDS = 10
+# RFC 8936 section 2.4.4 error codes of a peer's SET refused, by the field that failed.
+_SET_ERRORS = {"jws": "invalid_key", "iss": "invalid_issuer", "aud": "invalid_audience"}
 SEARCH_PATH = "/v1/profiles:search"
 RECOGNIZE_PATH = "/v1/aeo:recognize"
 STATUS_LIST_PATH = "/v1/sco/statusList"
@@ -163,6 +179,8 @@ class Federation:
         )
         self._tokens: dict[str, tuple[str, float]] = {}  # peer id: (token, good until)
         self._kept = _Kept(_KEPT_ANSWERS)
+        self._events = EventStore(db)
+        self._subscribed: set[str] = set()  # peers this process made sure it subscribed at
         self._cache_seconds = settings.federation_cache_seconds
         self._stale_seconds = max(settings.federation_stale_seconds, self._cache_seconds)
         self._stop = threading.Event()
@@ -747,6 +765,108 @@ class Federation:
                 field="peer",
             ) from exc
 
+    # -- events across borders ------------------------------------------------------------------
+
+    def poll_events(self) -> int:
+        """Take every peer's new SETs (about companies it holds that this gateway relayed to
+        its partners) into this gateway's outbox, each once it verifies with the peer's pinned
+        keys; they are forwarded to the partners subscribed here. How many were taken."""
+        active = {partner.id for partner in self._partners.all() if partner.active}
+        taken = 0
+        for peer in self._store.all():
+            if peer.id not in active or not peer.local_id or not peer.document:
+                continue
+            try:
+                taken += self._poll_peer(peer, FederationDocument.accepted(peer.document))
+            except Unavailable as exc:
+                _log.warning(
+                    "peer events not polled",
+                    extra={"fields": {"peer": peer.id, "problem": exc.message}},
+                )
+        return taken
+
+    def _poll_peer(self, peer: PeerRow, document: FederationDocument) -> int:
+        if peer.id not in self._subscribed:
+            self._subscribe_at(peer, document)
+            self._subscribed.add(peer.id)
+        target = _Target(peer, True, document)
+        taken, acks = 0, list[str]()
+        for _ in range(_POLL_ROUNDS):  # bounded: the rest comes at the next poll
+            errors: dict[str, dict[str, str]] = {}
+            answer = self._peer_json(
+                peer,
+                document,
+                "POST",
+                POLL_PATH,
+                {"maxEvents": 100, "returnImmediately": True, "ack": acks, "setErrs": errors},
+            )
+            acks = []
+            polled = answer.get("sets")
+            for jti, jws in (polled if isinstance(polled, dict) else {}).items():
+                try:
+                    event = _peer_event(target, str(jws), self._clock())
+                except (
+                    GatewayError,
+                    JsonError,
+                    KeyError,
+                    TypeError,
+                    ValueError,
+                    jwt.PyJWTError,
+                ) as exc:
+                    _log.error(
+                        "peer sent a SET its keys do not sign",
+                        extra={"fields": {"peer": peer.id, "jti": jti, "problem": str(exc)}},
+                    )
+                    code = _SET_ERRORS.get(getattr(exc, "field", None), "invalid_request")
+                    if isinstance(exc, jwt.PyJWTError):
+                        code = "invalid_key"
+                    errors[str(jti)] = {"err": code, "description": str(exc)[:200]}
+                    continue
+                taken += self._events.take_peer_event(peer.id, str(jti), event)
+                acks.append(str(jti))
+            if errors or acks:
+                self._peer_json(
+                    peer,
+                    document,
+                    "POST",
+                    POLL_PATH,
+                    {"maxEvents": 0, "returnImmediately": True, "ack": acks, "setErrs": errors},
+                )
+                acks = []
+            if answer.get("moreAvailable") is not True:
+                break
+        return taken
+
+    def _subscribe_at(self, peer: PeerRow, document: FederationDocument) -> None:
+        """This gateway's subscription at the peer: every company it received, polled, for the
+        purpose whose view it forwards (one per peer, made once)."""
+        listed = self._peer_json(peer, document, "GET", SUBSCRIPTIONS_PATH, None)
+        for held in listed.get("subscriptions") or ():
+            if isinstance(held, dict) and {k: held.get(k) for k in _SUBSCRIPTION} == _SUBSCRIPTION:
+                return
+        self._peer_json(peer, document, "POST", SUBSCRIPTIONS_PATH, _SUBSCRIPTION)
+
+    def _peer_json(
+        self,
+        peer: PeerRow,
+        document: FederationDocument,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """A call to the peer as the partner it registered this gateway as, its JSON answer."""
+        token = self._token_at(peer, document)
+        headers = {
+            "Authorization": f"DPoP {token}",
+            "DPoP": self._dpop.proof(method, peer.url + path, token),
+        }
+        content = {} if body is None else {"json": body}
+        answer = self._call(peer, method, path, _MAX_PROFILE_BYTES, headers=headers, **content)
+        try:
+            return read_json_object(answer, max_bytes=_MAX_PROFILE_BYTES)
+        except JsonError as exc:
+            raise Unavailable(f"peer {peer.id!r} answered {path} with {exc}", field="peer") from exc
+
     def _hand_in(self, peer: PeerRow, document: FederationDocument, size: int, line: str) -> None:
         """Give the peer this gateway's co-signature of its checkpoint (its AddCosignature),
         as the partner it registered this gateway as, with a DPoP-bound token (RFC 9449)."""
@@ -808,19 +928,25 @@ class Federation:
     # -- the schedule ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Refresh every peer now and then every ``CXG_FEDERATION_REFRESH_SECONDS``."""
+        """Refresh every peer now and then every ``CXG_FEDERATION_REFRESH_SECONDS``; poll
+        the peers' events every ``CXG_FEDERATION_EVENTS_SECONDS``."""
         every = self._settings.federation_refresh_seconds
+        poll_every = min(self._settings.federation_events_seconds, every)
 
         def run() -> None:
+            refresh_at = 0.0
             while True:
                 try:
                     with acting_as(Actor("gateway", "federation refresh")):
-                        self.refresh_all()
+                        if time.monotonic() >= refresh_at:
+                            refresh_at = time.monotonic() + every
+                            self.refresh_all()
+                        self.poll_events()
                 except GatewayError:
                     pass  # the database is down: logged once by its health, retried next time
                 except Exception:
                     _log.exception("peer refresh failed")
-                if self._stop.wait(every):
+                if self._stop.wait(poll_every):
                     return
 
         self._stop.clear()
@@ -922,6 +1048,38 @@ class _Target:
             "payload"
         ]
         return payload
+
+
+def _peer_event(target: _Target, jws: str, now: datetime) -> OutboxEvent:
+    """A peer's SET as an outbox event here, once it verifies with the peer's pinned keys and
+    is addressed to this gateway (its partner id there) about a company named as expected."""
+    claims = read_json_object(target.verify(jws, SET_TYP))
+    document, peer = target.document, target.peer
+    if document is None or claims.get("iss") != document.gateway:
+        raise Unauthenticated("iss is not the peer's gateway id", field="iss")
+    if claims.get("aud") != peer.local_id:
+        raise Unauthenticated("aud is not this gateway's partner id there", field="aud")
+    subject = claims["sub_id"]["id"]
+    events = claims["events"]
+    toe = claims["toe"]
+    if not isinstance(subject, str) or not _PROFILE_NAME.fullmatch(subject):
+        raise InvalidArgument("sub_id is not a profile's name", field="sub_id")
+    if not isinstance(toe, int) or not isinstance(events, dict) or not events:
+        raise InvalidArgument("toe and events are required", field="events")
+    if PEER_SET_URI in events or not all(
+        isinstance(uri, str) and uri.startswith(URI_PREFIX) and isinstance(body, dict)
+        for uri, body in events.items()
+    ):
+        raise InvalidArgument("events are the gateway's own, never forwarded ones", field="events")
+    return OutboxEvent(
+        seq=0,
+        kind=PEER_EVENT,
+        profile_id=subject.removeprefix("profiles/"),
+        version=0,
+        detail={"peer": peer.id, "purpose": EVENTS_PURPOSE, "set": jws, "events": events},
+        # toe is in whole seconds: the event happened before the next one began.
+        occurred_at=datetime.fromtimestamp(toe + 1, UTC),
+    )
 
 
 def _refuse_suspended(target: _Target) -> None:

@@ -28,6 +28,7 @@ from gateway.storage.tables import (
     audit_leaves,
     audit_nodes,
     audit_state,
+    peer_disclosures,
     profile_disclosures,
 )
 
@@ -51,6 +52,7 @@ class Disclosure:
     partner_id: str
     purpose: str
     at: datetime
+    peer: str = ""  # the peer gateway that holds the version, when this gateway relayed it
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,18 @@ class AuditStore:
             profile_disclosures,
             ("profile_id", "version", "partner_id", "purpose", "leaf_index", "disclosed_at"),
         )
+        self._insert_peer_disclosures = db.bulk_insert(
+            peer_disclosures,
+            (
+                "peer",
+                "profile_id",
+                "version",
+                "partner_id",
+                "purpose",
+                "leaf_index",
+                "disclosed_at",
+            ),
+        )
         # The driver cursor takes a time as the table's column type would store it.
         stored_time = profile_disclosures.c.disclosed_at.type.bind_processor(db.engine.dialect)
         self._stored_time: Callable[[datetime], Any] = stored_time or (lambda at: at)
@@ -133,21 +147,22 @@ class AuditStore:
         SQLite's write lock is taken up front) until commit, so processes append in turn."""
         with self.db.driver_write() as cursor:
             first = self.append_on(cursor, leaves)
-            if disclosures:
-                self._insert_disclosures.execute(
-                    cursor,
-                    [
-                        (
-                            d.profile_id,
-                            d.version,
-                            d.partner_id,
-                            d.purpose,
-                            first + i,
-                            self._stored_time(d.at),
-                        )
-                        for i, d in disclosures
-                    ],
+            rows = [
+                (
+                    d.peer,
+                    d.profile_id,
+                    d.version,
+                    d.partner_id,
+                    d.purpose,
+                    first + i,
+                    self._stored_time(d.at),
                 )
+                for i, d in disclosures
+            ]
+            if local := [row[1:] for row in rows if not row[0]]:
+                self._insert_disclosures.execute(cursor, local)
+            if relayed := [row for row in rows if row[0]]:
+                self._insert_peer_disclosures.execute(cursor, relayed)
         metrics.audit_tree_size.set(first + len(leaves))
         return first
 

@@ -22,7 +22,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    exists,
+    false,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -33,6 +43,8 @@ from gateway.storage.tables import (
     event_outbox,
     event_subscription_ids,
     event_subscriptions,
+    peer_disclosures,
+    peer_events,
     profile_disclosures,
     profile_identifiers,
     profile_versions,
@@ -44,6 +56,10 @@ PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 # filed or answered; a record was repaired (gateway/storage/corrections.py).
 VERSION_PUBLISHED, SCO_STATUS_CHANGED = "version", "sco-status"
 DISPUTE_CHANGED, RECORD_REPAIRED = "dispute", "repair"
+# A peer gateway's SET about a company it holds, polled by this gateway and forwarded to the
+# partners it relayed the company to (its detail: the peer, its purpose there, the SET, its
+# events; ``profile_id`` is the peer's).
+PEER_EVENT = "peer-event"
 PUSH, POLL = "push", "poll"
 # NOTICES: a subscription the gateway makes for a partner owed a notice (one per partner and
 # purpose, polled), never one a partner asks for.
@@ -148,6 +164,18 @@ class EventStore:
         self._undispatched = (
             select(event_outbox.c.seq).where(event_outbox.c.dispatched_at.is_(None)).limit(1)
         )
+
+    def take_peer_event(self, peer: str, jti: str, event: OutboxEvent) -> bool:
+        """A peer's SET into the outbox, once: False when it was taken before."""
+        try:
+            with self._db.write() as conn:
+                conn.execute(
+                    insert(peer_events).values(peer=peer, jti=jti, received_at=event.occurred_at)
+                )
+                emit(conn, [event])
+        except IntegrityError:
+            return False
+        return True
 
     # -- subscriptions ------------------------------------------------------------------------
 
@@ -529,16 +557,25 @@ def _subscribers(conn: Connection, event: OutboxEvent) -> list[Subscription]:
     """The live subscriptions an event concerns: those naming one of the company's identifiers,
     and those of partners that have received the company's profile; both subscribed before
     the event happened."""
-    named = exists().where(
+    named: ColumnElement[bool] = exists().where(
         event_subscription_ids.c.subscription_id == event_subscriptions.c.id,
         profile_identifiers.c.scheme == event_subscription_ids.c.scheme,
         profile_identifiers.c.value == event_subscription_ids.c.value,
         profile_identifiers.c.profile_id == event.profile_id,
     )
-    received = exists().where(
+    received: ColumnElement[bool] = exists().where(
         profile_disclosures.c.partner_id == event_subscriptions.c.partner_id,
         profile_disclosures.c.profile_id == event.profile_id,
     )
+    if event.kind == PEER_EVENT:
+        # The partners the peer's version was relayed to, subscribed with the purpose whose
+        # view the peer's SET shows; a peer's company is named by no subscription here.
+        received = exists().where(
+            peer_disclosures.c.peer == event.detail["peer"],
+            peer_disclosures.c.profile_id == event.profile_id,
+            peer_disclosures.c.partner_id == event_subscriptions.c.partner_id,
+        ) & (event_subscriptions.c.purpose == event.detail["purpose"])
+        named = false()
     rows = conn.execute(
         select(event_subscriptions)
         .where(

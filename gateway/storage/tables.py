@@ -444,3 +444,28 @@ peer_routes = Table(
     Column("country", String(2), primary_key=True),
     Column("peer", ForeignKey("peers.id"), nullable=False, index=True),
 )
+
+# Across borders: the peers' profile versions this gateway relayed to its partners (who received
+# what from where), and the peers' SETs taken into the outbox by their jti (a SET polled twice is
+# forwarded once); a peer's events about a company reach the partners it was relayed to.
+peer_disclosures = Table(
+    "peer_disclosures",
+    metadata,
+    Column("id", _RowId, primary_key=True, autoincrement=True),
+    Column("peer", String(64), nullable=False),
+    Column("profile_id", String(32), nullable=False),  # the peer's
+    Column("version", Integer, nullable=False),
+    Column("partner_id", String(64), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("leaf_index", BigInteger, nullable=False),
+    Column("disclosed_at", UtcDateTime(), nullable=False),
+    Index("ix_peer_disclosures_profile", "peer", "profile_id", "partner_id"),
+)
+
+peer_events = Table(
+    "peer_events",
+    metadata,
+    Column("peer", String(64), primary_key=True),
+    Column("jti", String(64), primary_key=True),
+    Column("received_at", UtcDateTime(), nullable=False),
+)

@@ -55,12 +55,13 @@ OPERATIONS: dict[str, Rule] = {
     "GetConsent": Rule(READERS),
     "ListConsents": Rule(READERS),
     # EventService: readers subscribe to events about the companies they deal with, and poll
-    # theirs; operators see and replay the deliveries given up.
-    "CreateSubscription": Rule(READERS),
-    "ListSubscriptions": Rule(READERS),
-    "GetSubscription": Rule(READERS),
-    "DeleteSubscription": Rule(READERS),
-    "PollEvents": Rule(READERS),
+    # theirs (a peer gateway too, for the partners it relayed to); operators see and replay
+    # the deliveries given up.
+    "CreateSubscription": Rule(READERS | {"gateway"}),
+    "ListSubscriptions": Rule(READERS | {"gateway"}),
+    "GetSubscription": Rule(READERS | {"gateway"}),
+    "DeleteSubscription": Rule(READERS | {"gateway"}),
+    "PollEvents": Rule(READERS | {"gateway"}),
     "ListDeadEvents": _OPERATOR,
     "ReplayEvents": _OPERATOR,
     # CorrectionService: the subject (through its portal) and recipients file disputes; the
