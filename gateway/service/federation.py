@@ -817,7 +817,7 @@ class Federation:
                         "peer sent a SET its keys do not sign",
                         extra={"fields": {"peer": peer.id, "jti": jti, "problem": str(exc)}},
                     )
-                    code = _SET_ERRORS.get(getattr(exc, "field", None), "invalid_request")
+                    code = _SET_ERRORS.get(str(getattr(exc, "field", "")), "invalid_request")
                     if isinstance(exc, jwt.PyJWTError):
                         code = "invalid_key"
                     errors[str(jti)] = {"err": code, "description": str(exc)[:200]}
