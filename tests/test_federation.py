@@ -30,6 +30,7 @@ from prometheus_client import REGISTRY
 from gateway.audit import note
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.federation import FederationDocument
+from gateway.schema.cxg.v1 import event_service_pb2 as event_pb
 from gateway.schema.cxg.v1 import federation_service_pb2 as fed_pb
 from gateway.schema.cxg.v1 import federation_service_pb2_grpc as fed_grpc
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
@@ -42,6 +43,7 @@ from gateway.service.federation import Federation
 from gateway.service.sco import ScoService
 from gateway.signing import KeyRing, SigningKey
 from gateway.storage.audit import AuditStore
+from gateway.storage.partners import PartnerStore
 from gateway.transport.serve import Gateway
 from tests.clients import GrpcClient, RestClient
 from tests.support import (
@@ -844,6 +846,16 @@ def test_a_peers_events_about_a_company_reach_the_partners_it_was_relayed_to(
             assert cn.services.federation.poll_events() == 0  # subscribed at Astana: nothing yet
             at_kz = kz.services.events.store.subscriptions_of("cn-gateway")
             assert [(s.scope, s.delivery) for s in at_kz] == [("received", "poll")]
+            # A second process of Qingdao's subscribed at the same moment: each change comes
+            # twice, and is forwarded once.
+            twin = event_pb.CreateSubscriptionRequest(
+                scope=event_pb.SUBSCRIPTION_SCOPE_RECEIVED,
+                purpose="trade_due_diligence",
+                delivery=event_pb.EVENT_DELIVERY_POLL,
+            )
+            cn_there = PartnerStore(kz.db).get("cn-gateway")
+            assert cn_there is not None
+            kz.services.events.create_subscription(cn_there, twin)
 
             # Astana's company is granted an AEO authorisation: Astana's event reaches the bank.
             kz_aeo = [
@@ -856,7 +868,7 @@ def test_a_peers_events_about_a_company_reach_the_partners_it_was_relayed_to(
             ]
             publish(kz.exchange, partners["kz-bank"], profile(subject=KZ_COMPANY, aeo=kz_aeo))
             assert kz.services.events.dispatch() == 1
-            assert cn.services.federation.poll_events() == 1
+            assert cn.services.federation.poll_events() == 1  # two SETs polled, one taken
             assert cn.services.federation.poll_events() == 0  # acknowledged: taken once
             assert cn.services.events.dispatch() == 1
             polled = bank.request("POST", "/v1/events:poll", json=poll)

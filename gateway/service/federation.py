@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import re
@@ -822,7 +823,14 @@ class Federation:
                         code = "invalid_key"
                     errors[str(jti)] = {"err": code, "description": str(exc)[:200]}
                     continue
-                taken += self._events.take_peer_event(peer.id, str(jti), event)
+                # Taken once by what it says, not by its jti: two processes that subscribed
+                # at once get two SETs of each change, with the same content.
+                said = json.dumps(
+                    [event.profile_id, event.occurred_at.isoformat(), event.detail["events"]],
+                    sort_keys=True,
+                )
+                key = hashlib.sha256(said.encode()).hexdigest()[:32]
+                taken += self._events.take_peer_event(peer.id, key, event)
                 acks.append(str(jti))
             if errors or acks:
                 self._peer_json(

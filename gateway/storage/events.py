@@ -165,12 +165,12 @@ class EventStore:
             select(event_outbox.c.seq).where(event_outbox.c.dispatched_at.is_(None)).limit(1)
         )
 
-    def take_peer_event(self, peer: str, jti: str, event: OutboxEvent) -> bool:
-        """A peer's SET into the outbox, once: False when it was taken before."""
+    def take_peer_event(self, peer: str, key: str, event: OutboxEvent) -> bool:
+        """A peer's SET into the outbox, once per ``key``: False when it was taken before."""
         try:
             with self._db.write() as conn:
                 conn.execute(
-                    insert(peer_events).values(peer=peer, jti=jti, received_at=event.occurred_at)
+                    insert(peer_events).values(peer=peer, digest=key, received_at=event.occurred_at)
                 )
                 emit(conn, [event])
         except IntegrityError:

@@ -446,8 +446,8 @@ peer_routes = Table(
 )
 
 # Across borders: the peers' profile versions this gateway relayed to its partners (who received
-# what from where), and the peers' SETs taken into the outbox by their jti (a SET polled twice is
-# forwarded once); a peer's events about a company reach the partners it was relayed to.
+# what from where), and the peers' SETs taken into the outbox, by a digest of what they say (a
+# change polled twice is forwarded once); a peer's events reach the partners it was relayed to.
 peer_disclosures = Table(
     "peer_disclosures",
     metadata,
@@ -466,6 +466,6 @@ peer_events = Table(
     "peer_events",
     metadata,
     Column("peer", String(64), primary_key=True),
-    Column("jti", String(64), primary_key=True),
+    Column("digest", String(64), primary_key=True),  # of what the SET says (not its jti)
     Column("received_at", UtcDateTime(), nullable=False),
 )

@@ -37,9 +37,9 @@ def upgrade() -> None:
     op.create_table(
         "peer_events",
         sa.Column("peer", sa.String(length=64), nullable=False),
-        sa.Column("jti", sa.String(length=64), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("peer", "jti", name=op.f("pk_peer_events")),
+        sa.PrimaryKeyConstraint("peer", "digest", name=op.f("pk_peer_events")),
     )
 
 
