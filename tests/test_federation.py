@@ -458,6 +458,18 @@ class HostilePeer:
             local_id=local_id,
         )
 
+    def join(self, federation: Federation) -> None:
+        """Registered at ``federation`` (which it registered too), followed and witnessed, and
+        giving it tokens: what it answers next is up to the test."""
+        self.register_at(federation, local_id="cn-gateway")
+        self.publish(issued_at=datetime.now(UTC).replace(microsecond=0))
+        self.checkpoint(1, hashlib.sha256(b"log").digest())
+        self.post_routes["/oauth2/token"] = json.dumps(
+            {"access_token": "t", "token_type": "DPoP", "expires_in": 300}
+        ).encode()
+        self.post_routes["/v1/audit/checkpoints/1:cosign"] = b"{}"
+        assert federation.refresh("kz-gateway").problem == ""
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -899,14 +911,7 @@ def test_a_peers_set_its_keys_do_not_sign_is_refused_and_not_forwarded(
 ) -> None:
     with running(node_settings(tmp_path, "qingdao", "CN", partners)) as cn:
         federation = cn.services.federation
-        hostile.register_at(federation, local_id="cn-gateway")
-        hostile.publish(issued_at=datetime.now(UTC).replace(microsecond=0))
-        hostile.checkpoint(1, hashlib.sha256(b"log").digest())
-        hostile.post_routes["/oauth2/token"] = json.dumps(
-            {"access_token": "t", "token_type": "DPoP", "expires_in": 300}
-        ).encode()
-        hostile.post_routes["/v1/audit/checkpoints/1:cosign"] = b"{}"
-        assert federation.refresh("kz-gateway").problem == ""
+        hostile.join(federation)
         hostile.routes["/v1/subscriptions"] = b'{"subscriptions": []}'
         hostile.post_routes["/v1/subscriptions"] = b"{}"
         now = int(datetime.now(UTC).timestamp())
@@ -1002,14 +1007,7 @@ def test_a_peer_answering_a_profile_its_keys_do_not_sign_is_refused(
     """A forged relay: the 'peer' signs with a key it never published."""
     with running(node_settings(tmp_path, "qingdao", "CN", partners)) as cn:
         federation = cn.services.federation
-        hostile.register_at(federation, local_id="cn-gateway")
-        hostile.publish(issued_at=datetime.now(UTC).replace(microsecond=0))
-        hostile.checkpoint(1, hashlib.sha256(b"log").digest())
-        hostile.post_routes["/oauth2/token"] = json.dumps(
-            {"access_token": "t", "token_type": "DPoP", "expires_in": 300}
-        ).encode()
-        hostile.post_routes["/v1/audit/checkpoints/1:cosign"] = b"{}"
-        assert federation.refresh("kz-gateway").problem == ""
+        hostile.join(federation)
         federation.set_route(fed_pb.SetPeerRouteRequest(scheme="KZ_BIN", peer="kz-gateway"))
         forger = SigningKey.generate()
         forged = forger.sign_jws(

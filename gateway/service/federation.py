@@ -96,6 +96,16 @@ from gateway.trust.pki import PARTNER_ID_PATTERN as _PEER_ID
 from gateway.trust.policy import PURPOSES
 
 _log = logging.getLogger("cxg.federation")
+# What a peer's answer that does not parse or verify as expected raises on the way.
+_PEER_FAULTS = (
+    GatewayError,
+    JsonError,
+    KeyError,
+    TypeError,
+    ValueError,
+    jwt.PyJWTError,
+    json_format.ParseError,
+)
 FEDERATION_PATH = "/.well-known/cxg-federation"
 PEER_ROLE = "gateway"
 _CACHE_SECONDS = 60.0
@@ -503,15 +513,7 @@ class Federation:
         the peer's failure (logged, counted by the circuit breaker), never relayed."""
         try:
             yield
-        except (
-            GatewayError,
-            JsonError,
-            KeyError,
-            TypeError,
-            ValueError,
-            jwt.PyJWTError,
-            json_format.ParseError,
-        ) as exc:
+        except _PEER_FAULTS as exc:
             _log.error(
                 "peer answered what its keys do not sign",
                 extra={"fields": {"peer": peer.id, "problem": str(exc)}},
@@ -791,29 +793,15 @@ class Federation:
             self._subscribe_at(peer, document)
             self._subscribed.add(peer.id)
         target = _Target(peer, True, document)
-        taken, acks = 0, list[str]()
+        taken, acks, errors = 0, list[str](), dict[str, dict[str, str]]()
         for _ in range(_POLL_ROUNDS):  # bounded: the rest comes at the next poll
-            errors: dict[str, dict[str, str]] = {}
-            answer = self._peer_json(
-                peer,
-                document,
-                "POST",
-                POLL_PATH,
-                {"maxEvents": 100, "returnImmediately": True, "ack": acks, "setErrs": errors},
-            )
-            acks = []
+            answer = self._poll(peer, document, 100, acks, errors)
+            acks, errors = [], {}
             polled = answer.get("sets")
             for jti, jws in (polled if isinstance(polled, dict) else {}).items():
                 try:
                     event = _peer_event(target, str(jws), self._clock())
-                except (
-                    GatewayError,
-                    JsonError,
-                    KeyError,
-                    TypeError,
-                    ValueError,
-                    jwt.PyJWTError,
-                ) as exc:
+                except _PEER_FAULTS as exc:
                     _log.error(
                         "peer sent a SET its keys do not sign",
                         extra={"fields": {"peer": peer.id, "jti": jti, "problem": str(exc)}},
@@ -823,27 +811,25 @@ class Federation:
                         code = "invalid_key"
                     errors[str(jti)] = {"err": code, "description": str(exc)[:200]}
                     continue
-                # Taken once by what it says, not by its jti: two processes that subscribed
-                # at once get two SETs of each change, with the same content.
-                said = json.dumps(
-                    [event.profile_id, event.occurred_at.isoformat(), event.detail["events"]],
-                    sort_keys=True,
-                )
-                key = hashlib.sha256(said.encode()).hexdigest()[:32]
-                taken += self._events.take_peer_event(peer.id, key, event)
+                taken += self._events.take_peer_event(peer.id, _said(event), event)
                 acks.append(str(jti))
-            if errors or acks:
-                self._peer_json(
-                    peer,
-                    document,
-                    "POST",
-                    POLL_PATH,
-                    {"maxEvents": 0, "returnImmediately": True, "ack": acks, "setErrs": errors},
-                )
-                acks = []
             if answer.get("moreAvailable") is not True:
                 break
+        if acks or errors:
+            self._poll(peer, document, 0, acks, errors)
         return taken
+
+    def _poll(
+        self,
+        peer: PeerRow,
+        document: FederationDocument,
+        most: int,
+        acks: list[str],
+        errors: dict[str, dict[str, str]],
+    ) -> dict[str, Any]:
+        """An RFC 8936 poll at the peer: acknowledge and refuse what came, take up to ``most``."""
+        request = {"maxEvents": most, "returnImmediately": True, "ack": acks, "setErrs": errors}
+        return self._peer_json(peer, document, "POST", POLL_PATH, request)
 
     def _subscribe_at(self, peer: PeerRow, document: FederationDocument) -> None:
         """This gateway's subscription at the peer: every company it received, polled, for the
@@ -1088,6 +1074,13 @@ def _peer_event(target: _Target, jws: str, now: datetime) -> OutboxEvent:
         # toe is in whole seconds: the event happened before the next one began.
         occurred_at=datetime.fromtimestamp(toe + 1, UTC),
     )
+
+
+def _said(event: OutboxEvent) -> str:
+    """A digest of what a peer's SET says: a change is taken once by it, not by the SET's jti
+    (two processes that subscribed at once get two SETs of each change, saying the same)."""
+    said = [event.profile_id, event.occurred_at.isoformat(), event.detail["events"]]
+    return hashlib.sha256(json.dumps(said, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _refuse_suspended(target: _Target) -> None:
