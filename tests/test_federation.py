@@ -809,8 +809,35 @@ def test_customs_ask_a_peer_about_its_aeo_and_partners_search_its_country_throug
             # A search by KZ is answered by Astana; one by CN (or no country) here.
             found = bank.request("GET", "/v1/profiles:search", params={"country": "KZ"})
             assert found.status_code == 200, found.text
-            assert [r["ids"][0]["value"] for r in found.json()["results"]] == [KZ_BIN]
+            [result] = found.json()["results"]
+            assert result["ids"][0]["value"] == KZ_BIN
             assert found.json()["relay"]["peer"] == "kz-gateway"
+            # Named as Qingdao's partners look it up: Astana's answer, by REST and gRPC.
+            assert result["name"].startswith("peers/kz-gateway/profiles/")
+            by_name = bank.request(
+                "GET", f"/v1/{result['name']}", params={"purpose": "trade_due_diligence"}
+            )
+            assert by_name.status_code == 200, by_name.text
+            verified_jws(by_name.json()["jws"], kz.services.exchange.jwks()["keys"])
+            bank_grpc = GrpcClient(cn, partners, caller="kz-bank")
+            try:
+                named = profile_pb.GetProfileRequest(
+                    name=result["name"], purpose="trade_due_diligence"
+                )
+                over_grpc = bank_grpc.call(bank_grpc.stub.GetProfile, named)
+                assert over_grpc.status == "OK", over_grpc
+                assert over_grpc.body["jws"] == by_name.json()["jws"]
+                unknown = profile_pb.GetProfileRequest(
+                    name=result["name"].replace("kz-gateway", "xx-gateway"),
+                    purpose="trade_due_diligence",
+                )
+                missing = bank_grpc.call(bank_grpc.stub.GetProfile, unknown)
+                assert missing.status == "NOT_FOUND", missing
+            finally:
+                bank_grpc.close()
+            here = leaves_of(cn, "GetProfile")[-2]  # a lookup by name
+            assert any(s.startswith("peers/kz-gateway/profiles/") for s in here["subject"])
+            assert not any(s.startswith("profiles/") for s in here["subject"])
             assert (
                 leaves_of(kz, "SearchProfiles")[-1]["subject"][0]
                 == "on-behalf-of/cn-gateway/kz-bank"

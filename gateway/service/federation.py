@@ -117,6 +117,7 @@ _KEPT_ANSWERS = 10_000  # relayed answers kept for the purposes that allow it (b
 _SCHEME = re.compile(r"[A-Z][A-Z0-9_]{1,31}")
 _PROFILE_ID = re.compile(r"[0-9a-f]{32}")
 _PROFILE_NAME = re.compile(r"profiles/[0-9a-f]{32}")
+_PEER_PROFILE = re.compile(rf"peers/({_PEER_ID.pattern})/profiles/([0-9a-f]{{32}})")
 LOOKUP_PATH = "/v1/profiles:lookup"
 POLL_PATH = "/v1/events:poll"
 SUBSCRIPTIONS_PATH = "/v1/subscriptions"
@@ -273,6 +274,7 @@ class Federation:
             created_at=self._clock(),
         )
         self._store.add(row, partner, keys)
+        self._routing = None  # its profiles may be named at once
         return _peer_message(row)
 
     def list_peers(self, request: pb.ListPeersRequest) -> pb.ListPeersResponse:
@@ -327,12 +329,28 @@ class Federation:
         )
 
     def relay_profile(self, request: GetProfileRequest, caller: Partner) -> SignedVersion | None:
-        """The peer's answer to a GetProfile by an identifier the routing table sends to it:
-        its signed JWS unchanged, checked against its pinned keys first; None when no route
-        applies."""
-        target = self._route(request.id.scheme.upper(), request.id.value)
-        if target is None:
-            return None
+        """The peer's answer to a GetProfile by an identifier the routing table sends to it, or
+        by the name of a peer's profile (``peers/{peer}/profiles/{id}``): its signed JWS
+        unchanged, checked against its pinned keys first; None when no route applies."""
+        query = {"purpose": request.purpose}
+        query |= {"consent": request.consent} if request.consent else {}
+        query |= {"version": str(request.version)} if request.version else {}
+        if request.WhichOneof("target") == "name":
+            found = _PEER_PROFILE.fullmatch(request.name)
+            if found is None:
+                raise InvalidArgument(
+                    "a peer's profile is peers/{peer}/profiles/{id}", field="name"
+                )
+            target = self._routing_table()[1].get(found[1])
+            if target is None:
+                raise NotFound(f"no peer {found[1]!r}", field="name")
+            path, asked = f"/v1/profiles/{found[2]}", request.name
+        else:
+            target = self._route(request.id.scheme.upper(), request.id.value)
+            if target is None:
+                return None
+            query |= {"scheme": request.id.scheme, "value": request.id.value}
+            path, asked = LOOKUP_PATH, f"{request.id.scheme.upper()}:{request.id.value}"
         if request.format:
             raise InvalidArgument(
                 "a profile relayed from a peer is answered in the canonical JSON only",
@@ -342,26 +360,17 @@ class Federation:
         # A purpose whose policy allows it is answered from what the peer said last, for a
         # while; and, for longer, while the peer cannot be reached. Each leaf says which.
         purpose = PURPOSES.get(request.purpose)
-        kept_as = (
-            target.peer.id,
-            request.id.scheme.upper(),
-            request.id.value,
-            request.version,
-            request.purpose,
-        )
+        kept_as = (target.peer.id, asked, request.version, request.purpose)
         keeps = purpose is not None and purpose.relay_cache
         if keeps and (kept := self._kept.get(kept_as, self._cache_seconds)) is not None:
             return kept.naming(f"{kept.audit_subjects[-1]}/cached")
-        query = {"scheme": request.id.scheme, "value": request.id.value, "purpose": request.purpose}
-        query |= {"consent": request.consent} if request.consent else {}
-        query |= {"version": str(request.version)} if request.version else {}
         try:
             relay, body = self._ask(
                 target,
                 caller,
                 {"purpose": request.purpose},
                 "GET",
-                f"{LOOKUP_PATH}?{urllib.parse.urlencode(query)}",
+                f"{path}?{urllib.parse.urlencode(query)}",
             )
         except Unavailable as down:
             if keeps and (kept := self._kept.get(kept_as, self._stale_seconds)) is not None:
@@ -441,6 +450,10 @@ class Federation:
         )
         with self._answer_from(target.peer):
             found = json_format.Parse(body, SearchProfilesResponse(), ignore_unknown_fields=True)
+            for result in found.results:  # named as this gateway's partners look them up
+                if not _PROFILE_NAME.fullmatch(result.name):
+                    raise InvalidArgument("a result is not named profiles/{id}", field="name")
+                result.name = f"peers/{target.peer.id}/{result.name}"
         found.relay.CopyFrom(relay)
         return found
 
@@ -535,12 +548,13 @@ class Federation:
     def _route_country(self, country: str) -> _Target | None:
         """The peer that serves a country: one the routing table sends lookups to whose
         document says it is that country's gateway."""
-        _, targets = self._routing_table()
+        routes, targets = self._routing_table()
         return next(
             (
-                target
-                for _, target in sorted(targets.items())
-                if target.document is not None and target.document.country == country
+                targets[peer_id]
+                for peer_id in sorted(set(routes.values()))
+                if (document := targets[peer_id].document) is not None
+                and document.country == country
             ),
             None,
         )
@@ -555,13 +569,11 @@ class Federation:
 
     def _read_routing(self) -> tuple[dict[tuple[str, str], str], dict[str, _Target]]:
         routes = self._store.routes()
+        active = {partner.id for partner in self._partners.all() if partner.active}
         targets = {}
-        for peer_id in set(routes.values()):
-            peer, partner = self._store.get(peer_id), self._partners.get(peer_id)
-            if peer is not None:
-                document = FederationDocument.accepted(peer.document) if peer.document else None
-                active = partner is not None and partner.active
-                targets[peer_id] = _Target(peer, active, document)
+        for peer in self._store.all():  # every peer: a name may name any
+            document = FederationDocument.accepted(peer.document) if peer.document else None
+            targets[peer.id] = _Target(peer, peer.id in active, document)
         return routes, targets
 
     def _ready_for_relay(self, target: _Target) -> FederationDocument:

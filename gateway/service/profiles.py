@@ -220,6 +220,13 @@ class ProfileExchange:
         target = request.WhichOneof("target")
         ref: VersionRef | None
         if target == "name":
+            if request.name.startswith("peers/"):  # a peer's profile, as its search named it
+                if relayed_for:
+                    raise InvalidArgument("a relayed request names a profile here", field="name")
+                relayed = self.relay(request, caller)
+                if relayed is None:
+                    raise NotFound("this gateway has no peers", field="name")
+                return relayed
             ref = self._store.find(_profile_id(request.name), request.version)
         elif target == "id":
             # A company a peer gateway holds is answered by the peer (never relayed twice).

@@ -45,7 +45,11 @@ class _Segment(Convertor[str]):
 register_url_convertor("segment", _Segment())
 
 # REST routes that serve another operation's use case.
-SERVES = {"LookupProfile": "GetProfile", "ScanScoCodeUpper": "ScanScoCode"}
+SERVES = {
+    "LookupProfile": "GetProfile",
+    "GetPeerProfile": "GetProfile",
+    "ScanScoCodeUpper": "ScanScoCode",
+}
 OPERATION = "cxg.operation"
 CALLER = "cxg.caller"
 _BODY = "cxg.body"

@@ -74,6 +74,7 @@ from gateway.transport.rest._replies import (
 from gateway.transport.rest._schemas import TEXT, component_schemas, referenced
 from gateway.transport.rest.deps import CallerDep, ServicesDep
 from gateway.transport.services import Services
+from gateway.trust.pki import PARTNER_ID_PATTERN
 from gateway.trust.policy import PURPOSES, rule_for
 
 
@@ -121,6 +122,13 @@ _PROFILE_ID_PARAM = {
     "required": True,
     "description": "Profile id: the last segment of profiles/{profile_id}.",
     "schema": {"type": "string", "pattern": f"^{_PROFILE_ID.pattern}$"},
+}
+_PEER_PARAM = {
+    "name": "peer",
+    "in": "path",
+    "required": True,
+    "description": "The peer gateway's partner id here.",
+    "schema": {"type": "string", "pattern": f"^{PARTNER_ID_PATTERN.pattern}$"},
 }
 _SCHEME_PARAM = {
     "name": "scheme",
@@ -356,6 +364,41 @@ def _routes() -> APIRouter:
             consent=query.get("consent", "")[:64],
             format=query.get("format", "")[:64],
             on_behalf_of=_on_behalf_of(request),
+        )
+        return await _get_profile(request, target)
+
+    @router.get(
+        "/v1/peers/{peer:segment}/profiles/{peer_profile_id:segment}",
+        operation_id="GetPeerProfile",
+        summary="Get a profile a peer gateway holds, as its search named it (relayed)",
+        description=(
+            "Asked of the peer with the caller's purpose and consent and a signed on-behalf-of "
+            "claim; the answer is the peer's own signed JWS, unchanged."
+        ),
+        responses=responses(pb.SignedProfile, 400, 404, 503, signed=True),
+        openapi_extra={
+            "parameters": [
+                _PEER_PARAM,
+                _PROFILE_ID_PARAM | {"name": "peer_profile_id"},
+                _VERSION_PARAM,
+                _PURPOSE_PARAM,
+                _CONSENT_PARAM,
+            ]
+        },
+    )
+    async def get_peer_profile(request: Request) -> Response:
+        # Not "profile_id": the leaf names the peer's version served, not a profile here.
+        peer, profile_id = request.path_params["peer"], request.path_params["peer_profile_id"]
+        if not PARTNER_ID_PATTERN.fullmatch(peer):
+            raise InvalidArgument("peer is a partner id of a peer gateway", field="peer")
+        if not _PROFILE_ID.fullmatch(profile_id):
+            raise InvalidArgument("must be 32 lower-case hex digits", field="peer_profile_id")
+        query = request.query_params
+        target = pb.GetProfileRequest(
+            name=f"peers/{peer}/profiles/{profile_id}",
+            version=_version(query),
+            purpose=query.get("purpose", "")[:64],
+            consent=query.get("consent", "")[:64],
         )
         return await _get_profile(request, target)
 
