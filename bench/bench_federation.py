@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_federation.py             # 3 rounds of 2 x 6 s (~1 min)
     .venv/bin/python bench/bench_federation.py --quick     # 1 round of 2 x 2 s
+    .venv/bin/python bench/bench_federation.py --kept      # Qingdao keeps answers (60 s)
 
 Two real ``cxg serve`` processes on 127.0.0.1, each with its own SQLite file and keys: Astana
 (KZ) holds a Kazakh company; Qingdao (CN) routes KZ_BIN lookups to Astana. The same partner
@@ -9,7 +10,9 @@ Two real ``cxg serve`` processes on 127.0.0.1, each with its own SQLite file and
 
 - **direct**: at Astana itself;
 - **relayed**: at Qingdao, which asks Astana with its own token and a signed on-behalf-of
-  claim, checks Astana's JWS with Astana's pinned keys and relays it unchanged.
+  claim, checks Astana's JWS with Astana's pinned keys and relays it unchanged. Every call goes
+  to Astana, unless ``--kept``: then Qingdao answers from the answer it keeps for the purpose
+  (``CXG_FEDERATION_CACHE_SECONDS``, 60 s), as it does when shipped.
 
 Both answers carry the same JWS payload (checked before the load). The load is
 ``--concurrency`` threads in this process, each with its own DPoP-bound token and a fresh
@@ -73,7 +76,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def node(workdir: Path, city: str, country: str) -> dict[str, str]:
+def node(workdir: Path, city: str, country: str, kept: bool = False) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXG_")}
     env |= {
         "CXG_DATABASE_URL": f"sqlite:///{workdir / city}.db",
@@ -85,7 +88,7 @@ def node(workdir: Path, city: str, country: str) -> dict[str, str]:
         "CXG_GATEWAY_ID": f"cxg.{city}.dev",
         "CXG_COUNTRY": country,
         "CXG_FEDERATION_ALLOW_HTTP": "yes",
-        "CXG_FEDERATION_CACHE_SECONDS": "0",  # every relayed call goes to the peer
+        "CXG_FEDERATION_CACHE_SECONDS": "60" if kept else "0",
         "CXG_LOG_LEVEL": "warning",
     }
     settings = Settings.from_env(env)
@@ -231,11 +234,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--kept", action="store_true", help="Qingdao keeps answers 60 s")
     args = parser.parse_args()
     rounds, seconds = (1, 2.0) if args.quick else (args.rounds, args.seconds)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        cn, kz = node(workdir, "qingdao", "CN"), node(workdir, "astana", "KZ")
+        cn, kz = node(workdir, "qingdao", "CN", args.kept), node(workdir, "astana", "KZ")
         pin(cn, kz, "astana", local_id="qingdao")
         pin(kz, cn, "qingdao", local_id="")
         procs = [serve(cn, workdir / "cn.log"), serve(kz, workdir / "kz.log")]

@@ -166,7 +166,13 @@ class EventStore:
         )
 
     def take_peer_event(self, peer: str, key: str, event: OutboxEvent) -> bool:
-        """A peer's SET into the outbox, once per ``key``: False when it was taken before."""
+        """A peer's SET into the outbox, once per ``key``: False when it was taken before, or
+        is about a company this gateway never relayed from that peer (nothing to forward)."""
+        relayed = select(peer_disclosures.c.id).where(
+            peer_disclosures.c.peer == peer, peer_disclosures.c.profile_id == event.profile_id
+        )
+        if not self._db.read(relayed.limit(1)):
+            return False
         try:
             with self._db.write() as conn:
                 conn.execute(
