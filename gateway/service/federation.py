@@ -19,9 +19,17 @@ the peer when the peer registered this gateway (``local_id``). Both, and relayed
 the partner the peer registered this gateway as: a DPoP-bound token bought with a client
 assertion of this gateway's active key, over mutual TLS where configured.
 
-Relaying (``relay_profile``): a GetProfile by an identifier the operator's routing table sends to
-a peer is answered by the peer, asked with a signed on-behalf-of claim naming the partner, and
-its JWS is relayed unchanged once it verifies with the peer's pinned keys.
+Relaying: a GetProfile by an identifier the operator's routing table sends to a peer (or by a
+peer's profile name), a RecognizeAeo about an authorisation of a routed country and a search by
+a routed peer's country are answered by the peer, asked with a signed on-behalf-of claim naming
+the partner; its signed answer is relayed unchanged once it verifies with the peer's pinned
+keys. For purposes whose policy allows it, answers are kept a while (and served stale while the
+peer is down).
+
+Events across borders (``poll_events``, on the same thread every
+``CXG_FEDERATION_EVENTS_SECONDS``): this gateway subscribes at each peer to the companies it
+received, polls the peer's SETs, and forwards each, verified, to the partners here it relayed
+that company to.
 
 Peers are registered by operators, so private addresses are allowed; the URL must be HTTPS
 unless ``CXG_FEDERATION_ALLOW_HTTP=yes`` (development).
@@ -119,6 +127,8 @@ _PROFILE_ID = re.compile(r"[0-9a-f]{32}")
 _PROFILE_NAME = re.compile(r"profiles/[0-9a-f]{32}")
 _PEER_PROFILE = re.compile(rf"peers/({_PEER_ID.pattern})/profiles/([0-9a-f]{{32}})")
 LOOKUP_PATH = "/v1/profiles:lookup"
+SEARCH_PATH = "/v1/profiles:search"
+RECOGNIZE_PATH = "/v1/aeo:recognize"
 POLL_PATH = "/v1/events:poll"
 SUBSCRIPTIONS_PATH = "/v1/subscriptions"
 # This gateway's subscription at each peer; the peer's SETs show that purpose's view, and are
@@ -132,8 +142,6 @@ _SUBSCRIPTION = {
 _POLL_ROUNDS = 10
 # RFC 8936 section 2.4.4 error codes of a peer's SET refused, by the field that failed.
 _SET_ERRORS = {"jws": "invalid_key", "iss": "invalid_issuer", "aud": "invalid_audience"}
-SEARCH_PATH = "/v1/profiles:search"
-RECOGNIZE_PATH = "/v1/aeo:recognize"
 STATUS_LIST_PATH = "/v1/sco/statusList"
 AUDIT_LEAF_HEADER = "cxg-audit-leaf"
 TOKEN_PATH = "/oauth2/token"
@@ -569,11 +577,11 @@ class Federation:
 
     def _read_routing(self) -> tuple[dict[tuple[str, str], str], dict[str, _Target]]:
         routes = self._store.routes()
-        active = {partner.id for partner in self._partners.all() if partner.active}
         targets = {}
         for peer in self._store.all():  # every peer: a name may name any
+            partner = self._partners.get(peer.id)
             document = FederationDocument.accepted(peer.document) if peer.document else None
-            targets[peer.id] = _Target(peer, peer.id in active, document)
+            targets[peer.id] = _Target(peer, partner is not None and partner.active, document)
         return routes, targets
 
     def _ready_for_relay(self, target: _Target) -> FederationDocument:
