@@ -867,8 +867,14 @@ class Federation:
                         code = "invalid_key"
                     errors[str(jti)] = {"err": code, "description": str(exc)[:200]}
                     continue
-                taken += self._events.take_peer_event(peer.id, _said(event), event)
                 acks.append(str(jti))
+                if not self._events.relayed_from(peer.id, event.profile_id):
+                    _log.info(
+                        "peer event about a company never relayed from it: nothing to forward",
+                        extra={"fields": {"peer": peer.id, "jti": jti}},
+                    )
+                    continue
+                taken += self._events.take_peer_event(peer.id, _said(event), event)
             if answer.get("moreAvailable") is not True:
                 break
         if acks or errors:

@@ -165,14 +165,15 @@ class EventStore:
             select(event_outbox.c.seq).where(event_outbox.c.dispatched_at.is_(None)).limit(1)
         )
 
-    def take_peer_event(self, peer: str, key: str, event: OutboxEvent) -> bool:
-        """A peer's SET into the outbox, once per ``key``: False when it was taken before, or
-        is about a company this gateway never relayed from that peer (nothing to forward)."""
+    def relayed_from(self, peer: str, profile_id: str) -> bool:
+        """Whether this gateway relayed a version of the peer's profile to a partner."""
         relayed = select(peer_disclosures.c.id).where(
-            peer_disclosures.c.peer == peer, peer_disclosures.c.profile_id == event.profile_id
+            peer_disclosures.c.peer == peer, peer_disclosures.c.profile_id == profile_id
         )
-        if not self._db.read(relayed.limit(1)):
-            return False
+        return bool(self._db.read(relayed.limit(1)))
+
+    def take_peer_event(self, peer: str, key: str, event: OutboxEvent) -> bool:
+        """A peer's SET into the outbox, once per ``key``: False when it was taken before."""
         try:
             with self._db.write() as conn:
                 conn.execute(
