@@ -163,9 +163,6 @@ class ProfileExchange:
         self._formats = formats
         self._common_grade = common_grade
         self._overlay = overlay
-        # A version never changes, so each view of it is rendered and signed once per format
-        # and marks generation (what disputes and repairs add to every view of the profile).
-        # Set by the gateway to its federation's relay (gateway/service/federation.py).
         self.on_behalf_of = OnBehalfOf(partners, gateway_id, clock)
         # Set by the gateway to its federation's relays (gateway/service/federation.py).
         self.relay: Callable[[GetProfileRequest, Partner], SignedVersion | None] = (
@@ -174,6 +171,8 @@ class ProfileExchange:
         self.relay_search: Callable[
             [SearchProfilesRequest, Partner], SearchProfilesResponse | None
         ] = lambda request, caller: None
+        # A version never changes, so each view of it is rendered and signed once per format
+        # and marks generation (what disputes and repairs add to every view of the profile).
         self._signed: Callable[[int, int, str, str], SignedVersion] = lru_cache(maxsize=cache_size)(
             self._render_view
         )
