@@ -830,10 +830,13 @@ class Federation:
         """Take every peer's new SETs (about companies it holds that this gateway relayed to
         its partners) into this gateway's outbox, each once it verifies with the peer's pinned
         keys; they are forwarded to the partners subscribed here. How many were taken."""
+        peers = [peer for peer in self._store.all() if peer.local_id and peer.document]
+        if not peers:
+            return 0
         active = {partner.id for partner in self._partners.all() if partner.active}
         taken = 0
-        for peer in self._store.all():
-            if peer.id not in active or not peer.local_id or not peer.document:
+        for peer in peers:
+            if peer.id not in active or peer.document is None:
                 continue
             try:
                 taken += self._poll_peer(peer, FederationDocument.accepted(peer.document))
