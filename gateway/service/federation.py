@@ -994,7 +994,7 @@ class Federation:
 
         def run() -> None:
             refresh_at = 0.0
-            while True:
+            while not self._stop.is_set():  # stopped before it began: no database work
                 try:
                     with acting_as(Actor("gateway", "federation refresh")):
                         if time.monotonic() >= refresh_at:
