@@ -45,7 +45,6 @@ from gateway.service.sco import ScoService
 from gateway.signing import KeyRing, SigningKey
 from gateway.storage.audit import AuditStore
 from gateway.storage.partners import PartnerStore
-from gateway.storage.peers import PeerStore
 from gateway.transport.serve import Gateway
 from tests.clients import GrpcClient, RestClient
 from tests.support import (
@@ -974,50 +973,6 @@ def test_a_peers_set_its_keys_do_not_sign_is_refused_and_not_forwarded(
         assert polls[-1]["ack"] == ["3"] and sorted(polls[-1]["setErrs"]) == ["1", "2"]
         assert polls[-1]["setErrs"]["1"]["err"] == "invalid_key"
         assert polls[-1]["setErrs"]["2"]["err"] == "invalid_audience"
-
-
-def test_a_route_the_operator_key_did_not_sign_is_not_followed(
-    tmp_path: Path, partners: dict[str, TestPartner]
-) -> None:
-    """Whoever can write the database but does not hold the operator key cannot send lookups
-    to a peer: routes are signed when set and checked when read."""
-    with federated(tmp_path, partners) as (cn, _):
-        federation = cn.services.federation
-        bank = RestClient(cn, partners, caller="kz-bank")
-        customs = RestClient(cn, partners, caller="cn-customs")
-        try:
-            assert lookup(bank).status_code == 200
-            [route] = federation.list_routes(fed_pb.ListPeerRoutesRequest()).routes
-            header, claims = verified_jws(route.jws, cn.services.exchange.jwks()["keys"])
-            assert route.verified and header["typ"] == "cxg-route+jws"
-            assert (claims["scheme"], claims["country"], claims["peer"]) == (
-                "KZ_BIN",
-                "",
-                "kz-gateway",
-            )
-            # A route written without the key, and the signed one re-signed by another key.
-            store = PeerStore(cn.db)
-            store.set_route("AEO", "KZ", "kz-gateway")
-            forged = SigningKey.generate().sign_jwt(claims, {"typ": "cxg-route+jws"})
-            store.set_route("KZ_BIN", "", "kz-gateway", forged)
-            federation._routing = None  # read again now, not within 10 s
-            listed = federation.list_routes(fed_pb.ListPeerRoutesRequest()).routes
-            assert [(r.scheme, r.verified) for r in listed] == [("AEO", False), ("KZ_BIN", False)]
-            refused = lookup(bank)  # answered here, where no such company is held
-            assert refused.status_code == 404 and "kz-gateway" not in refused.text, refused.text
-            decided = customs.request("POST", "/v1/aeo:recognize", json={"aeoNumber": KZ_AEO})
-            assert decided.status_code == 200 and "relay" not in decided.json(), decided.text
-            from typer.testing import CliRunner
-
-            from gateway.cli import app
-
-            env = {"CXG_DATABASE_URL": cn.settings.database_url}
-            env |= {"CXG_KEYS_DIR": str(cn.settings.keys_dir)}
-            shown = CliRunner().invoke(app, ["peers", "routes"], env=env)
-            assert shown.exit_code == 0 and shown.output.count("NOT FOLLOWED") == 2, shown.output
-        finally:
-            bank.close()
-            customs.close()
 
 
 def test_a_peer_down_is_a_503_naming_it_and_the_breaker_stops_waiting_for_it(

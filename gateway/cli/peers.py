@@ -210,5 +210,4 @@ def peers_routes() -> None:
     if not routes:
         typer.echo("no routes: every lookup is answered here")
     for route in routes:
-        unsigned = "" if route.verified else "  NOT FOLLOWED: not signed by the operator key"
-        typer.echo(f"{route.scheme}  {route.country or '*'}  -> {route.peer}{unsigned}")
+        typer.echo(f"{route.scheme}  {route.country or '*'}  -> {route.peer}")

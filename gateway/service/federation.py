@@ -126,7 +126,6 @@ _SCHEME = re.compile(r"[A-Z][A-Z0-9_]{1,31}")
 _PROFILE_ID = re.compile(r"[0-9a-f]{32}")
 _PROFILE_NAME = re.compile(r"profiles/[0-9a-f]{32}")
 _PEER_PROFILE = re.compile(rf"peers/({_PEER_ID.pattern})/profiles/([0-9a-f]{{32}})")
-ROUTE_TYP = "cxg-route+jws"
 LOOKUP_PATH = "/v1/profiles:lookup"
 SEARCH_PATH = "/v1/profiles:search"
 RECOGNIZE_PATH = "/v1/aeo:recognize"
@@ -325,43 +324,16 @@ class Federation:
             raise InvalidArgument("an ISO 3166-1 alpha-2 country, or empty", field="country")
         if request.peer and self._store.get(request.peer) is None:
             raise NotFound(f"no peer {request.peer!r}", field="peer")
-        route = {"scheme": scheme, "country": country, "peer": request.peer}
-        jws = ""
-        if request.peer:  # signed by the operator key, as rule packs are
-            claims = route | {"iat": int(self._clock().timestamp())}
-            jws = self._keyring.active.sign_jwt(claims, {"typ": ROUTE_TYP})
-        self._store.set_route(scheme, country, request.peer or None, jws)
+        self._store.set_route(scheme, country, request.peer or None)
         self._routing = None
-        return pb.PeerRoute(**route, jws=jws, verified=bool(jws))
+        return pb.PeerRoute(scheme=scheme, country=country, peer=request.peer)
 
     def list_routes(self, request: pb.ListPeerRoutesRequest) -> pb.ListPeerRoutesResponse:
         return pb.ListPeerRoutesResponse(
             routes=[
-                pb.PeerRoute(
-                    scheme=scheme,
-                    country=country,
-                    peer=peer,
-                    jws=jws,
-                    verified=self._signed_route(scheme, country, peer, jws),
-                )
-                for (scheme, country), (peer, jws) in sorted(self._store.routes().items())
+                pb.PeerRoute(scheme=scheme, country=country, peer=peer)
+                for (scheme, country), peer in sorted(self._store.routes().items())
             ]
-        )
-
-    def _signed_route(self, scheme: str, country: str, peer: str, jws: str) -> bool:
-        """Whether the operator key signed this route (a row written by other means, or
-        changed since, is not followed)."""
-        try:
-            key = next(k for k in self._keyring.keys if k.kid == jws_header(jws).get("kid"))
-            if jws_header(jws).get("typ") != ROUTE_TYP:
-                return False
-            claims = json.loads(jwt.api_jws.decode(jws, key.public_key(), algorithms=[key.alg]))
-        except (StopIteration, JsonError, ValueError, jwt.PyJWTError):
-            return False
-        return (
-            isinstance(claims, dict)
-            and claims.get("scheme") == scheme
-            and (claims.get("country") == country and claims.get("peer") == peer)
         )
 
     def relay_profile(self, request: GetProfileRequest, caller: Partner) -> SignedVersion | None:
@@ -604,15 +576,7 @@ class Federation:
             return self._routing[1], self._routing[2]
 
     def _read_routing(self) -> tuple[dict[tuple[str, str], str], dict[str, _Target]]:
-        routes = {}
-        for (scheme, country), (peer_id, jws) in self._store.routes().items():
-            if self._signed_route(scheme, country, peer_id, jws):
-                routes[scheme, country] = peer_id
-            else:
-                _log.error(
-                    "a route not signed by the operator key is not followed",
-                    extra={"fields": {"scheme": scheme, "country": country, "peer": peer_id}},
-                )
+        routes = self._store.routes()
         targets = {}
         for peer in self._store.all():  # every peer: a name may name any
             partner = self._partners.get(peer.id)

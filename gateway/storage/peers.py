@@ -216,17 +216,15 @@ class PeerStore:
                 },
             )
 
-    def set_route(self, scheme: str, country: str, peer_id: str | None, jws: str = "") -> None:
-        """Route lookups of ``scheme`` (in ``country``, "" for any) to ``peer_id``, signed by
-        the operator key (``jws``); None removes the route. An audited change."""
+    def set_route(self, scheme: str, country: str, peer_id: str | None) -> None:
+        """Route lookups of ``scheme`` (in ``country``, "" for any) to ``peer_id``; None
+        removes the route. An audited change."""
         key = (peer_routes.c.scheme == scheme) & (peer_routes.c.country == country)
         with self._db.write() as conn:
             conn.execute(delete(peer_routes).where(key))
             if peer_id is not None:
                 conn.execute(
-                    insert(peer_routes).values(
-                        scheme=scheme, country=country, peer=peer_id, jws=jws
-                    )
+                    insert(peer_routes).values(scheme=scheme, country=country, peer=peer_id)
                 )
             self._changes.record(
                 conn,
@@ -235,10 +233,10 @@ class PeerStore:
                 {"peer": peer_id or ""},
             )
 
-    def routes(self) -> dict[tuple[str, str], tuple[str, str]]:
-        """The routing table: (scheme, country) to (peer id, the operator's signature)."""
+    def routes(self) -> dict[tuple[str, str], str]:
+        """The routing table: (scheme, country) to peer id."""
         rows = self._db.read(select(peer_routes))
-        return {(row.scheme, row.country): (row.peer, row.jws or "") for row in rows}
+        return {(row.scheme, row.country): row.peer for row in rows}
 
     def alarms(self, peer_id: str | None = None, limit: int = 100) -> list[AlarmRow]:
         query = select(peer_alarms).order_by(peer_alarms.c.id.desc()).limit(limit)

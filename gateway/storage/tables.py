@@ -443,7 +443,6 @@ peer_routes = Table(
     Column("scheme", String(32), primary_key=True),
     Column("country", String(2), primary_key=True),
     Column("peer", ForeignKey("peers.id"), nullable=False, index=True),
-    Column("jws", Text),  # the route signed by the operator key: a row without it is not followed
 )
 
 # Across borders: the peers' profile versions this gateway relayed to its partners (who received

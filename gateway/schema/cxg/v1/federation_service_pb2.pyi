@@ -133,18 +133,14 @@ class ListPeerAlarmsResponse(_message.Message):
     def __init__(self, alarms: _Optional[_Iterable[_Union[PeerAlarm, _Mapping]]] = ...) -> None: ...
 
 class PeerRoute(_message.Message):
-    __slots__ = ("scheme", "country", "peer", "jws", "verified")
+    __slots__ = ("scheme", "country", "peer")
     SCHEME_FIELD_NUMBER: _ClassVar[int]
     COUNTRY_FIELD_NUMBER: _ClassVar[int]
     PEER_FIELD_NUMBER: _ClassVar[int]
-    JWS_FIELD_NUMBER: _ClassVar[int]
-    VERIFIED_FIELD_NUMBER: _ClassVar[int]
     scheme: str
     country: str
     peer: str
-    jws: str
-    verified: bool
-    def __init__(self, scheme: _Optional[str] = ..., country: _Optional[str] = ..., peer: _Optional[str] = ..., jws: _Optional[str] = ..., verified: _Optional[bool] = ...) -> None: ...
+    def __init__(self, scheme: _Optional[str] = ..., country: _Optional[str] = ..., peer: _Optional[str] = ...) -> None: ...
 
 class SetPeerRouteRequest(_message.Message):
     __slots__ = ("scheme", "country", "peer")

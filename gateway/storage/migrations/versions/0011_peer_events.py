@@ -1,5 +1,4 @@
-"""across borders: the peers' profile versions relayed to partners, the peers' SETs taken;
-routes signed by the operator key
+"""across borders: the peers' profile versions relayed to partners, the peers' SETs taken
 
 Revision ID: 0011
 Revises: 0010
@@ -18,9 +17,6 @@ _ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    # Routes set before this carry no signature and are not followed: set them again
-    # (`cxg peers route`), which signs them.
-    op.add_column("peer_routes", sa.Column("jws", sa.Text(), nullable=True))
     op.create_table(
         "peer_disclosures",
         sa.Column("id", _ROW_ID, autoincrement=True, nullable=False),
@@ -51,4 +47,3 @@ def downgrade() -> None:
     op.drop_table("peer_events")
     op.drop_index("ix_peer_disclosures_profile", table_name="peer_disclosures")
     op.drop_table("peer_disclosures")
-    op.drop_column("peer_routes", "jws")
