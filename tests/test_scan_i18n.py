@@ -20,12 +20,13 @@ import httpx
 import pytest
 
 from gateway import errors
+from gateway import names as value_names
 from gateway.identifiers import COUNTRIES, SCHEMES
+from gateway.names import AEO_TYPES, GRADES, country_name
 from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
 from gateway.sco import Names, Result, ScoClaims, issue
 from gateway.transport.errors import TABLE, problem
-from gateway.transport.rest import _scan_text
-from gateway.transport.rest._scan_text import AEO_TYPES, GRADES, TEXT, country_name
+from gateway.transport.rest._scan_text import TEXT
 from gateway.transport.serve import Gateway
 from tests.support import USCC
 
@@ -81,7 +82,7 @@ def test_the_shipped_values_are_found() -> None:
 
 def test_every_grade_bucket_has_three_names() -> None:
     missing = shipped_buckets() - set(GRADES)
-    assert not missing, f"add to _scan_text.GRADES: {sorted(missing)}"
+    assert not missing, f"add to value_names.GRADES: {sorted(missing)}"
     for bucket, names in GRADES.items():
         assert_three_names(names, bucket)
         assert not RAW.search(" ".join(names)), bucket
@@ -89,15 +90,15 @@ def test_every_grade_bucket_has_three_names() -> None:
 
 def test_every_aeo_type_has_three_names() -> None:
     missing = shipped_aeo_types() - set(AEO_TYPES)
-    assert not missing, f"add to _scan_text.AEO_TYPES: {sorted(missing)}"
+    assert not missing, f"add to value_names.AEO_TYPES: {sorted(missing)}"
     for aeo_type, names in AEO_TYPES.items():
         assert_three_names(names, aeo_type)
         assert not RAW.search(" ".join(names)), aeo_type
 
 
 def test_every_identifier_scheme_has_three_names() -> None:
-    assert set(_scan_text.SCHEMES) == set(SCHEMES)
-    for scheme, names in _scan_text.SCHEMES.items():
+    assert set(value_names.SCHEMES) == set(SCHEMES)
+    for scheme, names in value_names.SCHEMES.items():
         assert_three_names(names, scheme)
         assert not RAW.search(" ".join(names)), scheme
 
@@ -125,7 +126,7 @@ def test_every_country_has_a_name_in_each_language(lang: str) -> None:
 
 
 def test_a_value_without_a_name_is_shown_as_it_is() -> None:
-    assert _scan_text.named(GRADES, "NEW_BUCKET", 0) == "NEW_BUCKET"
+    assert value_names.named(GRADES, "NEW_BUCKET", 0) == "NEW_BUCKET"
     assert country_name("XK", "en") in ("Kosovo", "XK")  # not ISO-assigned; CLDR names it
     assert country_name("", "zh") == ""
 
@@ -192,7 +193,7 @@ def test_the_page_names_every_value_in_the_readers_language(
     assert country_name("KZ", lang) in text
     assert GRADES["LOWER_MEDIUM"][column] in text
     assert AEO_TYPES["CN_ADVANCED"][column] in text
-    assert _scan_text.SCHEMES["CN_USCC"][column] in text
+    assert value_names.SCHEMES["CN_USCC"][column] in text
     if lang != "en":  # nor an English name in a zh or ru page
         for english in ("Kazakhstan", GRADES["LOWER_MEDIUM"][1], AEO_TYPES["CN_ADVANCED"][1]):
             assert english not in text

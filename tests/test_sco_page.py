@@ -23,12 +23,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.names import AEO_TYPES, GRADES
 from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
 from gateway.sco import Names, ScoClaims, issue
 from gateway.sco._token import PREFIX, text_to_cose
 from gateway.service.sco import ScoService, code_in, url_form
 from gateway.signing import SigningKey
-from gateway.transport.rest._scan_text import AEO_TYPES, GRADES, TEXT
+from gateway.transport.rest._scan_text import TEXT
 from gateway.transport.serve import Gateway
 from tests.support import TestPartner, missing_tool, profile, publish
 

@@ -11,6 +11,7 @@ import jinja2
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from gateway.names import AEO_TYPES, GRADES, SCHEMES, country_name, named
 from gateway.schema.cxg.v1 import sco_service_pb2 as pb
 from gateway.sco import Result
 from gateway.transport.rest._guard import GuardedRoute
@@ -21,14 +22,7 @@ from gateway.transport.rest._replies import (
     read_message,
     responses,
 )
-from gateway.transport.rest._scan_text import (
-    AEO_TYPES,
-    GRADES,
-    SCHEMES,
-    TEXT,
-    country_name,
-    named,
-)
+from gateway.transport.rest._scan_text import TEXT
 from gateway.transport.rest._schemas import ref
 from gateway.transport.rest.deps import CallerDep, ServicesDep
 
