@@ -160,6 +160,31 @@ class Settings:
         "file holding the token's user PIN (mode 0600; the PIN is never read from a variable)",
         parse=_optional_path,
     )
+    pkcs11_report_key_label: str = _setting(
+        "",
+        "label of the P-256 key in the token that signs credit reports, with `CXG_REPORT_CERT`;"
+        " unset: `CXG_REPORT_KEY`",
+    )
+    report_cert: Path | None = _setting(
+        None,
+        "PEM certificate chain (signer first) of the key that signs credit reports (PAdES); unset:"
+        " a development certificate from the PKI under `CXG_KEYS_DIR/pki`, made on first use",
+        parse=_optional_path,
+    )
+    report_key: Path | None = _setting(
+        None, "PEM private key (P-256) of `CXG_REPORT_CERT`", parse=_optional_path
+    )
+    report_tsa_url: str = _setting(
+        "",
+        "RFC 3161 time-stamping authority: credit reports are then signed PAdES B-T (a trusted"
+        " time on the signature); unset: B-B",
+    )
+    report_font: Path | None = _setting(
+        None,
+        "TrueType font (CJK, Cyrillic and Latin) credit reports are set in; unset: WenQuanYi"
+        " Micro Hei from Debian's fonts-wqy-microhei",
+        parse=_optional_path,
+    )
     gateway_id: str = _setting("cxg.qingdao.dev", "`iss` of everything the gateway signs")
     host: str = _setting(
         "127.0.0.1", "the address both ports listen on (`0.0.0.0` or `::`: every interface)"
@@ -432,6 +457,12 @@ class Settings:
         return self.keys_dir / "gateway"
 
     @property
+    def dev_pki_dir(self) -> Path:
+        """The development PKI (``cxg pki init``), where a report certificate is made when none
+        is configured."""
+        return self.keys_dir / "pki"
+
+    @property
     def scan_base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.rest_port}"
 
@@ -593,6 +624,12 @@ def startup_warnings(settings: Settings) -> list[str]:
             f"CXG_PUBLIC_URL is unset: SCO QR codes and scan URLs point at"
             f" {settings.scan_base_url}, the address bound (hint: set CXG_PUBLIC_URL to the"
             " URL people reach the REST port at)"
+        )
+    if settings.report_cert is None and (settings.dev_pki_dir / "report-signer.pem").exists():
+        warnings.append(
+            f"credit reports are signed by the development certificate in {settings.dev_pki_dir},"
+            " which no reader trusts (hint: set CXG_REPORT_CERT and CXG_REPORT_KEY, or"
+            " CXG_PKCS11_REPORT_KEY_LABEL)"
         )
     active = _active_key_entry(settings.gateway_keys_dir)
     if active is not None and active.get(DEVELOPMENT_KEY_MARK):

@@ -20,6 +20,7 @@ from gateway.service import PartnerAdmin
 from gateway.signing import KeyRing
 from gateway.storage import Database, normalize_url
 from gateway.transport.serve import Gateway
+from tests.browser import Chromium, start_chromium
 from tests.support import TEST_ACTOR, TestPartner, make_partners, write_partners
 
 POSTGRES_URL = os.environ.get("CXG_TEST_POSTGRES_URL")
@@ -129,3 +130,11 @@ def gateway(settings: Settings) -> Iterator[Gateway]:
     running.start()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Chromium]:
+    """One headless Chromium for a whole module (each case gets its own context)."""
+    driver = start_chromium()
+    yield driver
+    driver.close()

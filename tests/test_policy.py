@@ -16,6 +16,7 @@ from gateway.schema.cxg.v1 import (
     event_service_pb2,
     federation_service_pb2,
     profile_service_pb2,
+    report_service_pb2,
     rules_service_pb2,
     sco_service_pb2,
 )
@@ -50,6 +51,7 @@ def test_every_rpc_of_every_service_has_a_policy(gateway: Gateway) -> None:
         f"{service.full_name}/{method.name}"
         for module in (
             profile_service_pb2,
+            report_service_pb2,
             consent_service_pb2,
             correction_service_pb2,
             event_service_pb2,

@@ -57,6 +57,12 @@ NOT_EXPRESSIBLE = {
     "FileDispute": "a profile version that exists, and JSON pointers to fields it holds",
     "AnswerDispute": "a version published after the disputed one, for CORRECTED",
     "RecordRepair": "a negative record that the profile's latest version holds",
+    "CreateReport": "the subject identifier's check digit; a period ending by today",
+    "VerifyReport": "a SHA-256 as 64 hexadecimal digits, or the PDF itself",
+    "GetReport": "the id of a report that exists",
+    "RevokeReport": "the id of a report that exists and is not revoked yet",
+    "ReportPage": "the id of a report that exists",
+    "ListReports": "the subject identifier's check digit; an opaque page_token",
     # page_token: only a token the gateway issued for the same query is one.
     "SearchProfiles": "an opaque page_token",
     "ListProfileVersions": "an opaque page_token",

@@ -11,11 +11,9 @@ import functools
 import random
 import re
 import zlib
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import base45  # type: ignore[import-untyped]
 import httpx
@@ -31,16 +29,11 @@ from gateway.service.sco import ScoService, code_in, url_form
 from gateway.signing import SigningKey
 from gateway.transport.rest._scan_text import TEXT
 from gateway.transport.serve import Gateway
-from tests.support import TestPartner, missing_tool, profile, publish
+from tests.browser import ARTIFACTS as BROWSER_ARTIFACTS
+from tests.browser import Browser, Chromium, Page
+from tests.support import TestPartner, profile, publish
 
-try:
-    from playwright.sync_api import Browser, Page, sync_playwright
-except ImportError:  # CI installs it with the [test] extra; see the browser fixture
-    sync_playwright = None
-
-T = TypeVar("T")
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts" / "sco-page"
+ARTIFACTS = BROWSER_ARTIFACTS / "sco-page"
 LANGS = {"zh": ("zh-CN", "zh-CN,zh;q=0.9"), "en": ("en-US", "en-US,en;q=0.9"),
          "ru": ("ru-RU", "ru-RU,ru;q=0.9")}  # fmt: skip
 COLUMN = {"zh": 0, "en": 1, "ru": 2}
@@ -55,41 +48,6 @@ AEO = {"scheme": "AEO", "value": "CN3702960123"}
 
 def words(key: str, lang: str) -> str:
     return TEXT[key][COLUMN[lang]]
-
-
-class Chromium:
-    """The browser, driven from a thread of its own: Playwright's sync API keeps an asyncio loop
-    running in the thread that starts it, and the gateway fixture starts its own loop."""
-
-    def __init__(self) -> None:
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="playwright")
-        self._playwright = self.run(lambda: sync_playwright().start())
-        self.browser: Browser = self.run(
-            lambda: self._playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        )
-
-    def run(self, action: Callable[[], T]) -> T:
-        return self._thread.submit(action).result(timeout=120)
-
-    def close(self) -> None:
-        self.run(self.browser.close)
-        self.run(self._playwright.stop)
-        self._thread.shutdown()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    """One headless Chromium for the whole module (each case gets its own context)."""
-    if sync_playwright is None:
-        missing_tool(
-            "the playwright package is missing", "the test extra: pip install -e '.[test]'"
-        )
-    if not CHROMIUM.exists():
-        missing_tool(f"no Chromium at {CHROMIUM}", "Debian's browser: apt-get install chromium")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    driver = Chromium()
-    yield driver
-    driver.close()
 
 
 @dataclasses.dataclass

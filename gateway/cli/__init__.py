@@ -42,6 +42,7 @@ from gateway.cli.disputes import disputes_app
 from gateway.cli.events import events_app
 from gateway.cli.hsm import hsm_app
 from gateway.cli.peers import peers_app
+from gateway.cli.report import report_app
 from gateway.cli.rules import activate_shipped_packs, rules_app
 from gateway.cli.sco import issue_demo_code, sco_app
 from gateway.config import DEVELOPMENT_KEY_MARK, Settings, settings_help
@@ -81,6 +82,7 @@ for sub, name in (
     (formats_app, "formats"),
     (rules_app, "rules"),
     (sco_app, "sco"),
+    (report_app, "report"),
     (events_app, "events"),
     (disputes_app, "disputes"),
     (peers_app, "peers"),

@@ -62,6 +62,19 @@ class RuleBook:
             return _unpacked(Outcome.NOT_RECOGNIZED, reason, day)
         return _valid_first(candidates, day).decide(facts, day)
 
+    def partner_countries(self, programme: str) -> tuple[str, ...]:
+        """The countries an active pack names across from ``programme``: those whose customs
+        may recognise its AEO authorisations (sorted)."""
+        found: set[str] = set()
+        for pack in self.packs:
+            if pack.parties is not None:
+                a, b = pack.parties
+                found |= (b if programme in a else frozenset()) | (
+                    a if programme in b else frozenset()
+                )
+        found.discard(programme)
+        return tuple(sorted(found))
+
     def equivalent_grade(self, rating: dict[str, str], day: date) -> Decision:
         scheme = rating.get("scheme", "")
         candidates = [p for p in self.packs if scheme in p.schemes]

@@ -61,7 +61,7 @@ def origin_of(settings: Settings) -> str:
 # A leaf's data, the partner whose call it records, and the profile version it answered.
 _Item = tuple[bytes, str | None, Disclosure | None]
 # Operations whose answer discloses a profile version to the caller (who received what).
-_DISCLOSING = frozenset({"GetProfile"})
+_DISCLOSING = frozenset({"GetProfile", "CreateReport"})
 # A version this gateway holds, or one a peer gateway answered that this one relayed.
 _SERVED_VERSION = re.compile(
     r"(?:peers/([a-z0-9-]{1,64})/)?profiles/([0-9a-f]{32})/versions/([0-9]+)"
@@ -479,6 +479,8 @@ def subjects(*messages: object) -> tuple[str, ...]:
             value = getattr(message, name, None) if name in fields else None
             if isinstance(value, str) and value:
                 found.append(f"partners/{value}" if name == "partner_id" else value)
+        if "profile_version" in fields and (version := getattr(message, "profile_version")):  # noqa: B009
+            found.append(f"{getattr(message, 'profile')}/versions/{version}")  # noqa: B009
         for name in _AEO_NUMBER_FIELDS:
             if name in fields and (number := getattr(message, name)):
                 found.append(f"AEO:{number}")

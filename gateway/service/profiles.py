@@ -246,6 +246,14 @@ class ProfileExchange:
         signed = self._signed(ref.row_id, ref.marks, purpose.view, request.format)
         return signed.naming(*relay_subjects(relayed_for)) if relayed_for else signed
 
+    def subject_view(self, profile_id: str) -> SignedVersion:
+        """The latest version as the company itself sees it: all of it, with the marks of its
+        disputes and repairs (what an SME portal files disputes against)."""
+        ref = self._store.find(profile_id)
+        if ref is None:
+            raise NotFound("no such profile")
+        return self._signed(ref.row_id, ref.marks, FULL, "")
+
     def _render_view(self, row_id: int, marks: int, view: str, format_name: str) -> SignedVersion:
         stored = self._store.load(row_id)
         full = CreditProfile.FromString(stored.profile_pb)

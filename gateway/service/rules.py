@@ -195,6 +195,21 @@ class RuleService:
             signed.relay.CopyFrom(relayed_for)
         return signed
 
+    def recognitions(self, number: str, day: date) -> list[tuple[str, Decision]]:
+        """How every country with an arrangement with the authorisation's programme country
+        decides it on ``day`` (a credit report's AEO section), by importing country."""
+        book = self.reload()
+        facts = self._aeo_facts(number)
+        return [
+            (
+                country,
+                book.recognize_aeo(
+                    country, number[:2], {"importing_country": country} | facts, day
+                ),
+            )
+            for country in book.partner_countries(number[:2])
+        ]
+
     def _relayed_for(self, request: pb.RecognizeAeoRequest, caller: Partner) -> Relay | None:
         if self.on_behalf_of is None:  # an entry point that takes no relayed questions
             if request.on_behalf_of or "gateway" in caller.roles:

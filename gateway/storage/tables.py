@@ -469,3 +469,27 @@ peer_events = Table(
     Column("digest", String(64), primary_key=True),  # of what the SET says (not its jti)
     Column("received_at", UtcDateTime(), nullable=False),
 )
+
+# Credit reports issued (gateway/service/reports.py): the signed document itself, kept for
+# GetReport, and its SHA-256, by which anyone holding a copy checks it.
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("profile_id", ForeignKey("profiles.id"), nullable=False, index=True),
+    Column("profile_version", Integer, nullable=False),
+    Column("subject_scheme", String(32), nullable=False),
+    Column("subject_value", String(64), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("period_start", String(10), nullable=False),
+    Column("period_end", String(10), nullable=False),
+    Column("requested_by", String(64), nullable=False, index=True),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("revoke_reason", Text, nullable=False, default=""),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("size_bytes", Integer, nullable=False),
+    Column("pdf", LargeBinary, nullable=False),
+)

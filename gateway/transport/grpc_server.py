@@ -33,6 +33,7 @@ from gateway.schema.cxg.v1 import correction_service_pb2 as correction_pb
 from gateway.schema.cxg.v1 import event_service_pb2 as event_pb
 from gateway.schema.cxg.v1 import federation_service_pb2 as federation_pb
 from gateway.schema.cxg.v1 import profile_service_pb2 as profile_pb
+from gateway.schema.cxg.v1 import report_service_pb2 as report_pb
 from gateway.schema.cxg.v1 import rules_service_pb2 as rules_pb
 from gateway.schema.cxg.v1 import sco_service_pb2 as sco_pb
 from gateway.service.access import Credentials
@@ -62,13 +63,14 @@ class Method:
 
 def service_methods(services: Services) -> dict[str, dict[str, Method]]:
     """Every RPC by service and method name. A method's name is its policy's operation name."""
-    exchange, consents, admin, audit, events, corrections = (
+    exchange, consents, admin, audit, events, corrections, reports = (
         services.exchange,
         services.consents,
         services.admin,
         services.audit,
         services.events,
         services.corrections,
+        services.reports,
     )
     return {
         profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_name: {
@@ -254,6 +256,26 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
             "GetStatusList": Method(
                 sco_pb.GetStatusListRequest,
                 lambda r, c: sco_pb.SignedList(jws=services.sco.status_list()[1]),
+            ),
+        },
+        report_pb.DESCRIPTOR.services_by_name["ReportService"].full_name: {
+            "CreateReport": Method(
+                report_pb.CreateReportRequest,
+                lambda r, c: reports.message(reports.create(r, c.partner), with_pdf=True),
+            ),
+            "GetReport": Method(
+                report_pb.GetReportRequest,
+                lambda r, c: reports.message(reports.get(r, c.partner), with_pdf=True),
+            ),
+            "ListReports": Method(
+                report_pb.ListReportsRequest, lambda r, c: reports.list_message(r, c.partner)
+            ),
+            "VerifyReport": Method(
+                report_pb.VerifyReportRequest, lambda r, c: reports.verification(r)
+            ),
+            "RevokeReport": Method(
+                report_pb.RevokeReportRequest,
+                lambda r, c: reports.message(reports.revoke(r, c.partner)),
             ),
         },
         audit_pb.DESCRIPTOR.services_by_name["AuditService"].full_name: {

@@ -37,6 +37,7 @@ from gateway.service.offload import Offload
 from gateway.service.quotas import Quotas
 from gateway.service.readiness import Readiness
 from gateway.service.refusals import RefusalLog
+from gateway.service.reports import ReportService
 from gateway.service.rules import RuleService
 from gateway.service.sco import ScoService
 from gateway.service.tokens import TokenService
@@ -130,6 +131,7 @@ class Gateway:
                 sco.own_issuer_keys,
                 trust_changed=sco.trust_changed,
             ),
+            reports=ReportService(self.db, self.exchange, self.rules, settings=settings),
         )
         federation = self.services.federation
         self.exchange.relay = federation.relay_profile

@@ -15,6 +15,7 @@ from gateway.service.federation import Federation
 from gateway.service.offload import Offload
 from gateway.service.readiness import Readiness
 from gateway.service.refusals import RefusalLog
+from gateway.service.reports import ReportService
 from gateway.service.rules import RuleService
 from gateway.service.sco import ScoService
 from gateway.service.tokens import TokenService
@@ -38,3 +39,4 @@ class Services:
     events: EventService
     corrections: CorrectionService
     federation: Federation
+    reports: ReportService

@@ -88,6 +88,15 @@ OPERATIONS: dict[str, Rule] = {
     "GetTrustList": Rule(public=True, audited=False),
     "GetStatusList": Rule(public=True, audited=False),
     "ScanScoCode": Rule(public=True, audited=False),
+    # ReportService: readers ask for reports as they ask for profiles; the asker, the company's
+    # portal and operators fetch them; anyone checks a copy (not audited, as scanning an SCO
+    # code); operators revoke.
+    "CreateReport": Rule(READERS),
+    "GetReport": Rule(READERS | {"operator"}),
+    "ListReports": Rule(READERS | {"operator"}),
+    "VerifyReport": Rule(public=True, audited=False),
+    "RevokeReport": _OPERATOR,
+    "ReportPage": Rule(public=True, audited=False),
     # AdminService
     "ListPartners": _OPERATOR,
     "GetPartner": _OPERATOR,

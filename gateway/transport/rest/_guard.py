@@ -49,6 +49,7 @@ SERVES = {
     "LookupProfile": "GetProfile",
     "GetPeerProfile": "GetProfile",
     "ScanScoCodeUpper": "ScanScoCode",
+    "ReportPageCheck": "ReportPage",
 }
 OPERATION = "cxg.operation"
 CALLER = "cxg.caller"
@@ -59,6 +60,7 @@ _STREAMED = frozenset({"ImportProfiles"})
 _AUDITED = "cxg.audited"
 _DECIDED = "cxg.decided"  # a rules decision's pack and subjects, for its audit leaf
 _SERVED = "cxg.served"  # the resources an answer served (a profile version), for its leaf
+_PURPOSE = "cxg.purpose"  # the purpose of a request that states it in its body
 # Path parameters that name a resource, and the collection they name it in.
 _RESOURCES = {
     "profile_id": "profiles",
@@ -135,7 +137,7 @@ async def record_exchange(request: Request, response: Response, decision: str) -
         subject=_subjects(request, body if request.method != "GET" else b"")
         + decided
         + request.scope.get(_SERVED, ()),
-        purpose=query.get("purpose", ""),
+        purpose=query.get("purpose", "") or request.scope.get(_PURPOSE, ""),
         consent=query.get("consent", ""),
         request_sha256=request.scope.get(_STREAMED_SHA256) or sha256_hex(received),
         response_sha256=sha256_hex(body),
@@ -166,9 +168,12 @@ def mark_caller(request: Request, caller: Caller) -> None:
     request.scope[CALLER] = caller
 
 
-def mark_served(request: Request, subjects: Sequence[str]) -> None:
-    """For a route that serves a resource its path does not name: what it served."""
+def mark_served(request: Request, subjects: Sequence[str], *, purpose: str = "") -> None:
+    """For a route that serves a resource its path does not name: what it served, and the
+    purpose it served it for when the request says so in its body rather than its query."""
     request.scope[_SERVED] = tuple(subjects)
+    if purpose:
+        request.scope[_PURPOSE] = purpose
 
 
 def mark_streamed(request: Request, request_sha256: str) -> None:

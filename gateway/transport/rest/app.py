@@ -45,6 +45,7 @@ from gateway.transport.rest import (
     federation,
     metadata,
     oauth,
+    reports,
     rules,
     sco,
 )
@@ -103,6 +104,7 @@ def create_app(
     app.include_router(corrections.router)
     app.include_router(rules.router)
     app.include_router(sco.router)
+    app.include_router(reports.router)
     app.include_router(admin.router)
     app.include_router(audit.router)
     app.include_router(oauth.router)

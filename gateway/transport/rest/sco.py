@@ -184,7 +184,7 @@ async def scan_page(
     services: ServicesDep,
     lang: Annotated[str, Query(description="zh, en or ru; anything else is ignored.")] = "",
 ) -> Response:
-    language = lang if lang in TEXT_COLUMNS else _negotiate(request.headers.get("accept-language"))
+    language = lang if lang in TEXT_COLUMNS else negotiate(request.headers.get("accept-language"))
     checked = await services.offload.run(services.sco.check, code)
     claims = checked.claims
     disputed = claims is not None and await services.offload.run(services.sco.under_dispute, claims)
@@ -230,7 +230,7 @@ TEXT_COLUMNS = {code: n for n, (code, _) in enumerate(LANGUAGES)}
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'"
 
 
-def _negotiate(header: str | None) -> str:
+def negotiate(header: str | None) -> str:
     """The first of zh, en, ru the Accept-Language header asks for, by weight; else en."""
     wanted = []
     for part in (header or "").split(","):
