@@ -97,7 +97,10 @@ COMPANIES: tuple[tuple[str, dict[str, Any]], ...] = (
                     "authorisedDate": "2022-09-01",
                 }
             ],
-            "provenance": {"sourceRecordId": "QDC-AEO-2022-0417"},
+            "provenance": {
+                "sourceRecordId": "QDC-AEO-2022-0417",
+                "retrievedAt": "2026-11-30T00:00:00Z",
+            },
         },
     ),
     (
@@ -126,7 +129,7 @@ COMPANIES: tuple[tuple[str, dict[str, Any]], ...] = (
                     "repairState": "REPAIR_STATE_REQUESTED",
                 }
             ],
-            "provenance": {"sourceRecordId": "QDC-2025-118"},
+            "provenance": {"sourceRecordId": "QDC-2025-118", "retrievedAt": "2026-11-30T00:00:00Z"},
         },
     ),
     (
@@ -152,7 +155,7 @@ COMPANIES: tuple[tuple[str, dict[str, Any]], ...] = (
                     "issuer": "demo-ru-credit-bureau",
                 }
             ],
-            "provenance": {"sourceRecordId": "RU-CR-000917"},
+            "provenance": {"sourceRecordId": "RU-CR-000917", "retrievedAt": "2026-11-30T00:00:00Z"},
         },
     ),
     (
@@ -178,7 +181,7 @@ COMPANIES: tuple[tuple[str, dict[str, Any]], ...] = (
                     "issuer": "S&P Global Ratings",
                 }
             ],
-            "provenance": {"sourceRecordId": "KZB-55120"},
+            "provenance": {"sourceRecordId": "KZB-55120", "retrievedAt": "2026-11-30T00:00:00Z"},
         },
     ),
     (
@@ -191,7 +194,7 @@ COMPANIES: tuple[tuple[str, dict[str, Any]], ...] = (
                 "legalForm": "АО",
                 "status": "ENTITY_STATUS_ACTIVE",
             },
-            "provenance": {"sourceRecordId": "KZB-60871"},
+            "provenance": {"sourceRecordId": "KZB-60871", "retrievedAt": "2026-11-30T00:00:00Z"},
         },
     ),
 )

@@ -162,6 +162,7 @@ def full_profile() -> CreditProfile:
             },
         ],
         commonGrade={"bucket": "A", "ordinal": 2},
+        provenance={"sourceInstitution": "cn-customs", "retrievedAt": "2026-01-10T00:00:00Z"},
     )
     document["subject"]["address"] = {"country": "CN", "locality": "Qingdao"}
     return json_format.ParseDict(document, CreditProfile())
@@ -172,6 +173,7 @@ def test_customs_view_keeps_identifiers_aeo_and_customs_records_only() -> None:
     assert "ratings" not in shown and "commonGrade" not in shown
     assert [r["authorityType"] for r in shown["publicRecords"]] == ["AUTHORITY_TYPE_CUSTOMS"]
     assert shown["aeo"] and shown["subject"]["ids"] and shown["subject"]["address"]
+    assert shown["provenance"]["sourceInstitution"] == "cn-customs"
 
 
 def test_summary_view_has_no_ratings_records_or_address() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from tests.support import USCC, TestPartner, profile, publish
 pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated via RFC 9864")
 
 SUBJECT = {"scheme": "CN_USCC", "value": USCC}
+SOURCE = {"retrievedAt": "2026-01-10T00:00:00Z"}  # what absence statements may rest on
 PENALTY = {
     "kind": "PUBLIC_RECORD_KIND_PENALTY",
     "authority": {"zh": "青岛海关", "en": "Qingdao Customs"},
@@ -40,7 +42,9 @@ PENALTY = {
 
 @pytest.fixture
 def published(gateway: Gateway, partners: dict[str, TestPartner]) -> Gateway:
-    publish(gateway.exchange, partners["ru-bureau"], profile(publicRecords=[PENALTY]))
+    publish(
+        gateway.exchange, partners["ru-bureau"], profile(publicRecords=[PENALTY], provenance=SOURCE)
+    )
     return gateway
 
 
@@ -283,3 +287,29 @@ def test_the_page_checks_an_uploaded_copy_in_a_browser_without_javascript(
 
     assert chromium.run(lambda: visit("ru", copy)) == ("VALID", "true")
     assert chromium.run(lambda: visit("zh", forged)) == ("VALID", "false")
+
+
+def test_a_customs_report_states_customs_records_and_nothing_of_other_authorities(
+    client: Callable[[str], RestClient], tmp_path: Path
+) -> None:
+    customs = client("cn-customs")
+    answer = create(customs, purpose="customs_clearance", language="en", periodStart="2025-01-01", periodEnd="2025-12-31")  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    text = pdf_text(answer.content, tmp_path)
+    assert PENALTY["decisionNumber"] in text  # the customs penalty in the period
+    assert "No administrative licence by customs authorities is recorded" in text
+    assert "No administrative penalty by tax authorities" not in text  # not in this view
+    assert "not included for the purpose customs clearance" in text
+    # The company's own report shows every authority, and says where none is recorded.
+    own = pdf_text(create(client("sme-portal"), language="en").content, tmp_path)
+    assert "No administrative penalty by tax authorities is recorded" in own
+
+
+def pdf_text(pdf: bytes, folder: Path) -> str:
+    """The document's text as poppler's pdftotext reads it, lines joined."""
+    path = folder / "report.pdf"
+    path.write_bytes(pdf)
+    shown = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True, timeout=60
+    )
+    return " ".join(shown.stdout.decode().split())

@@ -38,7 +38,7 @@ from gateway.reports import (
 )
 from gateway.rules import Outcome
 from gateway.schema.cxg.v1 import report_service_pb2 as pb
-from gateway.schema.cxg.v1.profile_pb2 import AuthorityType, CreditProfile, EntityId
+from gateway.schema.cxg.v1.profile_pb2 import CreditProfile, EntityId
 from gateway.schema.cxg.v1.profile_service_pb2 import GetProfileRequest
 from gateway.service._paging import decode_token, encode_token, page_size
 from gateway.service.consents import PORTAL_ROLE
@@ -46,8 +46,10 @@ from gateway.service.profiles import ProfileExchange
 from gateway.service.rules import RuleService
 from gateway.storage import Database, ProfileStore
 from gateway.storage.reports import ReportStore, StoredReport
+
+__all__ = ["REPORT_PATH", "ReportService", "StoredReport", "report_signer"]
 from gateway.trust import Partner
-from gateway.trust.policy import CUSTOMS, FULL, PURPOSES
+from gateway.trust.policy import FULL, PURPOSES
 
 REPORT_PATH = "/r/"
 SUBJECT_ACCESS = "subject_access"  # the purpose recorded for a company's own report
@@ -63,12 +65,6 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _PAGE_CURSOR = re.compile(r"([0-9]{1,20}):([0-9A-HJKMNP-TV-Z]{12})")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_SUCH_REPORT = "no such report"
-# Which authorities' records each view shows: for the others a report says nothing, rather
-# than "no record" (gateway/trust/policy.py, minimize).
-_RECORDS_SHOWN = {
-    FULL: tuple(AuthorityType.values()),
-    CUSTOMS: (AuthorityType.AUTHORITY_TYPE_CUSTOMS,),
-}
 _OUTCOMES = {
     Outcome.RECOGNIZED: "recognized",
     Outcome.NOT_RECOGNIZED: "not_recognized",
@@ -146,7 +142,7 @@ class ReportService:
             issued_at=now,
             expires_at=expires_at,
             recognitions=self._recognitions(profile, now.date()),
-            records_shown=_RECORDS_SHOWN.get(view, ()),
+            view=view,
         )
         fonts, signer = self._tools()
         pdf = sign_report(
@@ -288,7 +284,7 @@ class ReportService:
         match = _ID.fullmatch(report_id.upper())
         return self._store.get(match.group(1)) if match else None
 
-    def state(self, report: StoredReport) -> int:
+    def state(self, report: StoredReport) -> pb.ReportState:
         if report.revoked_at is not None:
             return pb.REPORT_STATE_REVOKED
         if report.expires_at <= self._clock():
@@ -329,7 +325,7 @@ class ReportService:
             period_start=report.period_start,
             period_end=report.period_end,
             requested_by=report.requested_by,
-            state=self.state(report),  # type: ignore[arg-type]
+            state=self.state(report),
             revoke_reason=report.revoke_reason,
             sha256=report.sha256,
             verify_url=self.verify_url(report.id),
@@ -372,11 +368,11 @@ def report_signer(settings: Settings) -> DocumentSigner:
     from gateway.trust import pki
 
     directory = settings.dev_pki_dir
-    cert, key = directory / "report-signer.pem", directory / "report-signer-key.pem"
+    cert, key_file = directory / "report-signer.pem", directory / "report-signer-key.pem"
     if not cert.exists():
         with contextlib.suppress(Conflict):  # another process issued it first: use that one
             pki.issue_document_signer(directory)
-    return DocumentSigner.from_pem_files(cert, key)
+    return DocumentSigner.from_pem_files(cert, key_file)
 
 
 def _subject(entity: EntityId) -> EntityId:

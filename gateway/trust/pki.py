@@ -1,4 +1,5 @@
-"""A development PKI for mutual TLS: one local CA, a server certificate, partner client certificates.
+"""A development PKI for mutual TLS: one local CA, a server certificate, partner client certificates
+(and the certificate credit reports are signed with).
 
 This is for development and tests only. In production the gateway does not issue partner
 certificates: each partner institution presents a certificate from its own CA, and the
@@ -13,6 +14,9 @@ Layout under one directory (the gateway uses ``keys/pki/``)::
     server-key.pem
     partners/<partner_id>.pem    partner client certificate (clientAuth, SAN urn:cxg:partner:<id>)
     partners/<partner_id>-key.pem
+    report-signer.pem            credit report signing certificate (documentSigning, key usage
+                                 digitalSignature and nonRepudiation), then the CA certificate
+    report-signer-key.pem
 
 Keys are EC P-256, stored as unencrypted PKCS#8 PEM with mode 0600; every file is written to a
 temporary name and renamed, so a crash never leaves half a key. Certificates start five minutes in
@@ -54,6 +58,11 @@ _CA_KEY = "ca-key.pem"
 _SERVER_CERT = "server.pem"
 _SERVER_KEY = "server-key.pem"
 _PARTNERS = "partners"
+_REPORT_CERT = "report-signer.pem"
+_REPORT_KEY = "report-signer-key.pem"
+REPORT_SIGNER_NAME = "cxg report signing"
+# RFC 9336: id-kp-documentSigning, what a PDF signing certificate is for.
+_DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 _KEY_SUFFIX = "-key"
 _CLOCK_SKEW = datetime.timedelta(minutes=5)
 _PEM_CERT_HEADER = b"-----BEGIN CERTIFICATE-----"
@@ -248,6 +257,55 @@ def issue_partner_certificate(
     return IssuedCertificate(cert_path, key_path, certificate_thumbprint(cert))
 
 
+def issue_document_signer(
+    directory: Path, *, days: int = 730, replace: bool = False
+) -> IssuedCertificate:
+    """Issue the certificate credit reports are signed with (PAdES), creating the CA if there is
+    none. ``report-signer.pem`` holds the certificate followed by the CA's, the chain a signature
+    embeds; the key is EC P-256, which PDF readers verify.
+
+    An existing certificate or key is kept unless ``replace=True``: reports signed with it are
+    still checked against it. This certificate is trusted by nobody but this CA's holders; a
+    deployment sets its own (``CXG_REPORT_CERT``).
+    """
+    init_ca(directory)
+    ca_cert, ca_key = load_ca(directory)
+    cert_path, key_path = directory / _REPORT_CERT, directory / _REPORT_KEY
+    if not replace:
+        for path in (cert_path, key_path):
+            if path.exists():
+                raise Conflict(
+                    f"{path} already exists; pass replace=True to issue a new certificate"
+                )
+    key = _new_key()
+    not_before, not_after = _validity(days)
+    not_after = min(not_after, ca_cert.not_valid_after_utc)
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    public_key = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, REPORT_SIGNER_NAME)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(digital_signature=True, content_commitment=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([_DOCUMENT_SIGNING]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    _write_key(key_path, key, replace=replace)
+    chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (cert, ca_cert))
+    _write_atomic(cert_path, chain, mode=0o644, replace=replace)
+    return IssuedCertificate(cert_path, key_path, certificate_thumbprint(cert))
+
+
 def _check_partner_id(partner_id: str) -> None:
     # fullmatch, not "^...$": "$" also matches before a trailing newline.
     if not isinstance(partner_id, str) or not PARTNER_ID_PATTERN.fullmatch(partner_id):
@@ -310,11 +368,15 @@ def _issue(
 
 
 def _key_usage(
-    *, digital_signature: bool = False, key_cert_sign: bool = False, crl_sign: bool = False
+    *,
+    digital_signature: bool = False,
+    content_commitment: bool = False,
+    key_cert_sign: bool = False,
+    crl_sign: bool = False,
 ) -> x509.KeyUsage:
     return x509.KeyUsage(
         digital_signature=digital_signature,
-        content_commitment=False,
+        content_commitment=content_commitment,
         key_encipherment=False,
         data_encipherment=False,
         key_agreement=False,
@@ -386,10 +448,12 @@ __all__ = [
     "PARTNER_ID_PATTERN",
     "PARTNER_ORGANIZATION",
     "PARTNER_URI_PREFIX",
+    "REPORT_SIGNER_NAME",
     "IssuedCertificate",
     "PrivateKey",
     "certificate_thumbprint",
     "init_ca",
+    "issue_document_signer",
     "issue_partner_certificate",
     "issue_server_certificate",
     "load_ca",

@@ -248,6 +248,10 @@ def minimize(profile: CreditProfile, view: str) -> CreditProfile:
     subject.legal_form = profile.subject.legal_form
     subject.status = profile.subject.status
     if view == CUSTOMS:
+        # Who published the records and as of when: what lets a customs officer (and a credit
+        # report in this view) read the absence of a customs record as "none recorded".
+        if profile.HasField("provenance"):
+            kept.provenance.CopyFrom(profile.provenance)
         subject.address.CopyFrom(profile.subject.address)
         subject.registration_date = profile.subject.registration_date
         kept.public_records.extend(
