@@ -62,6 +62,7 @@ NOT_EXPRESSIBLE = {
     "GetReport": "the id of a report that exists",
     "RevokeReport": "the id of a report that exists and is not revoked yet",
     "ReportPage": "the id of a report that exists",
+    "ReportPageCheck": "the id of a report that exists; a digest or a PDF",
     "ListReports": "the subject identifier's check digit; an opaque page_token",
     # page_token: only a token the gateway issued for the same query is one.
     "SearchProfiles": "an opaque page_token",

@@ -18,10 +18,13 @@ from gateway.names import SCHEMES, named
 from gateway.schema.cxg.v1 import report_service_pb2 as pb
 from gateway.schema.cxg.v1.profile_pb2 import EntityId
 from gateway.service.reports import StoredReport
+from gateway.transport.errors import PROBLEM_JSON
 from gateway.transport.rest._guard import GuardedRoute, mark_served
 from gateway.transport.rest._replies import (
+    PROBLEM_SCHEMA,
     json_body,
     message_response,
+    problem_response,
     read_message,
     responses,
 )
@@ -191,7 +194,12 @@ async def revoke_report(
 _PAGE_RESPONSES = {
     **responses(None),
     200: {"description": "The page", "content": {"text/html": {}}},
-    404: {"description": "The page, saying no such report exists", "content": {"text/html": {}}},
+    # The page saying no such report exists; a path that is no report id at all (a "/" in it)
+    # matches no route and gets the problem document.
+    404: {
+        "description": "No such report",
+        "content": {"text/html": {}, PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+    },
 }
 
 
@@ -214,7 +222,25 @@ async def report_page(
 @router.post(
     "/r/{report_id}",
     operation_id="ReportPageCheck",  # the same page (SERVES), with a copy checked
-    include_in_schema=False,
+    summary="The verification page with a copy checked: a pasted digest or the uploaded PDF",
+    response_class=HTMLResponse,
+    responses={**_PAGE_RESPONSES, 400: problem_response(400, "Neither a digest nor a PDF")},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "sha256": {"type": "string", "description": "The copy's SHA-256."},
+                            "pdf": {"type": "string", "format": "binary"},
+                        },
+                    }
+                }
+            },
+        }
+    },
 )
 async def report_page_check(
     report_id: Annotated[str, Path(max_length=64, pattern=r"^[^\x00\n]*$")],
