@@ -1,7 +1,7 @@
 """The signed credit report as a document (gateway/reports), checked with independent tools:
 pyHanko's validator and poppler's pdfsig for the PAdES signature, pikepdf and poppler for what
 PDF/A-3b needs, pdftotext for what the report states, pdftoppm and zxing-cpp for the QR code on
-every page, as a phone reads it. Rendered pages are kept in tests/artifacts/reports/ to look at.
+every page, as a phone reads it. Rendered pages are kept in test-artifacts/reports/ to look at.
 
 veraPDF, the reference PDF/A validator, cannot be installed from any package registry this
 project reaches (PyPI, Debian, npm), so the PDF/A checks here are the ones its rules come down to
@@ -67,7 +67,7 @@ with warnings.catch_warnings():
     from pyhanko_certvalidator import ValidationContext
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "tests" / "artifacts" / "reports"
+ARTIFACTS = ROOT / "test-artifacts" / "reports"
 
 USCC_PENALISED = "91350100M000100Y43"
 USCC_CLEAN = "91370200MA3C5QH2X4"
@@ -281,7 +281,7 @@ def dense(text: str) -> str:
 
 
 def page_images(path: Path, keep_as: str | None = None) -> list[Path]:
-    """pdftoppm's pages at 100 dpi; kept under tests/artifacts/reports/ when named."""
+    """pdftoppm's pages at 100 dpi; kept under test-artifacts/reports/ when named."""
     out = path.parent / f"{path.stem}-pages"
     out.mkdir(exist_ok=True)
     run("pdftoppm", "-r", "100", "-png", str(path), str(out / "page"))
