@@ -1,7 +1,7 @@
 """Names, in zh, en and ru (in that order), of the values documents show and never print raw:
 common grade buckets (``GRADES``, the scale of rules/README.md), AEO programme types
 (``AEO_TYPES``, the canonical types of the customs-aeo-list adapter and the rule packs),
-identifier schemes (``SCHEMES``) and countries (``country_name``: CLDR's names, from Babel's
+identifier schemes (``SCHEMES``), purposes (``PURPOSES``) and countries (``country_name``: CLDR's names, from Babel's
 locale data). The scan-to-check page and the credit report both read them.
 
 A value without a name here (a bucket a new rule pack brings, a type a partner adds) is shown as
@@ -98,3 +98,14 @@ def country_name(code: str, language: str) -> str:
     """An ISO 3166-1 alpha-2 code's name in ``language`` (zh, en, ru), as CLDR has it; the code
     itself when CLDR has none."""
     return _territories(language).get(code.upper(), code) if len(code) == 2 else code
+
+
+# Purposes, as running text names them (gateway/trust/policy.py PURPOSES, and a company's own
+# report, ``subject_access``).
+PURPOSES = {
+    "trade_due_diligence": ("贸易尽职调查", "trade due diligence", "проверка контрагента"),
+    "customs_clearance": ("海关通关", "customs clearance", "таможенное оформление"),
+    "credit_assessment": ("信贷评估", "credit assessment", "оценка кредитоспособности"),
+    "credit_reporting": ("征信机构间交换", "credit reporting", "обмен между кредитными бюро"),
+    "subject_access": ("企业自查", "the company's own copy", "экземпляр для самой компании"),
+}

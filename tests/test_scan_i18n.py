@@ -103,6 +103,15 @@ def test_every_identifier_scheme_has_three_names() -> None:
         assert not RAW.search(" ".join(names)), scheme
 
 
+def test_every_purpose_has_three_names() -> None:
+    from gateway.service.reports import SUBJECT_ACCESS
+    from gateway.trust.policy import PURPOSES
+
+    assert set(value_names.PURPOSES) == {*PURPOSES, SUBJECT_ACCESS}
+    for purpose, names in value_names.PURPOSES.items():
+        assert_three_names(names, purpose)
+
+
 def test_every_result_and_code_state_has_three_names() -> None:
     for result in Result:
         assert_three_names(TEXT[result.value], result.value)

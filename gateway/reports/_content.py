@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date
 from typing import Any
 
-from gateway.names import AEO_TYPES, GRADES, LANGUAGES, SCHEMES, country_name, named
+from gateway.names import AEO_TYPES, GRADES, LANGUAGES, PURPOSES, SCHEMES, country_name, named
 from gateway.reports._facts import ReportFacts
 from gateway.reports._fonts import ReportFonts
 from gateway.reports._layout import Block, Row, Span, Style, heading, labelled, paragraph
@@ -33,7 +33,6 @@ from gateway.reports._text import (
     KINDS_IN_TEXT,
     LIST_SEPARATOR,
     PARENTHESES,
-    PURPOSES,
     REGISTER_AS_PUBLISHED,
     REGISTERS,
     REPAIR_STATES,

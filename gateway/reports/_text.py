@@ -400,15 +400,6 @@ REGISTER_AS_PUBLISHED: Words = (
     "По данным источника",
 )
 
-# The purposes a report is asked for (gateway/trust/policy.py PURPOSES, and the company's own).
-PURPOSES: dict[str, Words] = {
-    "trade_due_diligence": ("贸易尽职调查", "trade due diligence", "проверка контрагента"),
-    "customs_clearance": ("海关通关", "customs clearance", "таможенное оформление"),
-    "credit_assessment": ("信贷评估", "credit assessment", "оценка кредитоспособности"),
-    "credit_reporting": ("征信机构间交换", "credit reporting", "обмен между кредитными бюро"),
-    "subject_access": ("企业自查", "the company's own copy", "экземпляр для самой компании"),
-}
-
 # Between the parts of a list in running text, and around a label's value.
 LIST_SEPARATOR: Words = ("、", ", ", ", ")
 CLAUSE_SEPARATOR: Words = ("；", "; ", "; ")

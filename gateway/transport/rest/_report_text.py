@@ -60,10 +60,4 @@ TEXT = {
     ),
     "checked_digest": ("所核对的摘要", "Digest checked", "Проверенный хеш"),
     "checked": ("由网关于以下时间查验：", "Checked by the gateway at", "Проверено шлюзом:"),
-    # The purposes a report is asked for (gateway/trust/policy.py, and a company's own).
-    "subject_access": ("企业本身", "The company's own", "Собственный отчёт компании"),
-    "trade_due_diligence": ("贸易对手核查", "Trade due diligence", "Проверка контрагента"),
-    "customs_clearance": ("海关通关", "Customs clearance", "Таможенное оформление"),
-    "credit_assessment": ("信用评估", "Credit assessment", "Оценка кредитоспособности"),
-    "credit_reporting": ("征信机构间交换", "Credit reporting", "Обмен между кредитными бюро"),
 }

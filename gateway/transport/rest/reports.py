@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 from gateway.errors import InvalidArgument
-from gateway.names import SCHEMES, named
+from gateway.names import PURPOSES, SCHEMES, named
 from gateway.schema.cxg.v1 import report_service_pb2 as pb
 from gateway.schema.cxg.v1.profile_pb2 import EntityId
 from gateway.service.reports import StoredReport
@@ -288,6 +288,7 @@ async def _page(
         tone=tone,
         report=report,
         scheme=named(SCHEMES, report.subject_scheme, column) if report else "",
+        purpose=named(PURPOSES, report.purpose, column) if report else "",
         issued=_time(report.issued_at) if report else "",
         expires=_time(report.expires_at) if report else "",
         revoked=_time(report.revoked_at) if report and report.revoked_at else "",
