@@ -758,7 +758,11 @@ def test_the_development_signer_certificate(pki_dir: Path) -> None:
     usage = signer_cert.extensions.get_extension_for_class(x509.KeyUsage)
     assert usage.critical and usage.value.digital_signature and usage.value.content_commitment
     extended = signer_cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    assert list(extended) == [x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")]
+    # Document signing (RFC 9336), and email protection, without which NSS (pdfsig) refuses it.
+    assert list(extended) == [
+        x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36"),
+        ExtendedKeyUsageOID.EMAIL_PROTECTION,
+    ]
     lifetime = signer_cert.not_valid_after_utc - signer_cert.not_valid_before_utc
     assert timedelta(days=729) < lifetime < timedelta(days=731)
     key = serialization.load_pem_private_key((pki_dir / "report-signer-key.pem").read_bytes(), None)

@@ -61,7 +61,9 @@ _PARTNERS = "partners"
 _REPORT_CERT = "report-signer.pem"
 _REPORT_KEY = "report-signer-key.pem"
 REPORT_SIGNER_NAME = "cxg report signing"
-# RFC 9336: id-kp-documentSigning, what a PDF signing certificate is for.
+# RFC 9336: id-kp-documentSigning, what a PDF signing certificate is for. It also carries
+# emailProtection: NSS (behind poppler's pdfsig) checks a PDF signer as an email signer, and
+# refuses a certificate whose extended key usage leaves that out.
 _DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 _KEY_SUFFIX = "-key"
 _CLOCK_SKEW = datetime.timedelta(minutes=5)
@@ -292,7 +294,10 @@ def issue_document_signer(
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(digital_signature=True, content_commitment=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([_DOCUMENT_SIGNING]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([_DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+            critical=False,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
