@@ -204,6 +204,8 @@ partners' private keys are in {settings.keys_dir}/private/. Our partner client d
   .venv/bin/cxg client get {scheme} {value} --as demo-ru-credit-bureau --purpose credit_reporting
   .venv/bin/cxg client get {scheme} {value} --as demo-cn-qingdao-customs --purpose customs_clearance --grpc {grpc_target}
 Over REST the profile's JWS is verified against {rest}/.well-known/jwks.json.
+The company's own signed credit report (PDF/A, its QR code leads to {rest}/r/...):
+  .venv/bin/cxg report create {scheme}:{value} --as demo-cn-sme-portal -o report.pdf
 Other demo companies: {"; ".join(first_ids[1:])}
 API documentation: {rest}/docs    Stop with Ctrl-C.
 """
