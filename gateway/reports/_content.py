@@ -317,21 +317,28 @@ class _Writer:
         self.h3(self.label("recognitions"), indent=INDENT)
         if not recognitions:
             self.sentence("recognitions_none", indent=INDENT)
+        # Countries decided alike (an arrangement with a union decides for each member) share
+        # one entry: the outcome, then the countries, then the reason, rule and pack.
+        alike: dict[tuple[str, str, str, tuple[str, str, str]], list[str]] = {}
         for recognition in recognitions:
-            lines = [self.label(recognition.outcome)]
+            key = (recognition.outcome, recognition.rule, recognition.rule_pack, recognition.reason)
+            alike.setdefault(key, []).append(recognition.importing_country)
+        for (outcome, rule, pack, reason), codes in alike.items():
+            lines = [
+                LIST_SEPARATOR[column].join(
+                    f"{country_name(code, LANGUAGES[column])} ({code})" for code in codes
+                )
+                for column in self.columns
+            ]
             for column in self.columns:
-                clauses = [say("recognition_rule", column, rule=recognition.rule or "—")]
-                if recognition.rule_pack:
-                    clauses.append(say("recognition_pack", column, pack=recognition.rule_pack))
-                reason = recognition.reason[column]
+                clauses = [say("recognition_rule", column, rule=rule or "—")]
+                if pack:
+                    clauses.append(say("recognition_pack", column, pack=pack))
                 detail = CLAUSE_SEPARATOR[column].join(clauses)
                 opening, closing = (p[column] for p in PARENTHESES)
-                lines.append(f"{reason}{opening}{detail}{closing}" if reason else detail)
-            self.field(
-                self.countries(recognition.importing_country),
-                joined(lines, "\n"),
-                indent=INDENT,
-            )
+                said = reason[column]
+                lines.append(f"{said}{opening}{detail}{closing}" if said else detail)
+            self.field(self.label(outcome), joined(lines, "\n"), indent=INDENT)
 
     def grade(self) -> None:
         profile = self.facts.profile
