@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import io
 import json
 import os
 import subprocess
@@ -17,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509 import load_pem_x509_certificate
 from jwcrypto import jwk as jc_jwk
 from jwcrypto import jws as jc_jws
 from pycose.keys.ec2 import EC2Key
@@ -28,6 +32,7 @@ from gateway.audit import note
 from gateway.cli import app
 from gateway.config import Settings
 from gateway.errors import Unavailable
+from gateway.reports import ReportFonts
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.sco import issue
 from gateway.service import ProfileExchange
@@ -309,3 +314,44 @@ def test_a_served_gateway_signs_with_the_token_and_publishes_its_key(
         assert jwks == {"keys": [token_key.public_jwk()]}
         assert isinstance(token_key, Signer) and type(token_key).__name__ == "Pkcs11Key"
         assert not (settings.gateway_keys_dir / "checkpoint-ed25519.pem").exists()
+
+
+def test_a_credit_report_is_signed_by_a_p256_key_in_the_token(
+    hsm: Hsm, settings: Settings, tmp_path: Path
+) -> None:
+    """CXG_PKCS11_REPORT_KEY_LABEL with CXG_REPORT_CERT: the token signs the report's PAdES
+    signature, pyHanko's validator trusts it through the CA; an Ed25519 key is refused."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    from gateway.reports import render_report, sign_report
+    from gateway.service.reports import report_signer
+    from gateway.signing.pkcs11 import Pkcs11Token
+    from gateway.trust import pki
+    from tests.test_report_document import company, facts
+
+    configured = hsm.settings(settings, "ed")
+    token = Pkcs11Token.from_settings(configured)
+    public_key = token.key("es").public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    issued = pki.issue_document_signer(tmp_path / "pki", public_key=public_key)
+    assert not (tmp_path / "pki" / "report-signer-key.pem").exists()  # the key stays in the token
+    signer = report_signer(
+        dataclasses.replace(configured, pkcs11_report_key_label="es", report_cert=issued.cert_path)
+    )
+    signed = sign_report(render_report(facts(company()), ReportFonts.find()), signer)
+    ca = load_pem_x509_certificate((tmp_path / "pki" / "ca.pem").read_bytes())
+    roots = [asn1_x509.Certificate.load(ca.public_bytes(serialization.Encoding.DER))]
+    reader = PdfFileReader(io.BytesIO(signed))
+    status = validate_pdf_signature(
+        reader.embedded_signatures[0], ValidationContext(trust_roots=roots)
+    )
+    assert status.intact and status.valid and status.trusted
+    with pytest.raises(Unavailable) as refused:
+        report_signer(
+            dataclasses.replace(
+                configured, pkcs11_report_key_label="ed", report_cert=issued.cert_path
+            )
+        )
+    assert "P-256" in refused.value.message

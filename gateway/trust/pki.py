@@ -260,11 +260,18 @@ def issue_partner_certificate(
 
 
 def issue_document_signer(
-    directory: Path, *, days: int = 730, replace: bool = False
+    directory: Path,
+    *,
+    days: int = 730,
+    replace: bool = False,
+    public_key: ec.EllipticCurvePublicKey | None = None,
 ) -> IssuedCertificate:
     """Issue the certificate credit reports are signed with (PAdES), creating the CA if there is
     none. ``report-signer.pem`` holds the certificate followed by the CA's, the chain a signature
     embeds; the key is EC P-256, which PDF readers verify.
+
+    With ``public_key`` (a P-256 key held elsewhere, such as in an HSM), the certificate is
+    issued for that key and no key file is written.
 
     An existing certificate or key is kept unless ``replace=True``: reports signed with it are
     still checked against it. This certificate is trusted by nobody but this CA's holders; a
@@ -279,11 +286,13 @@ def issue_document_signer(
                 raise Conflict(
                     f"{path} already exists; pass replace=True to issue a new certificate"
                 )
-    key = _new_key()
+    key = None
+    if public_key is None:
+        key = _new_key()
+        public_key = key.public_key()
     not_before, not_after = _validity(days)
     not_after = min(not_after, ca_cert.not_valid_after_utc)
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    public_key = key.public_key()
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, REPORT_SIGNER_NAME)]))
@@ -305,7 +314,8 @@ def issue_document_signer(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    _write_key(key_path, key, replace=replace)
+    if key is not None:
+        _write_key(key_path, key, replace=replace)
     chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (cert, ca_cert))
     _write_atomic(cert_path, chain, mode=0o644, replace=replace)
     return IssuedCertificate(cert_path, key_path, certificate_thumbprint(cert))
