@@ -6,9 +6,11 @@ stored."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,8 +20,10 @@ import grpc
 import pytest
 from sqlalchemy import func, select
 
+from gateway.config import Settings
 from gateway.schema.cxg.v1 import report_service_pb2 as pb
 from gateway.schema.cxg.v1 import report_service_pb2_grpc as pb_grpc
+from gateway.service import PartnerAdmin
 from gateway.storage.tables import audit_leaves, profile_disclosures, reports
 from gateway.transport.serve import Gateway
 from tests.browser import ARTIFACTS, Chromium
@@ -313,3 +317,31 @@ def pdf_text(pdf: bytes, folder: Path) -> str:
         ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True, timeout=60
     )
     return " ".join(shown.stdout.decode().split())
+
+
+def test_a_silent_time_stamping_authority_is_named_and_never_taken_for_the_database(
+    settings: Settings, partners: dict[str, TestPartner]
+) -> None:
+    """The document is made outside the database's workers and deadline: a TSA that takes
+    longer than the database may (here it never answers) fails the request naming the TSA,
+    stores nothing, and leaves the database marked up."""
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/tsa"
+        configured = dataclasses.replace(settings, report_tsa_url=url, database_timeout_seconds=1.0)
+        running = Gateway(configured)
+        PartnerAdmin(running.db).import_files(configured.partners_dir)
+        running.start()
+        try:
+            publish(running.exchange, partners["ru-bureau"], profile(provenance=SOURCE))
+            portal = RestClient(running, partners, caller="sme-portal")
+            answer = create(portal, language="en")
+            portal.close()
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["field"] == "CXG_REPORT_TSA_URL"
+            assert running.db.health.available  # the database was never in question
+            assert stored_reports(running) == 0
+        finally:
+            running.stop()
+    finally:
+        silent.close()

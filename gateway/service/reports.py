@@ -15,12 +15,17 @@ SUPERSEDED when the company's profile has a newer version than the one shown, el
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import hashlib
+import os
 import re
 import secrets
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from cryptography import x509
@@ -42,6 +47,7 @@ from gateway.schema.cxg.v1.profile_pb2 import CreditProfile, EntityId
 from gateway.schema.cxg.v1.profile_service_pb2 import GetProfileRequest
 from gateway.service._paging import decode_token, encode_token, page_size
 from gateway.service.consents import PORTAL_ROLE
+from gateway.service.offload import Offload
 from gateway.service.profiles import ProfileExchange
 from gateway.service.rules import RuleService
 from gateway.storage import Database, ProfileStore
@@ -91,10 +97,34 @@ class ReportService:
         self._lock = threading.Lock()
         self._signer: DocumentSigner | None = None
         self._fonts: ReportFonts | None = None
+        self._pool = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="cxg-report")
 
     # -- CreateReport ----------------------------------------------------------------------------
 
     def create(self, request: pb.CreateReportRequest, caller: Partner) -> StoredReport:
+        """The whole use case in the calling thread (the command line)."""
+        facts, report = self.prepare(request, caller)
+        return self.store(report, self.document(facts))
+
+    async def create_waiting(
+        self, offload: Offload, request: pb.CreateReportRequest, caller: Partner
+    ) -> pb.Report:
+        """The same steps for the transports, from their event loop: the database's in its
+        worker threads, within its deadline; the document's (CPU, and the time-stamping
+        authority's answer) in the report threads, one per core, so that a burst of reports
+        neither holds the database's workers nor is taken for a database that stalls."""
+        facts, report = await offload.run(self.prepare, request, caller)
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        pdf = await loop.run_in_executor(self._pool, context.run, self.document, facts)
+        stored = await offload.run(self.store, report, pdf)
+        return self.message(stored, with_pdf=True, state=pb.REPORT_STATE_VALID)
+
+    def prepare(
+        self, request: pb.CreateReportRequest, caller: Partner
+    ) -> tuple[ReportFacts, StoredReport]:
+        """Check the request and the caller's access, and gather what the report states: the
+        facts to render, and the row to store once the document is signed."""
         subject = _subject(request.subject)
         language = request.language or DEFAULT_LANGUAGE
         if language not in LANGUAGES:
@@ -144,10 +174,6 @@ class ReportService:
             recognitions=self._recognitions(profile, now.date()),
             view=view,
         )
-        fonts, signer = self._tools()
-        pdf = sign_report(
-            render_report(facts, fonts), signer, timestamp_url=self._settings.report_tsa_url or None
-        )
         report = StoredReport(
             id=report_id,
             profile_id=shown.profile_id,
@@ -163,12 +189,26 @@ class ReportService:
             expires_at=expires_at,
             revoked_at=None,
             revoke_reason="",
-            sha256=hashlib.sha256(pdf).hexdigest(),
-            size_bytes=len(pdf),
-            pdf=pdf,
+            sha256="",
+            size_bytes=0,
+            pdf=b"",
         )
-        self._store.add(report)
-        return report
+        return facts, report
+
+    def document(self, facts: ReportFacts) -> bytes:
+        """The signed PDF (CPU-bound; waits for the time-stamping authority when one is set)."""
+        fonts, signer = self._tools()
+        return sign_report(
+            render_report(facts, fonts), signer, timestamp_url=self._settings.report_tsa_url or None
+        )
+
+    def store(self, report: StoredReport, pdf: bytes) -> StoredReport:
+        """Record the report with its signed document, and the audit leaf naming its digest."""
+        stored = replace(
+            report, sha256=hashlib.sha256(pdf).hexdigest(), size_bytes=len(pdf), pdf=pdf
+        )
+        self._store.add(stored)
+        return stored
 
     def _recognitions(self, profile: CreditProfile, day: date) -> tuple[Recognition, ...]:
         found = []
@@ -202,6 +242,9 @@ class ReportService:
             if self._signer is None:
                 self._signer = report_signer(self._settings)
             return self._fonts, self._signer
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def verify_url(self, report_id: str) -> str:
         return f"{self._settings.scan_base_url}{REPORT_PATH}{report_id}"
@@ -314,7 +357,14 @@ class ReportService:
 
     # -- the wire form -----------------------------------------------------------------------
 
-    def message(self, report: StoredReport, *, with_pdf: bool = False) -> pb.Report:
+    def message(
+        self,
+        report: StoredReport,
+        *,
+        with_pdf: bool = False,
+        state: pb.ReportState | None = None,
+    ) -> pb.Report:
+        """The wire form; ``state`` when the caller knows it (a report just made is VALID)."""
         message = pb.Report(
             name=f"reports/{report.id}",
             profile=f"profiles/{report.profile_id}",
@@ -325,7 +375,7 @@ class ReportService:
             period_start=report.period_start,
             period_end=report.period_end,
             requested_by=report.requested_by,
-            state=self.state(report),
+            state=self.state(report) if state is None else state,
             revoke_reason=report.revoke_reason,
             sha256=report.sha256,
             verify_url=self.verify_url(report.id),

@@ -261,7 +261,8 @@ def service_methods(services: Services) -> dict[str, dict[str, Method]]:
         report_pb.DESCRIPTOR.services_by_name["ReportService"].full_name: {
             "CreateReport": Method(
                 report_pb.CreateReportRequest,
-                lambda r, c: reports.message(reports.create(r, c.partner), with_pdf=True),
+                lambda r, c: reports.create_waiting(services.offload, r, c.partner),
+                awaited=True,
             ),
             "GetReport": Method(
                 report_pb.GetReportRequest,

@@ -288,6 +288,7 @@ class Gateway:
         self.services.federation.stop()
         self.db.health.close()
         self.offload.close()
+        self.services.reports.close()
         self.flood.close()  # the last summary of refusals counted, not logged one by one
         self.refusals.close()
         # The leaves handed over are committed, then one checkpoint signed that covers them all.

@@ -17,6 +17,7 @@ from gateway.errors import InvalidArgument
 from gateway.names import PURPOSES, SCHEMES, named
 from gateway.schema.cxg.v1 import report_service_pb2 as pb
 from gateway.schema.cxg.v1.profile_pb2 import EntityId
+from gateway.service.audit import subjects
 from gateway.service.reports import StoredReport
 from gateway.transport.errors import PROBLEM_JSON
 from gateway.transport.rest._guard import GuardedRoute, mark_served
@@ -75,13 +76,13 @@ router = APIRouter(route_class=GuardedRoute)
 )
 async def create_report(request: Request, services: ServicesDep, caller: CallerDep) -> Response:
     asked = await read_message(request, pb.CreateReportRequest)
-    report = await services.offload.run(services.reports.create, asked, caller.partner)
-    mark_served(
-        request,
-        [f"reports/{report.id}", f"profiles/{report.profile_id}/versions/{report.profile_version}"],
-        purpose=report.purpose,
-    )
-    return await _document(request, services, report, status=201)
+    report = await services.reports.create_waiting(services.offload, asked, caller.partner)
+    mark_served(request, subjects(report), purpose=report.purpose)
+    if _wants_json(request.headers.get("accept", "")):
+        return Response(
+            message_response(report).body, status_code=201, media_type="application/json"
+        )
+    return _pdf(report.pdf, report.name.removeprefix("reports/"), status=201)
 
 
 @router.get(
@@ -106,13 +107,17 @@ async def _document(
         return Response(
             message_response(message).body, status_code=status, media_type="application/json"
         )
+    return _pdf(report.pdf, report.id, status=status)
+
+
+def _pdf(pdf: bytes, report_id: str, *, status: int) -> Response:
     return Response(
-        report.pdf,
+        pdf,
         status_code=status,
         media_type=PDF,
         headers={
-            "Content-Disposition": f'attachment; filename="cxg-report-{report.id}.pdf"',
-            "Location": f"/v1/reports/{report.id}",
+            "Content-Disposition": f'attachment; filename="cxg-report-{report_id}.pdf"',
+            "Location": f"/v1/reports/{report_id}",
             "Cache-Control": "no-store",
         },
     )
