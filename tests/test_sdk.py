@@ -5,7 +5,9 @@ the SDK's own packaging (its stubs current, its public surface, ``python -m buil
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import shutil
@@ -119,6 +121,27 @@ def test_other_services(as_partner: Any) -> None:
     assert operator.call("SetPartnerQuota", quota)["id"] == "kz-bank"
     with pytest.raises(PermissionDenied):
         bank.call("ListPartners")
+
+
+def test_credit_reports(as_partner: Any) -> None:
+    """ReportService through the operation table: the same Report, PDF included, over either
+    transport (REST asked for JSON, as the SDK always does)."""
+    as_partner("kz-bank").publish_profile(profile())
+    portal = as_partner("sme-portal")
+    subject = {"scheme": "CN_USCC", "value": USCC}
+    made = portal.call("CreateReport", {"subject": subject, "language": "en"})
+    pdf = base64.b64decode(made["pdf"])
+    assert pdf.startswith(b"%PDF-") and hashlib.sha256(pdf).hexdigest() == made["sha256"]
+    assert made["state"] == "REPORT_STATE_VALID"
+    assert portal.call("GetReport", {"name": made["name"]})["sha256"] == made["sha256"]
+    listed = portal.call("ListReports", {"subject": subject, "page_size": 10})["reports"]
+    assert [r["name"] for r in listed] == [made["name"]]
+    checked = portal.call("VerifyReport", {"sha256": made["sha256"]})
+    assert checked["matches"] is True and checked["report"]["name"] == made["name"]
+    revoked = as_partner("cxg-operator").call(
+        "RevokeReport", {"name": made["name"], "reason": "test"}
+    )
+    assert revoked["state"] == "REPORT_STATE_REVOKED"
 
 
 def test_a_replayed_publish_returns_the_first_receipt(as_partner: Any, gateway: Gateway) -> None:

@@ -288,8 +288,13 @@ class ReportService:
         self, request: pb.ListReportsRequest, caller: Partner
     ) -> pb.ListReportsResponse:
         rows, token = self.list(request, caller)
+        latest = self._store.latest_versions({row.profile_id for row in rows})  # one query
         return pb.ListReportsResponse(
-            reports=[self.message(row) for row in rows], next_page_token=token
+            reports=[
+                self.message(row, state=self.state(row, latest.get(row.profile_id, 0)))
+                for row in rows
+            ],
+            next_page_token=token,
         )
 
     # -- VerifyReport ----------------------------------------------------------------------------
@@ -327,12 +332,15 @@ class ReportService:
         match = _ID.fullmatch(report_id.upper())
         return self._store.get(match.group(1)) if match else None
 
-    def state(self, report: StoredReport) -> pb.ReportState:
+    def state(self, report: StoredReport, latest: int | None = None) -> pb.ReportState:
+        """The report's state now; ``latest``: its profile's newest version, when known."""
         if report.revoked_at is not None:
             return pb.REPORT_STATE_REVOKED
         if report.expires_at <= self._clock():
             return pb.REPORT_STATE_EXPIRED
-        if self._store.latest_version(report.profile_id) > report.profile_version:
+        if latest is None:
+            latest = self._store.latest_versions([report.profile_id]).get(report.profile_id, 0)
+        if latest > report.profile_version:
             return pb.REPORT_STATE_SUPERSEDED
         return pb.REPORT_STATE_VALID
 

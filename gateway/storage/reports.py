@@ -7,6 +7,7 @@ says so.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 
@@ -121,7 +122,11 @@ class ReportStore:
         query = query.order_by(reports.c.issued_at.desc(), reports.c.id.desc()).limit(limit)
         return [_report(row, with_pdf=False) for row in self._db.read(query)]
 
-    def latest_version(self, profile_id: str) -> int:
-        """The profile's newest version now (what tells a report superseded)."""
-        rows = self._db.read(select(profiles.c.latest_version).where(profiles.c.id == profile_id))
-        return int(rows[0][0]) if rows else 0
+    def latest_versions(self, profile_ids: Collection[str]) -> dict[str, int]:
+        """The profiles' newest versions now (what tells a report superseded)."""
+        rows = self._db.read(
+            select(profiles.c.id, profiles.c.latest_version).where(
+                profiles.c.id.in_(list(profile_ids))
+            )
+        )
+        return {row.id: int(row.latest_version) for row in rows}

@@ -140,8 +140,8 @@ async def list_reports(
     caller: CallerDep,
     scheme: Annotated[str, Query(alias="subject.scheme")] = "",
     value: Annotated[str, Query(alias="subject.value")] = "",
-    page_size: Annotated[int, Query(alias="pageSize", ge=0, le=100)] = 0,
-    page_token: Annotated[str, Query(alias="pageToken", max_length=256)] = "",
+    page_size: Annotated[int, Query(ge=0, le=100, description="0 means 50.")] = 0,
+    page_token: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     asked = pb.ListReportsRequest(page_size=page_size, page_token=page_token)
     if scheme or value:

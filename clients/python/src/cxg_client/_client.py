@@ -404,7 +404,11 @@ class Client:
         origin = _server_of(url)
         nonce_answered = token_renewed = False
         while True:
-            headers = {"Content-Type": content_type} if content_type else {}
+            # JSON answers only: a route that can also answer a document (a credit report's
+            # PDF) answers its JSON message instead.
+            headers = {"Accept": "application/json"}
+            if content_type:
+                headers["Content-Type"] = content_type
             token = self.access_token() if auth else None
             if token is not None:
                 headers["Authorization"] = token.authorization

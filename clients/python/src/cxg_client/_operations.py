@@ -9,6 +9,7 @@ the one field ``body`` names."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from cxg_client._schema.cxg.v1 import (
     audit_service_pb2,
     consent_service_pb2,
     profile_service_pb2,
+    report_service_pb2,
     rules_service_pb2,
     sco_service_pb2,
 )
@@ -31,6 +33,7 @@ _MODULES = (
     audit_service_pb2,
     rules_service_pb2,
     sco_service_pb2,
+    report_service_pb2,
     admin_service_pb2,
 )
 _FIELD = re.compile(r"\{(\w+)\}")
@@ -76,12 +79,21 @@ class Operation:
         path = _FIELD.sub(fill, self.path)
         rest = {k: v for k, v in fields.items() if k not in used}
         if self.http_method == "GET":
-            return path, {k: _query_value(v) for k, v in rest.items()}, None
+            return path, dict(_query(rest)), None
         if self.body and self.body != "*":
             return path, {}, rest.get(self.body, {})
         camel = json_format.MessageToDict(request)
         body = {k: v for k, v in camel.items() if _snake(k) not in used}
         return path, {}, body
+
+
+def _query(fields: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Query parameters of a GET's fields; a message field's own fields as ``field.name``."""
+    for name, value in fields.items():
+        if isinstance(value, dict):
+            yield from _query(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", _query_value(value)
 
 
 def _query_value(value: Any) -> str:
@@ -143,6 +155,12 @@ OPERATIONS: dict[str, Operation] = {
         Operation("VerifyScoCode", "POST", "/v1/scoCodes:verify", True),
         Operation("GetTrustList", "GET", "/v1/sco/trustList", True),
         Operation("GetStatusList", "GET", "/v1/sco/statusList", True),
+        # cxg.v1.ReportService (a report is recorded when made: never repeated blindly)
+        Operation("CreateReport", "POST", "/v1/reports", False),
+        Operation("GetReport", "GET", "/v1/{name}", True),
+        Operation("ListReports", "GET", "/v1/reports", True),
+        Operation("VerifyReport", "POST", "/v1/reports:verify", True),
+        Operation("RevokeReport", "POST", "/v1/{name}:revoke", False),
         # cxg.v1.AdminService (operators)
         Operation("ListPartners", "GET", "/v1/admin/partners", True),
         Operation("GetPartner", "GET", "/v1/admin/partners/{partner_id}", True),
