@@ -143,6 +143,8 @@ def test_the_page_says_valid_then_superseded_then_revoked(
     # A pasted digest and an uploaded copy are checked against this report.
     _, pasted = page(data={"sha256": digest.upper()})
     assert 'data-matches="true"' in pasted
+    typed = portal.http.post(f"/r/{report_id.lower()}", data={"sha256": digest})  # off paper
+    assert typed.status_code == 200 and 'data-matches="true"' in typed.text
     _, uploaded = page(files={"pdf": ("report.pdf", answer.content, "application/pdf")})
     assert 'data-matches="true"' in uploaded
     _, wrong = page(files={"pdf": ("other.pdf", b"%PDF-1.7 not it", "application/pdf")})

@@ -329,8 +329,10 @@ class ReportService:
     def find(self, report_id: str) -> StoredReport | None:
         """A report by id without its document (the verification page), None if there is none
         or the id is malformed."""
-        match = _ID.fullmatch(report_id.upper())
-        return self._store.get(match.group(1)) if match else None
+        try:
+            return self._store.get(_report_id(report_id))
+        except NotFound:
+            return None
 
     def state(self, report: StoredReport, latest: int | None = None) -> pb.ReportState:
         """The report's state now; ``latest``: its profile's newest version, when known."""
@@ -467,7 +469,9 @@ def _date(text: str, field: str) -> date:
 
 
 def _report_id(name: str) -> str:
-    match = _ID.fullmatch(name)
+    """The id a name or a bare id gives, in capitals (people type ids off paper)."""
+    prefix, _, rest = name.rpartition("/")
+    match = _ID.fullmatch(f"{prefix}/{rest.upper()}" if prefix else rest.upper())
     if match is None:
         raise NotFound(_NO_SUCH_REPORT, field="name")
     return match.group(1)
