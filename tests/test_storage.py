@@ -234,3 +234,22 @@ def test_a_statement_error_is_the_statements_not_a_database_outage(
     assert not isinstance(raised.value, DatabaseUnavailable)
     assert db.health.available
     assert db.read(text("SELECT 1")) == [(1,)]
+
+
+def test_a_connection_checked_out_during_dispose_is_closed_by_the_next(settings: Settings) -> None:
+    """Another thread's connection (a health ping, a background write) that is in use while
+    the pool is disposed goes back to the old pool afterwards; the next dispose closes it, so
+    it is never left open to the garbage collector (psycopg warns then, and CI failed)."""
+    db = Database.from_url(settings.database_url)
+    in_use = db.engine.connect()
+    in_use.execute(text("SELECT 1"))
+    driver = in_use.connection.dbapi_connection
+    assert driver is not None
+    db.dispose()
+    in_use.close()  # returned to the pool dispose() replaced
+    db.dispose()
+    if db.is_sqlite:
+        with pytest.raises(Exception, match="closed"):
+            driver.cursor()
+    else:
+        assert driver.closed

@@ -77,6 +77,11 @@ class Database:
         self._local = threading.local()
         self._held: list[Connection] = []
         self._held_lock = threading.Lock()
+        # Pools an earlier dispose() replaced: a connection another thread had checked out then
+        # (a health ping, a background write) is returned to its old pool afterwards, and is
+        # closed when the next dispose() disposes that pool again, never left to the garbage
+        # collector open.
+        self._retired: list[Pool] = []
         self._report_pool()
 
     def _report_pool(self) -> None:
@@ -284,6 +289,9 @@ class Database:
             held, self._held = self._held, []
         for conn in held:
             conn.close()
+        for retired in self._retired:
+            retired.dispose()
+        self._retired.append(self.engine.pool)
         self.engine.dispose()
         metrics.pool_size.dec(self._capacity)
         self._capacity = 0  # disposed twice, counted out once
