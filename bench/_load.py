@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import math
+import ssl
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -148,44 +149,53 @@ async def run_rest(args: argparse.Namespace) -> dict[str, Any]:
     url = urllib.parse.urlsplit(args.target)
     if url.scheme != "http" or url.hostname is None:
         raise SystemExit(f"only http:// URLs: {args.target}")
-    host, port = url.hostname, url.port or 80
     path = url.path + (f"?{url.query}" if url.query else "")
     request = f"GET {path} HTTP/1.1\r\nHost: {url.netloc}\r\nAccept: */*\r\n\r\n".encode()
 
     def new_call() -> Call:
-        streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-
-        def drop() -> None:
-            if streams:
-                streams.pop()[1].close()
-
-        async def call() -> str | None:
-            try:
-                async with asyncio.timeout(args.timeout):
-                    if not streams:
-                        streams.append(await asyncio.open_connection(host, port))
-                    reader, writer = streams[0]
-                    writer.write(request)
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    status, headers = _parse_head(head)
-                    body = await reader.readexactly(int(headers.get(b"content-length", b"0")))
-            except TimeoutError:
-                drop()
-                return "timeout"
-            except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
-                drop()
-                return f"{type(exc).__name__}: {exc}"
-            if headers.get(b"connection", b"").lower() == b"close":
-                drop()
-            if status != 200:
-                return f"HTTP {status}"
-            if len(body) != args.expect_size:
-                return f"response is {len(body)} bytes, expected {args.expect_size}"
-            return None
-
-        return call
+        send = rest_caller(url.hostname or "", url.port or 80, args)
+        return lambda: send(request)
 
     return await drive(new_call, args)
+
+
+def rest_caller(
+    host: str, port: int, args: argparse.Namespace, context: ssl.SSLContext | None = None
+) -> Callable[[bytes], Awaitable[str | None]]:
+    """Sends whole HTTP/1.1 requests one after another over one keep-alive connection (TLS
+    with ``context``), opened on first use and again after a failure; each answer must be
+    200 with ``args.expect_size`` bytes (-1: any size)."""
+    streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    def drop() -> None:
+        if streams:
+            streams.pop()[1].close()
+
+    async def send(request: bytes) -> str | None:
+        try:
+            async with asyncio.timeout(args.timeout):
+                if not streams:
+                    streams.append(await asyncio.open_connection(host, port, ssl=context))
+                reader, writer = streams[0]
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status, headers = _parse_head(head)
+                body = await reader.readexactly(int(headers.get(b"content-length", b"0")))
+        except TimeoutError:
+            drop()
+            return "timeout"
+        except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
+            drop()
+            return f"{type(exc).__name__}: {exc}"
+        if headers.get(b"connection", b"").lower() == b"close":
+            drop()
+        if status != 200:
+            return f"HTTP {status}: {body[:200]!r}"
+        if args.expect_size >= 0 and len(body) != args.expect_size:
+            return f"response is {len(body)} bytes, expected {args.expect_size}"
+        return None
+
+    return send
 
 
 def _parse_head(head: bytes) -> tuple[int, dict[bytes, bytes]]:

@@ -186,7 +186,8 @@ def wait_for_log(
 
 @dataclass(frozen=True)
 class Counters:
-    """A process's CPU time (user + system) and context switches, summed over its threads."""
+    """CPU time (user + system) and context switches of a process and its descendants (the
+    workers of ``cxg serve --workers N``), summed over their threads."""
 
     cpu_s: float
     switches: int
@@ -195,25 +196,44 @@ class Counters:
     def read(cls, pid: int) -> Counters | None:
         """From Linux /proc; None elsewhere or once the process is gone."""
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            switches = 0
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                with contextlib.suppress(OSError):  # a thread that just ended
-                    for line in (task / "status").read_text().splitlines():
-                        if line.startswith(
-                            ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
-                        ):
-                            switches += int(line.split()[1])
+            own = cls._read_one(pid)
         except OSError:
             return None
+        cpu_s, switches = own
+        for child in _descendants(pid):
+            with contextlib.suppress(OSError):  # a child that just ended
+                child_cpu, child_switches = cls._read_one(child)
+                cpu_s, switches = cpu_s + child_cpu, switches + child_switches
+        return cls(cpu_s, switches)
+
+    @staticmethod
+    def _read_one(pid: int) -> tuple[float, int]:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        switches = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):  # a thread that just ended
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        switches += int(line.split()[1])
         fields = stat[stat.rindex(")") + 2 :].split()
-        return cls((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), switches)
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), switches
 
     @staticmethod
     def delta(before: Counters | None, after: Counters | None) -> Counters | None:
         if before is None or after is None:
             return None
         return Counters(after.cpu_s - before.cpu_s, after.switches - before.switches)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux's /proc/PID/task/TID/children)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                for child in (task / "children").read_text().split():
+                    found += [int(child), *_descendants(int(child))]
+    return found
 
 
 # -- servers -------------------------------------------------------------------------------------

@@ -158,7 +158,7 @@ class Gateway:
         if tls is None:
             self.grpc_port = self.grpc_server.add_insecure_port(address)
         else:
-            self.grpc_port = self.grpc_server.add_secure_port(address, _grpc_mtls(tls))
+            self.grpc_port = self.grpc_server.add_secure_port(address, grpc_mtls(tls))
         if not settings.public_url:  # QR codes point at the port actually bound
             self.services.sco.public_url = f"http://{settings.host}:{self.rest_port}"
         self.rest_app = create_app(
@@ -186,7 +186,7 @@ class Gateway:
                 log_config=None,  # uvicorn's lines go through the gateway's log (observe/logs.py)
                 # REST and gRPC drain together, each within the grace period (_RestServer).
                 timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # type: ignore[arg-type]
-                **(_rest_mtls(tls) if tls else {}),
+                **(rest_mtls(tls) if tls else {}),
             ),
             stopping=self.readiness.shut_down,
             drain=self._stop_grpc,
@@ -364,7 +364,7 @@ def listening_line(settings: Settings, grpc_port: int, rest_port: int) -> str:
     )
 
 
-def _grpc_mtls(files: ServerTlsFiles) -> grpc.ServerCredentials:
+def grpc_mtls(files: ServerTlsFiles) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials(
         [(files.key.read_bytes(), files.cert.read_bytes())],
         root_certificates=files.client_ca.read_bytes(),
@@ -372,7 +372,7 @@ def _grpc_mtls(files: ServerTlsFiles) -> grpc.ServerCredentials:
     )
 
 
-def _rest_mtls(files: ServerTlsFiles) -> dict[str, Any]:
+def rest_mtls(files: ServerTlsFiles) -> dict[str, Any]:
     return {
         "ssl_certfile": str(files.cert),
         "ssl_keyfile": str(files.key),
