@@ -28,6 +28,7 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -58,6 +59,7 @@ from bench_get_profile import (
     print_run,
     run_bench,
     run_load_generator,
+    summarize_stacks,
     wait_for_log,
 )
 
@@ -266,7 +268,7 @@ def part_calls(
 ) -> list[Result]:
     results: list[Result] = []
     for round_no in range(1, args.rounds + 1):
-        for transport in TRANSPORTS:
+        for transport in args.transports:
             size = sizes.grpc_size if transport == "gRPC" else sizes.rest_size
             echo = "echo-grpc" if transport == "gRPC" else "echo-rest"
             for role, mode in ((echo, "open"), ("gateway", "mtls"), ("gateway", "dpop")):
@@ -297,7 +299,7 @@ def part_workers(
 ) -> list[Result]:
     results: list[Result] = []
     for round_no in range(1, args.rounds + 1):
-        for transport in TRANSPORTS:
+        for transport in args.transports:
             size = sizes.grpc_size if transport == "gRPC" else sizes.rest_size
             for role, mode in (("gateway", "w1"), ("gateway-2", "w2")):
                 run, _ = load(
@@ -326,7 +328,7 @@ def part_publish(
         baseline = insert_baseline(children, setup, workdir, args)
         results.append(Result("publish", "-", "insert", baseline))
         print_run(round_no, baseline)
-        for transport in TRANSPORTS:
+        for transport in args.transports:
             count = prepared_for([r for r in results if r.mode == "publish"], transport, args)
             file = workdir / f"publications-{round_no}-{transport}.txt"
             file.write_text("".join(jws + "\n" for jws in publications(key, first, count)))
@@ -425,6 +427,39 @@ def part_import(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     print(done.stdout.decode().rstrip())
     figures: dict[str, dict[str, float]] = json.loads(done.stdout.decode().strip().splitlines()[-1])
     return figures
+
+
+def part_profile(
+    children: Children, servers: Servers, setup: Setup, sizes: Probe, args: argparse.Namespace
+) -> None:
+    """One more run per transport and credential with py-spy sampling the gateway's GIL
+    holder (100 Hz, collapsed stacks into --profile), summarized as bench_get_profile.py does."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).exists():
+        raise BenchError("py-spy is not installed: `.venv/bin/pip install py-spy`")
+    args.profile.mkdir(parents=True, exist_ok=True)
+    gateway = servers.targets["gateway"]
+    for transport in args.transports:
+        for mode in ("mtls", "dpop"):
+            output = args.profile / f"{transport.lower()}-{mode}.txt"
+            argv = [py_spy, "record", "--pid", str(gateway.pid), "--gil", "--rate", "100"]
+            argv += ["--duration", str(max(1, args.warmup + args.duration - 1))]
+            argv += ["--format", "raw", "--output", str(output)]
+            spy = children.start(f"py-spy-{transport}-{mode}", argv)
+            run, _ = load(
+                children,
+                servers,
+                setup,
+                args,
+                transport=transport,
+                role="gateway",
+                mode=mode,
+                expect_size=sizes.grpc_size if transport == "gRPC" else sizes.rest_size,
+                prepared=math.ceil(HEADROOM * FIRST_GUESS_RPS * (args.warmup + args.duration)),
+            )
+            spy.wait(LOAD_GRACE)
+            print(f"\n== py-spy, {transport} {mode} ({run.rps:,.0f} /s while sampled): {output}")
+            print("\n".join(summarize_stacks(output, args.profile_top)))
 
 
 def _labelled(run: Run, label: str) -> Run:
@@ -642,6 +677,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s warm-up + 2 s runs")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"any of {','.join(PARTS)}")
+    parser.add_argument("--transports", default="gRPC,REST", help="gRPC, REST or both")
     parser.add_argument("--rounds", type=int, help="rounds (default 3)")
     parser.add_argument("--duration", type=int, help="measured seconds per run (default 8)")
     parser.add_argument("--warmup", type=int, help="warm-up seconds before each run (default 2)")
@@ -649,6 +685,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--import-records", type=int, help="records per import file (default 20,000; quick 2,000)"
     )
+    parser.add_argument(
+        "--profile", type=Path, help="then profile the gateway with py-spy (stacks into DIR)"
+    )
+    parser.add_argument("--profile-top", type=int, default=20, help="functions per py-spy list")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -658,6 +698,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.import_records is None:
         args.import_records = 2_000 if quick else 20_000
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
+    args.transports = [name for name in TRANSPORTS if name.lower() in args.transports.lower()]
     if unknown := set(args.parts) - set(PARTS):
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     if args.rounds < 1 or args.duration < 1 or args.warmup < 0 or args.concurrency < 1:
@@ -673,7 +714,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
     results: list[Result] = []
     imports: dict[str, dict[str, float]] = {}
     try:
-        served = {"calls", "workers", "publish"} & set(args.parts)
+        served = {"calls", "workers", "publish"} & set(args.parts) or args.profile
         sizes = None
         if served:
             setup = prepare(workdir)
@@ -696,6 +737,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
         if "import" in args.parts:
             imports = part_import(args)
         print_summary(results, imports, args)
+        if args.profile:
+            part_profile(children, servers, setup, sizes, args)
         failed = [r.run for r in results if r.run.errors or r.run.timeouts or not r.run.requests]
         for run in failed:
             print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -51,6 +52,23 @@ def test_a_group_with_the_same_identifier_twice_accepts_it_once(
         answers = list(pool.map(lambda item: store.remember(*item), group))
     assert sorted(answers) == [False, True, True]
     assert stored(db) == 2
+
+
+def test_a_large_group_is_answered_key_by_key_across_its_chunks(
+    db: Database, replicas: tuple[ReplayStore, ReplayStore]
+) -> None:
+    """A group of 103 (chunks of 64, 32, 4, 2 and 1 keys), with keys already stored, expired,
+    and twice in the group: each caller's answer is its own key's."""
+    first, other = replicas
+    now = datetime.now(UTC)
+    assert other.remember("k7", now.timestamp() + 60) is True  # stored, still blocks
+    assert other.remember("k8", now.timestamp() - 1) is True  # expired: no longer blocks
+    group = [(f"k{n}", now + timedelta(seconds=60)) for n in range(100)]
+    group += [("k3", now + timedelta(seconds=60)), ("k99", now), ("k100", now)]
+    answers = first._commit(group)
+    expected = [n not in (7,) for n in range(100)] + [False, False, True]
+    assert answers == expected
+    assert stored(db) == 101
 
 
 def test_expired_identifiers_no_longer_block_and_restart_keeps_the_rest(

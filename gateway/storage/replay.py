@@ -6,8 +6,10 @@ the primary key makes "first time?" atomic, whichever replica asks first wins.
 Every DPoP-bound request brings a new identifier, so one durable commit per identifier would cap
 those requests at the database's commit rate (PERFORMANCE.md: ~3k commits/s, one at a time on
 SQLite). Identifiers are therefore group-committed (``_group.py``): one transaction inserts what
-is queued (``INSERT .. ON CONFLICT DO NOTHING RETURNING`` tells which were new), and each caller
-gets its answer only once that transaction is durable.
+is queued (``INSERT .. ON CONFLICT .. RETURNING`` tells which were new; an expired entry of the
+same key is overwritten), and each caller gets its answer only once that transaction is durable.
+The statements are compiled once per chunk size and run on the driver's cursor: compiling a
+statement of each group's own size cost more than the commit (bench_real.py's DPoP profile).
 
 ``LocalReplayStore`` keeps identifiers in this process only: for DPoP proofs that carry a server
 nonce, when the operator chose not to share their ``jti``s (``CXG_DPOP_NONCE_REPLAY=local``).
@@ -22,21 +24,27 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.errors import QuotaExceeded
 from gateway.storage._group import GroupCommitter
-from gateway.storage.database import Database
+from gateway.storage.database import Database, DriverStatement
 from gateway.storage.tables import seen_jtis
 
 MAX_KEY_LENGTH = 400
 
 
 class ReplayStore:
+    # Keys per statement: groups are split into power-of-two chunks, each size compiled once.
+    _MAX_CHUNK = 64
+
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._insert = (sqlite.insert if db.is_sqlite else postgresql.insert)(seen_jtis)
+        self._dialect_insert = sqlite.insert if db.is_sqlite else postgresql.insert
+        self._chunks: dict[int, DriverStatement] = {}
+        stored_time = seen_jtis.c.expires_at.type.bind_processor(db.engine.dialect)
+        self._stored_time: Callable[[datetime], Any] = stored_time or (lambda at: at)
         self._group: GroupCommitter[tuple[str, datetime], bool] = GroupCommitter(self._commit)
 
     def remember(self, key: str, expires_at: float) -> bool:
@@ -57,28 +65,44 @@ class ReplayStore:
         first: dict[str, datetime] = {}
         for key, expiry in group:
             first.setdefault(key, expiry)
-        with self._db.write() as conn:
-            # An expired entry of the same key no longer blocks it; old entries go with it.
-            conn.execute(
-                delete(seen_jtis).where(
-                    seen_jtis.c.key.in_(first), seen_jtis.c.expires_at < datetime.now(UTC)
-                )
-            )
-            rows: list[dict[str, Any]] = [
-                {"key": key, "expires_at": expiry} for key, expiry in first.items()
-            ]
-            inserted = set(
-                conn.execute(
-                    self._insert.values(rows)
-                    .on_conflict_do_nothing(index_elements=["key"])
-                    .returning(seen_jtis.c.key)
-                ).scalars()
-            )
+        keys = list(first.items())
+        now = self._stored_time(datetime.now(UTC))
+        inserted: set[str] = set()
+        with self._db.driver_write() as cursor:
+            start = 0
+            while start < len(keys):
+                size = min(1 << ((len(keys) - start).bit_length() - 1), self._MAX_CHUNK)
+                params: dict[str, Any] = {"now": now}
+                for i, (key, expiry) in enumerate(keys[start : start + size]):
+                    params[f"key_{i}"], params[f"expires_at_{i}"] = key, self._stored_time(expiry)
+                self._chunk(size).execute(cursor, params)
+                inserted.update(row[0] for row in cursor.fetchall())
+                start += size
         answers = []
         for key, _ in group:
             answers.append(key in inserted)
             inserted.discard(key)  # a key twice in one group: only its first caller is new
         return answers
+
+    def _chunk(self, size: int) -> DriverStatement:
+        """Insert ``size`` keys; an entry of the same key that expired before ``now`` is
+        overwritten (it no longer blocks the key); returns the keys inserted or overwritten."""
+        statement = self._chunks.get(size)
+        if statement is None:
+            rows: list[dict[str, Any]] = [
+                {"key": bindparam(f"key_{i}"), "expires_at": bindparam(f"expires_at_{i}")}
+                for i in range(size)
+            ]
+            upsert = self._dialect_insert(seen_jtis).values(rows)
+            statement = self._db.compile(
+                upsert.on_conflict_do_update(
+                    index_elements=["key"],
+                    set_={"expires_at": upsert.excluded.expires_at},
+                    where=seen_jtis.c.expires_at < bindparam("now"),
+                ).returning(seen_jtis.c.key)
+            )
+            self._chunks[size] = statement
+        return statement
 
 
 class LocalReplayStore:
