@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import jwt
 from cryptography import x509
 
 from gateway._json import JsonError, jws_header
 from gateway.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from gateway.identifiers import is_country
-from gateway.signing._jwk import SUPPORTED_ALGORITHMS, thumbprint
+from gateway.signing._jwk import SUPPORTED_ALGORITHMS, PublicKey, algorithm_of, thumbprint
+from gateway.signing._verify import JwsRefused, public_key_of, verify_compact_jws
 from gateway.trust.pki import PARTNER_ID_PATTERN, certificate_thumbprint
 
 # A witness (a partner gateway or monitor) co-signs audit checkpoints it checked; a gateway is
@@ -126,10 +126,12 @@ class PartnerKey:
         alg = jwk.get("alg")
         if alg not in SUPPORTED_ALGORITHMS:
             raise ValueError(f"JWK alg must be one of {SUPPORTED_ALGORITHMS}, got {alg!r}")
-        try:
-            jwt.PyJWK(dict(jwk), algorithm=alg)
-        except jwt.PyJWTError as exc:  # PyJWKError, and InvalidKeyError for bad key bytes
-            raise ValueError(f"JWK is not a usable {alg} key: {exc}") from exc
+        try:  # the very conversion verification makes (JwsVerifier.verify)
+            usable = algorithm_of(_public_key(jwk)) == alg
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"JWK is not a usable {alg} key: {exc!r}") from exc
+        if not usable:
+            raise ValueError(f"JWK is not a usable {alg} key: its kty and crv are for another alg")
         kid = jwk.get("kid") or thumbprint(dict(jwk))
         if not _KID.fullmatch(kid):
             raise ValueError(f"kid {kid!r} must be 1-128 characters of A-Z a-z 0-9 _ . : -")
@@ -262,15 +264,14 @@ class PartnerRegistry:
                 field=f"{field}.header.typ",
             )
         try:
-            verifier = jwt.PyJWK(dict(key.jwk), algorithm=key.alg)
-            decoded = jwt.api_jws.decode_complete(token, verifier.key, algorithms=[key.alg])
-        except jwt.InvalidSignatureError as exc:
-            raise Unauthenticated("JWS signature does not verify", field=field) from exc
-        except jwt.PyJWTError as exc:
+            payload = verify_compact_jws(token, _public_key(key.jwk), key.alg)
+        except JwsRefused as exc:
+            if exc.bad_signature:
+                raise Unauthenticated("JWS signature does not verify", field=field) from exc
             raise Unauthenticated(f"JWS rejected: {exc}", field=field) from exc
         if not partner.active:
             raise PermissionDenied(f"partner {partner.id!r} is {partner.status}")
-        return VerifiedJws(partner=partner, kid=kid, header=header, payload=decoded["payload"])
+        return VerifiedJws(partner=partner, kid=kid, header=header, payload=payload)
 
 
 def _protected_header(token: str, field: str) -> dict[str, Any]:
@@ -285,6 +286,10 @@ def _protected_header(token: str, field: str) -> dict[str, Any]:
         raise Unauthenticated(
             f"JWS protected header is not a base64url JSON object: {exc}", field=f"{field}.header"
         ) from exc
+
+
+def _public_key(jwk: Mapping[str, Any]) -> PublicKey:
+    return public_key_of(jwk["kty"], jwk["crv"], jwk["x"], jwk.get("y", ""))
 
 
 def _media_type(typ: str | None) -> str | None:
