@@ -410,22 +410,16 @@ def insert_baseline(
     )
 
 
-def part_import(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    """bench_import.py --json: per format, the gateway's and the minimum pipeline's records/s."""
-    argv = [
-        sys.executable,
-        str(BENCH_DIR / "bench_import.py"),
-        "--records",
-        str(args.import_records),
-        "--json",
-    ]
+def part_import(args: argparse.Namespace) -> list[dict[str, float]]:
+    """bench_import.py --json: per format and file size, the gateway's and the minimum
+    pipeline's records per second and peak memory, measured one after the other."""
+    argv = [sys.executable, str(BENCH_DIR / "bench_import.py"), "--json"]
+    argv += ["--records", str(args.import_records)]
     done = subprocess.run(argv, capture_output=True, timeout=3600, cwd=BENCH_DIR)
     if done.returncode != 0:
-        raise BenchError(
-            f"bench_import.py failed ({done.returncode}):\n{done.stderr.decode()[-2000:]}"
-        )
+        raise BenchError(f"bench_import.py failed ({done.returncode}):\n{done.stderr.decode()}")
     print(done.stdout.decode().rstrip())
-    figures: dict[str, dict[str, float]] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    figures: list[dict[str, float]] = json.loads(done.stdout.decode().splitlines()[-1])["figures"]
     return figures
 
 
@@ -517,7 +511,7 @@ def ratio_row(
     return Row(figure, _fmt(a, spec, unit), _fmt(b, spec, unit), ratio, spread, goal_text, met)
 
 
-def summary_rows(results: list[Result], imports: dict[str, dict[str, float]]) -> list[Row]:
+def summary_rows(results: list[Result], imports: list[dict[str, float]]) -> list[Row]:
     rows: list[Row | None] = []
     for transport in TRANSPORTS:
         rows.append(
@@ -578,17 +572,32 @@ def summary_rows(results: list[Result], imports: dict[str, dict[str, float]]) ->
                 "insert",
             )
         )
-    for name, figures in imports.items():
-        ratio = figures["gateway"] / figures["minimum"] if figures.get("minimum") else math.nan
+    largest = max((figure["records"] for figure in imports), default=0)
+    for figure in (f for f in imports if f["records"] == largest):
+        ratio = figure["ratio"]
         rows.append(
             Row(
-                f"import {name} / minimum pipeline",
-                _fmt(figures["gateway"], ",.0f", " /s"),
-                _fmt(figures["minimum"], ",.0f", " /s"),
+                f"import {figure['format']} ({figure['records']:,.0f}) / minimum pipeline",
+                _fmt(figure["gateway_per_second"], ",.0f", " /s"),
+                _fmt(figure["minimum_per_second"], ",.0f", " /s"),
                 ratio,
                 "",
                 f">= {GOALS['import/minimum']:g}",
                 ratio >= GOALS["import/minimum"],
+            )
+        )
+    for name in sorted({figure["format"] for figure in imports}):
+        peaks = {f["records"]: f["gateway_peak_mib"] for f in imports if f["format"] == name}
+        small, large = min(peaks), max(peaks)
+        rows.append(
+            Row(
+                f"import {name} peak memory, {large:,.0f} / {small:,.0f} records",
+                _fmt(peaks[large], ".0f", " MiB"),
+                _fmt(peaks[small], ".0f", " MiB"),
+                peaks[large] / peaks[small],
+                "",
+                "flat",
+                None,
             )
         )
     return [row for row in rows if row is not None]
@@ -606,7 +615,7 @@ _TABLE = (
 
 
 def print_summary(
-    results: list[Result], imports: dict[str, dict[str, float]], args: argparse.Namespace
+    results: list[Result], imports: list[dict[str, float]], args: argparse.Namespace
 ) -> None:
     rows = summary_rows(results, imports)
     header = " ".join(format(title, spec) for title, spec in _TABLE)
@@ -712,7 +721,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
     children = Children(workdir)
     servers = Servers()
     results: list[Result] = []
-    imports: dict[str, dict[str, float]] = {}
+    imports: list[dict[str, float]] = []
     try:
         served = {"calls", "workers", "publish"} & set(args.parts) or args.profile
         sizes = None

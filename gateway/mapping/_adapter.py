@@ -148,37 +148,8 @@ class Adapter:
         Record carrying that error. A file that holds no record of the format (empty, of
         another format, broken before its first record, only elements or lines that are no
         records) is refused whole: the AdapterError is raised."""
-        number = 0
-        held = False  # whether a position held a record (not an element or line of another kind)
-        run = 0  # positions in a row that held none
-        try:
-            for number, location, reader in self._records(stream):
-                if isinstance(reader, AdapterError):
-                    run = run + 1 if reader.rule in NOT_RECORDS else 0
-                    held = held or not run
-                    yield Record(number, location, error=reader)
-                    if run >= _xml.MAX_RUN:
-                        raise self._refused(
-                            location,
-                            reader.rule,
-                            f"{run} positions in a row hold no {self._what()} record: "
-                            "not a file of this format",
-                        )
-                    continue
-                held, run = True, 0
-                try:
-                    profile = self._to_profile(reader, accept_legacy)
-                except AdapterError as exc:
-                    yield Record(number, location, error=exc)
-                else:
-                    yield Record(number, location, profile=profile)
-        except AdapterError as exc:
-            if not held:
-                raise
-            yield Record(number + 1, exc.field or "", error=exc)
-            return
-        if not held:
-            raise self._refused("", "empty", f"the file holds no {self._what()} record")
+        for number, location, item in self._positions(stream):
+            yield self._record(number, location, item, accept_legacy)
 
     # private hooks --------------------------------------------------------------------------
 
@@ -194,6 +165,52 @@ class Adapter:
         ``_outbound`` adjusted it)."""
 
     # internals ------------------------------------------------------------------------------
+
+    def _positions(self, stream: IO[bytes]) -> Iterator[tuple[int, str, Reader | AdapterError]]:
+        """``read``'s record positions, in order, before mapping: a record's reader, or why the
+        position holds none; raises as ``read`` does for a file refused whole."""
+        number = 0
+        held = False  # whether a position held a record (not an element or line of another kind)
+        run = 0  # positions in a row that held none
+        try:
+            for number, location, reader in self._records(stream):
+                if isinstance(reader, AdapterError):
+                    run = run + 1 if reader.rule in NOT_RECORDS else 0
+                    held = held or not run
+                    yield number, location, reader
+                    if run >= _xml.MAX_RUN:
+                        raise self._refused(
+                            location,
+                            reader.rule,
+                            f"{run} positions in a row hold no {self._what()} record: "
+                            "not a file of this format",
+                        )
+                    continue
+                held, run = True, 0
+                yield number, location, reader
+        except AdapterError as exc:
+            if not held:
+                raise
+            yield number + 1, exc.field or "", exc
+            return
+        if not held:
+            raise self._refused("", "empty", f"the file holds no {self._what()} record")
+
+    def _record(
+        self,
+        number: int,
+        location: str,
+        item: Reader | AdapterError,
+        accept_legacy: AcceptLegacy | None,
+    ) -> Record:
+        """The record at a position ``_positions`` gave: mapped, validated and checked."""
+        if isinstance(item, AdapterError):
+            return Record(number, location, error=item)
+        try:
+            profile = self._to_profile(item, accept_legacy)
+        except AdapterError as exc:
+            return Record(number, location, error=exc)
+        return Record(number, location, profile=profile)
 
     def _to_profile(self, reader: Reader, accept_legacy: AcceptLegacy | None) -> CreditProfile:
         profile = self._mapper.to_profile(

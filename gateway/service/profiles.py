@@ -152,6 +152,7 @@ class ProfileExchange:
         formats: Callable[[str], Adapter] = mapping.adapter,
         common_grade: CommonGradeOf = lambda profile, day: None,
         overlay: Callable[[str, int], Overlay] = lambda profile_id, version: NO_OVERLAY,
+        import_workers: int | None = None,
     ) -> None:
         self._store = store
         self._keyring = keyring
@@ -163,6 +164,8 @@ class ProfileExchange:
         self._formats = formats
         self._common_grade = common_grade
         self._overlay = overlay
+        # Processes that map a large import's records (None: one per core; 0: none).
+        self._import_workers = import_workers
         self.on_behalf_of = OnBehalfOf(partners, gateway_id, clock)
         # Set by the gateway to its federation's relays (gateway/service/federation.py).
         self.relay: Callable[[GetProfileRequest, Partner], SignedVersion | None] = (
@@ -487,7 +490,13 @@ class ProfileExchange:
             pending.clear()
 
         try:
-            for record in adapter.read(stream, accept_legacy=self._accepts_legacy):
+            records = mapping.read_in_workers(
+                adapter,
+                stream,
+                accept_legacy=mapping.AcceptedLegacy(self._accepted_legacy_ids),
+                workers=self._import_workers,
+            )
+            for record in records:
                 summary.records += 1
                 on_record(record)
                 if record.profile is None:
