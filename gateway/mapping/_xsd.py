@@ -29,9 +29,8 @@ from xmlschema.validators import XsdElement
 
 _QUALIFIED = re.compile(r"\{([^}]*)\}")
 _XS = "http://www.w3.org/2001/XMLSchema"
-# The XML namespace's schema, as xmlschema ships it (xmlschema resolves the same URL to it).
+_XML_NS = "http://www.w3.org/XML/1998/namespace"
 _XML_XSD_URL = "http://www.w3.org/2001/xml.xsd"
-_XML_XSD = Path(xmlschema.__file__).parent / "schemas" / "XML" / "xml.xsd"
 
 
 def _safe_parser() -> etree.XMLParser:
@@ -40,11 +39,16 @@ def _safe_parser() -> etree.XMLParser:
 
 
 class _Bundled(etree.Resolver):  # type: ignore[misc]
-    """The XML namespace's schema from the file xmlschema ships, never from w3.org."""
+    """The XML namespace's schema from the file xmlschema loaded for it, never from w3.org
+    (xmlschema's copy has changed name across its versions: ask it, never guess the path)."""
+
+    def __init__(self, xml_xsd: str | None) -> None:
+        super().__init__()
+        self._xml_xsd = xml_xsd
 
     def resolve(self, url: str, pubid: str, context: object) -> object:
-        if url == _XML_XSD_URL:
-            return self.resolve_filename(str(_XML_XSD), context)
+        if url == _XML_XSD_URL and self._xml_xsd:
+            return self.resolve_filename(self._xml_xsd, context)
         return None
 
 
@@ -63,7 +67,9 @@ class RecordSchema:
         self._declaration = declaration
         self._prefixes = {uri: prefix for prefix, uri in namespaces.items()}
         is_global = record_tag in schema.maps.elements
-        self._fast = _libxml2_schema(path, record_tag, declaration, global_=is_global)
+        xml_schemas = schema.maps.namespaces.get(_XML_NS) or []
+        xml_xsd = next((s.url for s in xml_schemas if s.url), None)
+        self._fast = _libxml2_schema(path, record_tag, declaration, xml_xsd, global_=is_global)
         self._parsers = threading.local()  # lxml parsers are not shared between threads
 
     def violation(self, element: ElementTree.Element) -> tuple[str, str] | None:
@@ -92,13 +98,13 @@ class RecordSchema:
 
 
 def _libxml2_schema(
-    path: Path, record_tag: str, declaration: XsdElement, *, global_: bool
+    path: Path, record_tag: str, declaration: XsdElement, xml_xsd: str | None, *, global_: bool
 ) -> etree.XMLSchema | None:
     """The schema for libxml2 with the record element declared globally, so that a record
     alone is a valid document: the schema as it is, or one that includes it and declares the
     record element with its local declaration's named type (None: the type has no name)."""
     parser = _safe_parser()
-    parser.resolvers.add(_Bundled())
+    parser.resolvers.add(_Bundled(xml_xsd))
     if global_:
         return etree.XMLSchema(etree.parse(str(path), parser))
     type_name = declaration.type.name
