@@ -3,19 +3,24 @@ contiguous under concurrent publishers, lookups by any identifier, search that t
 
 from __future__ import annotations
 
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from gateway.audit.entries import Actor, acting_as
 from gateway.config import Settings
 from gateway.errors import DatabaseUnavailable, InvalidArgument, NotFound
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
 from gateway.service import ProfileExchange
 from gateway.storage import Database
 from gateway.storage.partners import PartnerStore
-from gateway.storage.tables import metadata, profile_versions
+from gateway.storage.tables import audit_leaves, metadata, profile_versions
 from tests.support import (
     KZ_BIN,
     TestPartner,
@@ -95,6 +100,37 @@ def test_replay_under_concurrency_stores_once(
     (name, _) = outcomes.pop()
     versions = exchange.list_versions(pb.ListProfileVersionsRequest(name=name)).versions
     assert [v.version for v in versions] == [1]
+
+
+def test_publishes_committed_together_are_each_their_own_actors_change(
+    exchange: ProfileExchange, partners: Partners, db: Database
+) -> None:
+    # Concurrent single publishes share commits (group commit); each version must still be
+    # recorded in the audit log as the change of whoever published it, never of a neighbour.
+    bank = partners["kz-bank"]
+    bins = make_kz_bins(24)
+    start = threading.Barrier(8)
+
+    def publish_as(caller: int) -> list[str]:
+        actor = Actor("partners/kz-bank", f"test caller {caller}", "kz-bank")
+        with acting_as(actor):
+            start.wait()
+            return [
+                publish(exchange, bank, kz_company(bin_, f"Company {bin_}")).profile_name
+                for bin_ in bins[caller::8]
+            ]
+
+    with ThreadPoolExecutor(8) as pool:
+        published = dict(enumerate(pool.map(publish_as, range(8))))
+    recorded: dict[str, str] = {}  # version subject -> via of its leaf
+    for (data,) in db.read(select(audit_leaves.c.data)):
+        leaf = json.loads(data)
+        if leaf.get("change") == "profile.versions":
+            for line in leaf["detail"]["versions"]:
+                recorded[line.split(" ")[0].rsplit("/versions/", 1)[0]] = leaf["via"]
+    assert recorded == {
+        name: f"test caller {caller}" for caller, names in published.items() for name in names
+    }
 
 
 def test_get_a_missing_version_or_profile(exchange: ProfileExchange, partners: Partners) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.audit import merkle
-from gateway.audit.entries import change_leaf, current_actor
+from gateway.audit.entries import Actor, change_leaf, current_actor
 from gateway.observe import metrics
 from gateway.storage.database import Database, driver_cursor
 from gateway.storage.tables import (
@@ -80,10 +80,12 @@ class ChangeLog:
         change: str,
         subject: Sequence[str],
         detail: Mapping[str, Any] | None = None,
+        *,
+        actor: Actor | None = None,
     ) -> None:
-        """Append the leaf of ``change`` to ``subject`` by the current actor, inside ``conn``'s
-        transaction (call it once the change is written)."""
-        actor = current_actor()
+        """Append the leaf of ``change`` to ``subject`` by ``actor`` (default: the current
+        actor), inside ``conn``'s transaction (call it once the change is written)."""
+        actor = actor or current_actor()
         data = change_leaf(actor, change, subject, detail or {}, self._clock())
         cursor = driver_cursor(conn)
         try:

@@ -25,7 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from gateway.audit.entries import Actor, current_actor
 from gateway.errors import Conflict, GatewayError, PermissionDenied
+from gateway.storage._group import GroupCommitter
 from gateway.storage.audit import ChangeLog
 from gateway.storage.database import Database
 from gateway.storage.events import VERSION_PUBLISHED, OutboxEvent, emit
@@ -139,6 +141,10 @@ class ProfileStore:
         self._given_version = db.prepare(_given_version)
         # PostgreSQL locks the profiles a batch moves: publishers of one profile take turns.
         self._heads = _heads if db.is_sqlite else _heads.with_for_update(of=profiles)
+        # Single publishes from concurrent callers commit together, each as its own actor's
+        # change: a batch costs a fixed number of statements and one durable commit.
+        self._publishes: GroupCommitter[tuple[Actor, NewVersion], StoredVersion | GatewayError]
+        self._publishes = GroupCommitter(self._append_grouped)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -214,7 +220,7 @@ class ProfileStore:
         identifiers belong to two different profiles, and PermissionDenied when the profile
         was first published by another partner.
         """
-        (result,) = self.append_many([new])
+        result = self._publishes.run((current_actor(), new))
         if isinstance(result, GatewayError):
             raise result
         return result
@@ -225,7 +231,7 @@ class ProfileStore:
         """``append`` a version of an existing profile, with ``also``'s writes in the same
         transaction (a repair's record, events and leaf)."""
         with self._db.write() as conn:
-            (result,) = self._append_batch(conn, [new])
+            (result,) = self._append_batch(conn, [(current_actor(), new)])
             if isinstance(result, GatewayError):
                 raise result
             also(conn, result)
@@ -239,18 +245,28 @@ class ProfileStore:
         publication of the same identifiers fails an insert; the batch is then decided again
         against what the other writer stored.
         """
+        actor = current_actor()
+        return self._append_grouped([(actor, new) for new in news])
+
+    def _append_grouped(
+        self, items: Sequence[tuple[Actor, NewVersion]]
+    ) -> list[StoredVersion | GatewayError]:
+        """``append_many`` of versions each stored as its own actor's change."""
         for attempt in range(_WRITE_ATTEMPTS):
             try:
                 with self._db.write() as conn:
-                    return self._append_batch(conn, news)
+                    return self._append_batch(conn, items)
             except IntegrityError:
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
     def _append_batch(
-        self, conn: Connection, news: Sequence[NewVersion]
+        self, conn: Connection, items: Sequence[tuple[Actor, NewVersion]]
     ) -> list[StoredVersion | GatewayError]:
+        """Decide and store each (actor, version) in ``conn``'s transaction, each version
+        recorded as its actor's change."""
+        news = [new for _, new in items]
         # What the database knows, read set-wise, then kept up to date as the batch is decided.
         stored_as = {  # partner JWS digest -> (profile id, version)
             row.request_sha256: (row.profile_id, row.version)
@@ -272,7 +288,8 @@ class ProfileStore:
         identifier_rows: list[dict[str, Any]] = []
         version_rows: list[dict[str, Any]] = []
         decided: list[tuple[dict[str, Any], Rendered] | GatewayError] = []
-        for new in news:
+        by_actor: dict[Actor, list[dict[str, Any]]] = {}  # the version rows of each actor
+        for actor, new in items:
             try:
                 profile_id = _owning_profile(new, stored_as, owner_of, heads)
             except (Conflict, PermissionDenied) as refused:
@@ -304,6 +321,7 @@ class ProfileStore:
                 "source_jws": new.source_jws,
             }
             version_rows.append(row)
+            by_actor.setdefault(actor, []).append(row)
             decided.append((row, rendered))
 
         # Parents before children, as the foreign keys want them.
@@ -337,20 +355,21 @@ class ProfileStore:
                 for row in version_rows
             ],
         )
-        if version_rows:
-            # One leaf per batch, naming each version stored with the digests of the record it
-            # came from and of what the gateway signed (about 140 bytes a version).
+        for actor, rows in by_actor.items():
+            # One leaf per actor in the batch, naming each version stored with the digests of
+            # the record it came from and of what the gateway signed (about 140 bytes a version).
             self._changes.record(
                 conn,
                 "profile.versions",
-                list(dict.fromkeys(f"profiles/{row['profile_id']}" for row in version_rows)),
+                list(dict.fromkeys(f"profiles/{row['profile_id']}" for row in rows)),
                 {
                     "versions": [
                         f"profiles/{row['profile_id']}/versions/{row['version']}"
                         f" request:{row['request_sha256']} payload:{row['payload_sha256']}"
-                        for row in version_rows
+                        for row in rows
                     ]
                 },
+                actor=actor,
             )
         stored = iter(row_ids)
         return [
