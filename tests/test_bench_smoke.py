@@ -71,7 +71,7 @@ def test_audit_benchmark_quick_run_reports_every_part() -> None:
 
 def test_import_rules_and_sco_benchmarks_quick_runs_report_their_figures() -> None:
     report = _quick_run("bench_import.py", "--records", "200")
-    assert "ratio gateway/bare" in report and "imported 200" in report
+    assert "imported 200" in report and "gateway/minimum" in report and "gateway/bare" in report
     report = _quick_run("bench_rules.py", "--seconds", "0.1")
     assert "aeo pack (7th of 8 rules decides)" in report
     assert "RecognizeAeo answer (lookup, decide, sign)" in report
@@ -111,3 +111,20 @@ def test_events_benchmark_quick_run_reports_the_outbox_and_the_delivery_rate() -
     for kind in ("publish", "import"):
         assert f"   {kind:<8} median " in report and "without: ratio " in report
     assert "all 100 SETs answered 202 after" in report
+
+
+def test_real_path_benchmark_quick_run_reports_every_figure() -> None:
+    # One transport keeps it short; the import part is bench_import.py, run above.
+    report = _quick_run(
+        "bench_real.py", "--quick", "--parts", "calls,workers,publish", "--transports", "gRPC"
+    )
+    table = report.split("== issue 20: ")[1]
+    for figure in (
+        "GetProfile gRPC, mTLS-bound token / bare echo",
+        "GetProfile gRPC, DPoP / mTLS-bound token",
+        "p99 gRPC mtls / bare echo p99",
+        "server CPU per call gRPC, 2 workers / 1",
+        "PublishProfile gRPC / bare durable insert",
+    ):
+        assert figure in table, f"no figure {figure!r} in:\n{table}"
+    assert "ERROR" not in report
