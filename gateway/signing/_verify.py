@@ -11,7 +11,9 @@ The caller has chosen ``alg`` from what the key is registered for, never from th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -63,6 +65,12 @@ def verify_compact_jws(jws: str, key: PublicKey, alg: str) -> bytes:
     except InvalidSignature as exc:
         raise JwsRefused("signature does not verify", bad_signature=True) from exc
     return payload_bytes
+
+
+def jwk_public_key(jwk: Mapping[str, Any]) -> PublicKey:
+    """The public key of an Ed25519 or P-256 JWK whose members were checked (``KeyError`` for
+    a missing member, ``ValueError`` for one that makes no key)."""
+    return public_key_of(jwk["kty"], jwk["crv"], jwk["x"], jwk.get("y", ""))
 
 
 @lru_cache(maxsize=4096)

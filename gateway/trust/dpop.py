@@ -26,7 +26,7 @@ from gateway._json import b64url_decode, read_json_object
 from gateway.errors import InvalidArgument, Unauthenticated
 from gateway.signing import Signer, SigningKey
 from gateway.signing._jwk import SUPPORTED_ALGORITHMS, PrivateKey, b64url, thumbprint
-from gateway.signing._verify import JwsRefused, public_key_of, verify_compact_jws
+from gateway.signing._verify import JwsRefused, jwk_public_key, verify_compact_jws
 
 # A proof is a few hundred bytes; the cap bounds the work an unauthenticated caller can ask for.
 MAX_PROOF_LENGTH = 8 * 1024
@@ -468,7 +468,7 @@ def _public_jwk(header: dict[str, Any], alg: str) -> dict[str, Any]:
 def _verified_claims(proof: str, jwk: dict[str, Any], alg: str) -> dict[str, Any]:
     """The claims of a proof whose signature verifies with its own header jwk."""
     try:
-        key = public_key_of(jwk["kty"], jwk["crv"], jwk["x"], jwk.get("y", ""))
+        key = jwk_public_key(jwk)
     except ValueError as exc:
         raise Unauthenticated(
             f"header jwk is not a usable {alg} key: {exc}", field="DPoP.header.jwk"

@@ -32,8 +32,8 @@ from cryptography import x509
 from gateway._json import JsonError, jws_header
 from gateway.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from gateway.identifiers import is_country
-from gateway.signing._jwk import SUPPORTED_ALGORITHMS, PublicKey, algorithm_of, thumbprint
-from gateway.signing._verify import JwsRefused, public_key_of, verify_compact_jws
+from gateway.signing._jwk import SUPPORTED_ALGORITHMS, algorithm_of, thumbprint
+from gateway.signing._verify import JwsRefused, jwk_public_key, verify_compact_jws
 from gateway.trust.pki import PARTNER_ID_PATTERN, certificate_thumbprint
 
 # A witness (a partner gateway or monitor) co-signs audit checkpoints it checked; a gateway is
@@ -127,7 +127,7 @@ class PartnerKey:
         if alg not in SUPPORTED_ALGORITHMS:
             raise ValueError(f"JWK alg must be one of {SUPPORTED_ALGORITHMS}, got {alg!r}")
         try:  # the very conversion verification makes (JwsVerifier.verify)
-            usable = algorithm_of(_public_key(jwk)) == alg
+            usable = algorithm_of(jwk_public_key(jwk)) == alg
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"JWK is not a usable {alg} key: {exc!r}") from exc
         if not usable:
@@ -264,7 +264,7 @@ class PartnerRegistry:
                 field=f"{field}.header.typ",
             )
         try:
-            payload = verify_compact_jws(token, _public_key(key.jwk), key.alg)
+            payload = verify_compact_jws(token, jwk_public_key(key.jwk), key.alg)
         except JwsRefused as exc:
             if exc.bad_signature:
                 raise Unauthenticated("JWS signature does not verify", field=field) from exc
@@ -286,10 +286,6 @@ def _protected_header(token: str, field: str) -> dict[str, Any]:
         raise Unauthenticated(
             f"JWS protected header is not a base64url JSON object: {exc}", field=f"{field}.header"
         ) from exc
-
-
-def _public_key(jwk: Mapping[str, Any]) -> PublicKey:
-    return public_key_of(jwk["kty"], jwk["crv"], jwk["x"], jwk.get("y", ""))
 
 
 def _media_type(typ: str | None) -> str | None:
