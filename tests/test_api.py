@@ -3,7 +3,10 @@ problem documents, query validation)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import httpx
@@ -12,8 +15,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from gateway.schema.cxg.v1 import profile_service_pb2 as pb
+from gateway.storage.audit import AuditStore
+from gateway.transport.errors import AUDIT_LEAF
 from gateway.transport.serve import Gateway
-from tests.clients import GrpcClient, RestClient
+from tests.clients import DEFAULT_CALLER, GrpcClient, RestClient
 from tests.support import USCC, USCC_2, TestPartner, profile, publish
 
 
@@ -40,6 +45,37 @@ def test_same_answer_on_both_transports(
     assert by_name == rest.get(scheme="cn_uscc", value=USCC.lower()).body
     assert by_name == grpc_client.get(scheme="CN_USCC", value=f" {USCC[:6]}-{USCC[6:]} ").body
     rest.close(), grpc_client.close()
+
+
+def test_grpc_bytes_that_are_no_message_are_refused_only_after_admission(
+    gateway: Gateway, partners: dict[str, TestPartner]
+) -> None:
+    """A call is admitted before its bytes are parsed (both in one worker thread): without a
+    token, bytes that are no message are UNAUTHENTICATED and a stranger learns nothing about
+    the message; with one, INVALID_ARGUMENT naming the message type, in a leaf naming the
+    caller."""
+    client = GrpcClient(gateway, partners)
+    method = "/cxg.v1.ProfileService/GetProfile"
+    raw = client.channel.unary_unary(method)  # bytes in, bytes out
+    garbage = b"\xff\xff\xff"
+    try:
+        with pytest.raises(grpc.RpcError) as anonymous:
+            raw(garbage, timeout=30)
+        assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+        assert "GetProfileRequest" not in anonymous.value.details()  # type: ignore[attr-defined]
+        metadata = client.sessions.of().grpc_metadata(method)
+        with pytest.raises(grpc.RpcError) as admitted:
+            raw(garbage, timeout=30, metadata=metadata)
+    finally:
+        client.close()
+    refused: Any = admitted.value
+    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid cxg.v1.GetProfileRequest message" in refused.details()
+    leaf = int(dict(refused.trailing_metadata())[AUDIT_LEAF])
+    (stored,) = AuditStore(gateway.db).leaves(leaf, leaf + 1)
+    entry = json.loads(stored.data)
+    assert (entry["partner"], entry["decision"]) == (DEFAULT_CALLER, "invalid-argument")
+    assert entry["request_sha256"] == hashlib.sha256(garbage).hexdigest()
 
 
 @pytest.mark.parametrize(

@@ -91,14 +91,20 @@ class Gatekeeper:
         if rule.public and not (rule.identifies and credentials.authorization):
             identified(None)
             return None
+        return await self._offload.run(self.admit_here, operation, credentials, identified)
 
-        def admit() -> Caller | None:
-            caller = self.authenticate(operation, credentials)
-            identified(caller)
-            self.authorize(operation, caller)
-            return caller
-
-        return await self._offload.run(admit)
+    def admit_here(
+        self,
+        operation: str,
+        credentials: Credentials,
+        identified: Callable[[Caller | None], None],
+    ) -> Caller | None:
+        """``admit`` in the calling thread (never the event loop's): for a transport that runs
+        admission and the use case in one worker thread."""
+        caller = self.authenticate(operation, credentials)
+        identified(caller)
+        self.authorize(operation, caller)
+        return caller
 
     def authorize(self, operation: str, caller: Caller | None) -> None:
         """Refuse unless the caller's standing, roles and quota allow the call. Separate from
