@@ -34,6 +34,8 @@ R = TypeVar("R")
 # A queued item and how to answer its caller: a thread's Future, or a future of the event loop
 # the item came from (settled on that loop only).
 _Queued = tuple[T, "Future[R] | asyncio.Future[R]"]
+# A caller to answer: its future, and the result or the exception of its commit.
+_Answer = tuple["Future[Any] | asyncio.Future[Any]", Any, "Exception | None"]
 
 
 @dataclass(frozen=True)
@@ -189,14 +191,17 @@ class GroupCommitter(Generic[T, R]):
             try:
                 results = self._commit([item for item, _ in group]) if group else []
             except Exception as exc:
-                for _, answer in group:
-                    _settle(answer, None, exc)
+                _settle_all([(answer, None, exc) for _, answer in group])
             else:
                 if self._metrics is not None and group:
                     self._metrics.size.observe(len(group))
                     self._metrics.seconds.observe(time.monotonic() - started)
-                for (_, answer), result in zip(group, results, strict=True):
-                    _settle(answer, result, None)
+                _settle_all(
+                    [
+                        (answer, result, None)
+                        for (_, answer), result in zip(group, results, strict=True)
+                    ]
+                )
         finally:
             self._waiting(-len(group))
             with self._turn:
@@ -209,27 +214,31 @@ class GroupCommitter(Generic[T, R]):
             self._metrics.waiting.inc(change)
 
 
-def _settle(
-    answer: Future[R] | asyncio.Future[R], result: R | None, error: Exception | None
-) -> None:
-    """Answer a caller from the committing thread: a thread's Future at once, a coroutine's on
-    its own loop."""
-    if isinstance(answer, asyncio.Future):
+def _settle_all(answers: list[_Answer]) -> None:
+    """Answer the callers of a group from the committing thread: a thread's Future at once,
+    the coroutines of each loop in one callback on that loop (one wake-up of the loop a
+    group, not one a caller)."""
+    on_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
+    for answer, result, error in answers:
+        if isinstance(answer, asyncio.Future):
+            on_loop.setdefault(answer.get_loop(), []).append((answer, result, error))
+        elif error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(result)
+    for loop, settled in on_loop.items():
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-            answer.get_loop().call_soon_threadsafe(_settle_on_loop, answer, result, error)
-    elif error is not None:
-        answer.set_exception(error)
-    else:
-        answer.set_result(result)  # type: ignore[arg-type]
+            loop.call_soon_threadsafe(_settle_on_loop, settled)
 
 
-def _settle_on_loop(answer: asyncio.Future[R], result: R | None, error: Exception | None) -> None:
-    if answer.done():  # its coroutine gave up at its deadline
-        return
-    if error is not None:
-        answer.set_exception(error)
-    else:
-        answer.set_result(result)  # type: ignore[arg-type]
+def _settle_on_loop(answers: list[_Answer]) -> None:
+    for answer, result, error in answers:
+        if answer.done():  # its coroutine gave up at its deadline
+            continue
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(result)
 
 
 def _expire(answer: asyncio.Future[Any], expired: list[bool]) -> None:
