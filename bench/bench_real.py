@@ -16,6 +16,13 @@ Parts, each a ratio measured side by side in one run:
     import   bench_import.py: a bulk import against its minimum pipeline (lxml, Ed25519,
              executemany) in the same run.
 
+and, only when asked (``--parts costs``), what each part of a GetProfile costs:
+
+    costs    the gateway as shipped side by side with gateways that each have one part of the
+             call switched off (bench/_knockout/sitecustomize.py: the audit commit, the audit
+             leaf, the worker-thread hand-off, the request line), then all of them; server CPU
+             per call and throughput of each, mTLS-bound token.
+
 It measures and never asserts: the exit status is non-zero only when it could not measure (a
 server did not start, a call was refused or answered other bytes).
 """
@@ -69,6 +76,9 @@ from bench_get_profile import (
 from gateway.client import DpopKey
 
 PARTS = ("calls", "workers", "publish", "import")
+EXTRA_PARTS = ("costs",)  # run only when named
+KNOCKOUT_DIR = BENCH_DIR / "_knockout"
+KNOCKOUTS = ("audit-commit", "audit", "offload", "request-line")
 TRANSPORTS = ("gRPC", "REST")
 REST_PATH = "/v1/profiles:lookup?" + lookup_query()
 PUBLISH_METHOD = "/cxg.v1.ProfileService/PublishProfile"
@@ -107,7 +117,7 @@ class Probe:
 class Result:
     part: str
     transport: str
-    mode: str  # echo, mtls, dpop, w1, w2, insert, publish
+    mode: str  # echo, mtls, dpop, w1, w2, insert, publish; costs: the gateway role
     run: Run
     out_of_prepared: bool = False
 
@@ -116,11 +126,24 @@ class Result:
 
 
 def start_gateway(
-    children: Children, servers: Servers, role: str, setup: Setup, workers: int
+    children: Children,
+    servers: Servers,
+    role: str,
+    setup: Setup,
+    workers: int,
+    knockout: str = "",
 ) -> None:
+    """``knockout``: the parts of a call to switch off (bench/_knockout/sitecustomize.py)."""
     env = {**setup.env, "CXG_WORKERS": str(workers)}
+    if knockout:
+        env["BENCH_KNOCKOUT"] = knockout
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, (str(KNOCKOUT_DIR), env.get("PYTHONPATH")))
+        )
     proc, grpc_port, rest_port = launch_gateway(children, role, env, open_gate=False)
     label = "cxg serve" if workers == 1 else f"cxg serve --workers {workers}"
+    if knockout:
+        label += f" without {knockout.replace(',', ', ')}"
     servers.targets[role] = Target(
         label, proc.pid, f"{HOST}:{grpc_port}", f"https://{HOST}:{rest_port}"
     )
@@ -316,6 +339,65 @@ def part_workers(
                 results.append(Result("workers", transport, mode, run))
                 print_run(round_no, run)
     return results
+
+
+def start_knockouts(children: Children, servers: Servers, setup: Setup, sizes: Probe) -> None:
+    """A gateway per part switched off, and one with all of them off."""
+    for knockout in (*KNOCKOUTS, ",".join(KNOCKOUTS)):
+        role = f"without {knockout}"
+        start_gateway(children, servers, role, setup, workers=1, knockout=knockout)
+        if probe(servers, setup, role) != sizes:
+            raise BenchError(f"the gateway {role} answered other bytes")
+
+
+def part_costs(
+    children: Children, servers: Servers, setup: Setup, sizes: Probe, args: argparse.Namespace
+) -> list[Result]:
+    """GetProfile with an mTLS-bound token on the gateway as shipped and on each knockout, side
+    by side in every round."""
+    roles = ["gateway", *(role for role in servers.targets if role.startswith("without "))]
+    results: list[Result] = []
+    for round_no in range(1, args.rounds + 1):
+        for transport in args.transports:
+            size = sizes.grpc_size if transport == "gRPC" else sizes.rest_size
+            for role in roles:
+                run, _ = load(
+                    children,
+                    servers,
+                    setup,
+                    args,
+                    transport=transport,
+                    role=role,
+                    mode="mtls",
+                    expect_size=size,
+                )
+                run = _labelled(run, servers.targets[role].label + ", mtls")
+                results.append(Result("costs", transport, role, run))
+                print_run(round_no, run)
+    return results
+
+
+def print_costs(results: list[Result]) -> None:
+    """Per transport: what switching each part off saves of the server's CPU per call."""
+    costs = [r for r in results if r.part == "costs"]
+    if not costs:
+        return
+    print("\n== what each part of a GetProfile costs (mTLS-bound token; medians of the rounds)")
+    print(f"{'gateway':<58} {'req/s':>8} {'CPU/call':>9} {'saves':>14}")
+    for transport in TRANSPORTS:
+        runs = [r for r in costs if r.transport == transport]
+        roles = list(dict.fromkeys(r.mode for r in runs))
+        cpu = {
+            role: _median(r.run.server_cpu_us_per_request for r in runs if r.mode == role)
+            for role in roles
+        }
+        for role in roles:
+            rps = _median(r.run.rps for r in runs if r.mode == role)
+            saved = cpu["gateway"] - cpu[role]
+            share = saved / cpu["gateway"] if cpu["gateway"] else math.nan
+            label = f"{transport}: " + ("as shipped" if role == "gateway" else role)
+            saves = "" if role == "gateway" else f"{saved:,.0f} us {share:>4.0%}"
+            print(f"{label:<58} {rps:>8,.0f} {cpu[role]:>6,.0f} us {saves:>14}")
 
 
 def part_publish(
@@ -685,7 +767,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s warm-up + 2 s runs")
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"any of {','.join(PARTS)}")
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"any of {','.join(PARTS + EXTRA_PARTS)}"
+    )
     parser.add_argument("--transports", default="gRPC,REST", help="gRPC, REST or both")
     parser.add_argument("--rounds", type=int, help="rounds (default 3)")
     parser.add_argument("--duration", type=int, help="measured seconds per run (default 8)")
@@ -708,7 +792,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.import_records = 2_000 if quick else 20_000
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     args.transports = [name for name in TRANSPORTS if name.lower() in args.transports.lower()]
-    if unknown := set(args.parts) - set(PARTS):
+    if unknown := set(args.parts) - set(PARTS + EXTRA_PARTS):
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     if args.rounds < 1 or args.duration < 1 or args.warmup < 0 or args.concurrency < 1:
         parser.error("--rounds, --duration and --concurrency must be at least 1")
@@ -723,7 +807,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
     results: list[Result] = []
     imports: list[dict[str, float]] = []
     try:
-        served = {"calls", "workers", "publish"} & set(args.parts) or args.profile
+        served = {"calls", "workers", "publish", "costs"} & set(args.parts) or args.profile
         sizes = None
         if served:
             setup = prepare(workdir)
@@ -736,6 +820,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
                 start_gateway(children, servers, "gateway-2", setup, workers=2)
                 if probe(servers, setup, "gateway-2") != sizes:
                     raise BenchError("the two-worker gateway answered other bytes")
+            if "costs" in args.parts:
+                start_knockouts(children, servers, setup, sizes)
         print_header(args, sizes, servers)
         if "calls" in args.parts:
             results += part_calls(children, servers, setup, sizes, args)
@@ -745,7 +831,10 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
             results += part_publish(children, servers, setup, workdir, args)
         if "import" in args.parts:
             imports = part_import(args)
+        if "costs" in args.parts:
+            results += part_costs(children, servers, setup, sizes, args)
         print_summary(results, imports, args)
+        print_costs(results)
         if args.profile:
             part_profile(children, servers, setup, sizes, args)
         failed = [r.run for r in results if r.run.errors or r.run.timeouts or not r.run.requests]

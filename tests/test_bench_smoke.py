@@ -116,9 +116,14 @@ def test_events_benchmark_quick_run_reports_the_outbox_and_the_delivery_rate() -
 def test_real_path_benchmark_quick_run_reports_every_figure() -> None:
     # One transport keeps it short; the import part is bench_import.py, run above.
     report = _quick_run(
-        "bench_real.py", "--quick", "--parts", "calls,workers,publish", "--transports", "gRPC"
+        "bench_real.py",
+        "--quick",
+        "--parts",
+        "calls,workers,publish,costs",
+        "--transports",
+        "gRPC",
     )
-    table = report.split("== issue 20: ")[1]
+    table, costs = report.split("== issue 20: ")[1].split("== what each part")
     for figure in (
         "GetProfile gRPC, mTLS-bound token / bare echo",
         "GetProfile gRPC, DPoP / mTLS-bound token",
@@ -127,4 +132,14 @@ def test_real_path_benchmark_quick_run_reports_every_figure() -> None:
         "PublishProfile gRPC / bare durable insert",
     ):
         assert figure in table, f"no figure {figure!r} in:\n{table}"
+    # Every knockout gateway answered the same bytes (checked before the load) and was measured.
+    for gateway in (
+        "gRPC: as shipped",
+        "gRPC: without audit-commit ",
+        "gRPC: without audit ",
+        "gRPC: without offload ",
+        "gRPC: without request-line ",
+        "gRPC: without audit-commit,audit,offload,request-line ",
+    ):
+        assert gateway in costs, f"no line {gateway!r} in:\n{costs}"
     assert "ERROR" not in report
