@@ -320,11 +320,27 @@ def part_calls(
 def part_workers(
     children: Children, servers: Servers, setup: Setup, sizes: Probe, args: argparse.Namespace
 ) -> list[Result]:
+    return mtls_rounds(
+        "workers", (("gateway", "w1"), ("gateway-2", "w2")), children, servers, setup, sizes, args
+    )
+
+
+def mtls_rounds(
+    part: str,
+    roles: Sequence[tuple[str, str]],
+    children: Children,
+    servers: Servers,
+    setup: Setup,
+    sizes: Probe,
+    args: argparse.Namespace,
+) -> list[Result]:
+    """GetProfile with an mTLS-bound token on each ``(role, mode)`` gateway, side by side in
+    every round and transport."""
     results: list[Result] = []
     for round_no in range(1, args.rounds + 1):
         for transport in args.transports:
             size = sizes.grpc_size if transport == "gRPC" else sizes.rest_size
-            for role, mode in (("gateway", "w1"), ("gateway-2", "w2")):
+            for role, mode in roles:
                 run, _ = load(
                     children,
                     servers,
@@ -336,7 +352,7 @@ def part_workers(
                     expect_size=size,
                 )
                 run = _labelled(run, servers.targets[role].label + ", mtls")
-                results.append(Result("workers", transport, mode, run))
+                results.append(Result(part, transport, mode, run))
                 print_run(round_no, run)
     return results
 
@@ -353,28 +369,11 @@ def start_knockouts(children: Children, servers: Servers, setup: Setup, sizes: P
 def part_costs(
     children: Children, servers: Servers, setup: Setup, sizes: Probe, args: argparse.Namespace
 ) -> list[Result]:
-    """GetProfile with an mTLS-bound token on the gateway as shipped and on each knockout, side
-    by side in every round."""
+    """The gateway as shipped and each knockout, side by side in every round."""
     roles = ["gateway", *(role for role in servers.targets if role.startswith("without "))]
-    results: list[Result] = []
-    for round_no in range(1, args.rounds + 1):
-        for transport in args.transports:
-            size = sizes.grpc_size if transport == "gRPC" else sizes.rest_size
-            for role in roles:
-                run, _ = load(
-                    children,
-                    servers,
-                    setup,
-                    args,
-                    transport=transport,
-                    role=role,
-                    mode="mtls",
-                    expect_size=size,
-                )
-                run = _labelled(run, servers.targets[role].label + ", mtls")
-                results.append(Result("costs", transport, role, run))
-                print_run(round_no, run)
-    return results
+    return mtls_rounds(
+        "costs", [(role, role) for role in roles], children, servers, setup, sizes, args
+    )
 
 
 def print_costs(results: list[Result]) -> None:
