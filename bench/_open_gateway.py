@@ -41,14 +41,23 @@ class OpenGate(Gatekeeper):
     def screen(self, operation: str, source: str) -> None:
         pass  # its load sends no token: no call is anonymous here
 
+    def admit_here(
+        self,
+        operation: str,
+        credentials: Credentials,
+        identified: Callable[[Caller | None], None],
+    ) -> Caller | None:
+        identified(self.caller)
+        return self.caller
+
     async def admit(
         self,
         operation: str,
         credentials: Credentials,
         identified: Callable[[Caller | None], None],
     ) -> Caller | None:
-        identified(self.caller)  # on the loop: nothing to read, so no worker thread either
-        return self.caller
+        # On the loop: nothing to read, so no worker thread either.
+        return self.admit_here(operation, credentials, identified)
 
 
 async def unaudited(exchange: Exchange) -> int:
