@@ -25,6 +25,7 @@ from lxml import etree
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text, insert
 from stdnum.iso7064 import mod_97_10
 
+from gateway._heap import settle
 from gateway.audit.entries import Actor, acting_as
 from gateway.config import Settings
 from gateway.mapping import adapter
@@ -108,6 +109,7 @@ def run_gateway(fmt: str, file: Path, database: Path) -> dict[str, object]:
     exchange = ProfileExchange.from_settings(settings, db, directory)
     partner = directory.get(PARTNER)
     assert partner is not None
+    settle()  # as `cxg import` does once set up
     started = time.perf_counter()
     with file.open("rb") as stream:
         summary = exchange.import_records(adapter(fmt), stream, partner, batch=BATCH)

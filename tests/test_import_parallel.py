@@ -5,6 +5,7 @@ import with an error instead of hanging it. Nothing here is timed."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 from collections.abc import Callable
@@ -144,6 +145,15 @@ def test_chunks_in_flight_are_bounded_whatever_the_file_s_length(count: int) -> 
     assert [r.number for r in records] == list(range(1, count + 1))
     assert lazy.most == 4  # 2 chunks a worker, on a file of 50 as of 400
     assert lazy.out == 0
+
+
+def test_a_worker_freezes_what_it_loaded_before_its_first_chunk() -> None:
+    """A worker's full collections walk only the records in hand (gateway._heap), not the
+    adapters and modules it loaded at start."""
+    read = read_in_workers(aeo, io.BytesIO(full_list(12)), workers=2, in_process=1, chunk=4)
+    assert len(list(read)) == 12  # the shared pool of 2 has started, as an import starts it
+    frozen = _parallel._shared_pool(2).submit(gc.get_freeze_count).result(timeout=60)
+    assert frozen > 10_000
 
 
 def test_a_dead_worker_fails_the_read_with_an_error() -> None:

@@ -473,6 +473,7 @@ def import_file(
     status 1 when any record was refused."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from gateway._heap import settle
     from gateway.mapping import adapter as find_adapter
     from gateway.service import ProfileExchange
     from gateway.storage.partners import PartnerStore
@@ -486,6 +487,7 @@ def import_file(
         # Built and called as the server builds and calls it, so that a record stores the same
         # version (common grade included) whether it comes in here or through the API.
         exchange = ProfileExchange.from_settings(settings, db, directory)
+        settle()  # full collections during the import walk only what it makes (gateway._heap)
         columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                    TextColumn("{task.fields[records]} records"), TimeRemainingColumn())  # fmt: skip
         with file.open("rb") as stream, Progress(*columns, transient=True) as progress:

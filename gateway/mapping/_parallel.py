@@ -149,6 +149,16 @@ def _portable(error: AdapterError) -> _Error:
 # -- in the worker --------------------------------------------------------------------------------
 
 
+def _set_up() -> None:
+    """A new worker loads the adapters, then settles its heap (gateway._heap): its full
+    collections walk only the records in hand, not the modules it loaded."""
+    from gateway._heap import settle
+    from gateway.mapping.registry import adapters
+
+    adapters()
+    settle()
+
+
 def _map_chunk(
     name: str, accept_legacy: AcceptedLegacy | None, items: Sequence[_Item]
 ) -> list[_Result]:
@@ -179,7 +189,9 @@ def _shared_pool(workers: int) -> Executor:
     with _lock:
         pool = _pools.get(workers)
         if pool is None:
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            pool = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn"), initializer=_set_up
+            )
             _pools[workers] = pool
         return pool
 

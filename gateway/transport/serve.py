@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import uvicorn
 
+from gateway._heap import settle
 from gateway.config import Settings, warn_at_startup
 from gateway.observe import metrics, traces
 
@@ -207,7 +208,7 @@ class Gateway:
         summary, the queued refusals and the quota counts. So SIGTERM's handler here only asks
         uvicorn to exit (which also covers a SIGTERM before uvicorn has started)."""
         warn_at_startup(self.settings)  # stderr: what is unsafe or useless in production
-        self.log_start()
+        self.log_start(frozen=settle())  # full collections no longer walk start-up's objects
         previous = signal.signal(signal.SIGTERM, self._exit_on_signal)
         try:
             self._loop.run_until_complete(self._serve())
@@ -215,7 +216,7 @@ class Gateway:
             signal.signal(signal.SIGTERM, previous)
             self._shutdown()
 
-    def log_start(self) -> None:
+    def log_start(self, *, frozen: int) -> None:
         """One line: the effective configuration, the ports bound and the keys in use."""
         keyring = self.exchange.keyring
         fields = {
@@ -226,6 +227,7 @@ class Gateway:
             "publishedKids": [key.kid for key in keyring.keys],
             "checkpointKey": self.audit.verifier_key,
             "tracing": traces.enabled(),
+            "startupObjectsFrozen": frozen,
             "settings": self.settings.effective(),
         }
         _log.info("gateway started", extra={"fields": fields})
